@@ -1,0 +1,1 @@
+"""clrbench: a reproducible benchmark of learning-rate schedules on MNIST."""

@@ -1,0 +1,401 @@
+"""Dataset registry, IDX reader, checksum verification and where data is looked for."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import numbers
+import os
+import socket
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from clrbench.errors import ConfigError, DataError
+
+ENV_VAR = "CLRBENCH_DATA_DIR"
+IMAGE_SIDE = 28
+IMAGE_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
+LABEL_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
+MIN_TRAIN_SIZE = 10
+# Per blocking socket operation, not the whole download: an offline machine whose firewall
+# drops packets must fail in seconds rather than hang, while a slow link still works.
+DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+STANDARD_ORDER = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+# Labels first and small files first: a wrong or corrupt folder fails before the 47 MB read.
+FILE_ORDER = (TEST_LABELS, TRAIN_LABELS, TEST_IMAGES, TRAIN_IMAGES)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What one registered dataset looks like on disk and where else it can come from."""
+
+    name: str
+    payload_md5: Mapping[str, str]  # uncompressed file name -> md5 of the whole payload
+    folder_names: tuple[str, ...]  # subfolders of a data directory that may hold the files
+    keras_module: str  # keras.datasets.<module>.load_data() is the download fallback
+    train_count: int = 60_000
+    test_count: int = 10_000
+    system_dirs: tuple[Path, ...] = ()  # searched after CLRBENCH_DATA_DIR, before the download
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        # Published MD5s of the original LeCun/Cortes/Burges uncompressed files.
+        payload_md5={
+            TRAIN_IMAGES: "6bbc9ace898e44ae57da46a324031adb",
+            TRAIN_LABELS: "a25bea736e30d166cdddb491f175f624",
+            TEST_IMAGES: "2646ac647ad5339dbf082846283269ea",
+            TEST_LABELS: "27ae3e4e09519cfbb04c329615203637",
+        },
+        folder_names=("mnist",),
+        keras_module="mnist",
+    ),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        # Computed from the payloads of Debian's dataset-fashion-mnist
+        # (0.0~git20200523.55506a9-1). Its .gz files are re-packed (gzip header without file
+        # name, new mtime), so they do not match Zalando's published .gz MD5s; but these payload
+        # MD5s equal the uncompressed-file MD5s that other public Fashion-MNIST loaders list
+        # beside Zalando's .gz MD5s, so the payloads are Zalando's originals.
+        payload_md5={
+            TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
+            TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
+            TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        folder_names=("fashion_mnist", "fashion-mnist"),
+        keras_module="fashion_mnist",
+        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
+    ),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded, verified dataset: read-only uint8 arrays plus where they came from."""
+
+    name: str
+    x_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    x_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    checksums: dict[str, str]
+    source: str
+
+
+class _Arrays(NamedTuple):
+    """The cached, verified content of one dataset source (arrays are read-only)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    checksums: tuple[tuple[str, str], ...]
+    source: str
+
+
+class _OtherDatasetError(DataError):
+    """A file that is verifiably another registered dataset's (so a search may go on)."""
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_dir: str | os.PathLike[str] | None = None,
+    train_size: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Load and verify a registered dataset, optionally a stratified subset of its train set."""
+    spec = _spec(name)
+    if train_size is not None and (
+        isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
+    ):
+        raise ConfigError(f"train_size must be an integer, got {train_size!r}")
+    arrays = _locate(spec, data_dir)
+    x_train, y_train = arrays.x_train, arrays.y_train
+    if train_size is not None:
+        indices = stratified_indices(y_train, train_size, seed)
+        x_train, y_train = _readonly(x_train[indices]), _readonly(y_train[indices])
+    return Dataset(
+        name=spec.name,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=arrays.x_test,
+        y_test=arrays.y_test,
+        checksums=dict(arrays.checksums),
+        source=arrays.source,
+    )
+
+
+def stratified_indices(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded subset whose class counts are largest-remainder shares of size."""
+    if not MIN_TRAIN_SIZE <= size <= len(labels):
+        raise ConfigError(
+            f"train_size must be between {MIN_TRAIN_SIZE} and {len(labels)} "
+            f"(the number of training images), got {size}"
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    quotas = size * counts / len(labels)
+    allocation = np.floor(quotas).astype(np.int64)
+    # Stable sort: equal remainders go to the lower class, so the allocation is deterministic.
+    by_remainder = np.argsort(-(quotas - allocation), kind="stable")
+    allocation[by_remainder[: size - allocation.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == label), size=take, replace=False)
+        for label, take in zip(classes, allocation, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _spec(name: str) -> DatasetSpec:
+    """The registry entry for name, or a ConfigError listing the known names."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        known = ", ".join(sorted(DATASETS))
+        raise ConfigError(f"unknown dataset {name!r}; known datasets: {known}") from None
+
+
+def _locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Arrays:
+    """Read spec's data from data_dir, else CLRBENCH_DATA_DIR, system folders, then Keras."""
+    if data_dir is not None:
+        return _read_explicit_dir(spec, Path(data_dir))
+    tried: list[str] = []
+    env_value = os.environ.get(ENV_VAR)
+    if not env_value:
+        tried.append(f"{ENV_VAR} (not set)")
+    # Unlike data_dir, these are shared by every dataset: a folder that lacks this dataset's
+    # files, or holds another dataset's, is passed over rather than an error.
+    roots = ([Path(env_value)] if env_value else []) + list(spec.system_dirs)
+    for root in roots:
+        files, problem = _find_files(spec, root)
+        if files is None:
+            tried.append(f"{root} ({problem})")
+            continue
+        try:
+            return _read_files(spec, files)
+        except _OtherDatasetError as error:
+            tried.append(f"{root} ({error})")
+    return _download(spec, tried)
+
+
+def _read_explicit_dir(spec: DatasetSpec, root: Path) -> _Arrays:
+    """Read from a directory the user named: anything missing there is an error."""
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist or is not a directory")
+    files, problem = _find_files(spec, root)
+    if files is None:
+        folders = " or ".join(f"{root / folder}/" for folder in spec.folder_names)
+        raise DataError(f"{problem}; {spec.name} needs {_file_list()} in {root} or {folders}")
+    return _read_files(spec, files)
+
+
+def _find_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | None, str]:
+    """The four files in root's dataset subfolder or root itself, or None and what is missing."""
+    candidates = [root / folder for folder in spec.folder_names] + [root]
+    existing = [directory for directory in candidates if directory.is_dir()]
+    if not existing:
+        return None, "no such directory"
+    for directory in existing:
+        files = {stem: _existing_variant(directory / stem) for stem in FILE_ORDER}
+        if all(files.values()):
+            return files, ""
+    # Blame the dataset subfolder if there is one: that is where the user put the files.
+    directory = existing[0]
+    missing = [stem for stem in STANDARD_ORDER if _existing_variant(directory / stem) is None]
+    if len(missing) == len(STANDARD_ORDER):
+        return None, f"no {spec.name} IDX files in {directory}"
+    names = ", ".join(f"{directory / stem}.gz" for stem in missing)
+    return None, f"missing {names} (or the same without .gz)"
+
+
+def _existing_variant(stem_path: Path) -> Path | None:
+    """The .gz file if present, else the uncompressed one, else None."""
+    for path in (stem_path.with_name(stem_path.name + ".gz"), stem_path):
+        if path.is_file():
+            return path
+    return None
+
+
+def _file_list() -> str:
+    """The four expected file names, for messages."""
+    return ", ".join(f"{stem}.gz" for stem in STANDARD_ORDER)
+
+
+def _read_files(spec: DatasetSpec, files: dict[str, Path]) -> _Arrays:
+    """Parse and verify the four files, through a cache keyed by path, size and mtime."""
+    # abspath, not resolve(): source names the folder the user pointed at, symlinks or not.
+    key = tuple((os.path.abspath(files[stem]), *_stat_key(files[stem])) for stem in FILE_ORDER)
+    return _read_files_cached(spec.name, key)
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    """Size and modification time, so an edited file is never served from the cache."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4)
+def _read_files_cached(name: str, key: tuple[tuple[str, int, int], ...]) -> _Arrays:
+    """Parse and verify the files named in key (cached: the train images are 47 MB)."""
+    spec = DATASETS[name]
+    paths = {stem: Path(entry[0]) for stem, entry in zip(FILE_ORDER, key, strict=True)}
+    verified = {
+        stem: _verify(spec, stem, _read_payload(paths[stem]), str(paths[stem]))
+        for stem in FILE_ORDER
+    }
+    return _bundle(verified, source=str(paths[TRAIN_IMAGES].parent))
+
+
+def _read_payload(path: Path) -> bytes:
+    """The file's bytes, decompressed if it is a .gz, or a DataError naming it."""
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except EOFError:
+        raise DataError(f"{path}: truncated gzip stream (file cut short)") from None
+    except (OSError, zlib.error) as error:
+        raise DataError(f"{path}: cannot read or decompress: {error}") from None
+
+
+def _verify(spec: DatasetSpec, stem: str, payload: bytes, where: str) -> tuple[np.ndarray, str]:
+    """The payload as a checked array and its md5; structure first, as its errors say more."""
+    is_images = stem in (TRAIN_IMAGES, TEST_IMAGES)
+    count = spec.train_count if stem in (TRAIN_IMAGES, TRAIN_LABELS) else spec.test_count
+    array = _parse_idx(payload, is_images, count, where)
+    return array, _check_md5(spec, stem, payload, where)
+
+
+def _check_md5(spec: DatasetSpec, stem: str, payload: bytes, where: str) -> str:
+    """The payload's md5, or a DataError if it differs from spec's reference."""
+    digest = hashlib.md5(payload).hexdigest()
+    expected = spec.payload_md5.get(stem)
+    if expected is None or digest == expected:
+        return digest
+    for other in DATASETS.values():
+        if other.name != spec.name and other.payload_md5.get(stem) == digest:
+            raise _OtherDatasetError(f"{where} is the {other.name} file, not {spec.name}")
+    raise DataError(
+        f"{where}: md5 of the uncompressed payload is {digest}, expected {expected} "
+        f"for {spec.name} (corrupt or not the original file)"
+    )
+
+
+def _bundle(verified: Mapping[str, tuple[np.ndarray, str]], source: str) -> _Arrays:
+    """The verified arrays and checksums of the four files as one cacheable value."""
+    return _Arrays(
+        x_train=verified[TRAIN_IMAGES][0],
+        y_train=verified[TRAIN_LABELS][0],
+        x_test=verified[TEST_IMAGES][0],
+        y_test=verified[TEST_LABELS][0],
+        checksums=tuple((stem, verified[stem][1]) for stem in STANDARD_ORDER),
+        source=source,
+    )
+
+
+def _parse_idx(payload: bytes, is_images: bool, count: int, where: str) -> np.ndarray:
+    """An IDX payload as a read-only array, checking magic, dims and length against its header."""
+    magic, ndim = (IMAGE_MAGIC, 3) if is_images else (LABEL_MAGIC, 1)
+    kind = "image" if is_images else "label"
+    header_size = 4 * (1 + ndim)
+    if len(payload) < header_size:
+        raise DataError(
+            f"{where}: truncated: {len(payload)} bytes, shorter than the "
+            f"{header_size}-byte IDX {kind} header"
+        )
+    header = np.frombuffer(payload, dtype=">u4", count=1 + ndim)
+    if int(header[0]) != magic:
+        raise DataError(f"{where}: bad magic number {header[0]}, expected {magic} (IDX {kind}s)")
+    dims = tuple(int(dim) for dim in header[1:])
+    if dims[1:] != (IMAGE_SIDE, IMAGE_SIDE)[: ndim - 1]:
+        raise DataError(
+            f"{where}: wrong dimensions {dims}, expected (N, {IMAGE_SIDE}, {IMAGE_SIDE})"
+        )
+    expected_length = header_size + int(np.prod(dims))
+    if len(payload) != expected_length:
+        what = "truncated" if len(payload) < expected_length else "too long"
+        raise DataError(
+            f"{where}: {what}: header {dims} needs {expected_length} bytes, "
+            f"file holds {len(payload)}"
+        )
+    if dims[0] != count:
+        raise DataError(f"{where}: holds {dims[0]} {kind}s, expected {count}")
+    # frombuffer over immutable bytes is already read-only: no copy of the 47 MB payload.
+    return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(dims)
+
+
+def _download(spec: DatasetSpec, tried: list[str]) -> _Arrays:
+    """The Keras download/cache fallback, or one DataError line listing everything tried."""
+    try:
+        return _load_from_keras(spec.name)
+    except _DownloadError as error:
+        tried.append(f"Keras download ({error})")
+    raise DataError(
+        f"{spec.name} data not found; tried: {'; '.join(tried)}. Point clrbench at a folder "
+        f"holding {_file_list()} with --data-dir DIR or {ENV_VAR}=DIR"
+    )
+
+
+class _DownloadError(Exception):
+    """Keras could neither find its cached copy nor download one."""
+
+
+@functools.lru_cache(maxsize=2)
+def _load_from_keras(name: str) -> _Arrays:
+    """Load through keras.datasets (its cache or a download) and verify like the IDX files."""
+    spec = DATASETS[name]
+    previous_timeout = socket.getdefaulttimeout()
+    if previous_timeout is None:
+        socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
+    try:
+        import keras  # imported here: TensorFlow takes seconds to import
+
+        loader = getattr(keras.datasets, spec.keras_module)
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as error:  # keras raises a bare Exception on URL failures
+        raise _DownloadError(" ".join(str(error).split()) or type(error).__name__) from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    arrays = {
+        TRAIN_IMAGES: x_train,
+        TRAIN_LABELS: y_train,
+        TEST_IMAGES: x_test,
+        TEST_LABELS: y_test,
+    }
+    verified = {
+        stem: _verify(
+            spec,
+            stem,
+            idx_payload(np.asarray(arrays[stem])),
+            f"Keras {spec.keras_module}.load_data() ({stem})",
+        )
+        for stem in FILE_ORDER
+    }
+    return _bundle(verified, source="keras")
+
+
+def idx_payload(array: np.ndarray) -> bytes:
+    """The uncompressed IDX file (header + data) for a uint8 array, as the originals store it."""
+    if array.dtype != np.uint8:
+        raise DataError(f"expected uint8 data, got {array.dtype}")
+    magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
+    header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+    return header + np.ascontiguousarray(array).tobytes()
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    """The array, marked read-only so every Dataset array behaves the same."""
+    array.flags.writeable = False
+    return array

@@ -1,0 +1,497 @@
+"""Learning-rate schedules as pure functions of the optimizer step, a registry, one Keras adapter.
+
+Every schedule is written once as ``formula(step, xp, **params)`` where ``xp`` is ``numpy`` or
+``tensorflow.experimental.numpy`` and ``step`` a float64 array of 0-based global optimizer steps, so
+the numpy evaluation (plots, tests) and the in-graph Keras evaluation share one implementation.
+
+Granularity: ``"iteration"`` evaluates ``f(step)``; ``"epoch"`` holds the rate constant within an
+epoch at its first step, ``f(steps_per_epoch * floor(step / steps_per_epoch))`` (Keras
+``LearningRateScheduler`` semantics). Step-like parameters (``step_size``, ``every_steps``,
+``decay_steps``, ``period``, ``first_period``, ``total_steps``) are always in *iterations*, also for
+epoch granularity.
+
+TensorFlow is imported only when the Keras adapter is first used (``Schedule.keras()`` or
+``clrbench.schedules.KerasSchedule``), so importing this module stays fast. In a fresh process,
+access one of them before ``keras.models.load_model`` so the class is registered.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clrbench.errors import ScheduleError
+
+GRANULARITIES = ("iteration", "epoch")
+ANNEALS = ("cos", "linear")
+ParamValue = float | int | str
+
+
+# --- parameter checks: each takes ("<schedule>: <param>", value) and returns the stored value ---
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ScheduleError(f"{where} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ScheduleError(f"{where} must be finite, got {value!r}")
+    return float(value)
+
+
+def _bounded(low: float, high: float, low_open: bool, high_open: bool, text: str) -> Callable:
+    def check(where: str, value: Any) -> float:
+        x = _number(where, value)
+        if x < low or x > high or (low_open and x == low) or (high_open and x == high):
+            raise ScheduleError(f"{where} must be {text}, got {value!r}")
+        return x
+
+    return check
+
+
+_rate = _bounded(0.0, math.inf, True, True, "> 0")
+_rate_or_zero = _bounded(0.0, math.inf, False, True, ">= 0")
+_factor = _bounded(0.0, 1.0, True, False, "in (0, 1]")
+_fraction = _bounded(0.0, 1.0, True, True, "in (0, 1)")
+_at_least_one = _bounded(1.0, math.inf, False, True, ">= 1")
+
+
+def _count(where: str, value: Any) -> int:
+    """A positive integer (an integral float is accepted and stored as int)."""
+    x = _number(where, value)
+    if x < 1 or x != math.floor(x):
+        raise ScheduleError(f"{where} must be a positive integer, got {value!r}")
+    return int(x)
+
+
+def _anneal(where: str, value: Any) -> str:
+    if value not in ANNEALS:
+        raise ScheduleError(f"{where} must be one of {', '.join(ANNEALS)}, got {value!r}")
+    return value
+
+
+# --- cross-parameter checks: each takes (schedule name, params) ---
+
+
+def _base_le_max(name: str, p: dict) -> None:
+    if p["max_lr"] < p["base_lr"]:
+        raise ScheduleError(
+            f"{name}: max_lr must be >= base_lr={p['base_lr']!r}, got {p['max_lr']!r}"
+        )
+
+
+def _min_lt_max(name: str, p: dict) -> None:
+    if p["min_lr"] >= p["max_lr"]:
+        raise ScheduleError(f"{name}: min_lr must be < max_lr={p['max_lr']!r}, got {p['min_lr']!r}")
+
+
+def _warmup_not_empty(name: str, p: dict) -> None:
+    # Phase 1 ends at pct_start * total_steps - 1, and PyTorch divides by that length.
+    if p["pct_start"] * p["total_steps"] <= 1:
+        raise ScheduleError(
+            f"{name}: pct_start * total_steps must be > 1, "
+            f"got pct_start={p['pct_start']!r} with total_steps={p['total_steps']!r}"
+        )
+
+
+# --- registry ---
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    check: Callable[[str, Any], ParamValue]
+    meaning: str
+    default: ParamValue | None = None  # None: required
+
+
+@dataclass(frozen=True)
+class _Spec:
+    formula: Callable[..., Any]
+    params: tuple[_Param, ...]
+    relations: tuple[Callable[[str, dict], None], ...]
+
+    @property
+    def doc(self) -> str:
+        return (self.formula.__doc__ or "").strip().splitlines()[0]
+
+
+_REGISTRY: dict[str, _Spec] = {}
+
+
+def _register(name: str, *params: _Param, relations: tuple = ()) -> Callable:
+    def decorate(formula: Callable) -> Callable:
+        arguments = list(inspect.signature(formula).parameters)[2:]
+        assert arguments == [p.name for p in params], f"{name}: formula/parameter mismatch"
+        _REGISTRY[name] = _Spec(formula, params, relations)
+        return formula
+
+    return decorate
+
+
+_p = _Param
+
+
+_BASE = _p("base_lr", _rate, "lower learning rate of the cycle")
+_MAX = _p("max_lr", _rate, "upper learning rate of the cycle")
+_STEP_SIZE = _p("step_size", _count, "iterations per half cycle")
+_CLR = (_BASE, _MAX, _STEP_SIZE)
+
+
+# --- formulas: (step, xp, **params) -> lr, step a float64 array, xp numpy or tnp ---
+
+
+@_register("constant", _p("lr", _rate, "the learning rate"))
+def _constant(step, xp, lr):
+    """A constant rate: ``lr``."""
+    return lr + 0.0 * step
+
+
+@_register(
+    "step_decay",
+    _p("initial_lr", _rate, "rate at step 0"),
+    _p("drop", _factor, "factor applied every every_steps, in (0, 1]"),
+    _p("every_steps", _count, "iterations between drops"),
+)
+def _step_decay(step, xp, initial_lr, drop, every_steps):
+    """Step decay: ``initial_lr * drop ** floor(step / every_steps)``."""
+    return initial_lr * xp.power(drop, xp.floor(step / every_steps))
+
+
+@_register(
+    "exp_decay",
+    _p("initial_lr", _rate, "rate at step 0"),
+    _p("decay_rate", _factor, "factor applied per decay_steps, in (0, 1]"),
+    _p("decay_steps", _count, "iterations over which the rate is multiplied by decay_rate"),
+)
+def _exp_decay(step, xp, initial_lr, decay_rate, decay_steps):
+    """Exponential decay: ``initial_lr * decay_rate ** (step / decay_steps)``."""
+    return initial_lr * xp.power(decay_rate, step / decay_steps)
+
+
+def _clr_wave(step, xp, step_size):
+    """Smith 2015 (arXiv 1506.01186): ``cycle = floor(1 + step / (2 s))``,
+    ``x = |step / s - 2 cycle + 1|``, returns ``(cycle, max(0, 1 - x))``."""
+    cycle = xp.floor(1.0 + step / (2.0 * step_size))
+    x = xp.abs(step / step_size - 2.0 * cycle + 1.0)
+    return cycle, xp.maximum(0.0, 1.0 - x)
+
+
+@_register("triangular", *_CLR, relations=(_base_le_max,))
+def _triangular(step, xp, base_lr, max_lr, step_size):
+    """Cyclical LR, triangle base_lr -> max_lr -> base_lr every 2*step_size (Smith 2015).
+
+    ``lr = base_lr + (max_lr - base_lr) * max(0, 1 - x)``; equals PyTorch ``CyclicLR``
+    (mode="triangular", step_size_up=step_size).
+    """
+    _, wave = _clr_wave(step, xp, step_size)
+    return base_lr + (max_lr - base_lr) * wave
+
+
+@_register("triangular2", *_CLR, relations=(_base_le_max,))
+def _triangular2(step, xp, base_lr, max_lr, step_size):
+    """Cyclical LR whose amplitude halves every cycle (Smith 2015).
+
+    ``lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) / 2 ** (cycle - 1)``; equals PyTorch
+    ``CyclicLR`` (mode="triangular2").
+    """
+    cycle, wave = _clr_wave(step, xp, step_size)
+    return base_lr + (max_lr - base_lr) * wave * xp.power(0.5, cycle - 1.0)
+
+
+@_register(
+    "exp_range",
+    *_CLR,
+    _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]"),
+    relations=(_base_le_max,),
+)
+def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
+    """Cyclical LR whose amplitude decays as gamma ** step (Smith 2015).
+
+    ``lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * gamma ** step``; equals PyTorch
+    ``CyclicLR`` (mode="exp_range", scale_mode="iterations").
+    """
+    _, wave = _clr_wave(step, xp, step_size)
+    return base_lr + (max_lr - base_lr) * wave * xp.power(gamma, step)
+
+
+@_register(
+    "sine_exp",
+    _BASE,
+    _MAX,
+    _p("period", _count, "iterations per full sine cycle"),
+    _p("decay", _factor, "amplitude factor per iteration, in (0, 1]"),
+    relations=(_base_le_max,),
+)
+def _sine_exp(step, xp, base_lr, max_lr, period, decay):
+    """Sine wave between base_lr and max_lr with exponentially decaying amplitude.
+
+    ``lr = base_lr + (max_lr - base_lr) * decay ** step * (1 - cos(2 pi step / period)) / 2``:
+    base_lr at step 0, the (decayed) peak at period / 2, back to base_lr at period. A smooth
+    variant of Smith 2015's exp_range.
+    """
+    wave = (1.0 - xp.cos(2.0 * math.pi * step / period)) / 2.0
+    return base_lr + (max_lr - base_lr) * xp.power(decay, step) * wave
+
+
+def _anneal_cos(start, end, pct, xp):
+    return end + (start - end) / 2.0 * (1.0 + xp.cos(math.pi * pct))
+
+
+def _anneal_linear(start, end, pct, xp):
+    return start + (end - start) * pct
+
+
+@_register(
+    "one_cycle",
+    _p("max_lr", _rate, "peak learning rate"),
+    _p("total_steps", _count, "iterations in the cycle"),
+    _p("pct_start", _fraction, "fraction of total_steps spent warming up", 0.3),
+    _p("div_factor", _at_least_one, "initial_lr = max_lr / div_factor", 25.0),
+    _p("final_div_factor", _at_least_one, "min_lr = initial_lr / final_div_factor", 1e4),
+    _p("anneal", _anneal, "'cos' or 'linear' interpolation", "cos"),
+    relations=(_warmup_not_empty,),
+)
+def _one_cycle(step, xp, max_lr, total_steps, pct_start, div_factor, final_div_factor, anneal):
+    """1cycle: warm up max_lr/div_factor -> max_lr, then anneal to a far lower minimum (Smith 2018).
+
+    Smith & Topin 2018 (arXiv 1708.07120); identical to PyTorch ``OneCycleLR`` (three_phase=False):
+    phase 1 to step ``pct_start * total_steps - 1`` (initial -> max_lr), phase 2 to
+    ``total_steps - 1`` (max_lr -> initial / final_div_factor); cos anneal
+    ``end + (start - end) / 2 * (1 + cos(pi * pct))``, linear ``start + (end - start) * pct``.
+    From ``total_steps - 1`` on the final rate is held (PyTorch raises past total_steps).
+    """
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    warmup_end = pct_start * total_steps - 1.0
+    last = total_steps - 1.0
+    interpolate = _anneal_cos if anneal == "cos" else _anneal_linear  # chosen at trace time
+    step = xp.minimum(step, last)
+    rising = interpolate(initial_lr, max_lr, step / warmup_end, xp)
+    falling = interpolate(max_lr, min_lr, (step - warmup_end) / (last - warmup_end), xp)
+    return xp.where(step <= warmup_end, rising, falling)
+
+
+@_register(
+    "sgdr",
+    _p("max_lr", _rate, "rate at each restart"),
+    _p("min_lr", _rate_or_zero, "rate at the end of each period (may be 0)"),
+    _p("first_period", _count, "iterations in the first period"),
+    _p("t_mult", _count, "integer growth factor of the period after a restart", 1),
+    relations=(_min_lt_max,),
+)
+def _sgdr(step, xp, max_lr, min_lr, first_period, t_mult):
+    """SGDR: cosine annealing max_lr -> min_lr with warm restarts (Loshchilov & Hutter 2017).
+
+    ``lr = min_lr + (max_lr - min_lr) * (1 + cos(pi * t_cur / t_i)) / 2``; ``t_cur`` counts steps
+    since the last restart, ``t_i = first_period * t_mult ** n`` in cycle n. Equals PyTorch
+    ``CosineAnnealingWarmRestarts(T_0=first_period, T_mult=t_mult, eta_min=min_lr)``.
+    """
+    if t_mult == 1:
+        period = first_period + 0.0 * step
+        since_restart = step - first_period * xp.floor(step / first_period)
+    else:
+        since_restart, period = _sgdr_position(step, xp, first_period, t_mult)
+    return min_lr + (max_lr - min_lr) * (1.0 + xp.cos(math.pi * since_restart / period)) / 2.0
+
+
+def _sgdr_position(step, xp, first_period, t_mult):
+    """Steps since the last restart and the current period for a geometric period growth.
+
+    Cycle n starts at ``first_period * (t_mult ** n - 1) / (t_mult - 1)``; the closed-form
+    ``n = floor(log_t_mult(1 + step (t_mult - 1) / first_period))`` can be off by one at a restart
+    through rounding, so it is corrected against the exactly computed cycle starts.
+    """
+
+    def start(n):
+        return first_period * (xp.power(float(t_mult), n) - 1.0) / (t_mult - 1.0)
+
+    n = xp.floor(xp.log(1.0 + step * (t_mult - 1.0) / first_period) / math.log(t_mult))
+    n = xp.where(start(n + 1.0) <= step, n + 1.0, n)
+    n = xp.where(start(n) > step, n - 1.0, n)
+    return step - start(n), first_period * xp.power(float(t_mult), n)
+
+
+# --- the public value type ---
+
+
+def _validate_params(name: str, given: Mapping[str, Any]) -> tuple[tuple[str, ParamValue], ...]:
+    """Check a parameter mapping against the registry; fill defaults; return it in spec order."""
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        raise ScheduleError(f"unknown schedule {name!r}; valid: {', '.join(names())}")
+    known = [p.name for p in spec.params]
+    for key in given:
+        if key not in known:
+            raise ScheduleError(f"{name}: unknown parameter {key!r} (valid: {', '.join(known)})")
+    values = {}
+    for param in spec.params:
+        if param.name not in given and param.default is None:
+            raise ScheduleError(f"{name}: missing required parameter {param.name!r}")
+        value = given.get(param.name, param.default)
+        values[param.name] = param.check(f"{name}: {param.name}", value)
+    for relation in spec.relations:
+        relation(name, values)
+    return tuple(values.items())
+
+
+def _validate_granularity(name: str, granularity: Any, steps_per_epoch: Any) -> int | None:
+    if granularity not in GRANULARITIES:
+        raise ScheduleError(
+            f"{name}: granularity must be 'iteration' or 'epoch', got {granularity!r}"
+        )
+    if steps_per_epoch is None:
+        if granularity == "epoch":
+            raise ScheduleError(f"{name}: steps_per_epoch is required for granularity='epoch'")
+        return None
+    return _count(f"{name}: steps_per_epoch", steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated schedule: a registered formula, its parameters and its granularity.
+
+    Build with ``make()``; call with a step (scalar -> float) or an array of steps (-> float64
+    array). Hashable and immutable; ``params`` returns a fresh dict.
+    """
+
+    name: str
+    param_items: tuple[tuple[str, ParamValue], ...]
+    granularity: str = "iteration"
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        items = _validate_params(self.name, dict(self.param_items))
+        spe = _validate_granularity(self.name, self.granularity, self.steps_per_epoch)
+        object.__setattr__(self, "param_items", items)
+        object.__setattr__(self, "steps_per_epoch", spe)
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        return dict(self.param_items)
+
+    def __call__(self, step: Any) -> Any:
+        steps = np.asarray(step, dtype=np.float64)
+        if np.any(steps < 0) or not np.all(np.isfinite(steps)):
+            raise ScheduleError(f"{self.name}: step must be finite and >= 0, got {step!r}")
+        lr = _evaluate(self, steps, np)
+        return float(lr) if steps.ndim == 0 else np.asarray(lr, dtype=np.float64)
+
+    def to_config(self) -> dict[str, Any]:
+        """Plain JSON/TOML-able values (``steps_per_epoch`` omitted when unset)."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "params": self.params,
+            "granularity": self.granularity,
+        }
+        if self.steps_per_epoch is not None:
+            config["steps_per_epoch"] = self.steps_per_epoch
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Schedule:
+        """Inverse of ``to_config``."""
+        if not isinstance(config, Mapping) or "name" not in config:
+            raise ScheduleError(f"schedule config must be a mapping with a 'name', got {config!r}")
+        extra = set(config) - {"name", "params", "granularity", "steps_per_epoch"}
+        if extra:
+            raise ScheduleError(f"schedule config: unknown key(s) {', '.join(sorted(extra))}")
+        params = config.get("params", {})
+        if not isinstance(params, Mapping):
+            raise ScheduleError(f"schedule config: params must be a mapping, got {params!r}")
+        return make(
+            config["name"],
+            granularity=config.get("granularity", "iteration"),
+            steps_per_epoch=config.get("steps_per_epoch"),
+            **params,
+        )
+
+    def keras(self) -> Any:
+        """This schedule as a ``keras.optimizers.schedules.LearningRateSchedule`` (imports TF)."""
+        return _keras_schedule_class()(self)
+
+
+def _evaluate(schedule: Schedule, steps: Any, xp: Any) -> Any:
+    """The schedule's formula at float64 ``steps``, with per-epoch holding applied."""
+    if schedule.granularity == "epoch":
+        spe = float(schedule.steps_per_epoch)
+        steps = spe * xp.floor(steps / spe)
+    return _REGISTRY[schedule.name].formula(steps, xp, **schedule.params)
+
+
+def make(
+    name: str,
+    *,
+    granularity: str = "iteration",
+    steps_per_epoch: int | None = None,
+    **params: Any,
+) -> Schedule:
+    """Build a validated schedule, e.g. ``make("triangular", base_lr=1e-3, max_lr=6e-3,
+    step_size=2000)``; raises ``ScheduleError`` naming the offending parameter."""
+    if not isinstance(name, str):
+        raise ScheduleError(f"schedule name must be a string, got {name!r}")
+    return Schedule(name, tuple(params.items()), granularity, steps_per_epoch)
+
+
+def names() -> list[str]:
+    """Registered schedule names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def describe() -> list[tuple[str, list[tuple[str, ParamValue | None, str]], str]]:
+    """``(name, [(param, default or None if required, meaning)], doc)`` per schedule, by name."""
+    return [
+        (
+            name,
+            [(p.name, p.default, p.meaning) for p in _REGISTRY[name].params],
+            _REGISTRY[name].doc,
+        )
+        for name in names()
+    ]
+
+
+# --- the Keras adapter, built on first use so that importing this module does not import TF ---
+
+
+@functools.cache
+def _keras_schedule_class() -> type:
+    import keras
+    import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
+
+    @keras.saving.register_keras_serializable(package="clrbench")
+    class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        """A ``Schedule`` evaluated in-graph from the optimizer's iteration counter.
+
+        The step is cast to float64, the shared formula runs with ``tensorflow.experimental.numpy``
+        and the rate is returned as float32; ``get_config`` is the schedule's ``to_config``.
+        """
+
+        def __init__(self, schedule: Schedule) -> None:
+            self.schedule = schedule
+
+        def __call__(self, step: Any) -> Any:
+            lr = _evaluate(self.schedule, tf.cast(step, tf.float64), tnp)
+            return tf.cast(lr, tf.float32)
+
+        def get_config(self) -> dict[str, Any]:
+            return self.schedule.to_config()
+
+        @classmethod
+        def from_config(cls, config: dict[str, Any]) -> KerasSchedule:
+            return cls(Schedule.from_config(config))
+
+    KerasSchedule.__module__, KerasSchedule.__qualname__ = __name__, "KerasSchedule"
+    return KerasSchedule
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KerasSchedule":
+        return _keras_schedule_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

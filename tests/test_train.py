@@ -1,0 +1,117 @@
+"""One real training run on an MNIST subset: honest per-batch logs, divergence, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clrbench.experiment import RunSpec
+from clrbench.schedules import make
+from clrbench.train import train_run
+
+pytestmark = pytest.mark.slow
+
+TRAIN_SIZE = 3000  # 24 steps per epoch at batch 128, the last one of 56 images
+STEPS_PER_EPOCH = 24
+
+
+def spec(schedule=None, seed=0, epochs=2, lr_mode="graph") -> RunSpec:
+    schedule = schedule or make("triangular", base_lr=0.01, max_lr=0.1, step_size=20)
+    return RunSpec(
+        label="t",
+        schedule=schedule,
+        seed=seed,
+        epochs=epochs,
+        train_size=TRAIN_SIZE,
+        lr_mode=lr_mode,
+    )
+
+
+@pytest.fixture(scope="module")
+def clr_run(mnist_dir):
+    return train_run(spec(), data_dir=str(mnist_dir))
+
+
+def test_one_row_per_step_with_true_batch_sizes(clr_run):
+    batches = clr_run.batches
+    assert clr_run.status == "ok"
+    assert len(batches) == 2 * STEPS_PER_EPOCH
+    assert batches["step"].tolist() == list(range(2 * STEPS_PER_EPOCH))
+    assert batches["epoch"].tolist() == [0] * STEPS_PER_EPOCH + [1] * STEPS_PER_EPOCH
+    sizes = batches.groupby("epoch")["batch_size"]
+    assert (sizes.sum() == TRAIN_SIZE).all()
+    assert (sizes.last() == TRAIN_SIZE - 128 * (STEPS_PER_EPOCH - 1)).all()
+    assert batches["time_s"].is_monotonic_increasing
+
+
+def test_batch_losses_average_to_keras_epoch_loss(clr_run):
+    batches, epochs = clr_run.batches, clr_run.epochs.set_index("epoch")
+    for epoch, rows in batches.groupby("epoch"):
+        weights = rows["batch_size"]
+        loss = np.average(rows["loss"], weights=weights)
+        accuracy = np.average(rows["accuracy"], weights=weights)
+        np.testing.assert_allclose(loss, epochs.loc[epoch, "train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(accuracy, epochs.loc[epoch, "train_accuracy"], rtol=1e-5)
+
+
+def test_batch_values_are_not_running_means(clr_run):
+    rows = clr_run.batches[clr_run.batches["epoch"] == 1]
+    running_mean = np.cumsum(rows["loss"] * rows["batch_size"]) / np.cumsum(rows["batch_size"])
+    assert not np.allclose(rows["loss"], running_mean, rtol=1e-3)
+    assert rows["accuracy"].between(0, 1).all()
+
+
+def test_logged_rate_is_the_schedule_at_every_step(clr_run):
+    steps = clr_run.batches["step"].to_numpy()
+    expected = clr_run.spec.schedule(steps)
+    np.testing.assert_allclose(clr_run.batches["lr"], expected, rtol=1e-6)
+    assert clr_run.batches["lr"].max() > 0.09  # the cycle peaked inside the run
+
+
+def test_per_epoch_granularity_holds_the_rate_within_each_epoch(mnist_dir):
+    schedule = make(
+        "triangular",
+        granularity="epoch",
+        steps_per_epoch=STEPS_PER_EPOCH,
+        base_lr=0.01,
+        max_lr=0.1,
+        step_size=STEPS_PER_EPOCH,
+    )
+    run = train_run(spec(schedule), data_dir=str(mnist_dir))
+    by_epoch = run.batches.groupby("epoch")["lr"]
+    assert (by_epoch.nunique() == 1).all()
+    np.testing.assert_allclose(by_epoch.first(), [0.01, 0.1], rtol=1e-6)
+
+
+def test_epoch_rows_have_test_metrics(clr_run):
+    epochs = clr_run.epochs
+    assert epochs["epoch"].tolist() == [0, 1]
+    assert epochs["step"].tolist() == [STEPS_PER_EPOCH - 1, 2 * STEPS_PER_EPOCH - 1]
+    assert epochs["test_accuracy"].between(0.8, 1).all()  # 3,000 images, 2 epochs
+    assert (epochs["test_loss"] > 0).all()
+
+
+def test_same_seed_same_log_and_other_seed_differs(clr_run, mnist_dir):
+    columns = ["step", "lr", "loss", "accuracy", "batch_size"]
+    again = train_run(spec(), data_dir=str(mnist_dir))
+    pd.testing.assert_frame_equal(again.batches[columns], clr_run.batches[columns])
+    other = train_run(spec(seed=1), data_dir=str(mnist_dir))
+    assert not np.array_equal(other.batches["loss"], clr_run.batches["loss"])
+
+
+def test_callback_mode_trains_identically(clr_run, mnist_dir):
+    run = train_run(spec(lr_mode="callback"), data_dir=str(mnist_dir))
+    columns = ["lr", "loss", "accuracy"]
+    pd.testing.assert_frame_equal(run.batches[columns], clr_run.batches[columns])
+
+
+def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir):
+    run = train_run(spec(make("constant", lr=1e6), epochs=3), data_dir=str(mnist_dir))
+    assert run.status == "diverged"
+    assert run.diverged_step is not None
+    assert run.diverged_step < STEPS_PER_EPOCH  # stopped in the first epoch
+    assert run.batches["step"].iloc[-1] == run.diverged_step
+    assert not np.isfinite(run.batches["loss"].iloc[-1])
+    assert np.isfinite(run.batches["loss"].iloc[:-1]).all()
+    assert len(run.epochs) == 1

@@ -1,13 +1,85 @@
-"""Experiments: what to train. Frozen, validated once, expanded into one RunSpec per run."""
+"""Experiments: what to train. Presets or TOML, CLI overrides, validated once, expanded into
+one RunSpec per (schedule, seed).
+
+TOML shape (``python -m clrbench run --config exp.toml``)::
+
+    [experiment]
+    name = "my-study"
+    dataset = "mnist"
+    epochs = 25
+    batch_size = 128
+    seeds = 5                 # seeds 0..4, or a list such as [5, 6, 7]
+    optimizer = "sgd-momentum"
+
+    [[schedule]]
+    label = "clr-iter"
+    name = "triangular"
+    granularity = "iteration" # or "epoch"
+    base_lr = 0.01
+    max_lr = 0.1
+    step_size = 1876
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from clrbench.schedules import Schedule
+from clrbench import presets
+from clrbench.data import DATASETS
+from clrbench.errors import ClrbenchError, ConfigError
+from clrbench.schedules import Schedule, make, names
+from clrbench.workload import check_optimizer
+
+EXPERIMENT_KEYS = {
+    "name",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "seeds",
+    "train_size",
+    "optimizer",
+    "threads",
+}
+ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
+LR_MODES = ("graph", "callback")
+# Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
+CYCLES = {"triangular": ("step_size", 2), "triangular2": ("step_size", 2)}
+CYCLES |= {"exp_range": ("step_size", 2), "sine_exp": ("period", 1), "sgdr": ("first_period", 1)}
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """A labelled schedule of the experiment, as written in the TOML file."""
+
+    label: str
+    name: str
+    granularity: str = "iteration"
+    params: tuple[tuple[str, Any], ...] = ()
+    lr_mode: str = "graph"
+
+    def build(self, steps_per_epoch: int) -> Schedule:
+        """The validated Schedule for this entry."""
+        try:
+            return make(
+                self.name,
+                granularity=self.granularity,
+                steps_per_epoch=steps_per_epoch,
+                **dict(self.params),
+            )
+        except ClrbenchError as exc:
+            raise ConfigError(f"schedule {self.label!r}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
+        if self.lr_mode != "graph":
+            entry["lr_mode"] = self.lr_mode
+        return entry | dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -45,3 +117,176 @@ class RunSpec:
         """Readable and unique: ``<label>-s<seed>-<8 hex of the config hash>``."""
         digest = hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
         return f"{self.label}-s{self.seed}-{digest[:8]}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: the workload settings and the labelled schedules."""
+
+    name: str
+    schedules: tuple[ScheduleEntry, ...]
+    dataset: str = "mnist"
+    epochs: int = 25
+    batch_size: int = 128
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    train_size: int | None = None
+    optimizer: str = "sgd-momentum"
+    threads: int = 1
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """Build and validate from the TOML shape (``[experiment]`` + ``[[schedule]]``)."""
+        unknown = set(data) - {"experiment", "schedule"}
+        if unknown:
+            raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+        settings = dict(data.get("experiment", {}))
+        extra = set(settings) - EXPERIMENT_KEYS
+        if extra:
+            raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
+        entries = tuple(_entry(raw, i) for i, raw in enumerate(data.get("schedule", [])))
+        settings["seeds"] = _seeds(settings.get("seeds", 5))
+        settings.setdefault("name", "experiment")
+        return cls(schedules=entries, **settings).validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML shape, resolved (stored as OUT/experiment.toml)."""
+        settings = {
+            "name": self.name,
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seeds": list(self.seeds),
+            "optimizer": self.optimizer,
+            "threads": self.threads,
+        }
+        if self.train_size is not None:
+            settings["train_size"] = self.train_size
+        return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
+
+    @property
+    def train_count(self) -> int:
+        return self.train_size or DATASETS[self.dataset].train_count
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.train_count / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    def validated(self) -> Experiment:
+        """Check everything before any training starts; returns self with cycle notes."""
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("threads", self.threads)
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        if self.train_size is not None:
+            _positive_int("train_size", self.train_size)
+            if not 10 <= self.train_size <= DATASETS[self.dataset].train_count:
+                raise ConfigError(f"train_size must be in 10..60000, got {self.train_size}")
+        check_optimizer(self.optimizer)
+        if not self.schedules:
+            raise ConfigError("the experiment has no schedules")
+        labels = [e.label for e in self.schedules]
+        duplicates = sorted({x for x in labels if labels.count(x) > 1})
+        if duplicates:
+            raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
+        notes = tuple(n for e in self.schedules if (n := self._cycle_note(e)))
+        return replace(self, notes=notes)
+
+    def _cycle_note(self, entry: ScheduleEntry) -> str | None:
+        """Say when a cyclic schedule's training does not end at a cycle boundary."""
+        schedule = entry.build(self.steps_per_epoch)
+        if entry.name not in CYCLES:
+            return None
+        key, factor = CYCLES[entry.name]
+        cycle = schedule.params[key] * factor
+        if entry.name == "sgdr" and schedule.params["t_mult"] > 1:
+            return None  # growing periods: the boundaries are not a multiple of one length
+        left = self.total_steps % cycle
+        if left == 0:
+            return None
+        return (
+            f"{entry.label}: training ends {left} steps into cycle "
+            f"{self.total_steps // cycle + 1} ({self.total_steps:,} steps, "
+            f"cycles of {cycle:,}), not at a cycle boundary"
+        )
+
+    def runs(self) -> list[RunSpec]:
+        """One RunSpec per (schedule, seed), schedules in order."""
+        spe = self.steps_per_epoch
+        return [
+            RunSpec(
+                label=e.label,
+                schedule=e.build(spe),
+                seed=seed,
+                dataset=self.dataset,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                train_size=self.train_size,
+                optimizer=self.optimizer,
+                lr_mode=e.lr_mode,
+                threads=self.threads,
+            )
+            for e in self.schedules
+            for seed in self.seeds
+        ]
+
+    def select(self, wanted: list[str]) -> Experiment:
+        """Keep only the named schedules: labels of this experiment or of any preset, or
+        registry names (matched to a preset entry of that name)."""
+        known = {e.label: e for e in self.schedules}
+        for entry in presets.all_entries(self.steps_per_epoch, self.epochs):
+            known.setdefault(entry.label, entry)
+        by_name = {e.name: e for e in reversed(list(known.values()))}
+        chosen = []
+        for item in wanted:
+            entry = known.get(item) or by_name.get(item)
+            if entry is None:
+                options = ", ".join(sorted(known))
+                raise ConfigError(
+                    f"unknown schedule {item!r}; choose a label ({options}) or a name {names()}"
+                )
+            chosen.append(entry)
+        return replace(self, schedules=tuple(chosen)).validated()
+
+
+def _entry(raw: Any, index: int) -> ScheduleEntry:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(f"[[schedule]] #{index + 1}: needs at least a 'name'")
+    raw = dict(raw)
+    label = str(raw.pop("label", raw["name"]))
+    name = raw.pop("name")
+    granularity = raw.pop("granularity", "iteration")
+    lr_mode = raw.pop("lr_mode", "graph")
+    if lr_mode not in LR_MODES:
+        raise ConfigError(f"schedule {label!r}: lr_mode must be one of {LR_MODES}")
+    return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode)
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        _positive_int("seeds", value)
+        return tuple(range(value))
+    distinct = isinstance(value, list | tuple) and value and len(set(value)) == len(value)
+    if distinct and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        return tuple(value)
+    raise ConfigError(f"seeds must be a positive count or a list of distinct seeds, got {value!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read an experiment TOML file (ConfigError naming the file when unreadable)."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read experiment TOML ({exc})") from None

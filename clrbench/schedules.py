@@ -7,8 +7,8 @@ the numpy evaluation (plots, tests) and the in-graph Keras evaluation share one 
 Granularity: ``"iteration"`` evaluates ``f(step)``; ``"epoch"`` holds the rate constant within an
 epoch at its first step, ``f(steps_per_epoch * floor(step / steps_per_epoch))`` (Keras
 ``LearningRateScheduler`` semantics). Step-like parameters (``step_size``, ``every_steps``,
-``decay_steps``, ``period``, ``first_period``, ``total_steps``) are always in *iterations*, also for
-epoch granularity.
+``decay_steps``, ``period``, ``first_period``, ``total_steps``, ``num_steps``) are always in
+*iterations*, also for epoch granularity.
 
 TensorFlow is imported only when the Keras adapter is first used (``Schedule.keras()`` or
 ``clrbench.schedules.KerasSchedule``), so importing this module stays fast. In a fresh process,
@@ -31,6 +31,7 @@ from clrbench.errors import ScheduleError
 
 GRANULARITIES = ("iteration", "epoch")
 ANNEALS = ("cos", "linear")
+SWEEP_MODES = ("exp", "linear")
 ParamValue = float | int | str
 
 
@@ -73,7 +74,13 @@ def _count(where: str, value: Any) -> int:
 def _anneal(where: str, value: Any) -> str:
     if value not in ANNEALS:
         raise ScheduleError(f"{where} must be one of {', '.join(ANNEALS)}, got {value!r}")
-    return value
+    return str(value)
+
+
+def _sweep_mode(where: str, value: Any) -> str:
+    if value not in SWEEP_MODES:
+        raise ScheduleError(f"{where} must be one of {', '.join(SWEEP_MODES)}, got {value!r}")
+    return str(value)
 
 
 # --- cross-parameter checks: each takes (schedule name, params) ---
@@ -318,12 +325,33 @@ def _sgdr_position(step, xp, first_period, t_mult):
     return step - start(n), first_period * xp.power(float(t_mult), n)
 
 
+@_register(
+    "range_test",
+    _p("min_lr", _rate, "rate at step 0"),
+    _p("max_lr", _rate, "rate reached at num_steps and held after"),
+    _p("num_steps", _count, "iterations of the sweep from min_lr to max_lr"),
+    _p("mode", _sweep_mode, "'exp' (geometric) or 'linear' growth", "exp"),
+    relations=(_min_lt_max,),
+)
+def _range_test(step, xp, min_lr, max_lr, num_steps, mode):
+    """LR range test: the rate grows from min_lr to max_lr over num_steps, then is held.
+
+    ``exp``: ``min_lr * (max_lr / min_lr) ** (step / num_steps)`` (fastai's ``lr_find``);
+    ``linear``: ``min_lr + (max_lr - min_lr) * step / num_steps`` (Smith 2015, arXiv 1506.01186);
+    ``step`` is capped at ``num_steps``.
+    """
+    fraction = xp.minimum(step / num_steps, 1.0)
+    if mode == "exp":  # chosen at trace time
+        return min_lr * xp.power(max_lr / min_lr, fraction)
+    return min_lr + (max_lr - min_lr) * fraction
+
+
 # --- the public value type ---
 
 
 def _validate_params(name: str, given: Mapping[str, Any]) -> tuple[tuple[str, ParamValue], ...]:
     """Check a parameter mapping against the registry; fill defaults; return it in spec order."""
-    spec = _REGISTRY.get(name)
+    spec = _REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None:
         raise ScheduleError(f"unknown schedule {name!r}; valid: {', '.join(names())}")
     known = [p.name for p in spec.params]
@@ -405,11 +433,9 @@ class Schedule:
         params = config.get("params", {})
         if not isinstance(params, Mapping):
             raise ScheduleError(f"schedule config: params must be a mapping, got {params!r}")
-        return make(
-            config["name"],
-            granularity=config.get("granularity", "iteration"),
-            steps_per_epoch=config.get("steps_per_epoch"),
-            **params,
+        granularity = config.get("granularity", "iteration")
+        return cls(
+            config["name"], tuple(params.items()), granularity, config.get("steps_per_epoch")
         )
 
     def keras(self) -> Any:
@@ -434,8 +460,6 @@ def make(
 ) -> Schedule:
     """Build a validated schedule, e.g. ``make("triangular", base_lr=1e-3, max_lr=6e-3,
     step_size=2000)``; raises ``ScheduleError`` naming the offending parameter."""
-    if not isinstance(name, str):
-        raise ScheduleError(f"schedule name must be a string, got {name!r}")
     return Schedule(name, tuple(params.items()), granularity, steps_per_epoch)
 
 

@@ -14,8 +14,9 @@ determinism, and a host clock read per batch would cost the sync we avoid.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ def configure_tensorflow(threads: int) -> dict[str, int]:
     }
 
 
-def _logging_model_class():
+def logging_model_class():
     """Build (once) the Sequential subclass whose train_step records every batch."""
     import keras
     import tensorflow as tf
@@ -94,7 +95,7 @@ def _logging_model_class():
             batch_size = tf.shape(x)[0]
             self._loss_tracker.update_state(loss, sample_weight=batch_size)
             grads = tape.gradient(loss, self.trainable_weights)
-            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
             accuracy = tf.reduce_mean(keras.metrics.sparse_categorical_accuracy(y, y_pred))
             row = tf.stack(
                 [
@@ -111,7 +112,7 @@ def _logging_model_class():
     return BatchLoggingModel
 
 
-def _epoch_recorder_class():
+def epoch_recorder_class():
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
@@ -205,7 +206,7 @@ def train_run(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(spec.seed)
-    model = _logging_model_class()(workload.build_layers(x_train.shape[1]))
+    model = logging_model_class()(workload.build_layers(x_train.shape[1]))
     model.attach_log(steps_per_epoch)
     callbacks = []
     if spec.lr_mode == "callback":
@@ -219,7 +220,7 @@ def train_run(
         metrics=["accuracy"],
     )
     t0 = time.time()
-    recorder = _epoch_recorder_class()(steps_per_epoch, t0, on_epoch)
+    recorder = epoch_recorder_class()(steps_per_epoch, t0, on_epoch)
     model.fit(
         x_train,
         y_train,
@@ -235,7 +236,11 @@ def train_run(
     batches = pd.concat(recorder.batch_frames, ignore_index=True)
     epochs = pd.DataFrame(recorder.epoch_rows)
     status = "diverged" if recorder.diverged_step is not None else "ok"
-    info = {"threads": threads, "dataset_checksums": dataset.checksums, "data_source": dataset.source}
+    info = {
+        "threads": threads,
+        "dataset_checksums": dataset.checksums,
+        "data_source": dataset.source,
+    }
     return RunResult(
         spec, status, batches, epochs, wall_s, started_at, recorder.diverged_step, info=info
     )

@@ -25,3 +25,41 @@ def mnist_dir() -> Path:
     if path is None:
         pytest.skip("MNIST IDX files not found (set CLRBENCH_DATA_DIR)")
     return path
+
+
+SMALL_SUITE = {
+    "experiment": {
+        "name": "small",
+        "dataset": "mnist",
+        "epochs": 2,
+        "batch_size": 128,
+        "seeds": 2,
+        "train_size": 6000,  # 47 steps per epoch
+        "optimizer": "sgd-momentum",
+    },
+    "schedule": [
+        {"label": "constant", "name": "constant", "lr": 0.1},
+        {
+            "label": "clr-iter",
+            "name": "triangular",
+            "base_lr": 0.02,
+            "max_lr": 0.2,
+            "step_size": 47,
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def small_results(tmp_path_factory, mnist_dir) -> Path:
+    """A real results folder: 2 schedules x 2 seeds x 2 epochs on 6,000 images, --jobs 2.
+
+    Tests must not modify it; copy it to tmp_path first.
+    """
+    from clrbench.experiment import Experiment
+    from clrbench.runner import run_suite
+
+    out = tmp_path_factory.mktemp("small") / "results"
+    outcome = run_suite(Experiment.from_dict(SMALL_SUITE), out, jobs=2, data_dir=str(mnist_dir))
+    assert not outcome.failed, outcome.failed
+    return out

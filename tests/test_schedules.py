@@ -38,6 +38,10 @@ EXAMPLES = {
         dict(max_lr=0.1, min_lr=0.0, first_period=100, t_mult=2),
         dict(max_lr=0.05, min_lr=1e-3, first_period=7, t_mult=3),
     ],
+    "range_test": [
+        dict(min_lr=1e-4, max_lr=10.0, num_steps=3000),
+        dict(min_lr=1e-3, max_lr=1.0, num_steps=2000, mode="linear"),
+    ],
 }
 
 CASES = [(name, params) for name in names() for params in EXAMPLES.get(name, [None])]
@@ -87,6 +91,14 @@ def _sgdr_reference_values(n, max_lr, min_lr, first_period, t_mult=1):
     return values
 
 
+def _range_test_reference(k, min_lr, max_lr, num_steps, mode="exp"):
+    """Exponential sweep in log space (fastai lr_find), linear as Smith 2015; held after."""
+    fraction = min(k, num_steps) / num_steps
+    if mode == "exp":
+        return math.exp(math.log(min_lr) + fraction * (math.log(max_lr) - math.log(min_lr)))
+    return min_lr + (max_lr - min_lr) * fraction
+
+
 def _pointwise(name, p):
     refs = {
         "constant": lambda k: p["lr"],
@@ -101,6 +113,7 @@ def _pointwise(name, p):
             * math.sin(math.pi * k / p["period"]) ** 2
         ),
         "one_cycle": lambda k: _one_cycle_reference(k, **p),
+        "range_test": lambda k: _range_test_reference(k, **p),
     }
     if name in ("triangular", "triangular2", "exp_range"):
         return lambda k: _clr_reference(k, mode=name, **p)
@@ -199,6 +212,15 @@ def test_one_cycle_ends():
     assert linear(299 / 2) == pytest.approx((0.1 / 25 + 0.1) / 2, rel=1e-12)
 
 
+def test_range_test_ends_and_holds():
+    exp = make("range_test", min_lr=1e-4, max_lr=10.0, num_steps=500)
+    assert exp(0) == 1e-4
+    assert exp(100) == pytest.approx(1e-3, rel=1e-12)  # one decade per 100 steps
+    assert exp(500) == pytest.approx(10.0, rel=1e-12) and exp(900) == exp(500)
+    linear = make("range_test", min_lr=1e-3, max_lr=6e-3, num_steps=100, mode="linear")
+    assert linear(50) == pytest.approx(3.5e-3, rel=1e-12) and linear(101) == linear(100)
+
+
 @pytest.mark.parametrize("t_mult", [1, 2, 3, 5])
 def test_sgdr_restarts_exactly(t_mult):
     s = make("sgdr", max_lr=0.1, min_lr=1e-3, first_period=10, t_mult=t_mult)
@@ -242,6 +264,7 @@ def test_sgdr_restart_boundaries_with_large_cycle_counts(first_period, t_mult):
 TRI = dict(base_lr=1e-3, max_lr=6e-3, step_size=2000)
 CYCLE = dict(max_lr=0.1, total_steps=1000)
 SGDR = dict(max_lr=0.1, min_lr=0.0, first_period=100)
+SWEEP = dict(min_lr=1e-4, max_lr=10.0, num_steps=500)
 INVALID = [
     ("nope", {}, "nope"),
     ("triangular", {**TRI, "lr": 1.0}, "lr"),
@@ -285,6 +308,9 @@ INVALID = [
     ("sgdr", {**SGDR, "t_mult": 0}, "t_mult"),
     ("sgdr", {**SGDR, "t_mult": 1.5}, "t_mult"),
     ("sgdr", {**SGDR, "first_period": 2.5}, "first_period"),
+    ("range_test", {**SWEEP, "mode": "log"}, "mode"),
+    ("range_test", {**SWEEP, "min_lr": 10.0}, "min_lr"),
+    ("range_test", {**SWEEP, "num_steps": 0}, "num_steps"),
     ("triangular", {**TRI, "granularity": "batch"}, "granularity"),
     ("triangular", {**TRI, "granularity": "epoch"}, "steps_per_epoch"),
     ("triangular", {**TRI, "granularity": "epoch", "steps_per_epoch": 0}, "steps_per_epoch"),
@@ -318,6 +344,8 @@ def test_unknown_name_lists_valid_names():
         {"params": {}},
         {"name": "constant", "params": [1]},
         {"name": "constant", "params": {"lr": 1}, "x": 1},
+        {"name": "constant", "params": {"lr": 1, "granularity": "epoch"}},
+        {"name": ["constant"], "params": {"lr": 1}},
     ],
 )
 def test_bad_config_raises(config):

@@ -1,0 +1,5 @@
+"""``python -m clrbench``."""
+
+from clrbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list}``.
+
+Each subcommand lives in the module that owns its work and contributes a ``register``
+function here. Exit codes: 0 ok, 1 failed runs or a regression, 2 bad input
+(a ClrbenchError, printed as one line without a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from clrbench.errors import ClrbenchError
+
+# module whose `register(subparsers)` adds the command(s); imported lazily so that a
+# command only pays for what it uses (no TensorFlow for report/check/list).
+COMMAND_MODULES = (
+    "clrbench.commands.run",
+    "clrbench.commands.report",
+    "clrbench.commands.regress",
+    "clrbench.commands.lrfind",
+    "clrbench.commands.listing",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m clrbench",
+        description="Benchmark learning-rate schedules (constant, step decay, cyclical...) "
+        "on MNIST with Keras, across seeds, and report whether the differences are real.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the command, map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ClrbenchError as exc:
+        print(f"clrbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clrbench: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Subcommands of the clrbench CLI, one module each (see clrbench.cli)."""

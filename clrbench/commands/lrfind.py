@@ -1,0 +1,214 @@
+"""``python -m clrbench lr-find``: the learning-rate range test over seeds (see clrbench.lrfind).
+
+Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, divergence),
+``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
+``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
+suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clrbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from clrbench.lrfind import LrFindResult, SweepSettings
+
+DEFAULT_OUT = "results/lr-find"
+MIN_STEPS = 20
+MODES = ("exp", "linear")
+# The emitted experiment: the project's standard study.
+EXPERIMENT_NAME = "clr-from-lr-find"
+EXPERIMENT_EPOCHS = 25
+EXPERIMENT_SEEDS = 5
+HALF_CYCLE_EPOCHS = 4  # bckenstler: step_size of 2-8 epochs; 4 is the middle
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``lr-find`` subcommand."""
+    parser = subparsers.add_parser(
+        "lr-find",
+        help="LR range test: suggest base_lr/max_lr for cyclical schedules",
+        description="Train the standard model from fresh weights while the rate grows every "
+        "step, read each batch's own loss over several seeds, and suggest the bounds of a "
+        "cyclical schedule (the rule is written into lr_find.json).",
+    )
+    add = parser.add_argument
+    add("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    add("--mode", default="exp", help="rate growth: exp (default) or linear (Smith 2015)")
+    add("--min-lr", type=float, default=1e-4, help="rate at the first step (default 1e-4)")
+    add("--max-lr", type=float, default=10.0, help="rate at the last step (default 10)")
+    add("--steps", type=int, default=500, help="steps of the sweep (default 500)")
+    add("--train-size", type=int, default=None, help="stratified training subset (default all)")
+    add("--optimizer", default="sgd-momentum", help="sgd-momentum (default), sgd, rmsprop, adam")
+    add("--dataset", default="mnist", help="mnist (default) or fashion_mnist")
+    add("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    add("--data-dir", default=None, help="folder with the IDX files (default: searched)")
+    add("--jobs", type=int, default=None, help="seeds trained at once (default: min(seeds, CPUs))")
+    add("--emit-config", default=None, metavar="FILE", help="also write a TOML experiment here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, sweep every seed, write the outputs and print a summary."""
+    from clrbench.lrfind import run_lr_find
+
+    settings, seeds, jobs = _validated(args)
+    result = run_lr_find(settings, seeds, args.data_dir, jobs)
+    paths = write_outputs(result, Path(args.out))
+    if args.emit_config:
+        paths["config"] = write_config(result, Path(args.emit_config))
+    print_summary(result, paths)
+    return 0
+
+
+def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]:
+    """The sweep settings, seeds and jobs, or a ConfigError naming the offending flag."""
+    from clrbench.lrfind import SweepSettings
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.mode not in MODES:
+        raise ConfigError(f"--mode must be exp or linear, got {args.mode!r}")
+    if args.steps < MIN_STEPS:
+        raise ConfigError(f"--steps must be >= {MIN_STEPS}, got {args.steps}")
+    if not (math.isfinite(args.min_lr) and args.min_lr > 0):
+        raise ConfigError(f"--min-lr must be a positive number, got {args.min_lr}")
+    if not (math.isfinite(args.max_lr) and args.max_lr > args.min_lr):
+        raise ConfigError(
+            f"--max-lr must be finite and > --min-lr={args.min_lr}, got {args.max_lr}"
+        )
+    for flag, path in (("--out", args.out), ("--emit-config", args.emit_config)):
+        expected_dir = flag == "--out"
+        if path and Path(path).exists() and Path(path).is_dir() != expected_dir:
+            kind = "a file" if expected_dir else "a folder"
+            raise ConfigError(f"{flag} {path} is {kind}")
+    settings = SweepSettings(
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        steps=args.steps,
+        mode=args.mode,
+        dataset=args.dataset,
+        train_size=args.train_size,
+        optimizer=args.optimizer,
+    )
+    jobs = args.jobs or min(args.seeds, os.cpu_count() or 1)
+    return settings, list(range(args.seeds)), jobs
+
+
+def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
+    """lr_find.json, lr_find.parquet and lr_find.png in ``out``; returns their paths."""
+    from clrbench.lrfind import plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"lr_find.{name}" for name in ("json", "parquet", "png")}
+    result.data.to_parquet(paths["parquet"], index=False)
+    plot(result, str(paths["png"]))
+    summary = result.summary() | {"files": {k: p.name for k, p in paths.items()}}
+    paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    return paths
+
+
+# --- the emitted experiment ---
+
+
+def experiment_config(result: LrFindResult) -> dict[str, Any]:
+    """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
+    suggested bounds; cycles sized so that the run ends at (or near) a cycle boundary."""
+    from clrbench.data import DATASETS
+    from clrbench.lrfind import round_significant
+    from clrbench.schedules import make
+
+    settings, base, peak = (
+        result.settings,
+        result.suggestion["base_lr"],
+        result.suggestion["max_lr"],
+    )
+    steps_per_epoch = -(-DATASETS[settings.dataset].train_count // settings.batch_size)
+    total = EXPERIMENT_EPOCHS * steps_per_epoch
+    cycles = max(1, round(total / (2 * HALF_CYCLE_EPOCHS * steps_per_epoch)))
+    bounds = {"base_lr": base, "max_lr": peak}
+    schedules = [
+        # the triangle's mean rate: the fair constant to compare a cycle with
+        {"label": "constant", "name": "constant", "lr": round_significant((base + peak) / 2)},
+        # the last step, total - 1, is the end of the last cycle
+        {"label": "clr-iter", "name": "triangular", "granularity": "iteration", **bounds,
+         "step_size": max(1, round((total - 1) / (2 * cycles)))},
+        # whole epochs per half cycle; the rate is held within each epoch
+        {"label": "clr-epoch", "name": "triangular", "granularity": "epoch", **bounds,
+         "step_size": max(1, round(EXPERIMENT_EPOCHS / (2 * cycles))) * steps_per_epoch},
+        # Smith 2018: one cycle between the same bounds, then far below
+        {"label": "one-cycle", "name": "one_cycle", "max_lr": peak, "total_steps": total,
+         "div_factor": round(peak / base, 3)},
+    ]  # fmt: skip
+    for entry in schedules:  # every emitted schedule must build
+        params = {k: v for k, v in entry.items() if k not in ("label", "name", "granularity")}
+        granularity = entry.get("granularity", "iteration")
+        spe = steps_per_epoch if granularity == "epoch" else None
+        make(entry["name"], granularity=granularity, steps_per_epoch=spe, **params)
+    experiment = {
+        "name": EXPERIMENT_NAME,
+        "dataset": settings.dataset,
+        "epochs": EXPERIMENT_EPOCHS,
+        "batch_size": settings.batch_size,
+        "seeds": EXPERIMENT_SEEDS,
+        "optimizer": settings.optimizer,
+    }
+    return {"experiment": experiment, "schedule": schedules}
+
+
+def write_config(result: LrFindResult, path: Path) -> Path:
+    """Write ``experiment_config`` as TOML, with a comment saying where the bounds came from."""
+    try:
+        import tomli_w
+    except ImportError:
+        raise ConfigError("--emit-config needs the tomli-w package (pip install tomli-w)") from None
+    s = result.suggestion
+    header = (
+        f"# Written by `python -m clrbench lr-find` on {time.strftime('%Y-%m-%d %H:%M')}: "
+        f"base_lr={s['base_lr']:g}, max_lr={s['max_lr']:g}\n"
+        f"# (median lr at min loss {s['lr_min_loss']:.3g} / 3, and / 4; "
+        f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + tomli_w.dumps(experiment_config(result)))
+    return path
+
+
+# --- the summary ---
+
+
+def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
+    """Bounds, per-seed readings, spread, warnings and where everything was written."""
+    s, sg = result.settings, result.suggestion
+    print(
+        f"lr-find: {s.dataset}, {s.optimizer}, {s.mode} sweep {s.min_lr:g} -> {s.max_lr:g} over "
+        f"{s.steps} steps, {len(result.per_seed)} seeds, {result.jobs} jobs: {result.wall_s:.1f} s"
+    )
+    print(f"  {'seed':>4}  {'lr@min loss':>11}  {'min loss':>8}  {'diverged at':>11}  "
+          f"{'steps':>5}  {'s':>5}")  # fmt: skip
+    for r in result.per_seed:
+        diverged = "-" if r["divergence_lr"] is None else f"{r['divergence_lr']:.3g}"
+        print(
+            f"  {r['seed']:>4}  {r['lr_min_loss']:>11.3g}  {r['min_loss']:>8.3f}  "
+            f"{diverged:>11}  {r['steps_run']:>5}  {r['wall_s']:>5.1f}"
+        )
+    spread = ", ".join(f"{k} {v:.2f}x" for k, v in sg["spread"].items() if v is not None)
+    print(f"suggested: base_lr = {sg['base_lr']:g}, max_lr = {sg['max_lr']:g}")
+    print(f"  max_lr = median lr at min loss ({sg['lr_min_loss']:.3g}) / 3, base_lr = max_lr / 4")
+    if spread:
+        print(f"  spread between seeds (largest / smallest): {spread}")
+    for warning in sg["warnings"]:
+        print(f"warning: {warning}")
+    print("wrote: " + ", ".join(str(p) for p in paths.values()))
+    if "config" in paths:
+        print(f"next: python -m clrbench run --config {paths['config']}")

@@ -1,0 +1,144 @@
+"""``clrbench run``: train an experiment (preset or TOML, CLI overrides) into a results folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from clrbench.data import load_dataset
+from clrbench.errors import ConfigError
+from clrbench.experiment import Experiment, load_toml
+from clrbench.presets import PRESETS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    p = subparsers.add_parser(
+        "run",
+        help="train schedules x seeds and report",
+        description="Train every schedule of an experiment with every seed, in parallel, into "
+        "a resumable results folder; then print the summary and render the report.",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS), help="named experiment (default)")
+    source.add_argument("--config", metavar="FILE", help="experiment TOML file")
+    p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
+    p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
+    p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--train-size", type=int, metavar="N", help="stratified training subset")
+    p.add_argument("--optimizer", help="sgd-momentum (default), sgd, rmsprop, adam")
+    p.add_argument("--threads", type=int, help="TensorFlow threads per run (default 1)")
+    p.add_argument("--jobs", type=int, help="concurrent runs (default: number of cores)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument("--backend", choices=("loky", "dask"), default="loky")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
+    p.add_argument("--force", action="store_true", help="retrain runs already complete")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    p.set_defaults(func=run_command)
+
+
+def resolve_experiment(args: argparse.Namespace) -> Experiment:
+    """Preset or TOML, then the command-line overrides, validated."""
+    raw = load_toml(args.config) if args.config else PRESETS[args.preset or "default"]
+    experiment = Experiment.from_dict(raw)
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "train_size": args.train_size,
+        "optimizer": args.optimizer,
+        "threads": args.threads,
+    }
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if args.seeds is not None or args.first_seed is not None:
+        count = args.seeds if args.seeds is not None else len(experiment.seeds)
+        first = args.first_seed or 0
+        if count < 1 or first < 0:
+            raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
+        changes["seeds"] = tuple(range(first, first + count))
+    experiment = replace(experiment, **changes).validated()
+    if args.schedules:
+        experiment = experiment.select([s.strip() for s in args.schedules.split(",") if s.strip()])
+    return experiment
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Validate everything, train, summarise, report; 1 if any run failed."""
+    from clrbench.progress import SuiteProgress
+    from clrbench.runner import run_suite
+
+    experiment = resolve_experiment(args)
+    out = Path(args.out or Path("results") / experiment.name)
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
+    load_dataset(experiment.dataset, data_dir=args.data_dir)
+    console = Console(stderr=True)
+    for note in experiment.notes:
+        console.print(f"note: {note}")
+    runs = experiment.runs()
+    jobs = args.jobs or os.cpu_count() or 1
+    console.print(
+        f"{experiment.name}: {len(experiment.schedules)} schedules x {len(experiment.seeds)} "
+        f"seeds = {len(runs)} runs of {experiment.epochs} epochs "
+        f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
+    )
+    progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
+    try:
+        outcome = run_suite(
+            experiment,
+            out,
+            jobs=jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            data_dir=args.data_dir,
+            force=args.force,
+            progress=progress,
+        )
+    finally:
+        progress.stop()
+    if outcome.skipped:
+        console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")
+    print_summary(out, Console())
+    if not args.no_report:
+        render_report(out, console)
+    for record in outcome.failed:
+        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
+    return 1 if outcome.failed else 0
+
+
+def print_summary(out: Path, console: Console) -> None:
+    """One screen: final test accuracy mean ± std per schedule, and where the results are."""
+    from clrbench.results import load_results
+    from clrbench.stats import summarize
+
+    summary = summarize(load_results(out))
+    table = Table(title=f"Final test accuracy ({out})")
+    for column in ("schedule", "ok runs", "final test accuracy", "wall s / run"):
+        table.add_column(column, justify="left" if column == "schedule" else "right")
+    for row in summary.itertuples():
+        mean, std = 100 * row.final_test_accuracy_mean, 100 * row.final_test_accuracy_std
+        accuracy = f"{mean:.2f}% ± {std:.2f}"
+        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, f"{row.wall_s_mean:.0f}")
+    console.print(table)
+    console.print(f"results: {out}")
+
+
+def render_report(out: Path, console: Console) -> None:
+    """Render the HTML + Markdown report of the folder."""
+    from clrbench.report import render
+    from clrbench.results import load_results
+
+    written = render(load_results(out), out / "report")
+    for path in written.values():
+        console.print(f"report: {path}")

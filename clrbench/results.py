@@ -1,0 +1,239 @@
+"""The results store: one folder per run, written atomically, loaded as tidy frames.
+
+Layout: ``OUT/experiment.toml`` and ``OUT/runs/<run_id>/{batches.parquet, epochs.parquet,
+run.json}``. A run is written to ``OUT/runs/.tmp-<run_id>-<pid>`` and renamed into place, so
+``run.json`` present means the run is complete; a killed suite leaves no half-written run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clrbench.errors import ResultsError
+
+RUNS_DIR = "runs"
+TMP_PREFIX = ".tmp-"
+STATUSES = ("ok", "diverged", "failed")
+
+BATCH_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "seed": "int32",
+    "epoch": "int32",
+    "step": "int64",
+    "lr": "float64",
+    "loss": "float64",
+    "accuracy": "float64",
+    "batch_size": "int32",
+    "time_s": "float64",
+}
+EPOCH_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "seed": "int32",
+    "epoch": "int32",
+    "step": "int64",
+    "lr": "float64",
+    "train_loss": "float64",
+    "train_accuracy": "float64",
+    "test_loss": "float64",
+    "test_accuracy": "float64",
+    "time_s": "float64",
+}
+# Columns of `runs` taken from run.json (provenance columns are added after these).
+RUN_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "schedule_name": "object",
+    "granularity": "object",
+    "params": "object",
+    "seed": "int32",
+    "status": "object",
+    "error": "object",
+    "diverged_step": "Int64",
+    "wall_s": "float64",
+}
+
+
+@dataclass
+class Results:
+    """Tidy frames of one results folder (see docs: one row per step / epoch / run)."""
+
+    path: Path
+    batches: pd.DataFrame
+    epochs: pd.DataFrame
+    runs: pd.DataFrame
+    experiment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schedules(self) -> list[str]:
+        """Schedule labels in the experiment's order."""
+        return list(self.runs["schedule"].cat.categories)
+
+
+def run_dir(out: Path, run_id: str) -> Path:
+    """Where a complete run lives."""
+    return Path(out) / RUNS_DIR / run_id
+
+
+def is_complete(out: Path, run_id: str) -> bool:
+    """True when the run's folder holds its run.json (it was renamed into place)."""
+    return (run_dir(out, run_id) / "run.json").is_file()
+
+
+def write_run(
+    out: Path, record: dict[str, Any], batches: pd.DataFrame | None, epochs: pd.DataFrame | None
+) -> Path:
+    """Write one run atomically: a temporary folder renamed into place when complete.
+
+    A previous folder for the same run id (only ever replaced under ``--force``) is moved
+    aside first and removed only after the new one is in place.
+    """
+    final = run_dir(out, record["run_id"])
+    tmp = final.parent / f"{TMP_PREFIX}{record['run_id']}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if batches is not None:
+        batches.to_parquet(tmp / "batches.parquet", index=False)
+    if epochs is not None:
+        epochs.to_parquet(tmp / "epochs.parquet", index=False)
+    (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    old = None
+    if final.exists():
+        old = final.parent / f"{TMP_PREFIX}old-{record['run_id']}-{os.getpid()}"
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_record(folder: Path) -> dict[str, Any]:
+    """A run's run.json, or ResultsError naming the file."""
+    path = folder / "run.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read run record ({exc})") from None
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        raise ResultsError(f"{path}: not a clrbench run record (no valid 'status')")
+    return record
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
+
+
+def _run_row(record: dict[str, Any]) -> dict[str, Any]:
+    schedule = record["schedule"]
+    row = {
+        "run_id": record["run_id"],
+        "schedule": record["label"],
+        "schedule_name": schedule["name"],
+        "granularity": schedule["granularity"],
+        "params": json.dumps(schedule["params"], sort_keys=True),
+        "seed": record["seed"],
+        "status": record["status"],
+        "error": record.get("error"),
+        "diverged_step": record.get("diverged_step"),
+        "wall_s": record.get("wall_s", np.nan),
+    }
+    for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
+        row[key] = record["config"].get(key)
+    row.update(record.get("provenance", {}))
+    return row
+
+
+def load_results(path: str | os.PathLike[str], run_ids: list[str] | None = None) -> Results:
+    """Load a results folder as tidy frames with fixed dtypes.
+
+    Only the runs of the folder's current experiment (``experiment.toml``) are loaded, so
+    results of an older configuration left in the same folder never mix in; pass
+    ``run_ids`` to choose explicitly.
+    """
+    root = Path(path)
+    runs_root = root / RUNS_DIR
+    if not runs_root.is_dir():
+        raise ResultsError(f"{root}: not a clrbench results folder (no {RUNS_DIR}/ inside)")
+    experiment = read_experiment(root)
+    if run_ids is None and experiment:
+        from clrbench.experiment import Experiment
+
+        run_ids = [spec.run_id for spec in Experiment.from_dict(experiment).runs()]
+    folders = sorted(p for p in runs_root.iterdir() if not p.name.startswith(TMP_PREFIX))
+    if run_ids is not None:
+        wanted = set(run_ids)
+        folders = [p for p in folders if p.name in wanted]
+    folders = [p for p in folders if (p / "run.json").is_file()]
+    if not folders:
+        raise ResultsError(f"{root}: no completed runs in {runs_root}")
+    records = [read_record(p) for p in folders]
+    order = _label_order(experiment, records)
+    batches, epochs = [], []
+    for folder, record in zip(folders, records, strict=True):
+        for name, frames in (("batches", batches), ("epochs", epochs)):
+            file = folder / f"{name}.parquet"
+            if file.exists():
+                frame = _read_parquet(file)
+                frame.insert(0, "run_id", record["run_id"])
+                frame.insert(1, "schedule", record["label"])
+                frame.insert(2, "seed", record["seed"])
+                frames.append(frame)
+            elif record["status"] != "failed":
+                raise ResultsError(f"{file}: missing for a run with status {record['status']}")
+    runs = pd.DataFrame([_run_row(r) for r in records])
+    return Results(
+        path=root,
+        batches=_typed(batches, BATCH_COLUMNS, order),
+        epochs=_typed(epochs, EPOCH_COLUMNS, order),
+        runs=_typed([runs], {**RUN_COLUMNS, **_extra(runs)}, order),
+        experiment=experiment,
+    )
+
+
+def _extra(runs: pd.DataFrame) -> dict[str, str]:
+    return {c: runs[c].dtype for c in runs.columns if c not in RUN_COLUMNS}
+
+
+def _label_order(experiment: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+    labels = [s["label"] for s in experiment.get("schedule", [])]
+    return labels + sorted({r["label"] for r in records} - set(labels))
+
+
+def _typed(frames: list[pd.DataFrame], columns: dict[str, Any], order: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+    data = data.astype({c: t for c, t in columns.items() if t != "category"})
+    data["schedule"] = pd.Categorical(data["schedule"], categories=order)
+    data["run_id"] = pd.Categorical(data["run_id"], categories=sorted(set(data["run_id"])))
+    return data[list(columns)]
+
+
+def read_experiment(root: Path) -> dict[str, Any]:
+    """The resolved experiment stored beside the runs, or {} if there is none."""
+    import tomllib
+
+    path = Path(root) / "experiment.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read experiment ({exc})") from None

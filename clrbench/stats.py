@@ -1,0 +1,331 @@
+"""Statistics over a results folder: pure DataFrame -> DataFrame functions (no plotting, no I/O).
+
+Every function takes a :class:`clrbench.results.Results` (or frames derived from it) and
+returns a new DataFrame; nothing is modified in place. Statistics across seeds use the runs
+whose status is ``ok`` only; diverged and failed runs are counted (``runs`` vs ``ok``) and
+listed by the report, never dropped silently.
+
+Accuracies are fractions in [0, 1] throughout; "pp" (percentage points) appear only in text.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from clrbench.errors import ResultsError
+
+if TYPE_CHECKING:
+    from clrbench.results import Results
+
+ALPHA = 0.05  # family-wise error rate of the comparisons (Holm)
+CONFIDENCE = 0.95
+MIN_SEEDS = 3  # ok runs needed in each group before a difference is tested
+TARGET_STEP = 0.005  # default targets are multiples of half a percentage point
+TARGET_SHARE = 0.8  # ... reached by at least this share of ok runs
+FALLBACK_TARGET = 0.98
+
+
+def final_metrics(results: Results) -> pd.DataFrame:
+    """One row per run (every status): its last and best epoch, train loss and wall time.
+
+    Columns: ``run_id, schedule, seed, status, epochs_done, final_test_accuracy,
+    best_test_accuracy, final_test_loss, final_train_loss, wall_s, diverged_step, error``.
+    A run without epochs (failed before the first one) has NaN metrics.
+    """
+    epochs = results.epochs.sort_values(["run_id", "epoch"], kind="stable")
+    by_run = epochs.groupby("run_id", observed=True)
+    per_run = pd.DataFrame(
+        {
+            "epochs_done": by_run["epoch"].count(),
+            "final_test_accuracy": by_run["test_accuracy"].last(),
+            "best_test_accuracy": by_run["test_accuracy"].max(),
+            "final_test_loss": by_run["test_loss"].last(),
+            "final_train_loss": by_run["train_loss"].last(),
+        }
+    )
+    runs = results.runs[
+        ["run_id", "schedule", "seed", "status", "wall_s", "diverged_step", "error"]
+    ]
+    merged = runs.merge(per_run, left_on="run_id", right_index=True, how="left")
+    merged["epochs_done"] = merged["epochs_done"].fillna(0).astype("int64")
+    columns = ["run_id", "schedule", "seed", "status", "epochs_done", "final_test_accuracy"]
+    columns += ["best_test_accuracy", "final_test_loss", "final_train_loss", "wall_s"]
+    columns += ["diverged_step", "error"]
+    return merged[columns].sort_values(["schedule", "seed"], kind="stable").reset_index(drop=True)
+
+
+def steps_to_target(results: Results, target: float) -> pd.DataFrame:
+    """Per run: the first epoch whose test accuracy is at least ``target``.
+
+    ``iterations`` is that epoch's last ``step`` + 1 (steps count from 0) and ``seconds`` its
+    ``time_s``; both are NaN and ``reached`` is False for a run that never gets there.
+    Columns: ``run_id, schedule, seed, status, reached, epoch, iterations, seconds``.
+    """
+    epochs = results.epochs.sort_values(["run_id", "epoch"], kind="stable")
+    hits = epochs[epochs["test_accuracy"] >= target].groupby("run_id", observed=True).head(1)
+    hits = hits.set_index("run_id")[["epoch", "step", "time_s"]]
+    runs = results.runs[["run_id", "schedule", "seed", "status"]]
+    merged = runs.merge(hits, left_on="run_id", right_index=True, how="left")
+    merged["reached"] = merged["step"].notna()
+    merged["iterations"] = merged["step"] + 1
+    merged = merged.rename(columns={"time_s": "seconds"})
+    columns = ["run_id", "schedule", "seed", "status", "reached", "epoch", "iterations", "seconds"]
+    return merged[columns].sort_values(["schedule", "seed"], kind="stable").reset_index(drop=True)
+
+
+def default_target(results: Results) -> float:
+    """The highest multiple of 0.5 pp of test accuracy that at least 80% of ok runs reach.
+
+    "Reach" means some epoch's test accuracy is at or above it. Falls back to 0.98 when no
+    run finished ok.
+    """
+    final = final_metrics(results)
+    best = final.loc[final["status"] == "ok", "best_test_accuracy"].dropna().to_numpy()
+    if best.size == 0:
+        return FALLBACK_TARGET
+    needed = math.ceil(TARGET_SHARE * best.size)
+    level = np.sort(best)[::-1][needed - 1]  # reached by `needed` runs
+    steps = math.floor(level / TARGET_STEP + 1e-9)
+    return round(max(steps, 1) * TARGET_STEP, 6)
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """Two-sided t confidence interval of the mean: mean ± t(n-1) · s / sqrt(n)."""
+    n = values.size
+    if n < 2:
+        return (math.nan, math.nan)
+    half = sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    return (values.mean() - half, values.mean() + half)
+
+
+def _schedule_row(final: pd.DataFrame, reach: pd.DataFrame) -> dict[str, float]:
+    ok = final[final["status"] == "ok"]
+    accuracy = ok["final_test_accuracy"].dropna().to_numpy()
+    reached = reach[(reach["status"] == "ok") & reach["reached"]]
+    low, high = _t_interval(accuracy)
+    return {
+        "runs": len(final),
+        "ok": len(ok),
+        "final_test_accuracy_mean": accuracy.mean() if accuracy.size else math.nan,
+        "final_test_accuracy_std": accuracy.std(ddof=1) if accuracy.size > 1 else math.nan,
+        "final_test_accuracy_ci_low": low,
+        "final_test_accuracy_ci_high": high,
+        "best_test_accuracy_mean": ok["best_test_accuracy"].mean(),
+        "final_train_loss_mean": ok["final_train_loss"].mean(),
+        "n_reached": len(reached),
+        "iterations_to_target_median": reached["iterations"].median(),
+        "seconds_to_target_median": reached["seconds"].median(),
+        "wall_s_mean": ok["wall_s"].mean(),
+    }
+
+
+def summarize(results: Results, target: float | None = None) -> pd.DataFrame:
+    """One row per schedule over its ok runs, sorted by mean final test accuracy, best first.
+
+    Columns: ``schedule, runs, ok`` (run counts), ``final_test_accuracy_{mean,std}`` (sample
+    std, ddof=1), ``final_test_accuracy_ci_{low,high}`` (95% t-interval of the mean),
+    ``best_test_accuracy_mean`` (mean over seeds of each run's best epoch),
+    ``final_train_loss_mean``, ``target``, ``n_reached`` (ok runs that reached it),
+    ``{iterations,seconds}_to_target_median`` (over those), ``wall_s_mean``.
+    ``target`` defaults to :func:`default_target`. Schedules without ok runs sort last.
+    """
+    target = default_target(results) if target is None else float(target)
+    final = final_metrics(results)
+    reach = steps_to_target(results, target)
+    rows = []
+    for schedule in results.schedules:
+        row = _schedule_row(
+            final[final["schedule"] == schedule], reach[reach["schedule"] == schedule]
+        )
+        rows.append({"schedule": schedule, **row, "target": target})
+    summary = pd.DataFrame(rows)
+    summary["schedule"] = pd.Categorical(summary["schedule"], categories=results.schedules)
+    summary = summary.sort_values(
+        "final_test_accuracy_mean", ascending=False, kind="stable", na_position="last"
+    )
+    return summary.reset_index(drop=True)
+
+
+def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
+    """Holm's step-down adjustment (Holm 1979); NaN p-values are left out and stay NaN.
+
+    With the m finite p-values sorted ascending, p_(i) becomes
+    max_{j <= i} min(1, (m - j + 1) · p_(j)); a hypothesis is rejected when its adjusted
+    p-value is below alpha, which controls the family-wise error rate at alpha.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full_like(p, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = order.size
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return adjusted
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
+    """Hedges' g of ``a`` over ``b``: Cohen's d with pooled sd, times 1 - 3 / (4(n_a+n_b) - 9)."""
+    n_a, n_b = len(a), len(b)
+    pooled = ((n_a - 1) * np.var(a, ddof=1) + (n_b - 1) * np.var(b, ddof=1)) / (n_a + n_b - 2)
+    if pooled == 0:
+        return math.nan
+    return float((np.mean(a) - np.mean(b)) / math.sqrt(pooled) * (1 - 3 / (4 * (n_a + n_b) - 9)))
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Welch's t-test of mean(a) - mean(b) with its 95% confidence interval."""
+    if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
+        return {}
+    test = sps.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(CONFIDENCE)
+    return {
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "t": float(test.statistic),
+        "df": float(test.df),
+        "p_value": float(test.pvalue),
+        "hedges_g": hedges_g(a, b),
+    }
+
+
+def _verdict(row: pd.Series) -> str:
+    if row["n"] < MIN_SEEDS or row["n_baseline"] < MIN_SEEDS:
+        return f"too few seeds (n = {row['n']} vs {row['n_baseline']}; need {MIN_SEEDS} each)"
+    if not np.isfinite(row["p_holm"]):
+        return "cannot test (no variation between seeds)"
+    if row["p_holm"] < ALPHA:
+        return "significantly higher" if row["difference"] > 0 else "significantly lower"
+    return "not significant"
+
+
+def resolve_baseline(schedules: list[str], baseline_schedule: str | None) -> str:
+    """The requested baseline, else ``constant`` when present, else the first schedule."""
+    if baseline_schedule is not None:
+        if baseline_schedule not in schedules:
+            known = ", ".join(schedules)
+            raise ResultsError(f"baseline schedule {baseline_schedule!r} not in results ({known})")
+        return baseline_schedule
+    return "constant" if "constant" in schedules else schedules[0]
+
+
+def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFrame:
+    """Each schedule's final test accuracy (ok runs) against the baseline schedule's.
+
+    Per schedule: ``n, n_baseline, mean, mean_baseline, difference`` (schedule − baseline),
+    its Welch 95% CI ``ci_low, ci_high``, Welch's ``t, df, p_value``, ``p_holm`` (Holm over
+    all tested comparisons), ``hedges_g``, ``significant`` (p_holm < 0.05) and ``verdict``.
+    Groups with fewer than 3 ok seeds are not tested ("too few seeds"; statistics NaN).
+    """
+    baseline = resolve_baseline(results.schedules, baseline_schedule)
+    final = final_metrics(results)
+    ok = final[(final["status"] == "ok") & final["final_test_accuracy"].notna()]
+    groups = {
+        s: ok.loc[ok["schedule"] == s, "final_test_accuracy"].to_numpy() for s in results.schedules
+    }
+    base = groups[baseline]
+    rows = []
+    for schedule in results.schedules:
+        if schedule == baseline:
+            continue
+        values = groups[schedule]
+        mean = values.mean() if values.size else math.nan
+        mean_base = base.mean() if base.size else math.nan
+        row = {"schedule": schedule, "baseline": baseline, "n": values.size}
+        row |= {"n_baseline": base.size, "mean": mean, "mean_baseline": mean_base}
+        rows.append(row | {"difference": mean - mean_base} | _welch(values, base))
+    columns = ["schedule", "baseline", "n", "n_baseline", "mean", "mean_baseline", "difference"]
+    columns += ["ci_low", "ci_high", "t", "df", "p_value", "p_holm", "hedges_g"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table["p_holm"] = holm(table["p_value"].to_numpy(dtype=np.float64))
+    table["significant"] = table["p_holm"] < ALPHA
+    table["verdict"] = [_verdict(row) for _, row in table.iterrows()]
+    return table
+
+
+def _pp(fraction: float) -> str:
+    """A signed difference of accuracies in percentage points."""
+    return f"{fraction * 100:+.2f} pp"
+
+
+def format_p(p: float) -> str:
+    """A p-value with three significant digits (never rounded across 0.05)."""
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def _top_sentence(top: pd.Series, comparison: pd.DataFrame) -> str:
+    std = top["final_test_accuracy_std"]
+    spread = f" ± {std * 100:.2f}" if np.isfinite(std) else ""
+    text = (
+        f"{top['schedule']} reached the highest final test accuracy "
+        f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, {top['ok']} seeds)"
+    )
+    row = comparison[comparison["schedule"] == top["schedule"]]
+    if comparison.empty or row.empty:
+        baseline = comparison["baseline"].iloc[0] if not comparison.empty else None
+        return text + (f"; it is the baseline ({baseline})." if baseline else ".")
+    row = row.iloc[0]
+    text += f", {_pp(row['difference'])} over {row['baseline']}"
+    if row["verdict"].startswith("too few seeds"):
+        return text + f": {row['verdict']}, so no test of whether that is more than seed noise."
+    if not np.isfinite(row["p_holm"]):
+        return text + f": {row['verdict']}."
+    interval = f"95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}"
+    text += f" ({interval}, Holm-adjusted p = {format_p(row['p_holm'])})"
+    if row["significant"]:
+        return text + f": a real difference at {row['n']} vs {row['n_baseline']} seeds."
+    return text + ": not significant, within seed noise."
+
+
+def _comparisons_sentence(comparison: pd.DataFrame) -> str:
+    if comparison.empty:
+        return ""
+    baseline = comparison["baseline"].iloc[0]
+    tested = comparison[np.isfinite(comparison["p_holm"].to_numpy(dtype=np.float64))]
+    untested = comparison.loc[~comparison.index.isin(tested.index), "schedule"].tolist()
+    significant = tested[tested["significant"]]
+    if tested.empty:
+        text = f"Too few seeds to test any difference against {baseline}"
+        return text + f" (at least {MIN_SEEDS} ok seeds per schedule are needed)."
+    if significant.empty:
+        text = (
+            f"No schedule differs significantly from {baseline} (Holm-adjusted p ≥ {ALPHA} "
+            f"for all {len(tested)} tested): the differences are within seed noise."
+        )
+    else:
+        parts = [f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples()]
+        text = (
+            f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): "
+            f"{', '.join(parts)}; the other differences are not significant."
+            if len(significant) < len(tested)
+            else f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): "
+            f"{', '.join(parts)}."
+        )
+    if untested:
+        text += f" Not tested (too few seeds): {', '.join(map(str, untested))}."
+    return text
+
+
+def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
+    """A few sentences stating what the summary and comparison tables support, and no more.
+
+    Significance is claimed only for rows whose ``significant`` flag is set (Holm-adjusted
+    p < 0.05); untested comparisons are called out as such.
+    """
+    with_data = summary[summary["final_test_accuracy_mean"].notna()]
+    if with_data.empty:
+        return "No run finished ok, so there is nothing to compare; see the runs table."
+    sentences = [_top_sentence(with_data.iloc[0], comparison), _comparisons_sentence(comparison)]
+    runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
+    if ok < runs:
+        sentences.append(
+            f"{runs - ok} of {runs} runs did not finish ok (listed under Runs); "
+            "the statistics use the ok runs only."
+        )
+    return " ".join(s for s in sentences if s)

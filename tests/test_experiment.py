@@ -1,0 +1,149 @@
+"""Experiments: presets, TOML, overrides, validation before training, run ids."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import tomli_w
+
+from clrbench.cli import main
+from clrbench.errors import ConfigError
+from clrbench.experiment import Experiment
+from clrbench.presets import PRESETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_valid_and_round_trips(name):
+    experiment = Experiment.from_dict(PRESETS[name])
+    again = Experiment.from_dict(tomllib.loads(tomli_w.dumps(experiment.to_dict())))
+    assert again == experiment
+    assert [s.run_id for s in again.runs()] == [s.run_id for s in experiment.runs()]
+
+
+def test_default_preset_is_the_documented_comparison():
+    experiment = Experiment.from_dict(PRESETS["default"])
+    assert [e.label for e in experiment.schedules] == [
+        "constant", "step-decay", "clr-epoch", "clr-iter", "sine-exp",
+    ]  # fmt: skip
+    assert (experiment.epochs, experiment.batch_size, experiment.seeds) == (
+        25,
+        128,
+        (0, 1, 2, 3, 4),
+    )
+    assert (experiment.steps_per_epoch, experiment.total_steps) == (469, 11_725)
+    by_label = {spec.label: spec.schedule for spec in experiment.runs()}
+    assert by_label["clr-epoch"].params == by_label["clr-iter"].params  # the same cycle
+    assert by_label["clr-epoch"].granularity == "epoch"
+    assert by_label["clr-iter"].granularity == "iteration"
+    # 11,725 is odd: no integer step size ends exactly on a cycle; the output says so
+    assert any(
+        "clr-iter" in note and "not at a cycle boundary" in note for note in experiment.notes
+    )
+
+
+def test_extended_adds_the_other_schedules():
+    labels = [e.label for e in Experiment.from_dict(PRESETS["extended"]).schedules]
+    assert labels[5:] == ["triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay"]
+
+
+def test_run_ids_are_readable_and_change_with_the_configuration():
+    experiment = Experiment.from_dict(PRESETS["quick"])
+    ids = [s.run_id for s in experiment.runs()]
+    assert len(set(ids)) == len(ids) == 10
+    assert ids[0].startswith("constant-s0-")
+    changed = PRESETS["quick"] | {"schedule": [{**PRESETS["quick"]["schedule"][0], "lr": 0.05}]}
+    assert Experiment.from_dict(changed).runs()[0].run_id != ids[0]
+
+
+def test_seed_list_and_count():
+    base = {"experiment": {"seeds": [5, 6]}, "schedule": [{"name": "constant", "lr": 0.1}]}
+    assert Experiment.from_dict(base).seeds == (5, 6)
+    with pytest.raises(ConfigError, match="seeds"):
+        Experiment.from_dict({**base, "experiment": {"seeds": [1, 1]}})
+
+
+def test_select_by_label_or_registry_name():
+    experiment = Experiment.from_dict(PRESETS["default"]).select(["clr-iter", "one_cycle"])
+    assert [e.label for e in experiment.schedules] == ["clr-iter", "one-cycle"]
+    with pytest.raises(ConfigError, match="unknown schedule 'nope'"):
+        experiment.select(["nope"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"experiment": {"epochs": 0}}, "epochs must be a positive integer"),
+        ({"experiment": {"batch_size": "big"}}, "batch_size"),
+        ({"experiment": {"optimizer": "lion"}}, "unknown optimizer 'lion'"),
+        ({"experiment": {"dataset": "cifar"}}, "unknown dataset 'cifar'"),
+        ({"experiment": {"train_size": 5}}, "train_size"),
+        ({"experiment": {"colour": "red"}}, "unknown key"),
+        ({"schedule": [{"name": "warp", "lr": 1}]}, "warp"),
+        ({"schedule": [{"name": "constant", "lr": -1}]}, "lr"),
+        ({"schedule": [{"name": "triangular", "base_lr": 0.1, "max_lr": 0.01, "step_size": 5}]},
+         "max_lr"),
+        ({"schedule": [{"name": "constant"}]}, "lr"),
+        ({"schedule": [{"name": "constant", "lr": 1, "speed": 2}]}, "speed"),
+        ({"schedule": [{"name": "constant", "lr": 1}, {"name": "constant", "lr": 2}]},
+         "duplicate schedule label"),
+        ({"schedule": []}, "no schedules"),
+    ],
+)  # fmt: skip
+def test_invalid_experiments_fail_before_training(change, message):
+    raw = {"experiment": {"name": "x"}, "schedule": [{"name": "constant", "lr": 0.1}]}
+    raw = {key: change.get(key, value) for key, value in raw.items()}
+    with pytest.raises(ConfigError, match=message):
+        Experiment.from_dict(raw)
+
+
+def run_cli(args, capsys):
+    code = main(["run", *args])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--schedules", "constant,warp"],
+        ["--epochs", "0"],
+        ["--seeds", "0"],
+        ["--jobs", "0"],
+        ["--train-size", "3"],
+        ["--optimizer", "lion"],
+        ["--data-dir", "/nonexistent/mnist"],
+    ],
+)
+def test_run_rejects_bad_input_with_one_line_and_exit_2(args, capsys, tmp_path):
+    out = tmp_path / "out"
+    code, err = run_cli([*args, "--out", str(out), "--preset", "quick"], capsys)
+    assert code == 2
+    assert err.startswith("clrbench: error: ") and "\n" not in err
+    assert not out.exists()  # nothing written before validation passed
+
+
+def test_run_rejects_a_corrupt_config_file(tmp_path, capsys):
+    bad = tmp_path / "exp.toml"
+    bad.write_text("[experiment\nname = 1")
+    code, err = run_cli(["--config", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and str(bad) in err and "\n" not in err
+    code, err = run_cli(["--config", str(tmp_path / "missing.toml")], capsys)
+    assert code == 2 and "no such experiment file" in err
+
+
+def test_run_with_missing_data_is_one_error_line(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, err = run_cli(
+        ["--preset", "quick", "--data-dir", str(empty), "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2 and "train-images-idx3-ubyte" in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_list_shows_schedules_and_presets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ["triangular2", "one_cycle", "sgdr", "sine_exp", "default", "extended", "quick"]:
+        assert word in out

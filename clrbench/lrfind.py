@@ -3,32 +3,37 @@
 Each seed trains the standard model from fresh weights while the rate grows every step with the
 ``range_test`` schedule (exponential by default, or Smith's linear sweep). Each batch's own loss
 and accuracy come from train.py's in-graph batch log (never Keras's running-mean batch logs), read
-every ``CHECK_EVERY`` steps; that read is also where the sweep stops early once the loss diverged.
+every ``CHECK_EVERY`` steps; that read is also where the sweep stops once the loss has diverged.
 
-The reading, per seed, then combined (``RULE`` says it in one paragraph):
+The reading (``RULE`` says it in one paragraph), per seed and then combined:
 
-- ``smoothed_loss``: a centred running median of the raw batch losses over ``window`` steps,
-  ``window`` = the odd number nearest 5 % of the sweep's steps (at least 5; 25 for 500 steps, a
-  quarter of a decade of an exponential sweep from 1e-4 to 10). Centred, so it does not lag the
-  rate the way fastai's running EMA does (at beta = 0.98 that lag is ~50 steps, half a decade
-  here); a median, so a single ragged batch neither creates nor hides a minimum. The window is
-  cut short at the ends of the sweep; non-finite losses are left out.
+- ``smoothed_loss``: a centred running median of the raw batch losses over ``window`` steps, the
+  odd number nearest 5 % of the sweep (at least 5; 25 for 500 steps, a quarter of a decade of the
+  default sweep), cut short at the ends, non-finite losses left out. Centred, so it does not lag
+  the rate the way fastai's running EMA does (at beta = 0.98 by ~50 steps, half a decade here); a
+  median, so a single ragged batch neither makes nor hides a minimum.
 - divergence: the first step whose loss is not finite or whose smoothed loss exceeds
   ``DIVERGENCE_FACTOR`` (4) times the lowest smoothed loss so far (fastai's 4x, on the centred
-  median instead of a lagging EMA). The sweep stops at the next check after it.
-- ``lr_min_loss``: the rate at the lowest smoothed loss before divergence: the largest rate at
-  which the loss still went down, i.e. where it stops improving and turns ragged.
-- ``max_lr = median over seeds of lr_min_loss / MAX_DIVISOR`` (3). The minimum is the edge of
-  stability for a few steps, not a rate to return to for thousands; Smith's rule of thumb puts the
-  best rate within a factor of two of the largest that converges, and on MNIST the minimum sits
-  on a flat, noisy plateau whose left part (where the loss has stopped falling steeply) is about
-  half a decade lower. Dividing by 3 lands there, below the plateau's ragged end.
-- ``base_lr = max_lr / BASE_DIVISOR`` (4): Smith's "set base_lr to 1/3 or 1/4 of max_lr". The
-  alternative reading, where the loss first starts to fall, is mostly set by how many steps have
-  accumulated in a short sweep (it moves with ``--steps`` and ``--min-lr``), not by the rate; the
-  figure shows it, the rule does not use it.
+  median). The sweep stops at the first check that sees it (at most CHECK_EVERY + window / 2
+  steps later).
+- the valley: the rates, before divergence, at which the smoothed loss is within
+  ``VALLEY_FACTOR`` (1.5) of its minimum. Its low edge is where the loss has (nearly) stopped
+  falling, Smith's "accuracy slows"; its high edge is where the loss turns up and ragged on its
+  way to divergence. ``max_lr`` is the valley's centre, the geometric mean of the two edges.
+- ``base_lr = max_lr / BASE_DIVISOR`` (4): Smith's rule of thumb "set base_lr to 1/3 or 1/4 of
+  max_lr".
+- combined: the median over seeds of each seed's valley centre, rounded to two significant digits.
 
-Both bounds are rounded to two significant digits: seeds agree to within a factor of ~1.5.
+Why the valley and not the minimum: on MNIST the loss bottoms out in a flat, noisy plateau about
+1.5 decades wide, and where on it the lowest batch-noise dip falls moves by 4x between seeds. The
+valley's edges are read where the curve is steep, so they move little (seeds agree on its centre
+to within ~1.3x on full MNIST, 1.7x on a 2000-image subset). The low edge alone (Smith's reading
+for max_lr) is biased low by a short sweep: the loss is still falling there because the network
+has trained for few steps, not because the rate is too small; the centre keeps max_lr a factor of
+~5 below the ragged end while well inside the region where the loss still improves. For the same
+reason base_lr is not read where the loss first starts to fall: in a one-epoch sweep that point is
+set by how many steps have accumulated (it moves with ``--steps`` and ``--min-lr``), not by the
+rate. The rate at the lowest smoothed loss is still reported (``lr_min_loss``).
 """
 
 from __future__ import annotations
@@ -51,16 +56,23 @@ CHECK_EVERY = 25  # steps between reads of the batch log (and divergence checks)
 DIVERGENCE_FACTOR = 4.0
 SMOOTHING_FRACTION = 0.05
 MIN_WINDOW = 5
-MAX_DIVISOR = 3.0
+VALLEY_FACTOR = 1.5
 BASE_DIVISOR = 4.0
 SPREAD_WARNING = 2.0
+SUGGESTION_DETAILS = (
+    "valley_low_lr",
+    "valley_high_lr",
+    "valley_loss",
+    "lr_min_loss",
+    "divergence_lr",
+)
 RULE = (
     "Per seed: smooth the raw per-batch loss with a centred running median over {window} steps "
-    "(5% of the sweep); divergence = first step whose loss is not finite or whose smoothed loss "
-    "exceeds 4x the lowest smoothed loss so far; lr_min_loss = the rate at the lowest smoothed "
-    "loss before divergence. Then max_lr = median over seeds of lr_min_loss / 3 and "
-    "base_lr = max_lr / 4 (Smith 2015: base_lr = 1/3 to 1/4 of max_lr), both rounded to two "
-    "significant digits."
+    "(5% of the sweep); divergence = the first step whose loss is not finite or whose smoothed "
+    "loss exceeds 4x the lowest smoothed loss so far; valley = the rates before divergence at "
+    "which the smoothed loss is within 1.5x of its minimum; max_lr = the geometric mean of the "
+    "valley's lowest and highest rate. Then max_lr = the median over seeds, rounded to two "
+    "significant digits, and base_lr = max_lr / 4 (Smith 2015: base_lr = 1/3 to 1/4 of max_lr)."
 )
 DATA_COLUMNS = {
     "seed": "int32",
@@ -110,6 +122,8 @@ class SweepSettings:
             "check_every": CHECK_EVERY,
             "smoothing_window": self.window,
             "divergence_factor": DIVERGENCE_FACTOR,
+            "valley_factor": VALLEY_FACTOR,
+            "base_divisor": BASE_DIVISOR,
         }
 
 
@@ -136,7 +150,7 @@ def divergence_index(loss: np.ndarray, window: int) -> int | None:
 
 
 def read_seed(frame: pd.DataFrame, window: int) -> dict[str, Any]:
-    """One seed's reading: the rate at its minimum smoothed loss and where it diverged."""
+    """One seed's reading: its minimum, valley, suggested bounds and where it diverged."""
     loss, lr = frame["loss"].to_numpy(), frame["lr"].to_numpy()
     diverged = divergence_index(loss, window)
     end = len(loss) if diverged is None else diverged
@@ -145,16 +159,20 @@ def read_seed(frame: pd.DataFrame, window: int) -> dict[str, Any]:
         raise ClrbenchError(f"seed {seed}: the loss was not finite from the first steps")
     smoothed = smooth(loss[:end], window)
     best = int(np.nanargmin(smoothed))
+    valley = np.flatnonzero(smoothed <= VALLEY_FACTOR * smoothed[best])
+    low, high = float(lr[valley[0]]), float(lr[valley[-1]])
+    max_lr = math.sqrt(low * high)
     return {
         "seed": seed,
+        "max_lr": max_lr,
+        "base_lr": max_lr / BASE_DIVISOR,
+        "valley_low_lr": low,
+        "valley_high_lr": high,
         "lr_min_loss": float(lr[best]),
         "min_loss": float(smoothed[best]),
-        "step_min_loss": int(frame["step"].iloc[best]),
+        "initial_loss": float(smoothed[0]),
         "divergence_step": None if diverged is None else int(frame["step"].iloc[diverged]),
         "divergence_lr": None if diverged is None else float(lr[diverged]),
-        "max_lr": float(lr[best]) / MAX_DIVISOR,
-        "base_lr": float(lr[best]) / MAX_DIVISOR / BASE_DIVISOR,
-        "initial_loss": float(smoothed[0]),
         "steps_run": len(frame),
     }
 
@@ -170,17 +188,20 @@ def _spread(values: list[float]) -> float | None:
 
 def suggest(per_seed: list[dict[str, Any]], settings: SweepSettings) -> dict[str, Any]:
     """The bounds from all seeds' readings, their spread and any warnings (see ``RULE``)."""
-    lr_min_loss = statistics.median(r["lr_min_loss"] for r in per_seed)
-    max_lr = round_significant(lr_min_loss / MAX_DIVISOR)
+    max_lr = round_significant(statistics.median(r["max_lr"] for r in per_seed))
     diverged = [r["divergence_lr"] for r in per_seed if r["divergence_lr"] is not None]
     spread = {
+        "max_lr": _spread([r["max_lr"] for r in per_seed]),
         "lr_min_loss": _spread([r["lr_min_loss"] for r in per_seed]),
         "divergence_lr": _spread(diverged),
     }
     return {
         "base_lr": round_significant(max_lr / BASE_DIVISOR),
         "max_lr": max_lr,
-        "lr_min_loss": lr_min_loss,
+        "valley_low_lr": statistics.median(r["valley_low_lr"] for r in per_seed),
+        "valley_high_lr": statistics.median(r["valley_high_lr"] for r in per_seed),
+        "valley_loss": VALLEY_FACTOR * statistics.median(r["min_loss"] for r in per_seed),
+        "lr_min_loss": statistics.median(r["lr_min_loss"] for r in per_seed),
         "divergence_lr": statistics.median(diverged) if diverged else None,
         "spread": spread,
         "warnings": _warnings(per_seed, spread, settings),
@@ -193,14 +214,18 @@ def _warnings(per_seed: list[dict], spread: dict, settings: SweepSettings) -> li
     if calm:
         warnings.append(
             f"seed(s) {', '.join(map(str, calm))} did not diverge by {settings.max_lr:g}: the "
-            "minimum may lie beyond the sweep; rerun with a larger --max-lr"
+            "valley may extend beyond the sweep; rerun with a larger --max-lr"
+        )
+    if settings.mode == "linear" and settings.max_lr > 100 * settings.min_lr:
+        warnings.append(
+            "a linear sweep over more than two decades spends most of its steps near the top, "
+            "so the valley mostly shows how long the model has trained: prefer --mode exp"
         )
     if any(r["min_loss"] > 0.9 * r["initial_loss"] for r in per_seed):
         warnings.append("the loss barely fell: try more --steps or a wider rate range")
-    if (spread["lr_min_loss"] or 1.0) > SPREAD_WARNING:
+    if (spread["max_lr"] or 1.0) > SPREAD_WARNING:
         warnings.append(
-            f"seeds disagree by {spread['lr_min_loss']:.1f}x on the rate at minimum loss: "
-            "try more --steps or --seeds"
+            f"seeds disagree by {spread['max_lr']:.1f}x on max_lr: try more --steps or --seeds"
         )
     return warnings
 
@@ -271,6 +296,7 @@ def sweep_seed(settings: SweepSettings, seed: int, data_dir: str | None = None) 
         _batches(x, y, settings.batch_size, seed),
         epochs=math.ceil(settings.steps / CHECK_EVERY),
         steps_per_epoch=CHECK_EVERY,
+        shuffle=False,  # the dataset shuffles itself, seeded
         callbacks=[recorder, _stop_callback(recorder, settings)],
         verbose=0,
     )
@@ -301,8 +327,7 @@ class LrFindResult:
             "base_lr": self.suggestion["base_lr"],
             "max_lr": self.suggestion["max_lr"],
             "rule": RULE.format(window=self.settings.window),
-            "lr_min_loss": self.suggestion["lr_min_loss"],
-            "divergence_lr": self.suggestion["divergence_lr"],
+            **{key: self.suggestion[key] for key in SUGGESTION_DETAILS},
             "spread": self.suggestion["spread"],
             "warnings": self.suggestion["warnings"],
             "per_seed": self.per_seed,
@@ -348,60 +373,4 @@ def run_lr_find(
         suggestion=suggest(per_seed, settings),
         wall_s=time.time() - started,
         jobs=jobs,
-    )
-
-
-# --- the figure ---
-
-
-def plot(result: LrFindResult, path: str) -> None:
-    """Loss (raw, smoothed, mean) and accuracy against the rate on a log axis, bounds marked."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-
-    figure = Figure(figsize=(10, 7.5), layout="constrained")
-    loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    colors = [f"C{i % 10}" for i in range(len(result.per_seed))]
-    for color, (seed, rows) in zip(colors, result.data.groupby("seed"), strict=True):
-        lr = rows["lr"]
-        loss_axes.plot(lr, rows["loss"], color=color, lw=0.6, alpha=0.3)
-        loss_axes.plot(lr, rows["smoothed_loss"], color=color, lw=1.3, label=f"seed {seed}")
-        accuracy_axes.plot(lr, rows["accuracy"], color=color, lw=0.6, alpha=0.3)
-        smoothed = smooth(rows["accuracy"].to_numpy(), result.settings.window)
-        accuracy_axes.plot(lr, smoothed, color=color, lw=1.3)
-    mean = result.data.pivot(index="step", columns="seed", values=["lr", "smoothed_loss"])
-    mean = mean.dropna()  # steps every seed reached
-    mean_loss = mean["smoothed_loss"].mean(axis=1)
-    loss_axes.plot(mean["lr"].iloc[:, 0], mean_loss, color="black", lw=2.2, label="mean of seeds")
-    for axes in (loss_axes, accuracy_axes):
-        _mark_bounds(axes, result.suggestion, label=axes is loss_axes)
-    top = 1.25 * max(r["initial_loss"] for r in result.per_seed)
-    loss_axes.set(ylim=(0, top), ylabel="training loss (per batch)", xscale="log")
-    loss_axes.set_title(_title(result), fontsize=11)
-    loss_axes.legend(loc="lower left", fontsize=9, ncols=2)
-    accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
-    for axes in (loss_axes, accuracy_axes):
-        axes.grid(True, which="major", alpha=0.3)
-    figure.savefig(path, dpi=120)
-
-
-def _mark_bounds(axes: Any, suggestion: dict[str, Any], label: bool) -> None:
-    base, peak, divergence = (suggestion[k] for k in ("base_lr", "max_lr", "divergence_lr"))
-    text = f"suggested base_lr {base:g} .. max_lr {peak:g}"
-    axes.axvspan(base, peak, color="tab:green", alpha=0.15, label=text if label else None)
-    lines = [(suggestion["lr_min_loss"], "0.3", ":", "median lr at min loss")]
-    if divergence is not None:
-        lines.append((divergence, "tab:red", "--", "median divergence"))
-    for lr, color, style, text in lines:
-        text = f"{text} {lr:.2g}" if label else None
-        axes.axvline(lr, color=color, ls=style, lw=1.5, label=text)
-
-
-def _title(result: LrFindResult) -> str:
-    s = result.settings
-    size = "all" if s.train_size is None else f"{s.train_size}"
-    return (
-        f"LR range test: {s.dataset} ({size} training images), {s.optimizer}, batch {s.batch_size}"
-        f"\n{s.mode} sweep {s.min_lr:g} \u2192 {s.max_lr:g} over {s.steps} steps, "
-        f"{len(result.per_seed)} seeds; faint: each batch's own loss, bold: centred median "
-        f"of {s.window} steps"
     )

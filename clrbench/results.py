@@ -22,6 +22,7 @@ from clrbench.errors import ResultsError
 RUNS_DIR = "runs"
 TMP_PREFIX = ".tmp-"
 STATUSES = ("ok", "diverged", "failed")
+REQUIRED_RECORD_KEYS = ("run_id", "label", "seed", "schedule", "config", "status")
 
 BATCH_COLUMNS = {
     "run_id": "category",
@@ -131,6 +132,15 @@ def read_record(folder: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: cannot read run record ({exc})") from None
     if not isinstance(record, dict) or record.get("status") not in STATUSES:
         raise ResultsError(f"{path}: not a clrbench run record (no valid 'status')")
+    missing = [key for key in REQUIRED_RECORD_KEYS if key not in record]
+    if (
+        missing
+        or not isinstance(record["schedule"], dict)
+        or not isinstance(record["config"], dict)
+    ):
+        raise ResultsError(
+            f"{path}: incomplete run record (missing {', '.join(missing) or 'fields'})"
+        )
     return record
 
 
@@ -154,6 +164,7 @@ def _run_row(record: dict[str, Any]) -> dict[str, Any]:
         "error": record.get("error"),
         "diverged_step": record.get("diverged_step"),
         "wall_s": record.get("wall_s", np.nan),
+        "started_at": record.get("started_at"),
     }
     for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
         row[key] = record["config"].get(key)

@@ -259,56 +259,53 @@ def format_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
 
 
-def _top_sentence(top: pd.Series, comparison: pd.DataFrame) -> str:
+def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
     std = top["final_test_accuracy_std"]
     spread = f" ± {std * 100:.2f}" if np.isfinite(std) else ""
+    name = f"{top['schedule']} (the baseline)" if top["schedule"] == baseline else top["schedule"]
     text = (
-        f"{top['schedule']} reached the highest final test accuracy "
-        f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, {top['ok']} seeds)"
+        f"{name} reached the highest final test accuracy "
+        f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, "
+        f"{top['ok']} seed{'s' if top['ok'] != 1 else ''})"
     )
     row = comparison[comparison["schedule"] == top["schedule"]]
-    if comparison.empty or row.empty:
-        baseline = comparison["baseline"].iloc[0] if not comparison.empty else None
-        return text + (f"; it is the baseline ({baseline})." if baseline else ".")
+    if row.empty:
+        return text + "."
     row = row.iloc[0]
-    text += f", {_pp(row['difference'])} over {row['baseline']}"
-    if row["verdict"].startswith("too few seeds"):
-        return text + f": {row['verdict']}, so no test of whether that is more than seed noise."
+    text += f", {_pp(row['difference'])} over {baseline}"
     if not np.isfinite(row["p_holm"]):
-        return text + f": {row['verdict']}."
+        return text + f": {row['verdict']}, so not tested against seed noise."
     interval = f"95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}"
-    text += f" ({interval}, Holm-adjusted p = {format_p(row['p_holm'])})"
+    p_text = format_p(row["p_holm"])
+    text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
     if row["significant"]:
         return text + f": a real difference at {row['n']} vs {row['n_baseline']} seeds."
     return text + ": not significant, within seed noise."
 
 
-def _comparisons_sentence(comparison: pd.DataFrame) -> str:
+def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
+    tested = comparison[comparison["p_holm"].notna()]
+    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
+    significant = tested[tested["significant"]]
     if comparison.empty:
         return ""
-    baseline = comparison["baseline"].iloc[0]
-    tested = comparison[np.isfinite(comparison["p_holm"].to_numpy(dtype=np.float64))]
-    untested = comparison.loc[~comparison.index.isin(tested.index), "schedule"].tolist()
-    significant = tested[tested["significant"]]
     if tested.empty:
-        text = f"Too few seeds to test any difference against {baseline}"
-        return text + f" (at least {MIN_SEEDS} ok seeds per schedule are needed)."
+        return (
+            f"Too few seeds to test any difference against {baseline} "
+            f"(at least {MIN_SEEDS} ok seeds per schedule are needed)."
+        )
     if significant.empty:
         text = (
             f"No schedule differs significantly from {baseline} (Holm-adjusted p ≥ {ALPHA} "
             f"for all {len(tested)} tested): the differences are within seed noise."
         )
     else:
-        parts = [f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples()]
-        text = (
-            f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): "
-            f"{', '.join(parts)}; the other differences are not significant."
-            if len(significant) < len(tested)
-            else f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): "
-            f"{', '.join(parts)}."
-        )
+        parts = ", ".join(f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples())
+        text = f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): {parts}."
+        if len(significant) < len(tested):
+            text += " The other tested differences are not significant."
     if untested:
-        text += f" Not tested (too few seeds): {', '.join(map(str, untested))}."
+        text += f" Not tested (too few seeds or no variation): {', '.join(untested)}."
     return text
 
 
@@ -321,7 +318,11 @@ def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     with_data = summary[summary["final_test_accuracy_mean"].notna()]
     if with_data.empty:
         return "No run finished ok, so there is nothing to compare; see the runs table."
-    sentences = [_top_sentence(with_data.iloc[0], comparison), _comparisons_sentence(comparison)]
+    baseline = str(comparison["baseline"].iloc[0]) if len(comparison) else ""
+    sentences = [
+        _top_sentence(with_data.iloc[0], comparison, baseline),
+        _comparisons_sentence(comparison, baseline),
+    ]
     runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
     if ok < runs:
         sentences.append(

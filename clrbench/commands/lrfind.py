@@ -3,7 +3,8 @@
 Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, divergence),
 ``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
 ``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
-suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow.
+suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. The sweep
+and its reading live in ``clrbench.lrfind``; this module writes, draws and prints them.
 """
 
 from __future__ import annotations
@@ -107,15 +108,77 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
 
 def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
     """lr_find.json, lr_find.parquet and lr_find.png in ``out``; returns their paths."""
-    from clrbench.lrfind import plot
-
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"lr_find.{name}" for name in ("json", "parquet", "png")}
     result.data.to_parquet(paths["parquet"], index=False)
-    plot(result, str(paths["png"]))
+    plot(result, paths["png"])
     summary = result.summary() | {"files": {k: p.name for k, p in paths.items()}}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
     return paths
+
+
+# --- the figure ---
+
+
+def plot(result: LrFindResult, path: Path) -> None:
+    """Loss (raw, smoothed, mean) and accuracy against the rate on a log axis, bounds marked."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    from clrbench.lrfind import smooth
+
+    figure = Figure(figsize=(10, 7.5), layout="constrained")
+    loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    colors = [f"C{i % 10}" for i in range(len(result.per_seed))]
+    for color, (seed, rows) in zip(colors, result.data.groupby("seed"), strict=True):
+        lr = rows["lr"]
+        loss_axes.plot(lr, rows["loss"], color=color, lw=0.6, alpha=0.3)
+        loss_axes.plot(lr, rows["smoothed_loss"], color=color, lw=1.3, label=f"seed {seed}")
+        accuracy_axes.plot(lr, rows["accuracy"], color=color, lw=0.6, alpha=0.3)
+        smoothed = smooth(rows["accuracy"].to_numpy(), result.settings.window)
+        accuracy_axes.plot(lr, smoothed, color=color, lw=1.3)
+    mean = result.data.pivot(index="step", columns="seed", values=["lr", "smoothed_loss"])
+    mean = mean.dropna()  # steps every seed reached
+    mean_loss = mean["smoothed_loss"].mean(axis=1)
+    loss_axes.plot(mean["lr"].iloc[:, 0], mean_loss, color="black", lw=2.2, label="mean of seeds")
+    for axes in (loss_axes, accuracy_axes):
+        _mark_bounds(axes, result.suggestion, label=axes is loss_axes)
+    _mark_valley(loss_axes, result.suggestion)
+    top = 1.25 * max(r["initial_loss"] for r in result.per_seed)
+    loss_axes.set(ylim=(0, top), ylabel="training loss (per batch)", xscale="log")
+    loss_axes.set_title(_title(result), fontsize=11)
+    loss_axes.legend(loc="upper center", bbox_to_anchor=(0.62, 1.0), fontsize=9)
+    accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(True, which="major", alpha=0.3)
+    figure.savefig(path, dpi=120)
+
+
+def _mark_bounds(axes: Any, suggestion: dict[str, Any], label: bool) -> None:
+    base, peak, divergence = (suggestion[k] for k in ("base_lr", "max_lr", "divergence_lr"))
+    text = f"suggested base_lr {base:g} .. max_lr {peak:g}" if label else None
+    axes.axvspan(base, peak, color="tab:green", alpha=0.15, label=text)
+    if divergence is not None:
+        text = f"median divergence {divergence:.2g}" if label else None
+        axes.axvline(divergence, color="tab:red", ls="--", lw=1.5, label=text)
+
+
+def _mark_valley(axes: Any, suggestion: dict[str, Any]) -> None:
+    from clrbench.lrfind import VALLEY_FACTOR
+
+    low, high, loss = (suggestion[k] for k in ("valley_low_lr", "valley_high_lr", "valley_loss"))
+    text = f"valley (loss < {VALLEY_FACTOR:g}x min) {low:.2g} .. {high:.2g}: max_lr = its centre"
+    axes.plot([low, high], [loss, loss], color="0.2", lw=2, marker="|", ms=16, label=text)
+
+
+def _title(result: LrFindResult) -> str:
+    s = result.settings
+    size = "all" if s.train_size is None else f"{s.train_size}"
+    return (
+        f"LR range test: {s.dataset} ({size} training images), {s.optimizer}, batch {s.batch_size}"
+        f"\n{s.mode} sweep {s.min_lr:g} \u2192 {s.max_lr:g} over {s.steps} steps, "
+        f"{len(result.per_seed)} seeds; faint: each batch's own loss, bold: centred median "
+        f"of {s.window} steps"
+    )
 
 
 # --- the emitted experiment ---
@@ -176,7 +239,7 @@ def write_config(result: LrFindResult, path: Path) -> Path:
     header = (
         f"# Written by `python -m clrbench lr-find` on {time.strftime('%Y-%m-%d %H:%M')}: "
         f"base_lr={s['base_lr']:g}, max_lr={s['max_lr']:g}\n"
-        f"# (median lr at min loss {s['lr_min_loss']:.3g} / 3, and / 4; "
+        f"# (max_lr = median centre of the loss valley, base_lr = max_lr / 4; "
         f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,17 +257,20 @@ def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
         f"lr-find: {s.dataset}, {s.optimizer}, {s.mode} sweep {s.min_lr:g} -> {s.max_lr:g} over "
         f"{s.steps} steps, {len(result.per_seed)} seeds, {result.jobs} jobs: {result.wall_s:.1f} s"
     )
-    print(f"  {'seed':>4}  {'lr@min loss':>11}  {'min loss':>8}  {'diverged at':>11}  "
-          f"{'steps':>5}  {'s':>5}")  # fmt: skip
+    columns = ("seed", "max_lr", "valley from", "to", "min loss at", "diverged at", "steps", "s")
+    print("  " + "  ".join(f"{c:>11}" for c in columns))
     for r in result.per_seed:
-        diverged = "-" if r["divergence_lr"] is None else f"{r['divergence_lr']:.3g}"
-        print(
-            f"  {r['seed']:>4}  {r['lr_min_loss']:>11.3g}  {r['min_loss']:>8.3f}  "
-            f"{diverged:>11}  {r['steps_run']:>5}  {r['wall_s']:>5.1f}"
-        )
-    spread = ", ".join(f"{k} {v:.2f}x" for k, v in sg["spread"].items() if v is not None)
+        values = [r["max_lr"], r["valley_low_lr"], r["valley_high_lr"], r["lr_min_loss"]]
+        values.append(r["divergence_lr"])
+        cells = [f"{r['seed']:>11}"] + [f"{_g(v):>11}" for v in values]
+        cells += [f"{r['steps_run']:>11}", f"{r['wall_s']:>11.1f}"]
+        print("  " + "  ".join(cells))
     print(f"suggested: base_lr = {sg['base_lr']:g}, max_lr = {sg['max_lr']:g}")
-    print(f"  max_lr = median lr at min loss ({sg['lr_min_loss']:.3g}) / 3, base_lr = max_lr / 4")
+    print(
+        "  max_lr = median over seeds of the geometric centre of the rates where the smoothed "
+        "loss is within 1.5x of its minimum; base_lr = max_lr / 4"
+    )
+    spread = ", ".join(f"{k} {v:.2f}x" for k, v in sg["spread"].items() if v is not None)
     if spread:
         print(f"  spread between seeds (largest / smallest): {spread}")
     for warning in sg["warnings"]:
@@ -212,3 +278,7 @@ def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
     print("wrote: " + ", ".join(str(p) for p in paths.values()))
     if "config" in paths:
         print(f"next: python -m clrbench run --config {paths['config']}")
+
+
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

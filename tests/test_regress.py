@@ -1,0 +1,390 @@
+"""The regression gate on real training runs: baseline, check, its rule, CLI and summaries."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, SMALL_SUITE
+from scipy import stats as sps
+
+from clrbench import load_results
+from clrbench.cli import main
+from clrbench.commands.regress import parse_tolerance
+from clrbench.errors import ConfigError
+from clrbench.experiment import Experiment
+from clrbench.regress import (
+    METRICS,
+    check,
+    compare_metric,
+    config_hash,
+    metrics_document,
+    read_baseline,
+    welch_margin,
+)
+from clrbench.runner import run_suite
+
+NOISE_SUITE = {  # big enough that 5 seeds estimate the noise, small enough for ~20 s of training
+    "experiment": SMALL_SUITE["experiment"] | {"name": "noise", "epochs": 3, "seeds": 5},
+    "schedule": SMALL_SUITE["schedule"],
+}
+
+
+def with_rate(suite: dict, label: str, **params) -> dict:
+    """A copy of ``suite`` whose schedule ``label`` has other parameters."""
+    changed = copy.deepcopy(suite)
+    for entry in changed["schedule"]:
+        if entry["label"] == label:
+            entry.update(params)
+    return changed
+
+
+def copy_results(source, tmp_path):
+    return shutil.copytree(source, tmp_path / "results")
+
+
+def make_baseline_file(results_dir, tmp_path, capsys) -> Path:
+    path = tmp_path / "baseline.json"
+    assert main(["baseline", str(results_dir), "-o", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+def run_check(capsys, results_dir, baseline, *options) -> tuple[int, str, str]:
+    code = main(["check", str(results_dir), "--baseline", str(baseline), *options])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def failures(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("FAIL ")]
+
+
+@pytest.fixture
+def baseline(small_results, tmp_path, capsys) -> Path:
+    return make_baseline_file(small_results, tmp_path, capsys)
+
+
+# --- the baseline file ---
+
+
+def test_baseline_has_configuration_statistics_and_directions(small_results, baseline):
+    document = json.loads(baseline.read_text())
+    results = load_results(small_results)
+    assert document["experiment"] == results.experiment
+    assert document["config_hash"] == config_hash(results.experiment)
+    assert set(document["metrics"]) == {"constant", "clr-iter"}
+    for label, per_metric in document["metrics"].items():
+        assert document["runs"][label] | {"seeds": None} == {
+            "expected": 2, "runs": 2, "ok": 2, "diverged": 0, "failed": 0, "seeds": None,
+        }  # fmt: skip
+        last = results.epochs[results.epochs["epoch"] == 1].set_index("run_id")
+        runs = results.runs[results.runs["schedule"] == label]
+        accuracy = last.loc[runs["run_id"].astype(str), "test_accuracy"].to_numpy()
+        stat = per_metric["final_test_accuracy"]
+        assert stat["direction"] == "higher" and stat["n"] == 2
+        assert stat["mean"] == pytest.approx(accuracy.mean(), abs=1e-12)
+        assert stat["std"] == pytest.approx(accuracy.std(ddof=1), abs=1e-12)
+        assert per_metric["final_train_loss"]["direction"] == "lower"
+        assert per_metric["best_test_accuracy"]["direction"] == "higher"
+
+
+def test_baseline_is_never_overwritten_without_force(small_results, baseline, capsys):
+    before = baseline.read_text()
+    assert main(["baseline", str(small_results), "-o", str(baseline)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert baseline.read_text() == before
+    assert main(["baseline", str(small_results), "-o", str(baseline), "--force"]) == 0
+
+
+def test_config_hash_ignores_name_seeds_and_order_but_not_settings():
+    base = config_hash(SMALL_SUITE)
+    renamed = copy.deepcopy(SMALL_SUITE)
+    renamed["experiment"] |= {"name": "other", "seeds": [5, 6, 7]}
+    renamed["schedule"] = renamed["schedule"][::-1]
+    assert config_hash(renamed) == base
+    assert config_hash(with_rate(SMALL_SUITE, "constant", lr=0.001)) != base
+    for key, value in (("epochs", 3), ("train_size", 12000), ("batch_size", 64)):
+        other = copy.deepcopy(SMALL_SUITE)
+        other["experiment"][key] = value
+        assert config_hash(other) != base, key
+
+
+# --- the rule ---
+
+
+def test_welch_margin_is_scipys_one_sided_welch_test_at_99_percent():
+    rng = np.random.default_rng(0)
+    for n1, n2, s1, s2 in ((5, 5, 1.0, 1.0), (5, 3, 0.5, 2.0), (10, 4, 1.0, 0.1)):
+        a, b = rng.normal(0, s1, n1), rng.normal(0, s2, n2)
+        margin = welch_margin(a.std(ddof=1), n1, b.std(ddof=1), n2)
+        for shift in (0.5 * margin, 0.99 * margin, 1.01 * margin, 2 * margin):
+            current = b - b.mean() + a.mean() - shift  # worse by exactly `shift`
+            p = sps.ttest_ind(a, current, equal_var=False, alternative="greater").pvalue
+            assert (shift > margin) == (p < 0.01), (n1, n2, shift / margin, p)
+
+
+def test_welch_margin_edge_cases():
+    assert welch_margin(0.0, 5, 0.0, 5) == 0.0
+    assert np.isnan(welch_margin(None, 1, None, 1))
+    # a single run borrows the other sample's std, with that sample's degrees of freedom
+    expected = sps.t.ppf(0.99, 4) * np.sqrt(0.01**2 / 5 + 0.01**2 / 1)
+    assert welch_margin(0.01, 5, None, 1) == pytest.approx(expected)
+
+
+def stat(values, direction="higher") -> dict:
+    values = np.asarray(values, dtype=float)
+    std = float(values.std(ddof=1)) if values.size > 1 else None
+    return {"direction": direction, "mean": float(values.mean()), "std": std, "n": values.size}
+
+
+def test_fail_only_beyond_margin_plus_floor():
+    base = stat([0.970, 0.972, 0.968, 0.971, 0.969])
+    margin = welch_margin(base["std"], 5, base["std"], 5)
+    floor = METRICS["final_test_accuracy"].floor
+    for drop, fails in ((margin + floor - 1e-6, False), (margin + floor + 1e-6, True)):
+        now = dict(base, mean=base["mean"] - drop)
+        assert compare_metric("clr", "final_test_accuracy", base, now).failed is fails
+    better = dict(base, mean=base["mean"] + 0.05)
+    assert not compare_metric("clr", "final_test_accuracy", base, better).failed
+    loss = stat([0.05, 0.06, 0.055], "lower")
+    worse = dict(loss, mean=loss["mean"] + 0.1)
+    assert compare_metric("clr", "final_train_loss", loss, worse).failed
+    assert not compare_metric("clr", "final_train_loss", loss, worse, tolerance=0.11).failed
+
+
+def test_identical_seeds_never_fail_on_the_floor_alone():
+    base = stat([0.97, 0.97, 0.97])  # no spread: margin 0, the floor remains
+    now = dict(base, mean=0.97 - 0.0019)
+    assert not compare_metric("c", "final_test_accuracy", base, now).failed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("final_test_accuracy:-0.5pp", ("final_test_accuracy", 0.005)),
+        ("best_test_accuracy:0.3pp", ("best_test_accuracy", 0.003)),
+        ("final_test_accuracy:-0.004", ("final_test_accuracy", 0.004)),
+        ("final_train_loss:+0.02", ("final_train_loss", 0.02)),
+    ],
+)
+def test_parse_tolerance(text, expected):
+    assert parse_tolerance(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "final_test_accuracy:+0.5pp",  # the wrong direction
+        "final_train_loss:-0.02",
+        "final_train_loss:+2pp",  # pp is for accuracies
+        "accuracy:-0.5pp",  # unknown metric
+        "final_test_accuracy",
+        "final_test_accuracy:lots",
+        "final_test_accuracy:nan",
+    ],
+)
+def test_bad_tolerance_is_one_line_exit_2(text, small_results, baseline, capsys):
+    with pytest.raises(ConfigError):
+        parse_tolerance(text)
+    code, out, err = run_check(capsys, small_results, baseline, "--tolerance", text)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("clrbench: error: --tolerance")
+
+
+# --- the check on real results ---
+
+
+def test_check_passes_on_the_results_its_baseline_was_made_from(small_results, baseline, capsys):
+    code, out, err = run_check(capsys, small_results, baseline)
+    assert code == 0, out
+    assert "check passed: 2 schedules" in out
+    assert (
+        "same seeds as the baseline; largest per-seed change of final_test_accuracy 0.00 pp" in out
+    )
+    assert failures(out) == [] and err == ""
+
+
+def test_check_writes_nothing_but_appends_the_step_summary(
+    small_results, baseline, tmp_path, capsys, monkeypatch
+):
+    results = copy_results(small_results, tmp_path)
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("## earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p != summary}
+    code, out, _ = run_check(capsys, results, baseline, "--markdown")
+    assert code == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p != summary} == before
+    assert out.startswith("### clrbench check: passed")
+    assert "| schedule | metric | baseline | current | change | allowed | result |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| constant ")]
+    assert len(rows) == len(METRICS) and all(row.endswith("| ok |") for row in rows)
+    assert summary.read_text() == "## earlier step\n" + out + "\n"
+    run_check(capsys, results, baseline)  # plain output: the summary is appended all the same
+    assert summary.read_text().count("### clrbench check: passed") == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such baseline file"),
+        ("{not json", "cannot read baseline"),
+        ('{"format": "clrbench-baseline/1"}', "not a clrbench baseline"),
+        ("[]", "not a clrbench baseline"),
+    ],
+)
+def test_missing_or_corrupt_baseline_is_one_line_exit_2(
+    content, message, small_results, tmp_path, capsys
+):
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run_check(capsys, small_results, path)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_edited_baseline_is_refused(baseline, capsys, small_results):
+    document = json.loads(baseline.read_text())
+    document["experiment"]["experiment"]["epochs"] = 3  # no longer matches its hash
+    baseline.write_text(json.dumps(document))
+    code, _, err = run_check(capsys, small_results, baseline)
+    assert code == 2 and "'config_hash' does not match" in err
+    document["metrics"]["constant"]["final_test_accuracy"]["mean"] = "high"
+    document["experiment"]["experiment"]["epochs"] = 2
+    baseline.write_text(json.dumps(document))
+    code, _, err = run_check(capsys, small_results, baseline)
+    assert code == 2 and "constant.final_test_accuracy needs" in err
+
+
+@pytest.mark.parametrize("make", [lambda p: p, lambda p: p / "missing"])
+def test_no_results_is_one_line_exit_2(make, baseline, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run_check(capsys, make(empty), baseline)
+    assert code == 2 and out == "" and err.count("\n") == 1
+
+
+def test_missing_and_new_schedules_are_reported(small_results, baseline, capsys):
+    document = json.loads(baseline.read_text())
+    for key in ("metrics", "runs"):
+        document[key]["old-constant"] = document[key].pop("constant")
+    document["experiment"]["schedule"][0]["label"] = "old-constant"
+    document["config_hash"] = config_hash(document["experiment"])
+    baseline.write_text(json.dumps(document))
+    code, out, _ = run_check(capsys, small_results, baseline)
+    assert code == 1
+    assert "FAIL old-constant: in the baseline but not in the results" in out
+    assert "FAIL constant: new schedule, not in the baseline (not checked)" in out
+    code, out, _ = run_check(capsys, small_results, baseline, "--allow-config-change")
+    assert code == 0 and "note: old-constant: in the baseline but not in the results" in out
+
+
+def test_check_does_not_import_tensorflow(small_results, baseline):
+    code = (
+        "import sys; from clrbench.cli import main; "
+        f"code = main(['check', {str(small_results)!r}, '--baseline', {str(baseline)!r}]); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+        "raise SystemExit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- real regressions and real noise (training) ---
+
+
+@pytest.mark.slow
+def test_rate_divided_by_100_fails_naming_the_schedule(
+    small_results, baseline, tmp_path, capsys, mnist_dir
+):
+    results = copy_results(small_results, tmp_path)  # clr-iter's runs are reused as they are
+    worse = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=0.001))
+    assert run_suite(worse, results, jobs=2, data_dir=str(mnist_dir)).trained == 2
+    code, out, _ = run_check(capsys, results, baseline)
+    assert code == 1
+    assert failures(out)[0] == (
+        "FAIL configuration changed since the baseline: constant.lr 0.1 -> 0.001 (make a new "
+        "baseline, or pass --allow-config-change to compare anyway)"
+    )
+    code, out, _ = run_check(capsys, results, baseline, "--allow-config-change")
+    assert code == 1
+    lines = failures(out)
+    assert lines and all(line.startswith("FAIL constant: ") for line in lines)
+    accuracy = next(line for line in lines if "final_test_accuracy" in line)
+    assert "final_test_accuracy fell from " in accuracy and "more than the allowed" in accuracy
+    assert "Welch 99% margin" in accuracy and "n = 2 vs 2" in accuracy
+    # an explicit tolerance larger than the drop lets it through
+    code, out, _ = run_check(
+        capsys, results, baseline, "--allow-config-change",
+        "--tolerance", "final_test_accuracy:-60pp", "--tolerance", "best_test_accuracy:-60pp",
+        "--tolerance", "final_train_loss:+10",
+    )  # fmt: skip
+    assert code == 0, out
+
+
+@pytest.mark.slow
+def test_diverged_runs_fail(small_results, baseline, tmp_path, capsys, mnist_dir):
+    results = copy_results(small_results, tmp_path)
+    exploding = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=1000.0))
+    outcome = run_suite(exploding, results, jobs=2, data_dir=str(mnist_dir))
+    assert {r["status"] for r in outcome.records.values() if r["label"] == "constant"} == {
+        "diverged"
+    }
+    code, out, _ = run_check(capsys, results, baseline, "--allow-config-change")
+    assert code == 1
+    assert (
+        "FAIL constant: 2 of 2 runs did not finish ok (diverged 2, failed 0); "
+        "the baseline had 0 of 2"
+    ) in out
+
+
+@pytest.fixture(scope="module")
+def noise_results(tmp_path_factory, mnist_dir):
+    """The noise suite trained twice: seeds 0-4 and seeds 5-9."""
+    folders = []
+    for seeds in ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]):
+        suite = copy.deepcopy(NOISE_SUITE)
+        suite["experiment"]["seeds"] = seeds
+        out = tmp_path_factory.mktemp("noise") / "results"
+        outcome = run_suite(Experiment.from_dict(suite), out, jobs=2, data_dir=str(mnist_dir))
+        assert not outcome.failed
+        folders.append(out)
+    return folders
+
+
+@pytest.mark.slow
+def test_other_seeds_are_not_a_regression(noise_results, tmp_path, capsys):
+    first, second = noise_results
+    baseline = make_baseline_file(first, tmp_path, capsys)
+    code, out, _ = run_check(capsys, second, baseline)
+    assert code == 0, out
+    assert "seeds differ from the baseline's" in out
+    # with room to spare: no comparison uses more than 60% of what it is allowed
+    report = check(metrics_document(load_results(second)), read_baseline(baseline))
+    assert len(report.comparisons) == 2 * len(METRICS)
+    worst = max(c.worse_by / c.allowed for c in report.comparisons)
+    assert worst < 0.6, [(c.schedule, c.metric, c.worse_by, c.allowed) for c in report.comparisons]
+
+
+@pytest.mark.slow
+def test_rate_divided_by_100_fails_against_other_seeds_too(
+    noise_results, tmp_path, capsys, mnist_dir
+):
+    baseline = make_baseline_file(noise_results[0], tmp_path, capsys)
+    suite = with_rate(NOISE_SUITE, "clr-iter", base_lr=0.0002, max_lr=0.002)
+    suite["experiment"]["seeds"] = [5, 6, 7, 8, 9]
+    results = copy_results(noise_results[1], tmp_path)
+    run_suite(Experiment.from_dict(suite), results, jobs=2, data_dir=str(mnist_dir))
+    code, out, _ = run_check(capsys, results, baseline, "--allow-config-change")
+    assert code == 1
+    assert failures(out) and all(line.startswith("FAIL clr-iter: ") for line in failures(out))
+    assert os.path.exists(baseline)

@@ -1,0 +1,329 @@
+"""The report of a real small results folder: files, self-containment, figures, tables, CLI."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clrbench import figures, report, stats
+from clrbench.cli import main
+from clrbench.errors import ClrbenchError
+from clrbench.results import load_results
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_synthetic():
+    """benchmarks/synthetic.py (benchmarks/ is a folder of the repository, not a package)."""
+    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks/synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Tables(HTMLParser):
+    """Every <table> of a page as {id of the preceding heading: [[cell text, ...], ...]}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.heading, self.rows, self.cell = "", None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h2":
+            self.heading = dict(attrs).get("id", "")
+        elif tag == "table":
+            self.rows = self.tables.setdefault(self.heading, [])
+        elif tag == "tr" and self.rows is not None:
+            self.rows.append([])
+        elif tag in ("td", "th") and self.rows is not None:
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(self.cell.strip())
+            self.cell = None
+        elif tag == "table":
+            self.rows = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+@pytest.fixture(scope="module")
+def small(small_results):
+    return load_results(small_results)
+
+
+@pytest.fixture(scope="module")
+def rendered(small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return report.render(small, out), small
+
+
+def html_tables(path: Path) -> dict[str, list[list[str]]]:
+    parser = Tables()
+    parser.feed(path.read_text())
+    return parser.tables
+
+
+def test_both_reports_and_the_summary_csv_are_written(rendered):
+    written, _ = rendered
+    assert set(written) == {"html", "md", "csv"}
+    assert all(path.is_file() and path.stat().st_size > 0 for path in written.values())
+    assert written["html"].parent == written["md"].parent
+
+
+def test_html_is_self_contained(rendered):
+    written, _ = rendered
+    html = written["html"].read_text()
+    assert not re.search(r"https?://", html)
+    assert "<link" not in html and "<script" not in html
+    sources = re.findall(r"""\bsrc\s*=\s*["']([^"']*)""", html)
+    assert len(sources) >= 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r"url\(", html)
+    for source in sources:
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_markdown_image_links_resolve_to_pngs(rendered):
+    written, _ = rendered
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", written["md"].read_text())
+    assert len(links) >= 5
+    for link in links:
+        assert not link.startswith(("/", "http")), link
+        target = written["md"].parent / link
+        assert target.is_file() and target.read_bytes().startswith(b"\x89PNG")
+
+
+def figure_texts(figure) -> set[str]:
+    texts = {t.get_text() for legend in figure.legends for t in legend.get_texts()}
+    for ax in figure.axes:
+        texts |= {t.get_text() for t in ax.get_yticklabels()}
+    return texts
+
+
+def test_every_schedule_in_every_figure_with_one_colour(small):
+    analysis = report.analyse(small)
+    built = figures.build_figures(small, analysis["final"], analysis["reach"], 0.9)
+    assert len(built) == 6
+    colors = figures.palette(small.schedules)
+    for spec in built:
+        texts = figure_texts(spec["figure"])
+        assert all(any(t.startswith(s) for t in texts) for s in small.schedules), spec["name"]
+        for legend in spec["figure"].legends:
+            for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True):
+                schedule = text.get_text().split(" (")[0]
+                assert np.allclose(handle.get_color()[:3], colors[schedule][:3])
+        for ax in spec["figure"].axes:  # lines drawn by seaborn use the palette too
+            for line in ax.get_lines():
+                color = tuple(np.round(np.asarray(mcolor(line.get_color())[:3]), 4))
+                assert color in palette_set(colors) or color[0] == color[1] == color[2]
+
+
+def mcolor(color):
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color)
+
+
+def palette_set(colors) -> set[tuple]:
+    return {tuple(np.round(np.asarray(c[:3]), 4)) for c in colors.values()}
+
+
+def test_every_schedule_in_every_table(rendered):
+    written, small = rendered
+    tables = html_tables(written["html"])
+    assert {"summary", "comparison", "runs"} <= set(tables)
+    baseline = stats.resolve_baseline(small.schedules, None)
+    for name in ("summary", "runs"):
+        first_cells = {row[0] for row in tables[name][1:]} | {row[1] for row in tables[name][1:]}
+        assert set(small.schedules) <= first_cells, name
+    compared = {row[0] for row in tables["comparison"][1:]}
+    assert compared == set(small.schedules) - {baseline}
+    markdown = written["md"].read_text()
+    assert all(f"| {s} |" in markdown for s in small.schedules)
+
+
+def test_summary_numbers_equal_the_tidy_frames(rendered):
+    written, small = rendered
+    last = small.epochs.sort_values("epoch").groupby("run_id", observed=True).tail(1)
+    means = last.groupby("schedule", observed=True)["test_accuracy"].mean()
+    walls = small.runs.groupby("schedule", observed=True)["wall_s"].mean()
+    csv = pd.read_csv(written["csv"]).set_index("schedule")
+    rows = {row[0]: row for row in html_tables(written["html"])["summary"][1:]}
+    for schedule, mean in means.items():
+        assert csv.loc[schedule, "final_test_accuracy_mean"] == pytest.approx(mean)
+        assert csv.loc[schedule, "wall_s_mean"] == pytest.approx(walls[schedule])
+        assert rows[schedule][2].startswith(f"{mean * 100:.2f}")
+        assert rows[schedule][-1] == f"{walls[schedule]:.1f}"
+    ordered = csv["final_test_accuracy_mean"].to_numpy()
+    assert np.all(np.diff(ordered) <= 0) and list(rows) == list(csv.index)
+
+
+def test_conclusion_is_on_top_and_agrees_with_the_comparison(rendered):
+    written, small = rendered
+    comparison = stats.compare(small)
+    summary = stats.summarize(small)
+    html, markdown = written["html"].read_text(), written["md"].read_text()
+    text = stats.conclusion(summary, comparison)
+    assert text.startswith(str(summary["schedule"].iloc[0]))
+    assert f"> {text}" in markdown
+    assert html.index('id="conclusion"') < html.index("<table")
+    if not comparison["significant"].any():
+        assert "real difference" not in text and "Beyond seed noise" not in text
+
+
+def test_reproduce_command_and_provenance(rendered):
+    written, small = rendered
+    html = written["html"].read_text()
+    assert f"python -m clrbench run --config {small.path}/experiment.toml" in html
+    provenance = dict(html_tables(written["html"])["provenance"])
+    assert "tensorflow version" in provenance and "cpu" in provenance
+    assert "report made with" in provenance
+
+
+def test_options_are_validated(small, tmp_path):
+    with pytest.raises(ClrbenchError, match="--format"):
+        report.render(small, tmp_path / "out", formats=("pdf",))
+    with pytest.raises(ClrbenchError, match="--target"):
+        report.render(small, tmp_path / "out", target=98)
+    assert not (tmp_path / "out").exists()
+
+
+def test_target_and_baseline_options(small, tmp_path):
+    other = small.schedules[-1]
+    written = report.render(small, tmp_path, ("md",), target=0.5, baseline_schedule=other)
+    assert set(written) == {"md", "csv"}
+    csv = pd.read_csv(written["csv"])
+    assert (csv["target"] == 0.5).all() and (csv["n_reached"] == csv["ok"]).all()
+    assert f"Against the baseline: {other}" in written["md"].read_text()
+
+
+def edit_run(folder: Path, run_id: str, **changes) -> dict:
+    path = folder / "runs" / run_id / "run.json"
+    record = json.loads(path.read_text()) | changes
+    path.write_text(json.dumps(record))
+    return record
+
+
+def test_failed_and_diverged_runs_are_listed(small_results, tmp_path):
+    folder = shutil.copytree(
+        small_results, tmp_path / "results", ignore=shutil.ignore_patterns("report")
+    )
+    run_ids = sorted(p.name for p in (folder / "runs").iterdir())
+    failed, diverged = run_ids[0], run_ids[-1]
+    edit_run(folder, failed, status="failed", error="ValueError: boom\nTraceback (most recent)")
+    for name in ("batches", "epochs"):
+        (folder / "runs" / failed / f"{name}.parquet").unlink()
+    edit_run(folder, diverged, status="diverged", diverged_step=50)
+    batches = pd.read_parquet(folder / "runs" / diverged / "batches.parquet").iloc[:51]
+    batches.loc[50, "loss"] = np.nan
+    batches.to_parquet(folder / "runs" / diverged / "batches.parquet")
+    epochs = pd.read_parquet(folder / "runs" / diverged / "epochs.parquet").iloc[:1]
+    epochs.to_parquet(folder / "runs" / diverged / "epochs.parquet")
+
+    written = report.render(load_results(folder), folder / "report")
+    runs = {row[0]: row for row in html_tables(written["html"])["runs"][1:]}
+    assert len(runs) == len(run_ids)
+    assert runs[failed][3] == "failed: ValueError: boom"
+    assert runs[diverged][3] == "diverged at step 50"
+    markdown = written["md"].read_text()
+    assert "failed: ValueError: boom" in markdown and "diverged at step 50" in markdown
+    assert "2 of 4 runs did not finish ok" in markdown
+
+
+@pytest.mark.parametrize("outcome", ["failed", "diverged"])
+def test_a_folder_without_any_ok_run_still_reports(tmp_path, outcome):
+    outcomes = {(label, seed): outcome for label in ("constant", "step") for seed in range(2)}
+    load_synthetic().write_synthetic_results(
+        tmp_path, ("constant", "step"), seeds=2, epochs=2, train_size=1280, outcomes=outcomes
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no seaborn/pandas complaints about empty data either
+        written = report.render(load_results(tmp_path), tmp_path / "report")
+    markdown = written["md"].read_text()
+    assert "No run finished ok" in markdown
+    assert markdown.count(f"| {outcome}") == 4 and "constant (no data)" not in markdown
+
+
+def test_cli_missing_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clrbench: error:") and err.count("\n") == 1
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("damage", ["not json", "{}", '{"status": "ok"}'])
+def test_cli_corrupt_run_json_is_one_line_and_exit_2(small_results, tmp_path, capsys, damage):
+    folder = shutil.copytree(
+        small_results, tmp_path / "results", ignore=shutil.ignore_patterns("report")
+    )
+    victim = sorted((folder / "runs").iterdir())[0] / "run.json"
+    victim.write_text(damage)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clrbench: error:") and err.count("\n") == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+def test_cli_renders_without_tensorflow(small_results, tmp_path):
+    script = (
+        "import sys\nfrom clrbench.cli import main\n"
+        f"code = main(['report', {str(small_results)!r}, '--out', {str(tmp_path)!r}])\n"
+        "assert 'tensorflow' not in sys.modules, 'report imported TensorFlow'\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.split()
+    assert printed == [str(tmp_path / n) for n in ("report.html", "report.md", "summary.csv")]
+
+
+IMAGE_PROBE = """<script>addEventListener("load", () => document.body.setAttribute(
+  "data-images", [...document.images].map(i => i.complete ? i.naturalWidth : -1).join(",")));
+</script></body>"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_html_renders_in_headless_chromium(rendered, tmp_path):
+    from PIL import Image
+
+    written, _ = rendered
+    probe = tmp_path / "probe.html"  # a test copy with a script recording image load status
+    probe.write_text(written["html"].read_text().replace("</body>", IMAGE_PROBE))
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--window-size=1280,4000"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [*flags, f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
+             probe.as_uri()], capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+    widths = re.search(r'data-images="([^"]*)"', dom)
+    assert widths, "image probe did not run"
+    assert len(widths.group(1).split(",")) >= 5
+    assert all(int(w) > 0 for w in widths.group(1).split(",")), widths.group(1)
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([*flags, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                        written["html"].as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200

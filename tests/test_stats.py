@@ -1,0 +1,232 @@
+"""clrbench.stats against numbers computed directly from the tidy frames and against scipy."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from clrbench import stats
+from clrbench.errors import ResultsError
+from clrbench.results import load_results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_synthetic():
+    """benchmarks/synthetic.py (benchmarks/ is a folder of the repository, not a package)."""
+    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks/synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """4 schedules × 5 seeds × 4 epochs of 10 steps; one diverged and one failed run."""
+    out = tmp_path_factory.mktemp("synthetic") / "results"
+    outcomes = {("step", 1): "diverged", ("constant", 4): "failed"}
+    load_synthetic().write_synthetic_results(
+        out, ("constant", "step", "clr-iter", "clr-epoch"), seeds=5, epochs=4, train_size=1280,
+        outcomes=outcomes,
+    )  # fmt: skip
+    return load_results(out)
+
+
+def last_epochs(results) -> pd.DataFrame:
+    """Each run's last epoch row, straight from the tidy frame."""
+    ordered = results.epochs.sort_values(["run_id", "epoch"])
+    return ordered.groupby("run_id", observed=True).tail(1).set_index("run_id")
+
+
+def ok_final_accuracy(results) -> pd.Series:
+    ok_ids = results.runs.loc[results.runs["status"] == "ok", "run_id"]
+    last = last_epochs(results)
+    return last.loc[last.index.isin(ok_ids), ["schedule", "test_accuracy"]]
+
+
+def test_final_metrics_has_every_run_with_its_last_epoch(synthetic):
+    final = stats.final_metrics(synthetic).set_index("run_id")
+    assert set(final.index) == set(synthetic.runs["run_id"])
+    last = last_epochs(synthetic)
+    for run_id, row in last.iterrows():
+        assert final.loc[run_id, "final_test_accuracy"] == row["test_accuracy"]
+        assert final.loc[run_id, "final_train_loss"] == row["train_loss"]
+    best = synthetic.epochs.groupby("run_id", observed=True)["test_accuracy"].max()
+    assert np.allclose(final.loc[best.index, "best_test_accuracy"], best)
+    failed = final[final["status"] == "failed"]
+    assert len(failed) == 1 and failed["final_test_accuracy"].isna().all()
+    assert (failed["epochs_done"] == 0).all()
+
+
+def test_summarize_matches_groupby_and_t_interval(synthetic):
+    summary = stats.summarize(synthetic, target=0.95).set_index("schedule")
+    by_schedule = ok_final_accuracy(synthetic).groupby("schedule", observed=True)["test_accuracy"]
+    for schedule, values in by_schedule:
+        row = summary.loc[schedule]
+        assert row["ok"] == len(values)
+        assert row["final_test_accuracy_mean"] == pytest.approx(values.mean(), abs=1e-12)
+        assert row["final_test_accuracy_std"] == pytest.approx(values.std(ddof=1), abs=1e-12)
+        low, high = sps.t.interval(0.95, len(values) - 1, values.mean(), sps.sem(values))
+        assert row["final_test_accuracy_ci_low"] == pytest.approx(low)
+        assert row["final_test_accuracy_ci_high"] == pytest.approx(high)
+    assert summary.loc["constant", ["runs", "ok"]].tolist() == [5, 4]
+    assert summary.loc["step", ["runs", "ok"]].tolist() == [5, 4]
+
+
+def test_summarize_sorts_best_first(synthetic):
+    means = stats.summarize(synthetic)["final_test_accuracy_mean"].to_numpy()
+    assert np.all(np.diff(means) <= 0)
+
+
+def test_steps_to_target_is_the_first_epoch_at_or_above_target(synthetic):
+    target = 0.95
+    reach = stats.steps_to_target(synthetic, target).set_index("run_id")
+    for run_id, epochs in synthetic.epochs.groupby("run_id", observed=True):
+        hits = epochs.sort_values("epoch").query("test_accuracy >= @target")
+        if hits.empty:
+            assert not reach.loc[run_id, "reached"]
+            assert math.isnan(reach.loc[run_id, "iterations"])
+        else:
+            assert reach.loc[run_id, "iterations"] == hits["step"].iloc[0] + 1
+            assert reach.loc[run_id, "seconds"] == hits["time_s"].iloc[0]
+    never = stats.steps_to_target(synthetic, 0.999)
+    assert not never["reached"].any()
+
+
+def test_default_target_is_reached_by_most_ok_runs(synthetic):
+    target = stats.default_target(synthetic)
+    assert round(target / 0.005, 6) == round(target / 0.005)
+    final = stats.final_metrics(synthetic)
+    best = final.loc[final["status"] == "ok", "best_test_accuracy"]
+    assert (best >= target).mean() >= 0.8
+    assert (best >= target + 0.005).mean() < 0.8
+
+
+def test_holm_on_a_hand_example():
+    # sorted: 0.01*3 = 0.03; 0.03*2 = 0.06; 0.04*1 = 0.04 -> monotone 0.06
+    assert np.allclose(stats.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    assert np.allclose(stats.holm([0.5, 0.2]), [0.5, 0.4])
+    assert np.allclose(stats.holm([0.6, 0.9]), [1.0, 1.0])  # capped at 1
+    adjusted = stats.holm([0.02, np.nan, 0.01])
+    assert np.isnan(adjusted[1]) and np.allclose(adjusted[[0, 2]], [0.02, 0.02])
+
+
+def test_compare_matches_scipy_welch(synthetic):
+    comparison = stats.compare(synthetic).set_index("schedule")
+    finals = ok_final_accuracy(synthetic)
+    base = finals.loc[finals["schedule"] == "constant", "test_accuracy"].to_numpy()
+    p_values = []
+    for schedule in ("step", "clr-iter", "clr-epoch"):
+        values = finals.loc[finals["schedule"] == schedule, "test_accuracy"].to_numpy()
+        row = comparison.loc[schedule]
+        welch = sps.ttest_ind(values, base, equal_var=False)
+        assert row["p_value"] == pytest.approx(welch.pvalue)
+        se2 = values.var(ddof=1) / len(values), base.var(ddof=1) / len(base)
+        df = sum(se2) ** 2 / (se2[0] ** 2 / (len(values) - 1) + se2[1] ** 2 / (len(base) - 1))
+        half = sps.t.ppf(0.975, df) * math.sqrt(sum(se2))
+        difference = values.mean() - base.mean()
+        assert row["difference"] == pytest.approx(difference)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            (difference - half, difference + half)
+        )
+        pooled = ((len(values) - 1) * values.var(ddof=1) + (len(base) - 1) * base.var(ddof=1)) / (
+            len(values) + len(base) - 2
+        )
+        g = difference / math.sqrt(pooled) * (1 - 3 / (4 * (len(values) + len(base)) - 9))
+        assert row["hedges_g"] == pytest.approx(g)
+        p_values.append(welch.pvalue)
+    assert comparison.loc[["step", "clr-iter", "clr-epoch"], "p_holm"].tolist() == pytest.approx(
+        stats.holm(p_values)
+    )
+    assert "constant" not in comparison.index  # the baseline is not compared with itself
+
+
+def test_compare_baseline_choice(synthetic):
+    assert set(stats.compare(synthetic, "step")["baseline"]) == {"step"}
+    with pytest.raises(ResultsError, match="nope"):
+        stats.compare(synthetic, "nope")
+
+
+def test_compare_refuses_to_test_too_few_seeds(synthetic):
+    few = synthetic.runs["seed"] < 2
+    results = type(synthetic)(
+        synthetic.path,
+        synthetic.batches[synthetic.batches["seed"] < 2],
+        synthetic.epochs[synthetic.epochs["seed"] < 2],
+        synthetic.runs[few].reset_index(drop=True),
+        synthetic.experiment,
+    )
+    comparison = stats.compare(results)
+    assert comparison["p_value"].isna().all() and not comparison["significant"].any()
+    assert comparison["verdict"].str.startswith("too few seeds").all()
+    text = stats.conclusion(stats.summarize(results), comparison)
+    assert "Too few seeds" in text and "significant" not in text.replace("Too few", "")
+
+
+def _frames(p_holm: float, top: str = "clr", baseline: str = "constant"):
+    summary = pd.DataFrame(
+        {
+            "schedule": [top, baseline] if top != baseline else [baseline, "clr"],
+            "runs": [5, 5],
+            "ok": [5, 5],
+            "final_test_accuracy_mean": [0.9831, 0.9810],
+            "final_test_accuracy_std": [0.0005, 0.0006],
+        }
+    )
+    other = "clr" if top == baseline else top
+    comparison = pd.DataFrame(
+        {
+            "schedule": [other], "baseline": [baseline], "n": [5], "n_baseline": [5],
+            "difference": [0.0021 if top != baseline else -0.0021], "ci_low": [0.0012],
+            "ci_high": [0.0030], "p_value": [p_holm], "p_holm": [p_holm],
+            "significant": [p_holm < 0.05], "verdict": ["x"],
+        }
+    )  # fmt: skip
+    return summary, comparison
+
+
+def test_conclusion_claims_significance_only_when_the_table_shows_it():
+    text = stats.conclusion(*_frames(0.003))
+    assert text.startswith("clr reached the highest final test accuracy (98.31% ± 0.05, 5 seeds)")
+    assert "+0.21 pp over constant" in text and "a real difference" in text
+    assert "p = 0.003" in text
+    text = stats.conclusion(*_frames(0.2))
+    assert text.startswith("clr reached the highest")
+    assert "not significant" in text and "real difference" not in text
+    assert "No schedule differs significantly from constant" in text
+
+
+def test_conclusion_when_the_baseline_is_best():
+    text = stats.conclusion(*_frames(0.01, top="constant"))
+    assert text.startswith("constant (the baseline) reached the highest")
+    assert "clr (-0.21 pp)" in text
+
+
+def test_conclusion_is_consistent_with_the_synthetic_tables(synthetic):
+    summary, comparison = stats.summarize(synthetic), stats.compare(synthetic)
+    text = stats.conclusion(summary, comparison)
+    assert text.startswith(str(summary["schedule"].iloc[0]))
+    for row in comparison.itertuples():
+        named = f"{row.schedule} ({row.difference * 100:+.2f} pp)" in text
+        assert named == bool(row.significant)
+    assert "2 of 20 runs did not finish ok" in text
+    assert "p = < " not in text
+
+
+def test_conclusion_on_a_difference_within_seed_noise(synthetic):
+    # clr-iter and clr-epoch share the same synthetic curve: they differ by seed noise only
+    comparison = stats.compare(synthetic, "clr-epoch").set_index("schedule")
+    assert comparison.loc["clr-iter", "p_holm"] >= 0.05
+    summary = stats.summarize(synthetic)
+    assert summary["schedule"].iloc[0] == "clr-iter"
+    text = stats.conclusion(summary, comparison.reset_index())
+    assert text.startswith("clr-iter reached the highest final test accuracy")
+    first_sentence = text.split(". ")[0]
+    assert "not significant, within seed noise" in first_sentence
+    assert "real difference" not in text

@@ -309,6 +309,27 @@ def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
     return text
 
 
+def _speed_sentence(summary: pd.DataFrame, baseline: str) -> str:
+    """Which schedule reached the target test accuracy in the fewest iterations (median)."""
+    if "n_reached" not in summary or summary["target"].isna().all():
+        return ""
+    target = f"{summary['target'].iloc[0] * 100:.4g}%"
+    reached = summary[summary["n_reached"] > 0]
+    if reached.empty:
+        return f"No ok run reached the {target} test-accuracy target."
+    order = reached.sort_values("iterations_to_target_median", kind="stable")
+    fastest = order.iloc[0]
+    text = (
+        f"Fastest to {target} test accuracy: {fastest['schedule']} "
+        f"(median {fastest['iterations_to_target_median']:,.0f} iterations, "
+        f"{fastest['n_reached']} of {fastest['ok']} ok runs)"
+    )
+    base = reached[reached["schedule"] == baseline]
+    if baseline and fastest["schedule"] != baseline and not base.empty:
+        text += f", against {base['iterations_to_target_median'].iloc[0]:,.0f} for {baseline}"
+    return text + "."
+
+
 def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """A few sentences stating what the summary and comparison tables support, and no more.
 
@@ -322,6 +343,7 @@ def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     sentences = [
         _top_sentence(with_data.iloc[0], comparison, baseline),
         _comparisons_sentence(comparison, baseline),
+        _speed_sentence(summary, baseline),
     ]
     runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
     if ok < runs:

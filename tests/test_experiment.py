@@ -50,7 +50,7 @@ def test_extended_adds_the_other_schedules():
 def test_run_ids_are_readable_and_change_with_the_configuration():
     experiment = Experiment.from_dict(PRESETS["quick"])
     ids = [s.run_id for s in experiment.runs()]
-    assert len(set(ids)) == len(ids) == 10
+    assert len(set(ids)) == len(ids) == 15
     assert ids[0].startswith("constant-s0-")
     changed = PRESETS["quick"] | {"schedule": [{**PRESETS["quick"]["schedule"][0], "lr": 0.05}]}
     assert Experiment.from_dict(changed).runs()[0].run_id != ids[0]

@@ -230,3 +230,14 @@ def test_conclusion_on_a_difference_within_seed_noise(synthetic):
     first_sentence = text.split(". ")[0]
     assert "not significant, within seed noise" in first_sentence
     assert "real difference" not in text
+
+
+def test_conclusion_names_the_fastest_schedule_to_target(synthetic):
+    summary = stats.summarize(synthetic, target=0.9)
+    text = stats.conclusion(summary, stats.compare(synthetic))
+    reached = summary[summary["n_reached"] > 0]
+    fastest = reached.sort_values("iterations_to_target_median", kind="stable").iloc[0]
+    assert f"Fastest to 90% test accuracy: {fastest['schedule']} " in text
+    assert f"median {fastest['iterations_to_target_median']:,.0f} iterations" in text
+    unreachable = stats.conclusion(stats.summarize(synthetic, target=1.0), stats.compare(synthetic))
+    assert "No ok run reached the 100% test-accuracy target." in unreachable

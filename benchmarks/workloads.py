@@ -1,34 +1,36 @@
-"""The same one-run training done three ways, for side-by-side cost measurements.
+"""The same one-run training done four ways, for side-by-side cost measurements.
 
 ``plain``: stock Keras ``fit`` with the schedule in-graph and no per-batch logging (what a
-user would write by hand); ``clrbench``: ``train_run`` with in-graph per-batch logging;
-``callback``: ``train_run`` with the seed's per-batch Python callback setting the rate.
-Each returns the seconds of its ``fit`` call (all epochs, with their test evaluations), from
-just before ``fit`` to the last epoch's end, measured the same way for all three.
+user would write by hand); ``plain-chunked``: the same with clrbench's
+``steps_per_execution`` (so the difference to ``clrbench`` is the logging alone);
+``clrbench``: ``train_run`` with in-graph per-batch logging; ``callback``: ``train_run`` with
+the seed's per-batch Python callback setting the rate (``steps_per_execution`` 1).
+Each returns the seconds of each epoch of its ``fit`` call (with its test evaluation), the
+first from just before ``fit``, measured the same way for all three; their sum is the
+in-process training time. The first epoch also pays the one-time costs (tracing the train
+step, building the dataset), so later epochs show the steady per-step cost.
 
-Run as a script to time a whole process; it prints the in-process training seconds last::
+Run as a script to time a whole process; it prints one JSON line last, ``{"mode": ...,
+"training_s": ..., "epoch_s": [...]}``::
 
-    python benchmarks/workloads.py MODE EPOCHS [STEPS_PER_EXECUTION]
-    python benchmarks/workloads.py verify-spe EPOCHS STEPS_PER_EXECUTION [TRAIN_SIZE]
-
-``verify-spe`` trains the clrbench path twice, with ``steps_per_execution`` 1 and N, and
-checks that every per-batch and per-epoch value (all but the clock columns) is bitwise equal.
+    python benchmarks/workloads.py MODE EPOCHS
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 
-MODES = ("plain", "clrbench", "callback")
+MODES = ("plain", "plain-chunked", "clrbench", "callback")
 SCHEDULE = {"name": "triangular", "base_lr": 0.02, "max_lr": 0.2, "step_size": 1172}
 
 
-def plain_fit(epochs: int, data_dir: str | None = None, steps_per_execution: int = 1) -> float:
-    """Stock Keras: same data, model, optimizer, schedule, test evaluation; returns seconds."""
+def plain_fit(
+    epochs: int, data_dir: str | None = None, steps_per_execution: int = 1
+) -> list[float]:
+    """Stock Keras: same data, model, optimizer, schedule, test evaluation; epoch seconds."""
     import keras
 
     from clrbench import workload
@@ -66,96 +68,45 @@ def plain_fit(epochs: int, data_dir: str | None = None, steps_per_execution: int
         callbacks=[clock],
         verbose=0,
     )
-    return ends[-1] - t0
+    return durations(t0, ends)
 
 
-@contextlib.contextmanager
-def steps_per_execution(n: int) -> Iterator[None]:
-    """Make ``train_run`` compile its model with ``steps_per_execution=n`` (an experiment:
-    clrbench itself does not offer the option)."""
-    from clrbench import train
-
-    original = train.logging_model_class
-
-    def chunked_class():
-        base = original()
-
-        class Chunked(base):
-            def compile(self, *args, **kwargs):
-                super().compile(*args, steps_per_execution=n, **kwargs)
-
-        return Chunked
-
-    train.logging_model_class = chunked_class
-    try:
-        yield
-    finally:
-        train.logging_model_class = original
+def durations(t0: float, ends: list[float]) -> list[float]:
+    """Epoch lengths from the start time and each epoch's end time."""
+    return [end - start for start, end in zip([t0, *ends[:-1]], ends, strict=True)]
 
 
-def clrbench_run(
-    epochs: int,
-    data_dir: str | None = None,
-    lr_mode: str = "graph",
-    chunk: int = 1,
-    train_size: int | None = None,
-):
+def clrbench_run(epochs: int, data_dir: str | None = None, lr_mode: str = "graph"):
     """clrbench's ``train_run`` (per-batch logging; rate in-graph or by callback)."""
     from clrbench.experiment import RunSpec
     from clrbench.schedules import make
     from clrbench.train import train_run
 
-    spec = RunSpec(
-        "bench", make(**SCHEDULE), seed=0, epochs=epochs, lr_mode=lr_mode, train_size=train_size
-    )
-    with steps_per_execution(chunk) if chunk > 1 else contextlib.nullcontext():
-        return train_run(spec, data_dir=data_dir)
+    spec = RunSpec("bench", make(**SCHEDULE), seed=0, epochs=epochs, lr_mode=lr_mode)
+    return train_run(spec, data_dir=data_dir)
 
 
-def clrbench_fit(
-    epochs: int, data_dir: str | None = None, lr_mode: str = "graph", chunk: int = 1
-) -> float:
-    """Seconds from just before ``fit`` to the end of the last epoch (``time_s`` of the
-    recorder, measured from the same point as in :func:`plain_fit`)."""
-    result = clrbench_run(epochs, data_dir, lr_mode, chunk)
-    return float(result.epochs["time_s"].iloc[-1])
+def clrbench_fit(epochs: int, data_dir: str | None = None, lr_mode: str = "graph") -> list[float]:
+    """Epoch seconds from the recorder's ``time_s`` (time since just before ``fit``, taken at
+    each epoch's end, as in :func:`plain_fit`)."""
+    result = clrbench_run(epochs, data_dir, lr_mode)
+    return durations(0.0, [float(t) for t in result.epochs["time_s"]])
 
 
-def run(mode: str, epochs: int, data_dir: str | None = None, chunk: int = 1) -> float:
-    """Train one way; returns the seconds spent in training."""
+def run(mode: str, epochs: int, data_dir: str | None = None) -> list[float]:
+    """Train one way; returns the seconds of each epoch."""
+    from clrbench.train import STEPS_PER_EXECUTION
+
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "plain":
-        return plain_fit(epochs, data_dir, chunk)
-    return clrbench_fit(epochs, data_dir, "graph" if mode == "clrbench" else "callback", chunk)
-
-
-def verify_steps_per_execution(
-    epochs: int, chunk: int, data_dir: str | None = None, train_size: int | None = None
-) -> str:
-    """Train with steps_per_execution 1 and ``chunk``; raise unless the logs are bitwise equal."""
-    import pandas as pd
-
-    one = clrbench_run(epochs, data_dir, chunk=1, train_size=train_size)
-    many = clrbench_run(epochs, data_dir, chunk=chunk, train_size=train_size)
-    for name in ("batches", "epochs"):
-        a, b = (getattr(r, name).drop(columns="time_s") for r in (one, many))
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
-    speed = one.epochs["time_s"].iloc[-1] / many.epochs["time_s"].iloc[-1]
-    return (
-        f"steps_per_execution={chunk}: {len(one.batches)} per-batch rows and "
-        f"{len(one.epochs)} epoch rows bitwise identical to steps_per_execution=1; "
-        f"fit {one.epochs['time_s'].iloc[-1]:.2f} s -> {many.epochs['time_s'].iloc[-1]:.2f} s "
-        f"(x{speed:.3f})"
-    )
+        return plain_fit(epochs, data_dir)
+    if mode == "plain-chunked":
+        return plain_fit(epochs, data_dir, STEPS_PER_EXECUTION)
+    return clrbench_fit(epochs, data_dir, "graph" if mode == "clrbench" else "callback")
 
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    data_dir = os.environ.get("CLRBENCH_DATA_DIR")
-    if sys.argv[1] == "verify-spe":
-        size = int(sys.argv[4]) if len(sys.argv) > 4 else None
-        print(verify_steps_per_execution(int(sys.argv[2]), int(sys.argv[3]), data_dir, size))
-    else:
-        chunk = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-        print(run(sys.argv[1], int(sys.argv[2]), data_dir, chunk))
+    epoch_s = run(sys.argv[1], int(sys.argv[2]), os.environ.get("CLRBENCH_DATA_DIR"))
+    print(json.dumps({"mode": sys.argv[1], "training_s": sum(epoch_s), "epoch_s": epoch_s}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -31,8 +30,10 @@ from clrbench.regress import (
 )
 from clrbench.runner import run_suite
 
-NOISE_SUITE = {  # big enough that 5 seeds estimate the noise, small enough for ~20 s of training
-    "experiment": SMALL_SUITE["experiment"] | {"name": "noise", "epochs": 3, "seeds": 5},
+# Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with
+# 5 seeds: enough to estimate the noise, 20 runs train in about 30 s on 2 cores.
+NOISE_SUITE = {
+    "experiment": SMALL_SUITE["experiment"] | {"name": "noise", "epochs": 4, "seeds": 5},
     "schedule": SMALL_SUITE["schedule"],
 }
 
@@ -288,6 +289,19 @@ def test_missing_and_new_schedules_are_reported(small_results, baseline, capsys)
     assert code == 0 and "note: old-constant: in the baseline but not in the results" in out
 
 
+def test_committed_ci_baseline_matches_the_ci_preset():
+    """A change to the ci preset needs a new reports/baseline-ci.json (the message says how)."""
+    from clrbench.presets import PRESETS
+
+    baseline = read_baseline(REPO / "reports/baseline-ci.json")
+    preset = Experiment.from_dict(PRESETS["ci"]).to_dict()
+    assert baseline["config_hash"] == config_hash(preset), (
+        "the ci preset changed: python -m clrbench run --preset ci --out results/ci --no-report "
+        "&& python -m clrbench baseline results/ci -o reports/baseline-ci.json --force"
+    )
+    assert all(r["ok"] == r["runs"] == 5 for r in baseline["runs"].values())
+
+
 def test_check_does_not_import_tensorflow(small_results, baseline):
     code = (
         "import sys; from clrbench.cli import main; "
@@ -334,7 +348,9 @@ def test_rate_divided_by_100_fails_naming_the_schedule(
 @pytest.mark.slow
 def test_diverged_runs_fail(small_results, baseline, tmp_path, capsys, mnist_dir):
     results = copy_results(small_results, tmp_path)
-    exploding = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=1000.0))
+    # weights overflow at the first update, the loss is NaN at step 1 (lr=1e4 only kills the
+    # ReLUs: Keras clips the probabilities, so that loss stays finite)
+    exploding = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=1e20))
     outcome = run_suite(exploding, results, jobs=2, data_dir=str(mnist_dir))
     assert {r["status"] for r in outcome.records.values() if r["label"] == "constant"} == {
         "diverged"
@@ -368,11 +384,11 @@ def test_other_seeds_are_not_a_regression(noise_results, tmp_path, capsys):
     code, out, _ = run_check(capsys, second, baseline)
     assert code == 0, out
     assert "seeds differ from the baseline's" in out
-    # with room to spare: no comparison uses more than 60% of what it is allowed
+    # with room to spare: no comparison uses half of what it is allowed (0.26 when written)
     report = check(metrics_document(load_results(second)), read_baseline(baseline))
     assert len(report.comparisons) == 2 * len(METRICS)
     worst = max(c.worse_by / c.allowed for c in report.comparisons)
-    assert worst < 0.6, [(c.schedule, c.metric, c.worse_by, c.allowed) for c in report.comparisons]
+    assert worst < 0.5, [(c.schedule, c.metric, c.worse_by, c.allowed) for c in report.comparisons]
 
 
 @pytest.mark.slow
@@ -387,4 +403,3 @@ def test_rate_divided_by_100_fails_against_other_seeds_too(
     code, out, _ = run_check(capsys, results, baseline, "--allow-config-change")
     assert code == 1
     assert failures(out) and all(line.startswith("FAIL clr-iter: ") for line in failures(out))
-    assert os.path.exists(baseline)

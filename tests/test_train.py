@@ -100,6 +100,15 @@ def test_same_seed_same_log_and_other_seed_differs(clr_run, mnist_dir):
     assert not np.array_equal(other.batches["loss"], clr_run.batches["loss"])
 
 
+def test_batches_per_compiled_call_do_not_change_the_log(clr_run, mnist_dir):
+    run = train_run(spec(), data_dir=str(mnist_dir), steps_per_execution=1)
+    columns = ["step", "lr", "loss", "accuracy", "batch_size"]
+    pd.testing.assert_frame_equal(run.batches[columns], clr_run.batches[columns])
+    pd.testing.assert_frame_equal(
+        run.epochs.drop(columns="time_s"), clr_run.epochs.drop(columns="time_s")
+    )
+
+
 def test_callback_mode_trains_identically(clr_run, mnist_dir):
     run = train_run(spec(lr_mode="callback"), data_dir=str(mnist_dir))
     columns = ["lr", "loss", "accuracy"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from clrbench.errors import ClrbenchError
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to exit codes."""
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise for a CPU
+    # benchmark; Python-level errors still surface. Workers inherit the setting.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_synthetic():
+    """benchmarks/synthetic.py (benchmarks/ is a folder of the repository, not a package)."""
+    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks/synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _mnist_dir() -> Path | None:

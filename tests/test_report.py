@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_synthetic
 
 from clrbench import figures, report, stats
 from clrbench.cli import main
@@ -24,15 +24,6 @@ from clrbench.errors import ClrbenchError
 from clrbench.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_synthetic():
-    """benchmarks/synthetic.py (benchmarks/ is a folder of the repository, not a package)."""
-    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks/synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Tables(HTMLParser):

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import tomli_w
 from conftest import SMALL_SUITE
 
 from clrbench import load_results
@@ -124,3 +125,20 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, mnist_dir):
     status = dict(zip(r.runs["schedule"], r.runs["status"], strict=True))
     assert status == {"ok": "ok", "diverges": "diverged"}
     assert r.runs.set_index("schedule").loc["diverges", "diverged_step"] < 47
+
+
+def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, capsys):
+    from clrbench.cli import main
+
+    config = tmp_path / "exp.toml"
+    suite = {**SMALL_SUITE, "experiment": {**SMALL_SUITE["experiment"], "epochs": 1, "seeds": 1}}
+    config.write_text(tomli_w.dumps(suite))
+    out = tmp_path / "out"
+    args = ["run", "--config", str(config), "--out", str(out), "--data-dir", str(mnist_dir)]
+    assert main([*args, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "Final test accuracy" in captured.out
+    assert "constant" in captured.out and "clr-iter" in captured.out
+    assert (out / "report" / "report.html").exists() and (out / "report" / "report.md").exists()
+    assert main([*args, "--quiet", "--no-report"]) == 0
+    assert "2 runs were already complete" in capsys.readouterr().err

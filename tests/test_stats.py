@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_synthetic
 from scipy import stats as sps
 
 from clrbench import stats
 from clrbench.errors import ResultsError
 from clrbench.results import load_results
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_synthetic():
-    """benchmarks/synthetic.py (benchmarks/ is a folder of the repository, not a package)."""
-    spec = importlib.util.spec_from_file_location("synthetic", REPO / "benchmarks/synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from clrbench.data import load_dataset
 from clrbench.errors import ConfigError
 from clrbench.experiment import Experiment, load_toml
 from clrbench.presets import PRESETS
+from clrbench.results import Results, load_results
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,21 +110,24 @@ def run_command(args: argparse.Namespace) -> int:
         progress.stop()
     if outcome.skipped:
         console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")
-    print_summary(out, Console())
+    results = load_results(out)
+    print_summary(results, Console())
     if not args.no_report:
-        render_report(out, console)
+        from clrbench.report import render
+
+        for path in render(results, out / "report").values():
+            console.print(f"report: {path}")
     for record in outcome.failed:
         console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
     return 1 if outcome.failed else 0
 
 
-def print_summary(out: Path, console: Console) -> None:
+def print_summary(results: Results, console: Console) -> None:
     """One screen: final test accuracy mean ± std per schedule, and where the results are."""
-    from clrbench.results import load_results
     from clrbench.stats import summarize
 
-    summary = summarize(load_results(out))
-    table = Table(title=f"Final test accuracy ({out})")
+    summary = summarize(results)
+    table = Table(title=f"Final test accuracy ({results.path})")
     for column in ("schedule", "ok runs", "final test accuracy", "wall s / run"):
         table.add_column(column, justify="left" if column == "schedule" else "right")
     for row in summary.itertuples():
@@ -131,14 +135,4 @@ def print_summary(out: Path, console: Console) -> None:
         accuracy = f"{mean:.2f}% ± {std:.2f}"
         table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, f"{row.wall_s_mean:.0f}")
     console.print(table)
-    console.print(f"results: {out}")
-
-
-def render_report(out: Path, console: Console) -> None:
-    """Render the HTML + Markdown report of the folder."""
-    from clrbench.report import render
-    from clrbench.results import load_results
-
-    written = render(load_results(out), out / "report")
-    for path in written.values():
-        console.print(f"report: {path}")
+    console.print(f"results: {results.path}")

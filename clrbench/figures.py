@@ -28,10 +28,19 @@ MAX_POINTS = 600  # points per curve after downsampling the per-batch data
 FIGURE_DPI = 100
 
 
+# seaborn's colour-blind palette, reordered so that the first schedules never get its orange
+# and vermillion together (hard to tell apart at a glance).
+COLORBLIND_ORDER = (0, 1, 2, 4, 5, 9, 7, 8, 3, 6)
+
+
 def palette(schedules: Sequence[str]) -> dict[str, tuple[float, float, float]]:
     """One colour per schedule label, in experiment order (colour-blind safe up to 10)."""
-    name = "colorblind" if len(schedules) <= 10 else "husl"
-    return dict(zip(schedules, sns.color_palette(name, len(schedules)), strict=True))
+    if len(schedules) > len(COLORBLIND_ORDER):
+        colors = sns.color_palette("husl", len(schedules))
+    else:
+        base = sns.color_palette("colorblind", len(COLORBLIND_ORDER))
+        colors = [base[i] for i in COLORBLIND_ORDER[: len(schedules)]]
+    return dict(zip(schedules, colors, strict=True))
 
 
 def _figure(rows: int = 1, cols: int = 1, height: float = 4.0, **kwargs: Any):

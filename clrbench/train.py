@@ -146,6 +146,8 @@ def epoch_recorder_class():
                 log = log[: bad[0] + 1]
                 self.diverged_step = epoch * self.steps_per_epoch + int(bad[0])
                 self.model.stop_training = True
+            if self.train_ended < self.epoch_began:  # no validation pass this epoch
+                self.train_ended = time.time()
             frame = self._batch_frame(epoch, log)
             self.batch_frames.append(frame)
             self.epoch_rows.append(

@@ -218,8 +218,8 @@ def run_suite(
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
     write_experiment(experiment, out)
-    todo, kept = pending_runs(experiment, out, force)
     outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
     if not todo:
         return outcome

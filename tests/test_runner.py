@@ -142,3 +142,18 @@ def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, caps
     assert (out / "report" / "report.html").exists() and (out / "report" / "report.md").exists()
     assert main([*args, "--quiet", "--no-report"]) == 0
     assert "2 runs were already complete" in capsys.readouterr().err
+
+
+def test_a_corrupt_existing_run_stops_before_anything_is_written(small_results, tmp_path):
+    from clrbench.errors import ResultsError
+
+    out = tmp_path / "results"
+    shutil.copytree(small_results, out)
+    victim = sorted((out / "runs").iterdir())[0] / "run.json"
+    victim.write_text("{broken")
+    before = (out / "experiment.toml").read_text()
+    other = {**SMALL_SUITE, "experiment": {**SMALL_SUITE["experiment"], "name": "other"}}
+    with pytest.raises(ResultsError, match="run.json"):
+        run_suite(Experiment.from_dict(other), out, jobs=1)
+    assert (out / "experiment.toml").read_text() == before
+    assert victim.read_text() == "{broken"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
+from clrbench import __version__, quiet
 from clrbench.errors import ClrbenchError
 
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
@@ -32,19 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark learning-rate schedules (constant, step decay, cyclical...) "
         "on MNIST with Keras, across seeds, and report whether the differences are real.",
     )
+    parser.add_argument("--version", action="version", version=f"clrbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` for commands that start TensorFlow."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="let TensorFlow print its start-up and retracing messages (hidden by default)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to exit codes."""
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise for a CPU
-    # benchmark; Python-level errors still surface. Workers inherit the setting.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's start-up chatter (CUDA probing, oneDNN notes) is noise for a CPU benchmark;
+    # `--verbose` (run, lr-find) brings it back. Workers inherit the choice.
+    quiet.set_verbose(getattr(args, "verbose", False))
     try:
         return int(args.func(args) or 0)
     except ClrbenchError as exc:

@@ -34,6 +34,7 @@ from clrbench import presets
 from clrbench.data import DATASETS
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, names
+from clrbench.text import did_you_mean
 from clrbench.workload import check_optimizer
 
 EXPERIMENT_KEYS = {
@@ -246,9 +247,10 @@ class Experiment:
         for item in wanted:
             entry = known.get(item) or by_name.get(item)
             if entry is None:
-                options = ", ".join(sorted(known))
+                hint = did_you_mean(item, [*known, *names()])
                 raise ConfigError(
-                    f"unknown schedule {item!r}; choose a label ({options}) or a name {names()}"
+                    f"unknown schedule {item!r}{hint}; labels: {', '.join(known)}; "
+                    f"schedule names: {', '.join(names())}"
                 )
             chosen.append(entry)
         return replace(self, schedules=tuple(chosen)).validated()

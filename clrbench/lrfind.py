@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench import workload
+from clrbench import quiet, workload
 from clrbench.data import load_dataset
 from clrbench.errors import ClrbenchError
 from clrbench.schedules import Schedule, make
@@ -272,10 +272,13 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
     )
 
 
-def sweep_seed(settings: SweepSettings, seed: int, data_dir: str | None = None) -> SeedSweep:
+def sweep_seed(
+    settings: SweepSettings, seed: int, data_dir: str | None = None, verbose: bool = False
+) -> SeedSweep:
     """Train one seed under the range-test schedule; the per-step log up to where it stopped."""
     from clrbench.train import configure_tensorflow, epoch_recorder_class, logging_model_class
 
+    quiet.set_verbose(verbose)
     started = time.time()
     threads = configure_tensorflow(settings.threads)
     import keras
@@ -360,7 +363,7 @@ def run_lr_find(
     # Fail on missing data or a bad --train-size here, in one line, not in every worker.
     load_dataset(settings.dataset, data_dir, settings.train_size, seed=0)
     sweeps = Parallel(n_jobs=jobs, backend="loky")(
-        delayed(sweep_seed)(settings, seed, data_dir) for seed in seeds
+        delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
     )
     per_seed = [
         {**read_seed(s.frame, settings.window), "wall_s": s.wall_s, "threads": s.threads}

@@ -25,7 +25,7 @@ from typing import Any
 import tomli_w
 from joblib import Parallel, delayed, parallel_config
 
-from clrbench import results
+from clrbench import quiet, results
 from clrbench.errors import ConfigError
 from clrbench.experiment import Experiment, RunSpec
 
@@ -48,17 +48,18 @@ class SuiteOutcome:
         return [r for r in self.records.values() if r["status"] == "failed"]
 
 
-def execute(spec: RunSpec, data_dir: str | None, progress_dir: str | None) -> dict[str, Any]:
+def execute(
+    spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
+) -> dict[str, Any]:
     """Train one run in a worker; never raises: a failure becomes a ``failed`` record."""
     from clrbench.train import train_run
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet.set_verbose(verbose)
     started = time.time()
     record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
     record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
-    on_epoch = _progress_writer(progress_dir, spec.run_id)
-    if on_epoch is not None:
-        on_epoch(0, {})  # the run is running
+    on_epoch = _ProgressFile(progress_dir, spec.run_id)
+    on_epoch(0, {})  # the run is running
     try:
         result = train_run(spec, data_dir=data_dir, on_epoch=on_epoch)
     except Exception as exc:  # isolate the failure: the other runs go on
@@ -67,6 +68,8 @@ def execute(spec: RunSpec, data_dir: str | None, progress_dir: str | None) -> di
         record |= {"wall_s": time.time() - started, "started_at": _iso(started)}
         record["provenance"] = provenance({})
         return {"record": record, "batches": None, "epochs": None}
+    finally:
+        on_epoch.done()  # no longer running, even before this process hands the record back
     record |= {
         "status": result.status,
         "error": None,
@@ -78,16 +81,27 @@ def execute(spec: RunSpec, data_dir: str | None, progress_dir: str | None) -> di
     return {"record": record, "batches": result.batches, "epochs": result.epochs}
 
 
-def _progress_writer(progress_dir: str | None, run_id: str):
-    if progress_dir is None:
-        return None
-    path = Path(progress_dir) / run_id
+class _ProgressFile:
+    """``OUT/runs/.progress/<run_id>``: the epochs a run has finished and whether it still runs.
 
-    def write(epoch: int, row: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):  # progress is cosmetic; never fail a run on it
-            path.write_text(json.dumps({"epoch": epoch}))
+    Written by the worker, read by ``clrbench.progress``; cosmetic, so never fails a run.
+    """
 
-    return write
+    def __init__(self, progress_dir: str | None, run_id: str) -> None:
+        self.path = None if progress_dir is None else Path(progress_dir) / run_id
+        self.epoch = 0
+
+    def __call__(self, epoch: int, row: dict[str, Any]) -> None:
+        self.epoch = epoch
+        self._write(running=True)
+
+    def done(self) -> None:
+        self._write(running=False)
+
+    def _write(self, running: bool) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.write_text(json.dumps({"epoch": self.epoch, "running": running}))
 
 
 def _iso(timestamp: float) -> str:
@@ -209,8 +223,8 @@ def run_suite(
 ) -> SuiteOutcome:
     """Train every pending run of ``experiment`` into ``out`` and return the outcome.
 
-    ``progress`` (optional) gets ``start(todo)``, ``finished(record)`` calls; see
-    ``clrbench.progress``.
+    ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
+    ``finished(record)`` calls; see ``clrbench.progress``.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose loky or dask")
@@ -221,13 +235,16 @@ def run_suite(
     todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
     write_experiment(experiment, out)
     outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
+    if progress is not None and kept:
+        progress.already_complete(len(kept), len(todo))
     if not todo:
         return outcome
     progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
     progress_dir.mkdir(parents=True, exist_ok=True)
     if progress is not None:
         progress.start(todo, progress_dir)
-    tasks = (delayed(execute)(spec, data_dir, str(progress_dir)) for spec in todo)
+    verbose = quiet.verbose()
+    tasks = (delayed(execute)(spec, data_dir, str(progress_dir), verbose) for spec in todo)
     with backend_context(backend, min(jobs, len(todo)), scheduler):
         for done in Parallel(return_as="generator_unordered")(tasks):
             record = done["record"]

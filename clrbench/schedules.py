@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from clrbench.errors import ScheduleError
+from clrbench.text import did_you_mean
 
 GRANULARITIES = ("iteration", "epoch")
 ANNEALS = ("cos", "linear")
@@ -353,7 +354,8 @@ def _validate_params(name: str, given: Mapping[str, Any]) -> tuple[tuple[str, Pa
     """Check a parameter mapping against the registry; fill defaults; return it in spec order."""
     spec = _REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None:
-        raise ScheduleError(f"unknown schedule {name!r}; valid: {', '.join(names())}")
+        hint = did_you_mean(name, names()) if isinstance(name, str) else ""
+        raise ScheduleError(f"unknown schedule {name!r}{hint}; valid: {', '.join(names())}")
     known = [p.name for p in spec.params]
     for key in given:
         if key not in known:

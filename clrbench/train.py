@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clrbench import workload
+from clrbench import quiet, workload
 from clrbench.data import load_dataset
 
 if TYPE_CHECKING:
@@ -57,8 +57,7 @@ def configure_tensorflow(threads: int) -> dict[str, int]:
     A run's numbers must not depend on how many runs share the machine, so every run gets
     the same intra-/inter-op budget whatever ``--jobs`` is. Returns the budget in force.
     """
-    import tensorflow as tf
-
+    tf = quiet.import_tensorflow()
     config = tf.config.threading
     if config.get_intra_op_parallelism_threads() != threads:
         try:

@@ -10,15 +10,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from clrbench.data import load_dataset
+from clrbench.data import DATASETS, load_dataset
 from clrbench.errors import ConfigError
 from clrbench.experiment import Experiment, load_toml
-from clrbench.presets import PRESETS
+from clrbench.presets import PRESET_HELP, PRESETS
 from clrbench.results import Results, load_results
+from clrbench.text import plural
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
+    from clrbench.cli import add_verbose
+
     p = subparsers.add_parser(
         "run",
         help="train schedules x seeds and report",
@@ -26,24 +29,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a resumable results folder; then print the summary and render the report.",
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--preset", choices=sorted(PRESETS), help="named experiment (default)")
-    source.add_argument("--config", metavar="FILE", help="experiment TOML file")
+    presets = "; ".join(f"{name} = {PRESET_HELP[name]}" for name in PRESETS)
+    source.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        metavar="NAME",
+        help=f"a named experiment: {presets}. Without --preset or --config: default",
+    )
+    source.add_argument("--config", metavar="FILE", help="experiment TOML file (see README)")
     p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
     p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--dataset", choices=list(DATASETS), help="(default: the experiment's, mnist)")
+    p.add_argument(
+        "--epochs", type=int, metavar="N", help="epochs per run (default: the experiment's)"
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="default: the experiment's, 128")
     p.add_argument("--train-size", type=int, metavar="N", help="stratified training subset")
-    p.add_argument("--optimizer", help="sgd-momentum (default), sgd, rmsprop, adam")
-    p.add_argument("--threads", type=int, help="TensorFlow threads per run (default 1)")
-    p.add_argument("--jobs", type=int, help="concurrent runs (default: number of cores)")
+    p.add_argument("--optimizer", metavar="NAME", help="sgd-momentum (default), sgd, rmsprop, adam")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="TensorFlow threads per run (default 1)"
+    )
+    p.add_argument(
+        "--jobs", type=int, metavar="N", help="concurrent runs (default: number of cores)"
+    )
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
-    p.add_argument("--backend", choices=("loky", "dask"), default="loky")
+    p.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="loky: worker processes on this machine (default); dask: a Dask cluster "
+        "(--scheduler, or a local one of --jobs workers)",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
     p.add_argument("--force", action="store_true", help="retrain runs already complete")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--quiet", action="store_true", help="print only errors and the results folder's path"
+    )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_verbose(p)
     p.set_defaults(func=run_command)
 
 
@@ -52,6 +77,7 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
     raw = load_toml(args.config) if args.config else PRESETS[args.preset or "default"]
     experiment = Experiment.from_dict(raw)
     overrides = {
+        "dataset": args.dataset,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "train_size": args.train_size,
@@ -84,16 +110,12 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
     load_dataset(experiment.dataset, data_dir=args.data_dir)
-    console = Console(stderr=True)
+    # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
+    console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
     for note in experiment.notes:
-        console.print(f"note: {note}")
-    runs = experiment.runs()
+        console.print(f"note: {note}", markup=False)
     jobs = args.jobs or os.cpu_count() or 1
-    console.print(
-        f"{experiment.name}: {len(experiment.schedules)} schedules x {len(experiment.seeds)} "
-        f"seeds = {len(runs)} runs of {experiment.epochs} epochs "
-        f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
-    )
+    console.print(f"{header(experiment, jobs)} -> {out}", markup=False)
     progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
     try:
         outcome = run_suite(
@@ -108,18 +130,42 @@ def run_command(args: argparse.Namespace) -> int:
         )
     finally:
         progress.stop()
-    if outcome.skipped:
-        console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")
     results = load_results(out)
-    print_summary(results, Console())
+    stdout = Console(soft_wrap=True, quiet=args.quiet)
+    print_summary(results, stdout)
     if not args.no_report:
         from clrbench.report import render
 
         for path in render(results, out / "report").values():
-            console.print(f"report: {path}")
+            console.print(f"report: {path}", markup=False)
+    errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:
-        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
+        errors.print(f"[red]failed[/red] {record['run_id']}: {record['error']}", highlight=False)
+    if args.quiet:
+        print(out)  # the one line of --quiet: where the results are
+    else:
+        stdout.print(f"results: {out}", markup=False)
     return 1 if outcome.failed else 0
+
+
+def header(experiment: Experiment, jobs: int) -> str:
+    """``quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time``."""
+    runs = len(experiment.schedules) * len(experiment.seeds)
+    return (
+        f"{experiment.name}: {plural(len(experiment.schedules), 'schedule')} x "
+        f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
+        f"{plural(experiment.epochs, 'epoch')} ({plural(experiment.total_steps, 'step')} each), "
+        f"{min(jobs, runs)} at a time"
+    )
+
+
+def accuracy_cell(mean: float, std: float, ok: int) -> str:
+    """Mean ± sd over the ok seeds in percent; one seed has no spread, so it says so."""
+    if ok == 0 or mean != mean:  # NaN: no ok run
+        return "n/a"
+    if ok == 1:
+        return f"{100 * mean:.2f}% (1 seed)"
+    return f"{100 * mean:.2f}% ± {100 * std:.2f}"
 
 
 def print_summary(results: Results, console: Console) -> None:
@@ -128,11 +174,11 @@ def print_summary(results: Results, console: Console) -> None:
 
     summary = summarize(results)
     table = Table(title=f"Final test accuracy ({results.path})")
-    for column in ("schedule", "ok runs", "final test accuracy", "wall s / run"):
+    columns = ("schedule", "ok runs", "final test accuracy (mean ± sd)", "wall s / run")
+    for column in columns:
         table.add_column(column, justify="left" if column == "schedule" else "right")
     for row in summary.itertuples():
-        mean, std = 100 * row.final_test_accuracy_mean, 100 * row.final_test_accuracy_std
-        accuracy = f"{mean:.2f}% ± {std:.2f}"
-        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, f"{row.wall_s_mean:.0f}")
+        accuracy = accuracy_cell(row.final_test_accuracy_mean, row.final_test_accuracy_std, row.ok)
+        wall = f"{row.wall_s_mean:.0f}" if row.wall_s_mean == row.wall_s_mean else "n/a"
+        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, wall)
     console.print(table)
-    console.print(f"results: {results.path}")

@@ -1,0 +1,18 @@
+"""Small helpers for messages a person reads: counts with the right plural, close-match hints."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 seed``, ``2 seeds``, ``0 seeds``; ``count`` formatted with thousands separators."""
+    word = noun if count == 1 else (plural_form or noun + "s")
+    return f"{count:,} {word}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string if none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -169,7 +169,11 @@ def _spec(name: str) -> DatasetSpec:
 
 
 def _locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Arrays:
-    """Read spec's data from data_dir, else CLRBENCH_DATA_DIR, system folders, then Keras."""
+    """Read spec's data from data_dir, else CLRBENCH_DATA_DIR, system folders, then Keras.
+
+    A set CLRBENCH_DATA_DIR without the files (and no system folder with them) is an error:
+    downloading instead would hide the user's mistake (and fails offline anyway).
+    """
     if data_dir is not None:
         return _read_explicit_dir(spec, Path(data_dir))
     tried: list[str] = []
@@ -188,6 +192,13 @@ def _locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Arra
             return _read_files(spec, files)
         except _OtherDatasetError as error:
             tried.append(f"{root} ({error})")
+    if env_value:  # the user said where the data is: a wrong folder is an error, not a download
+        folders = " or ".join(f"{folder}/" for folder in spec.folder_names)
+        raise DataError(
+            f"{ENV_VAR}={env_value} does not hold {spec.name}: {'; '.join(tried)}. "
+            f"Put {_file_list()} there (or in its {folders} subfolder), point {ENV_VAR} at the "
+            f"folder that has them, or unset it to let Keras download {spec.name}"
+        )
     return _download(spec, tried)
 
 

@@ -284,11 +284,9 @@ else:
 
 
 def test_offline_failure_lists_tried_paths(tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
     # A fresh process with an empty Keras home: Keras reads KERAS_HOME once, at import.
-    env = {**os.environ, ENV_VAR: str(empty), "KERAS_HOME": str(tmp_path / "keras")}
-    env["HOME"] = str(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    env |= {"KERAS_HOME": str(tmp_path / "keras"), "HOME": str(tmp_path)}
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", OFFLINE_SCRIPT],
@@ -303,7 +301,7 @@ def test_offline_failure_lists_tried_paths(tmp_path: Path) -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("DATAERROR")]
     assert lines, result.stdout + result.stderr
     message = lines[0]
-    assert str(empty) in message
+    assert f"{ENV_VAR} (not set)" in message
     assert "Keras download" in message
     assert "--data-dir DIR" in message and ENV_VAR in message
     assert time.perf_counter() - start < 60
@@ -330,3 +328,52 @@ def test_env_folder_holding_mnist_is_passed_over_for_fashion(
     assert load_dataset("fashion_mnist").source == str(FASHION_DIR)
     with pytest.raises(DataError, match="is the mnist file, not fashion_mnist"):
         load_dataset("fashion_mnist", data_dir=MNIST_DIR)
+
+
+WRONG_ENV_SCRIPT = """
+import sys
+from clrbench.data import load_dataset
+from clrbench.errors import DataError
+try:
+    load_dataset("mnist")
+except DataError as error:
+    print("DATAERROR", error)
+print("keras imported:", "keras" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "no such folder", "three of four files"])
+def test_env_var_without_the_files_is_an_error_not_a_download(tmp_path: Path, kind: str) -> None:
+    folder = tmp_path / "data"
+    if kind == "empty folder":
+        folder.mkdir()
+    elif kind == "three of four files":
+        folder.mkdir()
+        for name in FILES[:3]:
+            (folder / f"{name}.gz").write_bytes(b"")
+    env = {**os.environ, ENV_VAR: str(folder), "KERAS_HOME": str(tmp_path / "keras")}
+    result = subprocess.run(
+        [sys.executable, "-c", WRONG_ENV_SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"DATAERROR {ENV_VAR}={folder} does not hold mnist: "), lines
+    assert "tried: Keras download" not in lines[0] and "unset it" in lines[0]
+    assert lines[1] == "keras imported: False"  # no download was even tried
+    assert not (tmp_path / "keras").exists()
+
+
+def test_cli_says_the_env_var_is_wrong_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from clrbench.cli import main
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert main(["run", "--preset", "quick", "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(f"clrbench: error: {ENV_VAR}={tmp_path} does not hold mnist")
+    assert not (tmp_path / "out").exists()

@@ -191,7 +191,8 @@ def check_options(formats: Sequence[str], target: float | None) -> tuple[str, ..
     formats = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ClrbenchError(f"--format must be one or more of {','.join(FORMATS)}, got {formats}")
+        got = ",".join(unknown) if unknown else "nothing"
+        raise ClrbenchError(f"--format must be one or more of {','.join(FORMATS)}, got {got}")
     if target is not None and not (0 < target <= 1 and math.isfinite(target)):
         raise ClrbenchError(f"--target is a test accuracy in (0, 1], e.g. 0.98; got {target}")
     return formats

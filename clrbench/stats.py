@@ -295,9 +295,13 @@ def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
             f"(at least {MIN_SEEDS} ok seeds per schedule are needed)."
         )
     if significant.empty:
+        if len(tested) == 1:
+            which, noise = "the one comparison tested", "the difference is"
+        else:
+            which, noise = f"all {len(tested)} tested", "the differences are"
         text = (
             f"No schedule differs significantly from {baseline} (Holm-adjusted p ≥ {ALPHA} "
-            f"for all {len(tested)} tested): the differences are within seed noise."
+            f"for {which}): {noise} within seed noise."
         )
     else:
         parts = ", ".join(f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples())

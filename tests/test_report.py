@@ -190,8 +190,11 @@ def test_reproduce_command_and_provenance(rendered):
 
 
 def test_options_are_validated(small, tmp_path):
-    with pytest.raises(ClrbenchError, match="--format"):
-        report.render(small, tmp_path / "out", formats=("pdf",))
+    with pytest.raises(ClrbenchError) as raised:
+        report.render(small, tmp_path / "out", formats=("html", "pdf", "svg"))
+    assert str(raised.value) == "--format must be one or more of html,md, got pdf,svg"
+    with pytest.raises(ClrbenchError, match="got nothing$"):
+        report.render(small, tmp_path / "out", formats=(" ",))
     with pytest.raises(ClrbenchError, match="--target"):
         report.render(small, tmp_path / "out", target=98)
     assert not (tmp_path / "out").exists()

@@ -191,6 +191,12 @@ def test_conclusion_claims_significance_only_when_the_table_shows_it():
     assert "No schedule differs significantly from constant" in text
 
 
+def test_conclusion_with_one_tested_comparison_is_singular():
+    text = stats.conclusion(*_frames(0.2))
+    assert "for the one comparison tested): the difference is within seed noise." in text
+    assert "all 1" not in text
+
+
 def test_conclusion_when_the_baseline_is_best():
     text = stats.conclusion(*_frames(0.01, top="constant"))
     assert text.startswith("constant (the baseline) reached the highest")

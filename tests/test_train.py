@@ -124,3 +124,29 @@ def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir):
     assert not np.isfinite(run.batches["loss"].iloc[-1])
     assert np.isfinite(run.batches["loss"].iloc[:-1]).all()
     assert len(run.epochs) == 1
+
+
+def test_a_run_traces_its_train_and_test_functions_once_each(mnist_dir, monkeypatch):
+    """What clrbench.quiet.ExpectedTracing relies on: within a run nothing is retraced (the
+    partial last batch, new epochs and the schedule's graph all reuse the first trace); the
+    retracing TensorFlow warns about comes only from the next run's fresh model."""
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    manager = type(polymorphic_function._frequent_tracing_detector_manager)
+    traced: list[str] = []
+    original = manager.called_with_tracing
+
+    def spy(self, key, function_name, omit_warning):  # records, then TensorFlow's own code
+        traced.append(getattr(function_name, "__name__", str(function_name)))
+        return original(self, key, function_name, omit_warning)
+
+    monkeypatch.setattr(manager, "called_with_tracing", spy)
+    schedules = {
+        "one_cycle": {"max_lr": 0.1, "total_steps": 72},
+        "sgdr": {"max_lr": 0.1, "min_lr": 0.01, "first_period": 24},
+    }
+    for name, params in schedules.items():
+        traced.clear()
+        result = train_run(spec(make(name, **params), epochs=3), data_dir=str(mnist_dir))
+        assert result.status == "ok"
+        assert traced == ["multi_step_on_iterator"] * 2  # train and test, once each

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="compare a results folder with a baseline; exit 1 on a regression",
         description="Fail when a schedule's mean is worse than the baseline's by more than "
-        "seed noise allows (one-sided Welch 99%% margin + a small floor per metric), when "
+        "seed noise allows (one-sided Welch 99% margin + a small floor per metric), when "
         "runs diverged or failed, or when the configuration or schedules changed.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")

@@ -139,6 +139,23 @@ def test_results_do_not_depend_on_jobs(result, mnist_dir):
 
 
 @pytest.mark.slow
+def test_figure_legend_sits_below_the_curves(result, tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from clrbench.commands.lrfind import plot
+
+    canvas = FigureCanvasAgg(plot(result, tmp_path / "lr_find.png"))
+    canvas.draw()
+    figure, renderer = canvas.figure, canvas.get_renderer()
+    panels = [axes.get_window_extent(renderer) for axes in figure.axes]
+    assert all(axes.get_legend() is None for axes in figure.axes)
+    (legend,) = figure.legends
+    box = legend.get_window_extent(renderer)
+    assert box.y1 <= min(panel.y0 for panel in panels)  # entirely under the lowest panel
+    assert "seed 0" in [text.get_text() for text in legend.get_texts()]
+
+
+@pytest.mark.slow
 def test_cli_writes_json_parquet_png_and_a_config(mnist_dir, tmp_path, capsys):
     out, config = tmp_path / "lr", tmp_path / "study" / "clr.toml"
     argv = ["lr-find", "--train-size", str(TRAIN_SIZE), "--steps", str(STEPS), "--seeds", "1"]
@@ -153,15 +170,47 @@ def test_cli_writes_json_parquet_png_and_a_config(mnist_dir, tmp_path, capsys):
     assert (out / "lr_find.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     experiment = tomllib.loads(config.read_text())
-    assert experiment["experiment"]["epochs"] == 25
+    # the sweep's settings carry over: 2,000 images (16 steps per epoch), 1 seed, its optimizer
+    assert experiment["experiment"] == {
+        "name": "clr-from-lr-find", "dataset": "mnist", "epochs": 25, "batch_size": 128,
+        "seeds": 1, "optimizer": "sgd-momentum", "train_size": TRAIN_SIZE,
+    }  # fmt: skip
     schedules = {s["label"]: s for s in experiment["schedule"]}
     for label in ("clr-iter", "clr-epoch"):
         assert schedules[label]["base_lr"] == summary["base_lr"]
         assert schedules[label]["max_lr"] == summary["max_lr"]
     assert schedules["one-cycle"]["max_lr"] == summary["max_lr"]
-    assert 2 * 3 * schedules["clr-iter"]["step_size"] == 25 * 469 - 1  # 3 cycles end the run
+    assert schedules["one-cycle"]["total_steps"] == 25 * 16
+    # 3 cycles end the run, within the rounding of step_size to whole steps
+    assert abs(2 * 3 * schedules["clr-iter"]["step_size"] - (25 * 16 - 1)) <= 3
     printed = capsys.readouterr().out
-    assert f"max_lr = {summary['max_lr']:g}" in printed and str(config) in printed
+    assert f"max_lr = {summary['max_lr']:g}" in printed
+    says = (
+        f"{config} trains 4 schedules x 1 seed = 4 runs of 25 epochs on 2,000 mnist training "
+        "images (400 steps per run, 1,600 in all)"
+    )
+    assert says in printed.splitlines()
+    assert f"next: python -m clrbench run --config {config}" in printed
+    assert f"# It trains {says.removeprefix(f'{config} trains ')}" in config.read_text()
+
+
+def test_emitted_config_follows_epochs_and_the_full_dataset():
+    from clrbench.commands.lrfind import experiment_config
+    from clrbench.experiment import Experiment
+    from clrbench.lrfind import LrFindResult
+
+    suggestion = {"base_lr": 0.04, "max_lr": 0.16}
+    result = LrFindResult(SweepSettings(), pd.DataFrame(), [], suggestion, 1.0, 1)
+    config = experiment_config(result, epochs=8, seeds=5)
+    experiment = Experiment.from_dict(config)  # valid as written
+    assert (experiment.epochs, experiment.seeds, experiment.train_size) == (
+        8,
+        tuple(range(5)),
+        None,
+    )
+    schedules = {s["label"]: s for s in config["schedule"]}
+    assert schedules["one-cycle"]["total_steps"] == 8 * 469
+    assert schedules["clr-epoch"]["step_size"] == 4 * 469  # one cycle of 8 epochs
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clrbench.cli import add_verbose
 from clrbench.errors import ConfigError
+from clrbench.text import plural
 
 if TYPE_CHECKING:
     from clrbench.lrfind import LrFindResult, SweepSettings
@@ -25,10 +27,10 @@ if TYPE_CHECKING:
 DEFAULT_OUT = "results/lr-find"
 MIN_STEPS = 20
 MODES = ("exp", "linear")
-# The emitted experiment: the project's standard study.
+# The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
+# batch size, number of seeds) for --epochs epochs.
 EXPERIMENT_NAME = "clr-from-lr-find"
 EXPERIMENT_EPOCHS = 25
-EXPERIMENT_SEEDS = 5
 HALF_CYCLE_EPOCHS = 4  # bckenstler: step_size of 2-8 epochs; 4 is the middle
 
 
@@ -53,7 +55,21 @@ def register(subparsers: Any) -> None:
     add("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     add("--data-dir", default=None, help="folder with the IDX files (default: searched)")
     add("--jobs", type=int, default=None, help="seeds trained at once (default: min(seeds, CPUs))")
-    add("--emit-config", default=None, metavar="FILE", help="also write a TOML experiment here")
+    add(
+        "--emit-config",
+        default=None,
+        metavar="FILE",
+        help="also write a TOML experiment between the suggested bounds, on the same dataset, "
+        "training subset, optimizer and number of seeds as the sweep",
+    )
+    add(
+        "--epochs",
+        type=int,
+        default=EXPERIMENT_EPOCHS,
+        metavar="N",
+        help=f"epochs per run of the --emit-config experiment (default {EXPERIMENT_EPOCHS})",
+    )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 
@@ -65,8 +81,15 @@ def run(args: argparse.Namespace) -> int:
     result = run_lr_find(settings, seeds, args.data_dir, jobs)
     paths = write_outputs(result, Path(args.out))
     if args.emit_config:
-        paths["config"] = write_config(result, Path(args.emit_config))
+        config = experiment_config(result, args.epochs, len(seeds))
+        paths["config"] = write_config(result, config, Path(args.emit_config))
     print_summary(result, paths)
+    if args.emit_config:
+        print(f"{paths['config']} trains {describe_config(config)}")
+        print(
+            f"next: python -m clrbench run --config {paths['config']}"
+            "   (--epochs N, --seeds N or --train-size N change its size)"
+        )
     return 0
 
 
@@ -78,6 +101,8 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
     if args.mode not in MODES:
         raise ConfigError(f"--mode must be exp or linear, got {args.mode!r}")
     if args.steps < MIN_STEPS:
@@ -120,13 +145,14 @@ def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
 # --- the figure ---
 
 
-def plot(result: LrFindResult, path: Path) -> None:
-    """Loss (raw, smoothed, mean) and accuracy against the rate on a log axis, bounds marked."""
+def plot(result: LrFindResult, path: Path) -> Any:
+    """Loss (raw, smoothed, mean) and accuracy against the rate on a log axis, bounds marked;
+    saved to ``path`` and returned (a matplotlib Figure)."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     from clrbench.lrfind import smooth
 
-    figure = Figure(figsize=(10, 7.5), layout="constrained")
+    figure = Figure(figsize=(10, 8), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     colors = [f"C{i % 10}" for i in range(len(result.per_seed))]
     for color, (seed, rows) in zip(colors, result.data.groupby("seed"), strict=True):
@@ -146,11 +172,14 @@ def plot(result: LrFindResult, path: Path) -> None:
     top = 1.25 * max(r["initial_loss"] for r in result.per_seed)
     loss_axes.set(ylim=(0, top), ylabel="training loss (per batch)", xscale="log")
     loss_axes.set_title(_title(result), fontsize=11)
-    loss_axes.legend(loc="upper center", bbox_to_anchor=(0.62, 1.0), fontsize=9)
+    # below the panels: inside, any corner covers some seed's curve on some sweep
+    handles, labels = loss_axes.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
     accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(True, which="major", alpha=0.3)
     figure.savefig(path, dpi=120)
+    return figure
 
 
 def _mark_bounds(axes: Any, suggestion: dict[str, Any], label: bool) -> None:
@@ -184,9 +213,12 @@ def _title(result: LrFindResult) -> str:
 # --- the emitted experiment ---
 
 
-def experiment_config(result: LrFindResult) -> dict[str, Any]:
+def experiment_config(
+    result: LrFindResult, epochs: int = EXPERIMENT_EPOCHS, seeds: int = 3
+) -> dict[str, Any]:
     """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
-    suggested bounds; cycles sized so that the run ends at (or near) a cycle boundary."""
+    suggested bounds, on the sweep's data, subset, optimizer and batch size, ``epochs`` long;
+    cycles sized so that the run ends at (or near) a cycle boundary."""
     from clrbench.data import DATASETS
     from clrbench.lrfind import round_significant
     from clrbench.schedules import make
@@ -196,9 +228,10 @@ def experiment_config(result: LrFindResult) -> dict[str, Any]:
         result.suggestion["base_lr"],
         result.suggestion["max_lr"],
     )
-    steps_per_epoch = -(-DATASETS[settings.dataset].train_count // settings.batch_size)
-    total = EXPERIMENT_EPOCHS * steps_per_epoch
-    cycles = max(1, round(total / (2 * HALF_CYCLE_EPOCHS * steps_per_epoch)))
+    train_count = settings.train_size or DATASETS[settings.dataset].train_count
+    steps_per_epoch = -(-train_count // settings.batch_size)
+    total = epochs * steps_per_epoch
+    cycles = max(1, round(epochs / (2 * HALF_CYCLE_EPOCHS)))
     bounds = {"base_lr": base, "max_lr": peak}
     schedules = [
         # the triangle's mean rate: the fair constant to compare a cycle with
@@ -208,7 +241,7 @@ def experiment_config(result: LrFindResult) -> dict[str, Any]:
          "step_size": max(1, round((total - 1) / (2 * cycles)))},
         # whole epochs per half cycle; the rate is held within each epoch
         {"label": "clr-epoch", "name": "triangular", "granularity": "epoch", **bounds,
-         "step_size": max(1, round(EXPERIMENT_EPOCHS / (2 * cycles))) * steps_per_epoch},
+         "step_size": max(1, round(epochs / (2 * cycles))) * steps_per_epoch},
         # Smith 2018: one cycle between the same bounds, then far below
         {"label": "one-cycle", "name": "one_cycle", "max_lr": peak, "total_steps": total,
          "div_factor": round(peak / base, 3)},
@@ -221,16 +254,18 @@ def experiment_config(result: LrFindResult) -> dict[str, Any]:
     experiment = {
         "name": EXPERIMENT_NAME,
         "dataset": settings.dataset,
-        "epochs": EXPERIMENT_EPOCHS,
+        "epochs": epochs,
         "batch_size": settings.batch_size,
-        "seeds": EXPERIMENT_SEEDS,
+        "seeds": seeds,
         "optimizer": settings.optimizer,
     }
+    if settings.train_size is not None:
+        experiment["train_size"] = settings.train_size
     return {"experiment": experiment, "schedule": schedules}
 
 
-def write_config(result: LrFindResult, path: Path) -> Path:
-    """Write ``experiment_config`` as TOML, with a comment saying where the bounds came from."""
+def write_config(result: LrFindResult, config: dict[str, Any], path: Path) -> Path:
+    """Write ``config`` as TOML, with a comment saying where the bounds came from."""
     try:
         import tomli_w
     except ImportError:
@@ -240,11 +275,28 @@ def write_config(result: LrFindResult, path: Path) -> Path:
         f"# Written by `python -m clrbench lr-find` on {time.strftime('%Y-%m-%d %H:%M')}: "
         f"base_lr={s['base_lr']:g}, max_lr={s['max_lr']:g}\n"
         f"# (max_lr = median centre of the loss valley, base_lr = max_lr / 4; "
-        f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n\n"
+        f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n"
+        f"# It trains {describe_config(config)}\n\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + tomli_w.dumps(experiment_config(result)))
+    path.write_text(header + tomli_w.dumps(config))
     return path
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """What an emitted experiment trains, in words: runs, epochs, images and steps."""
+    from clrbench.experiment import Experiment
+
+    experiment = Experiment.from_dict(config)
+    runs = len(experiment.schedules) * len(experiment.seeds)
+    subset = "all" if experiment.train_size is None else f"{experiment.train_size:,}"
+    return (
+        f"{plural(len(experiment.schedules), 'schedule')} x "
+        f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
+        f"{plural(experiment.epochs, 'epoch')} on {subset} {experiment.dataset} training images "
+        f"({plural(experiment.total_steps, 'step')} per run, {runs * experiment.total_steps:,} "
+        f"in all)"
+    )
 
 
 # --- the summary ---
@@ -255,7 +307,8 @@ def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
     s, sg = result.settings, result.suggestion
     print(
         f"lr-find: {s.dataset}, {s.optimizer}, {s.mode} sweep {s.min_lr:g} -> {s.max_lr:g} over "
-        f"{s.steps} steps, {len(result.per_seed)} seeds, {result.jobs} jobs: {result.wall_s:.1f} s"
+        f"{s.steps} steps, {plural(len(result.per_seed), 'seed')}, {plural(result.jobs, 'job')}: "
+        f"{result.wall_s:.1f} s"
     )
     columns = ("seed", "max_lr", "valley from", "to", "min loss at", "diverged at", "steps", "s")
     print("  " + "  ".join(f"{c:>11}" for c in columns))
@@ -276,8 +329,6 @@ def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
     for warning in sg["warnings"]:
         print(f"warning: {warning}")
     print("wrote: " + ", ".join(str(p) for p in paths.values()))
-    if "config" in paths:
-        print(f"next: python -m clrbench run --config {paths['config']}")
 
 
 def _g(value: float | None) -> str:

@@ -18,6 +18,7 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from scipy import stats as sps
 
 from clrbench import stats
@@ -28,18 +29,31 @@ MAX_POINTS = 600  # points per curve after downsampling the per-batch data
 FIGURE_DPI = 100
 
 
-# seaborn's colour-blind palette, reordered so that the first schedules never get its orange
-# and vermillion together (hard to tell apart at a glance).
-COLORBLIND_ORDER = (0, 1, 2, 4, 5, 9, 7, 8, 3, 6)
+# One colour per schedule, in experiment order: from Okabe & Ito's and Paul Tol's palettes,
+# ordered so that in CAM02-UCS every pair of the first five differs by at least 22 (every pair
+# of all ten by at least 8.8) under normal vision and under simulated full deuteranomaly,
+# protanomaly and tritanomaly (colorspacious; tests/test_report.py checks it). Related
+# schedules of the default suite get related hues: clr-epoch light blue, clr-iter dark blue.
+PALETTE = (
+    "#882255",  # wine: constant
+    "#CCBB44",  # yellow: step-decay
+    "#56B4E9",  # sky blue: clr-epoch
+    "#0072B2",  # blue: clr-iter
+    "#CC6677",  # rose: sine-exp
+    "#332288",  # indigo
+    "#999933",  # olive
+    "#AA3377",  # purple
+    "#117733",  # green
+    "#CC79A7",  # pink
+)
 
 
 def palette(schedules: Sequence[str]) -> dict[str, tuple[float, float, float]]:
     """One colour per schedule label, in experiment order (colour-blind safe up to 10)."""
-    if len(schedules) > len(COLORBLIND_ORDER):
+    if len(schedules) > len(PALETTE):
         colors = sns.color_palette("husl", len(schedules))
     else:
-        base = sns.color_palette("colorblind", len(COLORBLIND_ORDER))
-        colors = [base[i] for i in COLORBLIND_ORDER[: len(schedules)]]
+        colors = sns.color_palette(PALETTE[: len(schedules)])
     return dict(zip(schedules, colors, strict=True))
 
 
@@ -133,18 +147,42 @@ def smoothed_batches(results: Results, window: int) -> pd.DataFrame:
     return frame.join(smooth.loc[keep[keep].index])
 
 
+def _positive(agg: pd.DataFrame) -> pd.DataFrame:
+    """For a log axis: a non-positive mean is a gap, a band's non-positive low edge is floored
+    at half the smallest positive value shown (an error rate of 0 in a smoothing window)."""
+    positive = agg["mean"] > 0
+    floor = agg.loc[positive, "mean"].min() / 2 if positive.any() else 1.0
+    return agg.assign(
+        mean=agg["mean"].where(positive), low=agg["low"].clip(lower=floor), high=agg["high"]
+    )
+
+
 def training_figure(results: Results, colors: dict[str, Any], window: int) -> Figure:
-    """Figure 2: smoothed training loss and accuracy per iteration, mean over seeds, band."""
+    """Figure 2: smoothed training loss and error rate per iteration (log axes), mean over
+    seeds, band. An error rate rather than accuracy: accuracy sits near 1 for most of a run."""
     figure, axes = _figure(2, 1, height=3.4, sharex=True)
     smooth = smoothed_batches(results, window)
+    smooth = smooth.assign(error=1.0 - smooth["accuracy"])
     what = f"centred rolling mean over {window} iterations per run; mean over seeds, band"
-    for ax, column in zip(axes[:, 0], ("loss", "accuracy"), strict=True):
-        _plot_band(ax, _mean_band(smooth, "step", column), "step", colors)
-        ax.set(ylabel=f"training {column}", xlabel="iteration (optimizer step)")
-        ax.set_title(f"Training {column} per batch ({what})", fontsize=10)
-    axes[0, 0].set_yscale("log")
+    panels = (("loss", "training loss"), ("error", "training error rate (1 − accuracy)"))
+    for ax, (column, label) in zip(axes[:, 0], panels, strict=True):
+        _plot_band(ax, _positive(_mean_band(smooth, "step", column)), "step", colors)
+        ax.set_yscale("log", nonpositive="mask")
+        ax.set(ylabel=label, xlabel="iteration (optimizer step)")
+        ax.set_title(f"{label.capitalize()} per batch ({what}; log scale)", fontsize=10)
     _legend(figure, colors, set(smooth["schedule"].astype(str)))
     return figure
+
+
+def _scale_from_second_epoch(ax, agg: pd.DataFrame) -> None:
+    """Fit the vertical axis to epochs 2 onwards (3 or more epochs): epoch 1 is so much worse
+    that, included, it flattens every later difference; its points may lie off the axis."""
+    later = agg[agg["epoch_number"] >= 2]
+    if agg["epoch_number"].max() < 3 or later.empty:
+        return
+    low, high = later["low"].min(), later["high"].max()
+    pad = 0.08 * (high - low) if high > low else 0.01 * abs(high) or 0.01
+    ax.set_ylim(low - pad, high + pad)
 
 
 def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
@@ -152,8 +190,11 @@ def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
     figure, axes = _figure(1, 2, height=4.0)
     epochs = _ok(results.epochs, results).assign(epoch_number=lambda f: f["epoch"] + 1)
     for ax, column in zip(axes[0], ("test_accuracy", "test_loss"), strict=True):
-        _plot_band(ax, _mean_band(epochs, "epoch_number", column), "epoch_number", colors, "o")
+        agg = _mean_band(epochs, "epoch_number", column)
+        _plot_band(ax, agg, "epoch_number", colors, "o")
+        _scale_from_second_epoch(ax, agg)
         ax.set(xlabel="epoch", ylabel=column.replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{column.replace('_', ' ').capitalize()} per epoch (mean over seeds, band)")
     _legend(figure, colors, set(epochs["schedule"].astype(str)))
     return figure
@@ -255,11 +296,14 @@ def build_figures(
         ("learning-rate", "Learning rate", lr_figure(results, colors),
          "The rate the optimizer applied at each iteration (one seed per schedule: every seed "
          "has the same rate). Light vertical lines mark epoch boundaries."),
-        ("training", "Training loss and accuracy", training_figure(results, colors, window),
-         f"Per-batch training loss (log scale) and accuracy, smoothed by a centred rolling mean "
-         f"over {window} iterations within each run, then averaged over seeds; {band}{excluded}"),
+        ("training", "Training loss and error rate", training_figure(results, colors, window),
+         f"Per-batch training loss and error rate (1 − accuracy), both on log scales, smoothed "
+         f"by a centred rolling mean over {window} iterations within each run, then averaged "
+         f"over seeds; {band}{excluded}"),
         ("test", "Test accuracy and loss", evaluation_figure(results, colors),
-         f"Held-out test accuracy and loss after each epoch, mean over seeds; {band}{excluded}"),
+         f"Held-out test accuracy and loss after each epoch, mean over seeds; {band} With 3 or "
+         f"more epochs the vertical axes fit epochs 2 onwards, so the far worse first epoch may "
+         f"lie off them.{excluded}"),
         ("final-accuracy", "Final test accuracy per seed", final_accuracy_figure(final, colors),
          f"Each point is one seed's test accuracy after the last epoch; the box shows the "
          f"quartiles.{excluded}"),

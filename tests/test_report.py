@@ -137,6 +137,66 @@ def palette_set(colors) -> set[tuple]:
     return {tuple(np.round(np.asarray(c[:3]), 4)) for c in colors.values()}
 
 
+def _cam02_views(colors) -> list[np.ndarray]:
+    """The colours in CAM02-UCS as seen with normal vision and with full (severity 100)
+    deuteranomaly, protanomaly and tritanomaly (Machado et al. 2009, via colorspacious)."""
+    from colorspacious import cspace_convert
+
+    rgb = np.array([c[:3] for c in colors])
+    views = [cspace_convert(rgb, "sRGB1", "CAM02-UCS")]
+    for kind in ("deuteranomaly", "protanomaly", "tritanomaly"):
+        cvd = {"name": "sRGB1+CVD", "cvd_type": kind, "severity": 100}
+        seen = np.clip(cspace_convert(rgb, cvd, "sRGB1"), 0, 1)
+        views.append(cspace_convert(seen, "sRGB1", "CAM02-UCS"))
+    return views
+
+
+def _closest_pair(colors) -> float:
+    distances = [
+        np.linalg.norm(view[:, None] - view[None, :], axis=-1) for view in _cam02_views(colors)
+    ]
+    pairs = ~np.eye(len(colors), dtype=bool)
+    return float(min(d[pairs].min() for d in distances))
+
+
+def test_palette_is_distinguishable_also_with_colour_vision_deficiency():
+    default = list(figures.palette([f"s{i}" for i in range(5)]).values())
+    extended = list(figures.palette([f"s{i}" for i in range(10)]).values())
+    # CAM02-UCS distance: ~1 is a just-noticeable difference; seaborn's colour-blind palette
+    # in the order used before had 5.8 (orange vs tan under protanomaly) in the first five
+    assert _closest_pair(default) >= 20
+    assert _closest_pair(extended) >= 8
+    white = np.ones((1, 3))
+    for view, white_view in zip(_cam02_views(extended), _cam02_views(white), strict=True):
+        assert np.linalg.norm(view - white_view, axis=-1).min() >= 25  # lines show on white
+
+
+def test_training_panels_are_loss_and_error_rate_on_log_axes(small):
+    figure = figures.training_figure(small, figures.palette(small.schedules), window=5)
+    loss, error = figure.axes
+    assert (loss.get_yscale(), error.get_yscale()) == ("log", "log")
+    assert error.get_ylabel() == "training error rate (1 − accuracy)"
+    smooth = figures.smoothed_batches(small, 5)
+    plotted = np.concatenate([line.get_ydata() for line in error.get_lines()])
+    expected = 1 - smooth.groupby(["schedule", "step"], observed=True)["accuracy"].mean()
+    np.testing.assert_allclose(np.sort(plotted), np.sort(expected.to_numpy()))
+
+
+def test_test_panels_fit_epochs_two_onwards(tmp_path):
+    folder = load_synthetic().write_synthetic_results(
+        tmp_path / "synthetic", seeds=3, epochs=5, train_size=1280
+    )
+    synthetic = load_results(folder)
+    figure = figures.evaluation_figure(synthetic, figures.palette(synthetic.schedules))
+    loss_axes = figure.axes[1]
+    epochs = synthetic.epochs.assign(epoch_number=synthetic.epochs["epoch"] + 1)
+    first = epochs[epochs["epoch_number"] == 1]["test_loss"]
+    later = epochs[epochs["epoch_number"] >= 2]["test_loss"]
+    low, high = loss_axes.get_ylim()
+    assert low <= later.min() and later.max() <= high  # every later epoch is on the axis
+    assert high < first.max()  # but epoch 1 does not set the scale
+
+
 def test_every_schedule_in_every_table(rendered):
     written, small = rendered
     tables = html_tables(written["html"])

@@ -112,6 +112,7 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "inter_op_threads": threads.get("inter_op"),
         "dataset_md5": " ".join(f"{k}:{v}" for k, v in sorted(checksums.items())) or None,
         "data_source": info.get("data_source"),
+        "test_examples": info.get("test_examples"),
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }

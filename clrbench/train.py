@@ -280,6 +280,7 @@ def train_run(
         "threads": threads,
         "dataset_checksums": dataset.checksums,
         "data_source": dataset.source,
+        "test_examples": len(y_test),
     }
     return RunResult(
         spec,

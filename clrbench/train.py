@@ -127,10 +127,12 @@ def logging_model_class():
     return BatchLoggingModel
 
 
-def first_divergent(losses: np.ndarray, first_loss: float) -> int | None:
-    """Index of the first loss that is non-finite or above ``DIVERGENCE_FACTOR * first_loss``."""
+def first_divergent(
+    losses: np.ndarray, first_loss: float, factor: float = DIVERGENCE_FACTOR
+) -> int | None:
+    """Index of the first loss that is non-finite or above ``factor * first_loss``."""
     with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(losses) | (losses > DIVERGENCE_FACTOR * first_loss)
+        bad = ~np.isfinite(losses) | (losses > factor * first_loss)
     hits = np.flatnonzero(bad)
     return int(hits[0]) if hits.size else None
 
@@ -144,9 +146,16 @@ def epoch_recorder_class():
         Times are ``time.perf_counter()`` seconds since ``t0``, the start of ``fit``.
         """
 
-        def __init__(self, steps_per_epoch: int, t0: float, on_epoch: Callable | None):
+        def __init__(
+            self,
+            steps_per_epoch: int,
+            t0: float,
+            on_epoch: Callable | None,
+            divergence_factor: float = DIVERGENCE_FACTOR,
+        ):
             super().__init__()
             self.steps_per_epoch = steps_per_epoch
+            self.divergence_factor = divergence_factor
             self.t0 = t0
             self.on_epoch = on_epoch
             self.batch_frames: list[pd.DataFrame] = []
@@ -166,7 +175,7 @@ def epoch_recorder_class():
             log = self.model.batch_log.numpy()
             if epoch == 0:
                 self.first_loss = float(log[0, 1])
-            bad = first_divergent(log[:, 1], self.first_loss)
+            bad = first_divergent(log[:, 1], self.first_loss, self.divergence_factor)
             if bad is None and not _weights_finite(self.model):
                 bad = len(log) - 1  # the epoch's last update broke the weights
             if bad is not None:

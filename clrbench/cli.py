@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from clrbench import __version__, quiet
-from clrbench.errors import ClrbenchError
+from clrbench.errors import ClrbenchError, ResultsWarning
 
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
 # command only pays for what it uses (no TensorFlow for report/check/list).
@@ -48,8 +49,20 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """clrbench's own warnings as one plain line; everything else as Python shows it."""
+    if issubclass(category, ResultsWarning):
+        print(f"clrbench: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to exit codes."""
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     # TensorFlow's start-up chatter (CUDA probing, oneDNN notes) is noise for a CPU benchmark;

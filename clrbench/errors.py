@@ -19,3 +19,7 @@ class ConfigError(ClrbenchError):
 
 class ResultsError(ClrbenchError):
     """A results folder or baseline file that is missing or cannot be read."""
+
+
+class ResultsWarning(UserWarning):
+    """Something about a results folder a user should know: runs left out, stale or missing."""

@@ -174,11 +174,11 @@ def print_summary(results: Results, console: Console) -> None:
 
     summary = summarize(results)
     table = Table(title=f"Final test accuracy ({results.path})")
-    columns = ("schedule", "ok runs", "final test accuracy (mean ± sd)", "wall s / run")
+    columns = ("schedule", "ok runs", "final test accuracy (mean ± sd)", "training s / run")
     for column in columns:
         table.add_column(column, justify="left" if column == "schedule" else "right")
     for row in summary.itertuples():
         accuracy = accuracy_cell(row.final_test_accuracy_mean, row.final_test_accuracy_std, row.ok)
-        wall = f"{row.wall_s_mean:.0f}" if row.wall_s_mean == row.wall_s_mean else "n/a"
-        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, wall)
+        seconds = f"{row.train_s_mean:.0f}" if row.train_s_mean == row.train_s_mean else "n/a"
+        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, seconds)
     console.print(table)

@@ -209,7 +209,9 @@ def backend_context(backend: str, jobs: int, scheduler: str | None) -> Iterator[
                     n_workers=jobs,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # a free port: Dask's default 8787 may belong to another cluster
+                    # on this machine, and then Dask warns (noise for a clrbench user)
+                    dashboard_address=":0",
                     silence_logs=logging.ERROR,
                 )
             )

@@ -137,13 +137,15 @@ def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, caps
     config.write_text(tomli_w.dumps(suite))
     out = tmp_path / "out"
     args = ["run", "--config", str(config), "--out", str(out), "--data-dir", str(mnist_dir)]
-    assert main([*args, "--quiet"]) == 0
+    assert main(args) == 0
     captured = capsys.readouterr()
     assert "Final test accuracy" in captured.out
     assert "constant" in captured.out and "clr-iter" in captured.out
     assert (out / "report" / "report.html").exists() and (out / "report" / "report.md").exists()
-    assert main([*args, "--quiet", "--no-report"]) == 0
+    assert main([*args, "--no-report"]) == 0
     assert "2 runs were already complete" in capsys.readouterr().err
+    assert main([*args, "--quiet", "--no-report"]) == 0
+    assert capsys.readouterr() == (f"{out}\n", "")  # --quiet: the results path, nothing else
 
 
 def test_a_corrupt_existing_run_stops_before_anything_is_written(small_results, tmp_path):

@@ -95,8 +95,11 @@ def _warmup(step, xp, schedule, steps, start_lr):
     origin="composition",
 )
 def _join(step, xp, schedules, boundaries):
-    """Schedules joined at step boundaries, each counting from its own start (optax
-    ``join_schedules``): ``schedules[i](step - boundaries[i - 1])`` from ``boundaries[i - 1]``."""
+    """Schedules joined at step boundaries, each counting from its own start.
+
+    ``schedules[i](step - boundaries[i - 1])`` from step ``boundaries[i - 1]`` on (optax
+    ``join_schedules``).
+    """
     rate = evaluate(schedules[0], step, xp)
     for boundary, schedule in zip(boundaries, schedules[1:], strict=True):
         later = evaluate(schedule, xp.maximum(step - boundary, 0), xp)

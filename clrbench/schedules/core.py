@@ -142,7 +142,7 @@ class Schedule:
             step = int(np.argmax(bad))
             kind = "negative" if np.isfinite(rates[step]) else "non-finite"
             raise ScheduleError(
-                f"{self.name}: returns a {kind} rate ({rates[step]!r}) at step {step} "
+                f"{self.name}: returns a {kind} rate ({float(rates[step])!r}) at step {step} "
                 f"of the run's {total_steps:,} steps"
             )
 

@@ -298,3 +298,67 @@ def test_entry_point_of_the_installed_example_is_listed_and_built(installed_exam
     ).stdout
     line = next(x for x in listing.splitlines() if "warm_cosine" in x)
     assert "entry point of warm-schedules 0.1.0" in line and "peak_lr" in line
+
+
+# --- end to end: run and report, as a user would from the shell ---
+
+E2E_TOML = """
+[experiment]
+name = "mine"
+epochs = 2
+seeds = 1
+train_size = 1000  # 8 steps per epoch
+
+[[schedule]]
+label = "warm-cosine"
+name = "warm_cosine"  # the installed example's entry point
+peak_lr = 0.2
+warmup_steps = 4
+total_steps = 16
+
+[[schedule]]
+label = "stepped"
+name = "warm_schedules:stepped_cycle"  # the same package by import path
+base_lr = 0.02
+max_lr = 0.2
+stair_steps = 2
+stairs = 2
+
+[[schedule]]
+label = "keras-cosine"
+name = "warmup"
+steps = 3
+[schedule.schedule]
+name = "keras:CosineDecay"
+initial_learning_rate = 0.1
+decay_steps = 13
+"""
+
+
+@pytest.mark.slow
+def test_plug_in_schedules_run_and_report_end_to_end(installed_example, tmp_path, mnist_dir):
+    config, out = tmp_path / "mine.toml", tmp_path / "results"
+    config.write_text(E2E_TOML)
+    env = _env(installed_example) | {"CLRBENCH_DATA_DIR": str(mnist_dir)}
+    run = [sys.executable, "-m", "clrbench", "run", "--config", str(config), "--out", str(out)]
+    done = subprocess.run([*run, "--jobs", "2", "--quiet", "--no-report"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = [sys.executable, "-m", "clrbench", "report", str(out)]
+    done = subprocess.run(report, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "warm-cosine" in (out / "report" / "report.md").read_text()
+    from clrbench.results import load_results
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(installed_example))
+        results = load_results(out)
+        assert set(results.runs["status"]) == {"ok"}
+        entries = {e.label: e for e in Experiment.from_dict(results.experiment).schedules}
+        for label, batches in results.batches.groupby("schedule", observed=True):
+            expected = entries[label].build(8)(batches["step"].to_numpy())
+            # the rate each optimizer step applied (float32) is the schedule's, as check_exact
+            atol = 1e-6 * expected.max()  # Keras computes its cosine in float32
+            np.testing.assert_allclose(batches["lr"], expected, rtol=1e-6, atol=atol)
+        record = json.loads(next((out / "runs").glob("warm-cosine-*/run.json")).read_text())
+        assert record["schedule"]["source"]["function"] == "warm_schedules:warm_cosine"

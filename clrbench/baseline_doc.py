@@ -44,7 +44,8 @@ class Metric:
 
     ``share``: the part of the check's false-alarm budget this metric gets (shares sum to 1);
     ``max_tolerance``: the largest ``--tolerance`` that is plausible (larger ones switch the
-    gate off for this metric and are refused).
+    gate off for this metric and are refused); ``paired_floor``: the worsening a paired
+    comparison always allows (its noise can be ~0: a few test images must not fail it).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Metric:
     accuracy: bool  # a fraction, shown in % / pp
     share: float
     max_tolerance: float
+    paired_floor: float
 
 
 # The gate exists to catch a drop of final test accuracy, so it gets most of the budget; the
@@ -59,9 +61,9 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("final_test_accuracy", "higher", True, 0.8, 0.10),
-        Metric("best_test_accuracy", "higher", True, 0.1, 0.10),
-        Metric("final_train_loss", "lower", False, 0.1, 1.0),
+        Metric("final_test_accuracy", "higher", True, 0.8, 0.10, 0.001),
+        Metric("best_test_accuracy", "higher", True, 0.1, 0.10, 0.001),
+        Metric("final_train_loss", "lower", False, 0.1, 1.0, 0.001),
     )
 }
 

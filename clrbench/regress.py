@@ -15,10 +15,14 @@ Every comparison also states its power: the *minimum detectable drop*, the true 
 would catch with 80% probability at its level, ``nc * SE`` with ``nc`` the non-centrality at
 which a t(df) test at ``alpha`` rejects with probability 0.8.
 
-Seeds shared with the baseline are still compared as independent samples: on the same
-machine a same-seed run is bitwise identical, and with another machine's float noise (or
-any genuine change) a 4-epoch run loses its seed's identity (measured: benchmarks/
-gate_noise.py), so pairing would buy nothing and cost half the degrees of freedom.
+When both sides ran the same seeds the test is paired: ``SE = sd(d) / sqrt(n)``, ``df = n - 1``
+over the per-seed differences ``d``. A same-seed run is bitwise identical on one machine, and
+another summation order (oneDNN vs Eigen kernels, i.e. another machine's float noise) moved
+final test accuracy by 0.004-0.011 pp (sd of d) against a 0.16-0.29 pp seed spread (measured
+with benchmarks/gate_noise.py), so pairing removes nearly all the seed noise. The paired test
+is calibrated however large d's spread is (it is estimated from d itself); because that spread
+can be ~0, a paired comparison also allows a small floor (0.1 pp, 10 test images; 0.001 of
+loss), so that a change of a few images never fails.
 
 A per-metric tolerance replaces the test by a fixed allowed worsening. Only the ok runs enter
 the statistics; a schedule that gains diverged or failed runs fails on that alone, and so
@@ -31,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from scipy import special
 
 from clrbench.baseline_doc import (
@@ -108,6 +113,11 @@ class Comparison:
     se: float  # NaN when the noise cannot be estimated (one ok seed on each side)
     df: float
     tolerance: float | None = None  # a fixed allowed worsening replacing the test
+    paired: bool = False  # same seeds on both sides: a paired test over per-seed differences
+
+    @property
+    def floor(self) -> float:
+        return METRICS[self.metric].paired_floor if self.paired and self.metric in METRICS else 0.0
 
     @property
     def accuracy(self) -> bool:
@@ -121,16 +131,19 @@ class Comparison:
     def allowed(self) -> float:
         if self.tolerance is not None:
             return self.tolerance
-        return math.nan if math.isnan(self.se) else critical_drop(self.se, self.df, self.alpha)
+        if math.isnan(self.se):
+            return math.nan
+        return max(critical_drop(self.se, self.df, self.alpha), self.floor)
 
     @property
     def detectable(self) -> float:
         """Minimum drop detected with 80% probability (NaN when untested)."""
-        if self.tolerance is None:
-            return detectable_drop(self.se, self.df, self.alpha)
         if math.isnan(self.se):
             return math.nan
-        return self.tolerance + float(special.stdtrit(self.df, POWER)) * self.se
+        over_threshold = float(special.stdtrit(self.df, POWER)) * self.se
+        if self.tolerance is not None:
+            return self.tolerance + over_threshold
+        return max(detectable_drop(self.se, self.df, self.alpha), self.floor + over_threshold)
 
     @property
     def difference(self) -> float:
@@ -158,10 +171,33 @@ def compare_metric(
     alpha: float,
     tolerance: float | None = None,
 ) -> Comparison:
-    """The comparison of one metric's statistics (``mean, std, n``) under the rule above."""
-    se, df = welch(baseline.get("std"), baseline["n"], current.get("std"), current["n"])
+    """The comparison of one metric's statistics (``mean, std, n``, optionally per-seed
+    ``seeds`` and ``values``) under the rule above: paired when the seeds are the same."""
     direction = baseline["direction"]
-    return Comparison(schedule, metric, direction, baseline, current, alpha, se, df, tolerance)
+    differences = paired_differences(baseline, current)
+    if differences is None:
+        se, df = welch(baseline.get("std"), baseline["n"], current.get("std"), current["n"])
+    else:
+        se, df = (
+            float(np.std(differences, ddof=1) / math.sqrt(differences.size)),
+            differences.size - 1,
+        )
+    paired = differences is not None
+    args = (schedule, metric, direction, baseline, current, alpha, se, df, tolerance, paired)
+    return Comparison(*args)
+
+
+def paired_differences(baseline: dict[str, Any], current: dict[str, Any]) -> np.ndarray | None:
+    """Current minus baseline value per seed when both sides have the same 2+ seeds."""
+    seeds, values = (
+        (baseline.get("seeds"), current.get("seeds")),
+        (baseline.get("values"), current.get("values")),
+    )
+    if not seeds[0] or seeds[0] != seeds[1] or len(seeds[0]) < 2 or None in values:
+        return None
+    if not len(values[0]) == len(values[1]) == len(seeds[0]):
+        return None
+    return np.asarray(values[1], dtype=float) - np.asarray(values[0], dtype=float)
 
 
 # --- formatting shared by the messages and the CLI ---
@@ -186,7 +222,8 @@ def metric_message(c: Comparison) -> str | None:
     if c.tolerance is not None:
         why = "the --tolerance"
     else:
-        why = f"one-sided Welch test at {c.alpha:.2%} false alarm"
+        test = "paired t-test" if c.paired else "Welch test"
+        why = f"one-sided {test} at {c.alpha:.2%} false alarm"
         why += f"; n = {c.baseline['n']} vs {c.current['n']}"
     return (
         f"{c.schedule}: {c.metric} {verb} from {format_value(c, c.baseline['mean'])} to "
@@ -288,6 +325,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "allowed_drop": number(c.allowed),
         "minimum_detectable_drop": number(c.detectable),
         "alpha": None if c.tolerance is not None else c.alpha,
+        "test": "tolerance" if c.tolerance is not None else "paired" if c.paired else "welch",
         "tolerance": c.tolerance,
         "verdict": c.verdict,
     }
@@ -353,13 +391,13 @@ def seed_notes(comparisons: list[Comparison]) -> list[str]:
     same = [c for c in comparisons if c.metric == "final_test_accuracy"]
     if not same or any(not c.baseline.get("values") or not c.current.get("values") for c in same):
         return []
-    if any(c.baseline.get("seeds") != c.current.get("seeds") for c in same):
-        return ["seeds differ from the baseline's: compared as independent samples"]
+    if not all(c.paired for c in same):
+        return ["seeds differ from the baseline's: compared as independent samples (Welch)"]
     pairs = [zip(c.baseline["values"], c.current["values"], strict=True) for c in same]
     largest = max(abs(a - b) for pair in pairs for a, b in pair)
     return [
-        "same seeds as the baseline; largest per-seed change of final_test_accuracy "
-        f"{largest * 100:.2f} pp"
+        "same seeds as the baseline: compared seed by seed (paired); largest per-seed change "
+        f"of final_test_accuracy {largest * 100:.2f} pp"
     ]
 
 

@@ -200,6 +200,33 @@ def test_zero_spread_passes_equal_means_and_one_seed_is_untested():
     assert untested.verdict == "untested" and not untested.failed
 
 
+def paired_stat(values, seeds) -> dict:
+    return stat(values) | {"values": list(values), "seeds": list(seeds)}
+
+
+def test_same_seeds_are_compared_by_scipys_paired_t_test():
+    rng = np.random.default_rng(3)
+    before = rng.normal(0.95, 0.003, 8)
+    after = before + rng.normal(-0.002, 0.0005, 8)  # each seed moved a little, coherently
+    base, now = paired_stat(before, range(8)), paired_stat(after, range(8))
+    c = compare_metric("s", "final_test_accuracy", base, now, ALPHA)
+    assert c.paired and c.df == 7 and c.failed
+    p = sps.ttest_rel(before, after, alternative="greater").pvalue
+    assert p < ALPHA and c.worse_by > c.allowed
+    # as independent samples (other seeds) the same numbers are within the seed noise
+    other = paired_stat(after, range(8, 16))
+    assert not compare_metric("s", "final_test_accuracy", base, other, ALPHA).failed
+
+
+def test_paired_floor_lets_a_few_test_images_through():
+    base = paired_stat([0.95, 0.951, 0.949], (0, 1, 2))
+    images = paired_stat([0.9499, 0.9509, 0.9489], (0, 1, 2))  # every seed lost 1 image
+    c = compare_metric("s", "final_test_accuracy", base, images, ALPHA)
+    assert c.paired and c.se < 1e-12 and c.allowed == 0.001 and not c.failed
+    points = paired_stat([0.948, 0.949, 0.947], (0, 1, 2))  # every seed lost 0.2 pp
+    assert compare_metric("s", "final_test_accuracy", base, points, ALPHA).failed
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -248,7 +275,8 @@ def test_check_passes_on_the_results_its_baseline_was_made_from(small_results, b
     assert code == 0, out
     assert "check passed: 2 schedules" in out
     assert (
-        "same seeds as the baseline; largest per-seed change of final_test_accuracy 0.00 pp" in out
+        "same seeds as the baseline: compared seed by seed (paired); largest per-seed change "
+        "of final_test_accuracy 0.00 pp" in out
     )
     assert failures(out) == [] and err == ""
 
@@ -391,7 +419,10 @@ def test_console_markdown_and_json_state_the_power(small_results, baseline, caps
         stat = document["metrics"][e["schedule"]][e["metric"]]
         assert e["baseline"] == e["current"] == {"mean": stat["mean"], "sd": stat["std"], "n": 2}
         assert e["difference"] == 0.0 and e["verdict"] == "ok"
-        assert 0 < e["allowed_drop"] < e["minimum_detectable_drop"]
+        assert e["test"] == "paired"  # same seeds: per-seed differences, all zero here
+        assert (
+            e["allowed_drop"] == e["minimum_detectable_drop"] == METRICS[e["metric"]].paired_floor
+        )
         if e["metric"] == "final_test_accuracy":
             shown = f"{e['minimum_detectable_drop'] * 100:.2f} pp"
             assert shown in next(

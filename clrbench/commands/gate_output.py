@@ -12,9 +12,9 @@ COLUMNS = ("schedule", "metric", "baseline", "current", "change", "allowed", "de
 
 def _rule() -> str:
     return (
-        f"a one-sided Welch test per schedule and metric, sharing a {FALSE_ALARM:.0%} false-alarm "
-        f"budget over the whole check; 'detectable' is the drop it catches with {POWER:.0%} "
-        "probability"
+        "a one-sided Welch test per schedule and metric (paired t-test when the seeds are the "
+        f"same), sharing a {FALSE_ALARM:.0%} false-alarm budget over the whole check; "
+        f"'detectable' is the drop it catches with {POWER:.0%} probability"
     )
 
 

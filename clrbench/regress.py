@@ -188,14 +188,13 @@ def compare_metric(
 
 
 def paired_differences(baseline: dict[str, Any], current: dict[str, Any]) -> np.ndarray | None:
-    """Current minus baseline value per seed when both sides have the same 2+ seeds."""
-    seeds, values = (
-        (baseline.get("seeds"), current.get("seeds")),
-        (baseline.get("values"), current.get("values")),
-    )
-    if not seeds[0] or seeds[0] != seeds[1] or len(seeds[0]) < 2 or None in values:
+    """Current minus baseline value per seed when both sides have the same seeds, at least
+    MIN_SEEDS of them (a paired test over 2 seeds has 1 degree of freedom: no power)."""
+    seeds = baseline.get("seeds")
+    values = (baseline.get("values"), current.get("values"))
+    if not seeds or seeds != current.get("seeds") or len(seeds) < MIN_SEEDS:
         return None
-    if not len(values[0]) == len(values[1]) == len(seeds[0]):
+    if None in values or not len(values[0]) == len(values[1]) == len(seeds):
         return None
     return np.asarray(values[1], dtype=float) - np.asarray(values[0], dtype=float)
 
@@ -391,13 +390,16 @@ def seed_notes(comparisons: list[Comparison]) -> list[str]:
     same = [c for c in comparisons if c.metric == "final_test_accuracy"]
     if not same or any(not c.baseline.get("values") or not c.current.get("values") for c in same):
         return []
-    if not all(c.paired for c in same):
+    if any(c.baseline.get("seeds") != c.current.get("seeds") for c in same):
         return ["seeds differ from the baseline's: compared as independent samples (Welch)"]
+    how = "compared seed by seed (paired)"
+    if not all(c.paired for c in same):
+        how = f"fewer than {MIN_SEEDS} to pair, compared as independent samples (Welch)"
     pairs = [zip(c.baseline["values"], c.current["values"], strict=True) for c in same]
     largest = max(abs(a - b) for pair in pairs for a, b in pair)
     return [
-        "same seeds as the baseline: compared seed by seed (paired); largest per-seed change "
-        f"of final_test_accuracy {largest * 100:.2f} pp"
+        f"same seeds as the baseline: {how}; largest per-seed change of final_test_accuracy "
+        f"{largest * 100:.2f} pp"
     ]
 
 

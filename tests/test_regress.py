@@ -275,8 +275,8 @@ def test_check_passes_on_the_results_its_baseline_was_made_from(small_results, b
     assert code == 0, out
     assert "check passed: 2 schedules" in out
     assert (
-        "same seeds as the baseline: compared seed by seed (paired); largest per-seed change "
-        "of final_test_accuracy 0.00 pp" in out
+        "same seeds as the baseline: fewer than 3 to pair, compared as independent samples "
+        "(Welch); largest per-seed change of final_test_accuracy 0.00 pp" in out
     )
     assert failures(out) == [] and err == ""
 
@@ -419,10 +419,8 @@ def test_console_markdown_and_json_state_the_power(small_results, baseline, caps
         stat = document["metrics"][e["schedule"]][e["metric"]]
         assert e["baseline"] == e["current"] == {"mean": stat["mean"], "sd": stat["std"], "n": 2}
         assert e["difference"] == 0.0 and e["verdict"] == "ok"
-        assert e["test"] == "paired"  # same seeds: per-seed differences, all zero here
-        assert (
-            e["allowed_drop"] == e["minimum_detectable_drop"] == METRICS[e["metric"]].paired_floor
-        )
+        assert e["test"] == "welch"  # 2 seeds: too few to pair
+        assert 0 < e["allowed_drop"] < e["minimum_detectable_drop"]
         if e["metric"] == "final_test_accuracy":
             shown = f"{e['minimum_detectable_drop'] * 100:.2f} pp"
             assert shown in next(
@@ -581,3 +579,13 @@ def test_half_point_regression_is_caught_against_the_committed_baseline(
     assert failures(out)[0].startswith("FAIL sine-exp: final_test_accuracy fell from 93.6")
     assert all(line.startswith("FAIL sine-exp: ") for line in failures(out))
     assert "note: configuration changed since the baseline: sine-exp.base_lr 0.02 -> 0.005" in out
+
+
+def test_committed_baseline_against_its_own_runs_is_paired_with_the_floor():
+    """Same seeds, same numbers (as on the machine that made it): paired, allowed = the floor."""
+    baseline = read_baseline(REPO / "reports/baseline-ci.json")
+    report = check(copy.deepcopy(baseline), baseline)
+    assert report.passed and len(report.comparisons) == 4 * len(METRICS)
+    for c in report.comparisons:
+        assert c.paired and c.df == 19 and c.allowed == METRICS[c.metric].paired_floor
+    assert "compared seed by seed (paired)" in report.notes[-1]

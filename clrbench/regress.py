@@ -15,7 +15,7 @@ Every comparison also states its power: the *minimum detectable drop*, the true 
 would catch with 80% probability at its level, ``nc * SE`` with ``nc`` the non-centrality at
 which a t(df) test at ``alpha`` rejects with probability 0.8.
 
-When both sides ran the same seeds the test is paired: ``SE = sd(d) / sqrt(n)``, ``df = n - 1``
+When both sides ran the same 3+ seeds the test is paired: ``SE = sd(d) / sqrt(n)``, ``df = n - 1``
 over the per-seed differences ``d``. A same-seed run is bitwise identical on one machine, and
 another summation order (oneDNN vs Eigen kernels, i.e. another machine's float noise) moved
 final test accuracy by 0.004-0.011 pp (sd of d) against a 0.16-0.29 pp seed spread (measured

@@ -480,14 +480,8 @@ def test_rate_divided_by_100_fails_naming_the_schedule(
     assert lines and all(line.startswith("FAIL constant: ") for line in lines)
     accuracy = next(line for line in lines if "final_test_accuracy" in line)
     assert "final_test_accuracy fell from " in accuracy and "more than the allowed" in accuracy
-    assert "Welch 99% margin" in accuracy and "n = 2 vs 2" in accuracy
-    # an explicit tolerance larger than the drop lets it through
-    code, out, _ = run_check(
-        capsys, results, baseline, "--allow-config-change",
-        "--tolerance", "final_test_accuracy:-60pp", "--tolerance", "best_test_accuracy:-60pp",
-        "--tolerance", "final_train_loss:+10",
-    )  # fmt: skip
-    assert code == 0, out
+    assert "one-sided Welch test at 0.40% false alarm" in accuracy and "n = 2 vs 2" in accuracy
+    assert "note: constant: n = 2 vs 2 seeds: no useful statistical power" in out
 
 
 @pytest.mark.slow
@@ -502,10 +496,7 @@ def test_diverged_runs_fail(small_results, baseline, tmp_path, capsys, mnist_dir
     }
     code, out, _ = run_small_check(capsys, results, baseline, "--allow-config-change")
     assert code == 1
-    assert (
-        "FAIL constant: 2 of 2 runs did not finish ok (diverged 2, failed 0); "
-        "the baseline had 0 of 2"
-    ) in out
+    assert "FAIL constant: no run finished ok (diverged 2, failed 0); nothing to compare" in out
 
 
 @pytest.fixture(scope="module")

@@ -19,3 +19,16 @@ class ConfigError(ClrbenchError):
 
 class ResultsError(ClrbenchError):
     """A results folder or baseline file that is missing or cannot be read."""
+
+
+class BusyError(ClrbenchError):
+    """A results folder is locked by another writer (another `run` or `lr-find`)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the CLI stops, keeps what is finished and exits 128 + signal."""
+
+    def __init__(self, signum: int, message: str | None = None):
+        super().__init__(message or "interrupted")
+        self.signum = signum
+        self.message = message

@@ -1,15 +1,15 @@
 """The results store: one folder per run, written atomically, loaded as tidy frames.
 
 Layout: ``OUT/experiment.toml`` and ``OUT/runs/<run_id>/{batches.parquet, epochs.parquet,
-run.json}``. A run is written to ``OUT/runs/.tmp-<run_id>-<pid>`` and renamed into place, so
-``run.json`` present means the run is complete; a killed suite leaves no half-written run.
+run.json}``. A run is written to a hidden temporary folder and renamed into place
+(``clrbench.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
+full disk leaves no half-written run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clrbench import atomic
 from clrbench.errors import ResultsError
 
 RUNS_DIR = "runs"
-TMP_PREFIX = ".tmp-"
 STATUSES = ("ok", "diverged", "failed")
 REQUIRED_RECORD_KEYS = ("run_id", "label", "seed", "schedule", "config", "status")
 
@@ -99,21 +99,13 @@ def write_run(
     aside first and removed only after the new one is in place.
     """
     final = run_dir(out, record["run_id"])
-    tmp = final.parent / f"{TMP_PREFIX}{record['run_id']}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if batches is not None:
-        batches.to_parquet(tmp / "batches.parquet", index=False)
-    if epochs is not None:
-        epochs.to_parquet(tmp / "epochs.parquet", index=False)
-    (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-    old = None
-    if final.exists():
-        old = final.parent / f"{TMP_PREFIX}old-{record['run_id']}-{os.getpid()}"
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_folder(final) as tmp:
+        if batches is not None:
+            batches.to_parquet(tmp / "batches.parquet", index=False)
+        if epochs is not None:
+            epochs.to_parquet(tmp / "epochs.parquet", index=False)
+        (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     return final
 
 
@@ -188,7 +180,7 @@ def load_results(path: str | os.PathLike[str], run_ids: list[str] | None = None)
         from clrbench.experiment import Experiment
 
         run_ids = [spec.run_id for spec in Experiment.from_dict(experiment).runs()]
-    folders = sorted(p for p in runs_root.iterdir() if not p.name.startswith(TMP_PREFIX))
+    folders = sorted(p for p in runs_root.iterdir() if not p.name.startswith("."))
     if run_ids is not None:
         wanted = set(run_ids)
         folders = [p for p in folders if p.name in wanted]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from scipy import stats as sps
 
+from clrbench import atomic
 from clrbench.errors import ResultsError
 
 if TYPE_CHECKING:
@@ -184,9 +185,7 @@ def write_baseline(document: dict[str, Any], path: str | os.PathLike[str], force
     if path.exists() and not force:
         raise ResultsError(f"{path}: baseline exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
     return path
 
 

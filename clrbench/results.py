@@ -19,10 +19,9 @@ import pandas as pd
 
 from clrbench import atomic
 from clrbench.errors import ResultsError
+from clrbench.records import check_record
 
 RUNS_DIR = "runs"
-STATUSES = ("ok", "diverged", "failed")
-REQUIRED_RECORD_KEYS = ("run_id", "label", "seed", "schedule", "config", "status")
 
 BATCH_COLUMNS = {
     "run_id": "category",
@@ -122,25 +121,25 @@ def read_record(folder: Path) -> dict[str, Any]:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{path}: cannot read run record ({exc})") from None
-    if not isinstance(record, dict) or record.get("status") not in STATUSES:
-        raise ResultsError(f"{path}: not a clrbench run record (no valid 'status')")
-    missing = [key for key in REQUIRED_RECORD_KEYS if key not in record]
-    if (
-        missing
-        or not isinstance(record["schedule"], dict)
-        or not isinstance(record["config"], dict)
-    ):
-        raise ResultsError(
-            f"{path}: incomplete run record (missing {', '.join(missing) or 'fields'})"
-        )
-    return record
+    return check_record(record, path)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
+    """A run's frame with its own columns (no run_id/schedule/seed) in their dtypes."""
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
+    for column, dtype in columns.items():
+        if column in ("run_id", "schedule", "seed"):
+            continue
+        if column not in frame.columns:
+            raise ResultsError(f"{path}: no column '{column}'")
+        try:
+            frame[column] = frame[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ResultsError(f"{path}: column '{column}' is not {dtype} ({exc})") from None
+    return frame
 
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -191,10 +190,13 @@ def load_results(path: str | os.PathLike[str], run_ids: list[str] | None = None)
     order = _label_order(experiment, records)
     batches, epochs = [], []
     for folder, record in zip(folders, records, strict=True):
-        for name, frames in (("batches", batches), ("epochs", epochs)):
+        for name, frames, columns in (
+            ("batches", batches, BATCH_COLUMNS),
+            ("epochs", epochs, EPOCH_COLUMNS),
+        ):
             file = folder / f"{name}.parquet"
             if file.exists():
-                frame = _read_parquet(file)
+                frame = _read_parquet(file, columns)
                 frame.insert(0, "run_id", record["run_id"])
                 frame.insert(1, "schedule", record["label"])
                 frame.insert(2, "seed", record["seed"])

@@ -95,16 +95,16 @@ def run_command(args: argparse.Namespace) -> int:
     # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
     load_dataset(experiment.dataset, data_dir=args.data_dir)
     console = Console(stderr=True)
-    for note in experiment.notes:
-        console.print(f"note: {note}")
-    runs = experiment.runs()
     jobs = args.jobs or os.cpu_count() or 1
-    console.print(
-        f"{experiment.name}: {len(experiment.schedules)} schedules x {len(experiment.seeds)} "
-        f"seeds = {len(runs)} runs of {experiment.epochs} epochs "
-        f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
-    )
     with folder_lock(out, "run"):  # one writer per folder, through the report
+        for note in experiment.notes:
+            console.print(f"note: {note}")
+        runs = experiment.runs()
+        console.print(
+            f"{experiment.name}: {len(experiment.schedules)} schedules x "
+            f"{len(experiment.seeds)} seeds = {len(runs)} runs of {experiment.epochs} epochs "
+            f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
+        )
         outcome = train(args, experiment, out, console, jobs)
         if outcome.skipped:
             console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")

@@ -7,7 +7,7 @@ Then the same with the runner's recycling (``RUNS_PER_WORKER``): a fresh worker 
 
     python benchmarks/worker_memory.py [--runs 20] [--train-size 1000] [--epochs 1] [--json F]
 
-``test_bench_worker_memory.py`` runs it under pytest-benchmark. Linux only (``/proc``).
+Figures and how to read them: benchmarks/README.md. Linux only (``/proc``).
 """
 
 from __future__ import annotations

@@ -61,9 +61,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, sweep every seed, write the outputs and print a summary."""
+    from clrbench.data import load_dataset
     from clrbench.lrfind import run_lr_find
 
     settings, seeds, jobs = _validated(args)
+    # Missing data or a bad --train-size: one line, before the output folder is touched.
+    load_dataset(settings.dataset, args.data_dir, settings.train_size, seed=0)
     with folder_lock(args.out, "lr-find"):  # one writer per output folder
         result = run_lr_find(settings, seeds, args.data_dir, jobs)
         paths = write_outputs(result, Path(args.out))

@@ -18,6 +18,7 @@ import pandas as pd
 from clrbench.experiment import Experiment, RunSpec
 from clrbench.results import write_run
 from clrbench.runner import write_experiment
+from clrbench.semantics import TRAINING_SEMANTICS
 
 SECONDS_PER_STEP = 0.0058
 # label -> (asymptotic test accuracy, rate of approach per epoch)
@@ -111,10 +112,13 @@ def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str
         "seed": spec.seed,
         "schedule": spec.schedule.to_config(),
         "config": spec.config(),
+        "training_semantics": TRAINING_SEMANTICS,
         "status": status,
         "error": extra.get("error"),
         "diverged_step": extra.get("diverged_step"),
         "wall_s": wall_s,
+        "setup_s": 3.0,
+        "train_s": wall_s - 3.0,
         "started_at": f"2025-01-01T00:{spec.seed:02d}:00+00:00",
         "provenance": versions
         | {

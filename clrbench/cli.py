@@ -1,4 +1,4 @@
-"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list}``.
+"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list,export}``.
 
 Each subcommand lives in the module that owns its work and contributes a ``register``
 function here. Exit codes: 0 ok, 1 failed runs or a regression, 2 bad input
@@ -14,9 +14,10 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 
-from clrbench.errors import ClrbenchError, Interrupted
+from clrbench.errors import ClrbenchError, Interrupted, ResultsWarning
 
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
 # command only pays for what it uses (no TensorFlow for report/check/list).
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     "clrbench.commands.regress",
     "clrbench.commands.lrfind",
     "clrbench.commands.listing",
+    "clrbench.commands.export",
 )
 
 
@@ -42,11 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """clrbench's own warnings as one plain line; everything else as Python shows it."""
+    if issubclass(category, ResultsWarning):
+        print(f"clrbench: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the command, map errors to exit codes."""
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise for a CPU
     # benchmark; Python-level errors still surface. Workers inherit the setting.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -21,6 +21,10 @@ class ResultsError(ClrbenchError):
     """A results folder or baseline file that is missing or cannot be read."""
 
 
+class ResultsWarning(UserWarning):
+    """Something about a results folder a user should know: runs left out, stale or missing."""
+
+
 class BusyError(ClrbenchError):
     """A results folder is locked by another writer (another `run` or `lr-find`)."""
 

@@ -18,10 +18,15 @@ TOML shape (``python -m clrbench run --config exp.toml``)::
     base_lr = 0.01
     max_lr = 0.1
     step_size = 1876
+
+``name`` may also be a composition (``warmup``, ``join``, ``scale``, with nested schedule tables),
+an importable ``"package.module:function"``, an entry-point name, or ``"keras:CosineDecay"``;
+see ``clrbench.schedules``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -52,6 +57,8 @@ LR_MODES = ("graph", "callback")
 # Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
 CYCLES = {"triangular": ("step_size", 2), "triangular2": ("step_size", 2)}
 CYCLES |= {"exp_range": ("step_size", 2), "sine_exp": ("period", 1), "sgdr": ("first_period", 1)}
+# Schedules with a length of their own: the parameter holding it, in steps.
+LENGTHS = {"one_cycle": "total_steps", "range_test": "num_steps"}
 
 
 @dataclass(frozen=True)
@@ -64,15 +71,19 @@ class ScheduleEntry:
     params: tuple[tuple[str, Any], ...] = ()
     lr_mode: str = "graph"
 
-    def build(self, steps_per_epoch: int) -> Schedule:
-        """The validated Schedule for this entry."""
+    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
+        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
+        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
         try:
-            return make(
+            schedule = make(
                 self.name,
                 granularity=self.granularity,
                 steps_per_epoch=steps_per_epoch,
                 **dict(self.params),
             )
+            if total_steps is not None:
+                _check_rates_once(schedule, total_steps)
+            return schedule
         except ClrbenchError as exc:
             raise ConfigError(f"schedule {self.label!r}: {exc}") from None
 
@@ -81,6 +92,11 @@ class ScheduleEntry:
         if self.lr_mode != "graph":
             entry["lr_mode"] = self.lr_mode
         return entry | dict(self.params)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
+    schedule.check_rates(total_steps)
 
 
 @dataclass(frozen=True)
@@ -203,8 +219,27 @@ class Experiment:
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
-        notes = tuple(n for e in self.schedules if (n := self._cycle_note(e)))
-        return replace(self, notes=notes)
+        notes = [n for e in self.schedules if (n := self._cycle_note(e))]
+        notes += [n for e in self.schedules if (n := self._length_note(e))]
+        return replace(self, notes=tuple(notes))
+
+    def _length_note(self, entry: ScheduleEntry) -> str | None:
+        """Say when a schedule with a length of its own does not span the run."""
+        schedule = entry.build(self.steps_per_epoch)
+        key = LENGTHS.get(entry.name)
+        if key is None or schedule.params[key] == self.total_steps:
+            return None
+        length = schedule.params[key]
+        if length > self.total_steps:
+            return (
+                f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
+                f"training stops {length - self.total_steps:,} steps before the schedule ends"
+            )
+        return (
+            f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
+            f"the last {self.total_steps - length:,} steps hold the final rate "
+            f"{schedule(length - 1):.3g}"
+        )
 
     def _cycle_note(self, entry: ScheduleEntry) -> str | None:
         """Say when a cyclic schedule's training does not end at a cycle boundary."""
@@ -230,7 +265,7 @@ class Experiment:
         return [
             RunSpec(
                 label=e.label,
-                schedule=e.build(spe),
+                schedule=e.build(spe, self.total_steps),
                 seed=seed,
                 dataset=self.dataset,
                 epochs=self.epochs,
@@ -246,21 +281,44 @@ class Experiment:
 
     def select(self, wanted: list[str]) -> Experiment:
         """Keep only the named schedules: labels of this experiment or of any preset, or
-        registry names (matched to a preset entry of that name)."""
-        known = {e.label: e for e in self.schedules}
+        registry names. A registry name means that schedule per iteration; a name that several
+        per-iteration entries share is ambiguous (ConfigError listing their labels)."""
+        own = list(self.schedules)
+        known = {e.label: e for e in own}
+        others = []
         for entry in presets.all_entries(self.steps_per_epoch, self.epochs):
-            known.setdefault(entry.label, entry)
-        by_name = {e.name: e for e in reversed(list(known.values()))}
-        chosen = []
-        for item in wanted:
-            entry = known.get(item) or by_name.get(item)
-            if entry is None:
-                options = ", ".join(sorted(known))
-                raise ConfigError(
-                    f"unknown schedule {item!r}; choose a label ({options}) or a name {names()}"
-                )
-            chosen.append(entry)
+            if entry.label not in known:
+                known[entry.label] = entry
+                others.append(entry)
+        chosen = [known.get(item) or _by_name(item, own, others) for item in wanted]
         return replace(self, schedules=tuple(chosen)).validated()
+
+
+def _by_name(
+    name: str, own: list[ScheduleEntry], others: list[ScheduleEntry] = ()
+) -> ScheduleEntry:
+    """The one per-iteration entry of registry schedule ``name``: among the experiment's own
+    entries if it has one, else among all (``others``: the presets')."""
+    entries = [*own, *others]
+    for pool in (own, entries):
+        per_iteration = [e for e in pool if e.name == name and e.granularity == "iteration"]
+        if len(per_iteration) == 1:
+            return per_iteration[0]
+        if len(per_iteration) > 1:
+            labels = ", ".join(e.label for e in per_iteration)
+            raise ConfigError(
+                f"schedule name {name!r} is ambiguous: choose one of the labels {labels}"
+            )
+    same = [e for e in entries if e.name == name]
+    if same:
+        labels = ", ".join(e.label for e in same)
+        raise ConfigError(
+            f"no per-iteration {name!r} in the experiment or presets; choose a label: {labels}"
+        )
+    labels = ", ".join(sorted(e.label for e in entries))
+    raise ConfigError(
+        f"unknown schedule {name!r}; choose a label ({labels}) or a name ({', '.join(names())})"
+    )
 
 
 def _entry(raw: Any, index: int) -> ScheduleEntry:

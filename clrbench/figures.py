@@ -223,24 +223,28 @@ def target_figure(
 
 
 def cost_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
-    """Figure 6: wall-clock seconds of every run (bars: mean of the ok runs; X: not ok)."""
+    """Figure 6: training seconds of every run (bars: mean of the ok runs; X: not ok)."""
     figure, axes = _figure(height=0.6 * len(colors) + 1.6)
     ax = axes[0, 0]
-    timed = final[final["wall_s"].notna()]
+    timed = final[final["train_s"].notna()]
     ok = timed[timed["status"] == "ok"]
     if len(ok):
-        kw = _hue(colors, data=ok, x="wall_s", y="schedule", order=list(colors), ax=ax)
+        kw = _hue(colors, data=ok, x="train_s", y="schedule", order=list(colors), ax=ax)
         sns.barplot(**kw, dodge=False, errorbar=None, alpha=0.35, width=0.6)
         sns.stripplot(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
-    _crosses(ax, timed[timed["status"] != "ok"], "wall_s", colors)
+    _crosses(ax, timed[timed["status"] != "ok"], "train_s", colors)
     _categorical_axis(ax, colors)
-    ax.set(xlabel="wall-clock seconds per run")
-    ax.set_title("Cost: wall time per run (points; X: diverged or failed), mean of ok runs (bars)")
+    ax.set(xlabel="training seconds per run (steps + test evaluation, start-up excluded)")
+    ax.set_title("Cost: training time per run (points; X: diverged or failed), mean of ok (bars)")
     return figure
 
 
 def build_figures(
-    results: Results, final: pd.DataFrame, reach: pd.DataFrame, target: float
+    results: Results,
+    final: pd.DataFrame,
+    reach: pd.DataFrame,
+    target: float,
+    resolution: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every report figure as ``{"name", "title", "caption", "figure"}``, in report order."""
     colors = palette(results.schedules)
@@ -251,6 +255,7 @@ def build_figures(
         "the band is the 95% t-interval of the mean over seeds (the min-max range of the "
         f"seeds where fewer than {stats.MIN_SEEDS})."
     )
+    resolution_text = f" ({resolution:,} iterations)" if resolution else ""
     specs = [
         ("learning-rate", "Learning rate", lr_figure(results, colors),
          "The rate the optimizer applied at each iteration (one seed per schedule: every seed "
@@ -266,10 +271,14 @@ def build_figures(
         ("time-to-target", "Time to target", target_figure(results, reach, colors, target),
          f"Iterations and wall-clock seconds until the first epoch whose test accuracy is at "
          f"least {target * 100:g}%. Runs that never reach it are drawn as X at the right "
-         f"edge, labelled 'not reached'.{excluded}"),
+         f"edge, labelled 'not reached'. Test accuracy is measured once per epoch, so the "
+         f"iterations are resolved to one epoch{resolution_text}; seconds count training "
+         f"since the run's fit began.{excluded}"),
         ("cost", "Cost", cost_figure(final, colors),
-         "Wall-clock seconds of every run with a recorded time (diverged and failed runs stop "
-         "early); bars are the mean over ok runs."),
+         "Training seconds of every run with a recorded time: its steps and per-epoch test "
+         "evaluation, measured apart from the one-off start-up (importing TensorFlow, reading "
+         "the data, building the model), which falls on whichever run a worker happens to start "
+         "with. Diverged and failed runs stop early; bars are the mean over ok runs."),
     ]  # fmt: skip
     return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
 

@@ -291,7 +291,9 @@ def sweep_seed(settings: SweepSettings, seed: int, data_dir: str | None = None) 
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    recorder = epoch_recorder_class()(CHECK_EVERY, started, None)
+    # The sweep climbs into divergence on purpose and reads it with its own rule (below), so
+    # the recorder stops it only at a non-finite loss.
+    recorder = epoch_recorder_class()(CHECK_EVERY, time.perf_counter(), None, math.inf)
     model.fit(
         _batches(x, y, settings.batch_size, seed),
         epochs=math.ceil(settings.steps / CHECK_EVERY),

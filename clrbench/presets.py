@@ -81,6 +81,27 @@ def extra_schedules(steps_per_epoch: int, epochs: int, cycle_epochs: float) -> l
             "decay_rate": 0.5,
             "decay_steps": period,
         },
+        *warmup_schedules(steps_per_epoch, epochs, bounds),
+    ]
+
+
+def warmup_schedules(steps_per_epoch: int, epochs: int, bounds: dict) -> list[dict]:
+    """Compositions: a linear warm-up from 0, then a schedule counting from its own step 0.
+
+    ``warmup-cosine``: two epochs of warm-up to max_lr, then one cosine period to 0 over the rest
+    of the run (optax's ``warmup_cosine_decay_schedule``, SGDR without a restart);
+    ``warmup-clr``: one epoch of warm-up to base_lr, then the triangular cycle of ``clr-iter``.
+    """
+    total, warm = steps_per_epoch * epochs, 2 * steps_per_epoch
+    cosine = {"name": "sgdr", "max_lr": MAX_LR, "min_lr": 0.0, "first_period": total - warm}
+    return [
+        {"label": "warmup-cosine", "name": "warmup", "steps": warm, "schedule": cosine},
+        {
+            "label": "warmup-clr",
+            "name": "warmup",
+            "steps": steps_per_epoch,
+            "schedule": {"name": "triangular", **bounds},
+        },
     ]
 
 
@@ -114,7 +135,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 PRESET_HELP = {
     "default": "MNIST, 25 epochs, 5 seeds, the five main schedules",
-    "extended": "default plus triangular2, exp-range, one-cycle, sgdr, exp-decay",
+    "extended": "default plus triangular2, exp-range, one-cycle, sgdr, exp-decay, "
+    "warmup-cosine, warmup-clr",
     "quick": "6,000 images, 4 epochs, 3 seeds: the whole pipeline in about a minute",
     "ci": "6,000 images, 4 epochs, 5 seeds: the CI regression gate",
 }

@@ -51,6 +51,7 @@ FIELDS: dict[str, tuple[bool, Any, str]] = {
     "wall_s": (False, _optional(lambda v: _number(v) and not math.isnan(v)), "a number"),
     "started_at": (False, _optional(lambda v: isinstance(v, str)), "a string or null"),
     "provenance": (False, _scalar_map, "a table of plain values"),
+    "training_semantics": (False, lambda v: _integer(v) and v >= 1, "a positive integer"),
 }
 SCHEDULE_FIELDS: dict[str, tuple[Any, str]] = {
     "name": (_text, "a non-empty string"),

@@ -1,15 +1,23 @@
 """The results store: one folder per run, written atomically, loaded as tidy frames.
 
-Layout: ``OUT/experiment.toml`` and ``OUT/runs/<run_id>/{batches.parquet, epochs.parquet,
-run.json}``. A run is written to a hidden temporary folder and renamed into place
+Layout: ``OUT/experiment.toml``, ``OUT/manifest.json`` and ``OUT/runs/<run_id>/{batches.parquet,
+epochs.parquet, run.json}``. A run is written to a hidden temporary folder and renamed into place
 (``clrbench.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
 full disk leaves no half-written run.
+
+The folder describes itself: ``manifest.json`` (written by ``run``) lists the run ids of the
+folder's current experiment, and each run's ``run.json`` is the truth about that run. Loading never
+recomputes run ids from today's code, so a folder whose experiment no longer validates still loads.
+Runs outside the manifest, runs still missing, and runs trained under an older training semantics
+(:mod:`clrbench.semantics`) are named in a :class:`~clrbench.errors.ResultsWarning`, never dropped
+in silence.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +26,14 @@ import numpy as np
 import pandas as pd
 
 from clrbench import atomic
-from clrbench.errors import ResultsError
+from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.records import check_record
+from clrbench.semantics import TRAINING_SEMANTICS
 
 RUNS_DIR = "runs"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+NAMED_AT_MOST = 8  # run ids listed in one warning
 
 BATCH_COLUMNS = {
     "run_id": "category",
@@ -60,6 +72,8 @@ RUN_COLUMNS = {
     "error": "object",
     "diverged_step": "Int64",
     "wall_s": "float64",
+    "setup_s": "float64",
+    "train_s": "float64",
 }
 
 
@@ -155,6 +169,8 @@ def _run_row(record: dict[str, Any]) -> dict[str, Any]:
         "error": record.get("error"),
         "diverged_step": record.get("diverged_step"),
         "wall_s": record.get("wall_s", np.nan),
+        "setup_s": record.get("setup_s", np.nan),
+        "train_s": record.get("train_s", np.nan),
         "started_at": record.get("started_at"),
     }
     for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
@@ -163,30 +179,94 @@ def _run_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def load_results(path: str | os.PathLike[str], run_ids: list[str] | None = None) -> Results:
+def is_current(record: dict[str, Any]) -> bool:
+    """True when the run was trained under today's training semantics."""
+    return record.get("training_semantics", 1) == TRAINING_SEMANTICS
+
+
+def write_manifest(out: Path, run_ids: list[str], experiment_name: str) -> None:
+    """Record which runs make up the folder's current experiment (written, then renamed)."""
+    document = {
+        "format": MANIFEST_FORMAT,
+        "experiment": experiment_name,
+        "training_semantics": TRAINING_SEMANTICS,
+        "runs": list(run_ids),
+    }
+    atomic.write_text(Path(out) / MANIFEST, json.dumps(document, indent=2) + "\n")
+
+
+def read_manifest(root: Path) -> list[str] | None:
+    """The run ids listed in the folder's manifest, or None for a folder without one."""
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read manifest ({exc})") from None
+    runs = document.get("runs") if isinstance(document, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise ResultsError(f"{path}: not a clrbench manifest (no list of run ids under 'runs')")
+    return runs
+
+
+def _warn(count: int, what: str, ids: list[str]) -> None:
+    shown = ", ".join(ids[:NAMED_AT_MOST]) + (", ..." if len(ids) > NAMED_AT_MOST else "")
+    warnings.warn(f"{count} run{'s' if count != 1 else ''} {what}: {shown}", ResultsWarning, 3)
+
+
+def _select_runs(root: Path, complete: list[str], run_ids: list[str] | None) -> list[str]:
+    """The complete runs to load; warns about each complete run left out and each missing one."""
+    if run_ids is None:
+        run_ids = read_manifest(root)
+        if run_ids is None:
+            if not complete:
+                return []
+            warnings.warn(
+                f"{root}: no {MANIFEST} (written by an older clrbench): loading every complete run",
+                ResultsWarning,
+                3,
+            )
+            return complete
+    wanted = set(run_ids)
+    others = [r for r in complete if r not in wanted]
+    if others:
+        _warn(len(others), f"in {root} are not part of its current experiment, left out", others)
+    missing = [r for r in run_ids if r not in set(complete)]
+    if missing:
+        _warn(len(missing), "of the experiment are not complete", missing)
+    return [r for r in complete if r in wanted]
+
+
+def load_results(
+    path: str | os.PathLike[str], run_ids: list[str] | None = None, include_stale: bool = False
+) -> Results:
     """Load a results folder as tidy frames with fixed dtypes.
 
-    Only the runs of the folder's current experiment (``experiment.toml``) are loaded, so
-    results of an older configuration left in the same folder never mix in; pass
-    ``run_ids`` to choose explicitly.
+    The runs loaded are those listed in the folder's ``manifest.json`` (its current experiment),
+    or ``run_ids`` when given. Runs trained under an older training semantics are left out
+    (``include_stale=True`` keeps them). Everything left out is named in a ``ResultsWarning``.
     """
     root = Path(path)
     runs_root = root / RUNS_DIR
     if not runs_root.is_dir():
         raise ResultsError(f"{root}: not a clrbench results folder (no {RUNS_DIR}/ inside)")
     experiment = read_experiment(root)
-    if run_ids is None and experiment:
-        from clrbench.experiment import Experiment
-
-        run_ids = [spec.run_id for spec in Experiment.from_dict(experiment).runs()]
-    folders = sorted(p for p in runs_root.iterdir() if not p.name.startswith("."))
-    if run_ids is not None:
-        wanted = set(run_ids)
-        folders = [p for p in folders if p.name in wanted]
-    folders = [p for p in folders if (p / "run.json").is_file()]
-    if not folders:
-        raise ResultsError(f"{root}: no completed runs in {runs_root}")
+    complete = sorted(
+        p.name
+        for p in runs_root.iterdir()
+        if not p.name.startswith(".") and (p / "run.json").is_file()  # hidden: temporary
+    )
+    folders = [runs_root / run_id for run_id in _select_runs(root, complete, run_ids)]
     records = [read_record(p) for p in folders]
+    stale = [r["run_id"] for r in records if not is_current(r)]
+    if stale and not include_stale:
+        _warn(len(stale), "trained by an older clrbench (stale; `run` retrains them)", stale)
+        kept = [(f, r) for f, r in zip(folders, records, strict=True) if is_current(r)]
+        folders, records = [f for f, _ in kept], [r for _, r in kept]
+    if not folders:
+        also = f" ({len(stale)} stale, see the warning)" if stale else ""
+        raise ResultsError(f"{root}: no completed runs in {runs_root}{also}")
     order = _label_order(experiment, records)
     batches, epochs = [], []
     for folder, record in zip(folders, records, strict=True):

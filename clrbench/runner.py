@@ -36,6 +36,7 @@ from clrbench.errors import ConfigError, ResultsError
 from clrbench.experiment import Experiment, RunSpec
 from clrbench.lock import folder_lock
 from clrbench.pool import TaskError, WorkerDied, WorkerPool
+from clrbench.semantics import TRAINING_SEMANTICS
 
 BACKENDS = ("loky", "dask")
 PROGRESS_DIR = ".progress"
@@ -60,7 +61,9 @@ class SuiteOutcome:
 
 def _new_record(spec: RunSpec) -> dict[str, Any]:
     record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
-    return record | {"schedule": spec.schedule.to_config(), "config": spec.config()}
+    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
+    record["training_semantics"] = TRAINING_SEMANTICS
+    return record
 
 
 def failed_run(
@@ -93,6 +96,8 @@ def execute(spec: RunSpec, data_dir: str | None, progress_dir: str | None) -> di
         "error": None,
         "diverged_step": result.diverged_step,
         "wall_s": result.wall_s,
+        "setup_s": result.setup_s,
+        "train_s": result.train_s,
         "started_at": _iso(result.started_at),
         "provenance": provenance(result.info),
     }
@@ -129,6 +134,7 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "inter_op_threads": threads.get("inter_op"),
         "dataset_md5": " ".join(f"{k}:{v}" for k, v in sorted(checksums.items())) or None,
         "data_source": info.get("data_source"),
+        "test_examples": info.get("test_examples"),
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }
@@ -168,18 +174,21 @@ def git_commit() -> str | None:
 
 
 def write_experiment(experiment: Experiment, out: Path) -> None:
-    """Store the resolved experiment as OUT/experiment.toml (written, then renamed)."""
+    """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
+    (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
+    results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
 
 
 def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, dict]:
-    """Split the runs into those to train and the complete ones kept (failed ones retrain)."""
+    """Split the runs into those to train and the complete ones kept (failed runs and runs
+    trained under an older training semantics retrain)."""
     todo, kept = [], {}
     for spec in experiment.runs():
         if not force and results.is_complete(out, spec.run_id):
             record = results.read_record(results.run_dir(out, spec.run_id))
-            if record["status"] != "failed":
+            if record["status"] != "failed" and results.is_current(record):
                 kept[spec.run_id] = record
                 continue
         todo.append(spec)

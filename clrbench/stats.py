@@ -6,17 +6,25 @@ whose status is ``ok`` only; diverged and failed runs are counted (``runs`` vs `
 listed by the report, never dropped silently.
 
 Accuracies are fractions in [0, 1] throughout; "pp" (percentage points) appear only in text.
+Test accuracy is compared with a target at the data's own resolution: it is k / n for n test
+examples, stored as float32 (96.50% reads 0.96499997), so it is turned back into the count k
+before any comparison.
+
+Time to target is resolved to one evaluation interval (test accuracy is measured once per
+epoch); a run that never reaches the target counts as never (infinitely slow), not as missing.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from clrbench.data import DATASETS
 from clrbench.errors import ResultsError
 
 if TYPE_CHECKING:
@@ -34,7 +42,9 @@ def final_metrics(results: Results) -> pd.DataFrame:
     """One row per run (every status): its last and best epoch, train loss and wall time.
 
     Columns: ``run_id, schedule, seed, status, epochs_done, final_test_accuracy,
-    best_test_accuracy, final_test_loss, final_train_loss, wall_s, diverged_step, error``.
+    best_test_accuracy, final_test_loss, final_train_loss, wall_s, train_s, diverged_step,
+    error``. ``train_s`` is the run's training time (every epoch's steps and test evaluation),
+    without the one-off start-up (imports, data, model build) that ``wall_s`` includes.
     A run without epochs (failed before the first one) has NaN metrics.
     """
     epochs = results.epochs.sort_values(["run_id", "epoch"], kind="stable")
@@ -49,31 +59,67 @@ def final_metrics(results: Results) -> pd.DataFrame:
         }
     )
     runs = results.runs[
-        ["run_id", "schedule", "seed", "status", "wall_s", "diverged_step", "error"]
+        ["run_id", "schedule", "seed", "status", "wall_s", "train_s", "diverged_step", "error"]
     ]
     merged = runs.merge(per_run, left_on="run_id", right_index=True, how="left")
     merged["epochs_done"] = merged["epochs_done"].fillna(0).astype("int64")
     columns = ["run_id", "schedule", "seed", "status", "epochs_done", "final_test_accuracy"]
-    columns += ["best_test_accuracy", "final_test_loss", "final_train_loss", "wall_s"]
+    columns += ["best_test_accuracy", "final_test_loss", "final_train_loss", "wall_s", "train_s"]
     columns += ["diverged_step", "error"]
     return merged[columns].sort_values(["schedule", "seed"], kind="stable").reset_index(drop=True)
 
 
+def test_examples(results: Results) -> pd.Series:
+    """Number of test examples behind each run's accuracy, indexed by run_id (recorded by the
+    run; for records that predate it, the dataset's test-set size)."""
+    runs = results.runs.set_index("run_id")
+    fallback = runs["dataset"].map(
+        lambda name: DATASETS[name].test_count if name in DATASETS else 0
+    )
+    recorded = runs["test_examples"] if "test_examples" in runs else fallback * np.nan
+    counts = recorded.fillna(fallback).astype("int64")
+    if (counts <= 0).any():
+        raise ResultsError("cannot tell the test-set size of some runs (unknown dataset)")
+    return counts
+
+
+def correct_count(accuracy: pd.Series | np.ndarray, examples: pd.Series | np.ndarray) -> np.ndarray:
+    """Accuracy back to the number of correct test examples (float32 noise removed)."""
+    return np.rint(np.asarray(accuracy, dtype=np.float64) * np.asarray(examples)).astype("int64")
+
+
+def needed_count(target: float, examples: pd.Series | np.ndarray) -> np.ndarray:
+    """The fewest correct examples whose accuracy is at least ``target``."""
+    return np.ceil(target * np.asarray(examples, dtype=np.float64) - 1e-6).astype("int64")
+
+
+def evaluation_interval(results: Results) -> int | None:
+    """Iterations between two test evaluations (one epoch), the resolution of time to target."""
+    first = results.epochs.loc[results.epochs["epoch"] == 0, "step"]
+    return int(first.max()) + 1 if len(first) else None
+
+
 def steps_to_target(results: Results, target: float) -> pd.DataFrame:
-    """Per run: the first epoch whose test accuracy is at least ``target``.
+    """Per run: the first epoch whose test accuracy is at least ``target`` (compared as counts
+    of correct test examples).
 
     ``iterations`` is that epoch's last ``step`` + 1 (steps count from 0) and ``seconds`` its
-    ``time_s``; both are NaN and ``reached`` is False for a run that never gets there.
+    ``time_s`` (seconds of training since the run's ``fit`` began); both are ``inf`` and
+    ``reached`` is False for a run that never gets there (NaN for a run without epochs).
     Columns: ``run_id, schedule, seed, status, reached, epoch, iterations, seconds``.
     """
     epochs = results.epochs.sort_values(["run_id", "epoch"], kind="stable")
-    hits = epochs[epochs["test_accuracy"] >= target].groupby("run_id", observed=True).head(1)
+    examples = epochs["run_id"].map(test_examples(results)).to_numpy()
+    at_target = correct_count(epochs["test_accuracy"], examples) >= needed_count(target, examples)
+    hits = epochs[at_target].groupby("run_id", observed=True).head(1)
     hits = hits.set_index("run_id")[["epoch", "step", "time_s"]]
     runs = results.runs[["run_id", "schedule", "seed", "status"]]
     merged = runs.merge(hits, left_on="run_id", right_index=True, how="left")
     merged["reached"] = merged["step"].notna()
-    merged["iterations"] = merged["step"] + 1
-    merged = merged.rename(columns={"time_s": "seconds"})
+    evaluated = merged["run_id"].isin(epochs["run_id"].unique())
+    merged["iterations"] = (merged["step"] + 1).where(merged["reached"], np.inf)
+    merged["seconds"] = merged["time_s"].where(merged["reached"], np.inf)
+    merged.loc[~evaluated, ["iterations", "seconds"]] = np.nan
     columns = ["run_id", "schedule", "seed", "status", "reached", "epoch", "iterations", "seconds"]
     return merged[columns].sort_values(["schedule", "seed"], kind="stable").reset_index(drop=True)
 
@@ -81,17 +127,20 @@ def steps_to_target(results: Results, target: float) -> pd.DataFrame:
 def default_target(results: Results) -> float:
     """The highest multiple of 0.5 pp of test accuracy that at least 80% of ok runs reach.
 
-    "Reach" means some epoch's test accuracy is at or above it. Falls back to 0.98 when no
-    run finished ok.
+    "Reach" means some epoch's test accuracy is at or above it, compared as counts of correct
+    test examples (a run at exactly 96.50% reaches 96.5%). Falls back to 0.98 when no run
+    finished ok.
     """
     final = final_metrics(results)
-    best = final.loc[final["status"] == "ok", "best_test_accuracy"].dropna().to_numpy()
-    if best.size == 0:
+    ok = final[(final["status"] == "ok") & final["best_test_accuracy"].notna()]
+    if ok.empty:
         return FALLBACK_TARGET
-    needed = math.ceil(TARGET_SHARE * best.size)
-    level = np.sort(best)[::-1][needed - 1]  # reached by `needed` runs
-    steps = math.floor(level / TARGET_STEP + 1e-9)
-    return round(max(steps, 1) * TARGET_STEP, 6)
+    examples = ok["run_id"].map(test_examples(results)).to_numpy()
+    best = correct_count(ok["best_test_accuracy"], examples)
+    per_step = round(1 / TARGET_STEP)  # targets are multiples of 1 / per_step
+    levels = np.sort(best * per_step // examples)[::-1]  # highest multiple each run reaches
+    needed = math.ceil(TARGET_SHARE * levels.size)
+    return max(int(levels[needed - 1]), 1) / per_step
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
@@ -103,10 +152,16 @@ def _t_interval(values: np.ndarray) -> tuple[float, float]:
     return (values.mean() - half, values.mean() + half)
 
 
+def _median(values: pd.Series) -> float:
+    """Median of times to target, ``inf`` (never) included; NaN without values."""
+    values = values.dropna().to_numpy(dtype=np.float64)
+    return float(np.median(values)) if values.size else math.nan
+
+
 def _schedule_row(final: pd.DataFrame, reach: pd.DataFrame) -> dict[str, float]:
     ok = final[final["status"] == "ok"]
     accuracy = ok["final_test_accuracy"].dropna().to_numpy()
-    reached = reach[(reach["status"] == "ok") & reach["reached"]]
+    ok_reach = reach[reach["status"] == "ok"]
     low, high = _t_interval(accuracy)
     return {
         "runs": len(final),
@@ -117,9 +172,10 @@ def _schedule_row(final: pd.DataFrame, reach: pd.DataFrame) -> dict[str, float]:
         "final_test_accuracy_ci_high": high,
         "best_test_accuracy_mean": ok["best_test_accuracy"].mean(),
         "final_train_loss_mean": ok["final_train_loss"].mean(),
-        "n_reached": len(reached),
-        "iterations_to_target_median": reached["iterations"].median(),
-        "seconds_to_target_median": reached["seconds"].median(),
+        "n_reached": int(ok_reach["reached"].sum()),
+        "iterations_to_target_median": _median(ok_reach["iterations"]),
+        "seconds_to_target_median": _median(ok_reach["seconds"]),
+        "train_s_mean": ok["train_s"].mean(),
         "wall_s_mean": ok["wall_s"].mean(),
     }
 
@@ -131,7 +187,10 @@ def summarize(results: Results, target: float | None = None) -> pd.DataFrame:
     std, ddof=1), ``final_test_accuracy_ci_{low,high}`` (95% t-interval of the mean),
     ``best_test_accuracy_mean`` (mean over seeds of each run's best epoch),
     ``final_train_loss_mean``, ``target``, ``n_reached`` (ok runs that reached it),
-    ``{iterations,seconds}_to_target_median`` (over those), ``wall_s_mean``.
+    ``{iterations,seconds}_to_target_median`` (over all ok runs, a run that never reached the
+    target counting as ``inf``: the median is ``inf`` when fewer than half reached it),
+    ``train_s_mean`` (training time: steps and evaluation) and ``wall_s_mean`` (whole run,
+    start-up included).
     ``target`` defaults to :func:`default_target`. Schedules without ok runs sort last.
     """
     target = default_target(results) if target is None else float(target)
@@ -181,7 +240,13 @@ def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Welch's t-test of mean(a) - mean(b) with its 95% confidence interval."""
     if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
         return {}
-    test = sps.ttest_ind(a, b, equal_var=False)
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # standard error 0: t is ±inf or undefined
+        return {}
+    with warnings.catch_warnings():
+        # One group without variation (the other varies): scipy warns that its variance is
+        # "nearly identical" data; Welch's test is still defined through the other group.
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        test = sps.ttest_ind(a, b, equal_var=False)
     interval = test.confidence_interval(CONFIDENCE)
     return {
         "ci_low": float(interval.low),
@@ -247,6 +312,64 @@ def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFr
     return table
 
 
+def _rank_test(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value (never = inf ranks last; ties get mid-ranks), NaN with
+    fewer than MIN_SEEDS on either side."""
+    if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
+        return math.nan
+    return float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def _speed_verdict(row: pd.Series) -> str:
+    if row["n"] < MIN_SEEDS or row["n_baseline"] < MIN_SEEDS:
+        return f"too few seeds (n = {row['n']} vs {row['n_baseline']}; need {MIN_SEEDS} each)"
+    if row["median"] == row["median_baseline"]:
+        return "tied (same median)"
+    word = "faster" if row["median"] < row["median_baseline"] else "slower"
+    return f"significantly {word}" if row["p_holm"] < ALPHA else f"{word}, not significant"
+
+
+def compare_speed(
+    results: Results, target: float, baseline_schedule: str | None = None
+) -> pd.DataFrame:
+    """Each schedule's iterations to ``target`` (ok runs; never = inf) against the baseline's.
+
+    Per schedule: ``n, n_baseline`` (ok runs), ``reached, reached_baseline`` (how many reached the
+    target), ``median, median_baseline`` (iterations, inf when fewer than half reached it),
+    ``p_value`` (two-sided Mann-Whitney U: a rank test, so runs that never reach the target take
+    part as the slowest, and ties at the one-epoch resolution get mid-ranks), ``p_holm`` (Holm
+    over the tested comparisons), ``significant`` and ``verdict``.
+    """
+    baseline = resolve_baseline(results.schedules, baseline_schedule)
+    reach = steps_to_target(results, target)
+    ok = reach[(reach["status"] == "ok") & reach["iterations"].notna()]
+    groups = {
+        s: ok.loc[ok["schedule"] == s, "iterations"].to_numpy(np.float64) for s in results.schedules
+    }
+    base = groups[baseline]
+    rows = []
+    for schedule in results.schedules:
+        if schedule == baseline:
+            continue
+        values = groups[schedule]
+        rows.append(
+            {"schedule": schedule, "baseline": baseline, "n": values.size, "n_baseline": base.size}
+            | {
+                "reached": int(np.isfinite(values).sum()),
+                "reached_baseline": int(np.isfinite(base).sum()),
+            }
+            | {"median": _median(pd.Series(values)), "median_baseline": _median(pd.Series(base))}
+            | {"p_value": _rank_test(values, base)}
+        )
+    columns = ["schedule", "baseline", "n", "n_baseline", "reached", "reached_baseline"]
+    columns += ["median", "median_baseline", "p_value"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table["p_holm"] = holm(table["p_value"].to_numpy(dtype=np.float64))
+    table["significant"] = table["p_holm"] < ALPHA
+    table["verdict"] = [_speed_verdict(row) for _, row in table.iterrows()]
+    return table
+
+
 def _pp(fraction: float) -> str:
     """A signed difference of accuracies in percentage points."""
     return f"{fraction * 100:+.2f} pp"
@@ -309,28 +432,51 @@ def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
     return text
 
 
-def _speed_sentence(summary: pd.DataFrame, baseline: str) -> str:
-    """Which schedule reached the target test accuracy in the fewest iterations (median)."""
+def _iterations(value: float) -> str:
+    return f"{value:,.0f}" if np.isfinite(value) else "never (most runs did not reach it)"
+
+
+def _speed_sentence(summary: pd.DataFrame, speed: pd.DataFrame, resolution: int | None) -> str:
+    """Which schedule reached the target in the fewest iterations (median over its ok runs, a
+    run that never reached it counting as never), and whether that is beyond seed noise."""
     if "n_reached" not in summary or summary["target"].isna().all():
         return ""
     target = f"{summary['target'].iloc[0] * 100:.4g}%"
-    reached = summary[summary["n_reached"] > 0]
-    if reached.empty:
-        return f"No ok run reached the {target} test-accuracy target."
-    order = reached.sort_values("iterations_to_target_median", kind="stable")
-    fastest = order.iloc[0]
+    ranked = summary[np.isfinite(summary["iterations_to_target_median"])]
+    if ranked.empty:
+        return f"No schedule reached the {target} test-accuracy target in most of its ok runs."
+    best = ranked["iterations_to_target_median"].min()
+    fastest = ranked[ranked["iterations_to_target_median"] == best]
+    names = " and ".join(str(s) for s in fastest["schedule"])
+    runs = ", ".join(f"{r.n_reached} of {r.ok}" for r in fastest.itertuples())
+    verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
+    step = f"; resolution one epoch = {resolution:,} iterations" if resolution else ""
     text = (
-        f"Fastest to {target} test accuracy: {fastest['schedule']} "
-        f"(median {fastest['iterations_to_target_median']:,.0f} iterations, "
-        f"{fastest['n_reached']} of {fastest['ok']} ok runs)"
+        f"To {target} test accuracy, {names} {verb} (median {best:,.0f} iterations, "
+        f"{runs} ok runs reached it{step})"
     )
-    base = reached[reached["schedule"] == baseline]
-    if baseline and fastest["schedule"] != baseline and not base.empty:
-        text += f", against {base['iterations_to_target_median'].iloc[0]:,.0f} for {baseline}"
-    return text + "."
+    if speed.empty:
+        return text + "."
+    baseline = str(speed["baseline"].iloc[0])
+    others = speed[speed["schedule"].isin(fastest["schedule"])]
+    if baseline in set(fastest["schedule"].astype(str)) or others.empty:
+        return text + "."
+    row = others.sort_values("p_holm", na_position="last").iloc[0]
+    text += f", against {_iterations(row['median_baseline'])} for {baseline}"
+    if not np.isfinite(row["p_holm"]):
+        return text + f": {row['verdict']}, so not tested against seed noise."
+    p_text = format_p(row["p_holm"])
+    p_text = p_text if p_text[0] == "<" else "= " + p_text
+    noise = "beyond seed noise" if row["significant"] else "within seed noise"
+    return text + f" (Mann-Whitney, Holm-adjusted p {p_text}): {noise}."
 
 
-def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
+def conclusion(
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    speed: pd.DataFrame | None = None,
+    resolution: int | None = None,
+) -> str:
     """A few sentences stating what the summary and comparison tables support, and no more.
 
     Significance is claimed only for rows whose ``significant`` flag is set (Holm-adjusted
@@ -343,7 +489,7 @@ def conclusion(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     sentences = [
         _top_sentence(with_data.iloc[0], comparison, baseline),
         _comparisons_sentence(comparison, baseline),
-        _speed_sentence(summary, baseline),
+        _speed_sentence(summary, pd.DataFrame() if speed is None else speed, resolution),
     ]
     runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
     if ok < runs:

@@ -44,7 +44,9 @@ def test_default_preset_is_the_documented_comparison():
 
 def test_extended_adds_the_other_schedules():
     labels = [e.label for e in Experiment.from_dict(PRESETS["extended"]).schedules]
-    assert labels[5:] == ["triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay"]
+    assert labels[5:] == [
+        "triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay", "warmup-cosine", "warmup-clr",
+    ]  # fmt: skip
 
 
 def test_run_ids_are_readable_and_change_with_the_configuration():
@@ -68,6 +70,57 @@ def test_select_by_label_or_registry_name():
     assert [e.label for e in experiment.schedules] == ["clr-iter", "one-cycle"]
     with pytest.raises(ConfigError, match="unknown schedule 'nope'"):
         experiment.select(["nope"])
+
+
+def test_a_registry_name_means_that_schedule_per_iteration():
+    default = Experiment.from_dict(PRESETS["default"])
+    chosen = default.select(["triangular"]).schedules
+    assert [(e.label, e.granularity) for e in chosen] == [("clr-iter", "iteration")]
+    two = {
+        "experiment": {"epochs": 2, "train_size": 1000},
+        "schedule": [
+            {"label": "narrow", "name": "triangular", "base_lr": 0.05, "max_lr": 0.1,
+             "step_size": 8},
+            {"label": "wide", "name": "triangular", "base_lr": 0.01, "max_lr": 0.3,
+             "step_size": 8},
+            {"label": "held", "name": "sgdr", "granularity": "epoch", "max_lr": 0.1, "min_lr": 0.0,
+             "first_period": 16},
+        ],
+    }  # fmt: skip
+    experiment = Experiment.from_dict(two)
+    with pytest.raises(ConfigError, match="'triangular' is ambiguous: .* narrow, wide$"):
+        experiment.select(["triangular"])
+    assert [e.label for e in experiment.select(["wide"]).schedules] == ["wide"]
+    assert experiment.select(["sgdr"]).schedules[0].label == "sgdr"  # the extended preset's
+
+
+def test_a_registry_name_with_only_per_epoch_entries_lists_their_labels():
+    from clrbench.experiment import ScheduleEntry, _by_name
+
+    entries = [ScheduleEntry("held", "sgdr", "epoch"), ScheduleEntry("c", "constant")]
+    with pytest.raises(ConfigError, match="no per-iteration 'sgdr' .* choose a label: held$"):
+        _by_name("sgdr", entries)
+
+
+@pytest.mark.parametrize(
+    ("total_steps", "expected"),
+    [
+        (72, "one-cycle: total_steps = 72 but the run has 120 steps; the last 48 steps hold the "
+             "final rate 8e-07"),
+        (200, "one-cycle: total_steps = 200 but the run has 120 steps; training stops 80 steps "
+              "before the schedule ends"),
+        (120, None),
+    ],
+)  # fmt: skip
+def test_a_schedule_whose_length_differs_from_the_run_gets_a_note(total_steps, expected):
+    raw = {
+        "experiment": {"epochs": 3, "train_size": 5120},  # 40 steps per epoch
+        "schedule": [
+            {"label": "one-cycle", "name": "one_cycle", "max_lr": 0.2, "total_steps": total_steps}
+        ],
+    }
+    notes = Experiment.from_dict(raw).notes
+    assert list(notes) == ([expected] if expected else [])
 
 
 @pytest.mark.parametrize(

@@ -156,13 +156,15 @@ def test_summary_numbers_equal_the_tidy_frames(rendered):
     last = small.epochs.sort_values("epoch").groupby("run_id", observed=True).tail(1)
     means = last.groupby("schedule", observed=True)["test_accuracy"].mean()
     walls = small.runs.groupby("schedule", observed=True)["wall_s"].mean()
+    trains = small.runs.groupby("schedule", observed=True)["train_s"].mean()
     csv = pd.read_csv(written["csv"]).set_index("schedule")
     rows = {row[0]: row for row in html_tables(written["html"])["summary"][1:]}
     for schedule, mean in means.items():
         assert csv.loc[schedule, "final_test_accuracy_mean"] == pytest.approx(mean)
         assert csv.loc[schedule, "wall_s_mean"] == pytest.approx(walls[schedule])
         assert rows[schedule][2].startswith(f"{mean * 100:.2f}")
-        assert rows[schedule][-1] == f"{walls[schedule]:.1f}"
+        assert csv.loc[schedule, "train_s_mean"] == pytest.approx(trains[schedule])
+        assert rows[schedule][-1] == f"{trains[schedule]:.1f}"
     ordered = csv["final_test_accuracy_mean"].to_numpy()
     assert np.all(np.diff(ordered) <= 0) and list(rows) == list(csv.index)
 
@@ -172,7 +174,8 @@ def test_conclusion_is_on_top_and_agrees_with_the_comparison(rendered):
     comparison = stats.compare(small)
     summary = stats.summarize(small)
     html, markdown = written["html"].read_text(), written["md"].read_text()
-    text = stats.conclusion(summary, comparison)
+    speed = stats.compare_speed(small, summary["target"].iloc[0])
+    text = stats.conclusion(summary, comparison, speed, stats.evaluation_interval(small))
     assert text.startswith(str(summary["schedule"].iloc[0]))
     assert f"> {text}" in markdown
     assert html.index('id="conclusion"') < html.index("<table")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import pytest
 
 from clrbench import load_results
-from clrbench.errors import ResultsError
+from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.results import write_run
+from clrbench.semantics import TRAINING_SEMANTICS
 
 
 @pytest.fixture
@@ -131,3 +133,66 @@ def test_report_and_check_name_the_bad_key_with_exit_2(results_copy, tmp_path, c
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "run record key 'seed' must be an integer" in err
+
+
+def _records(out):
+    return {p.name: json.loads((p / "run.json").read_text()) for p in (out / "runs").iterdir()}
+
+
+def test_the_manifest_lists_the_current_runs_and_loading_follows_it(results_copy):
+    manifest = json.loads((results_copy / "manifest.json").read_text())
+    assert manifest["training_semantics"] == TRAINING_SEMANTICS
+    assert sorted(manifest["runs"]) == sorted(_records(results_copy))
+    # A schedule default changing tomorrow must not hide complete runs: loading never recomputes
+    # run ids, and a folder whose experiment no longer validates still loads.
+    toml = results_copy / "experiment.toml"
+    toml.write_text(toml.read_text().replace('name = "triangular"', 'name = "no_such_schedule"'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about
+        assert len(load_results(results_copy).runs) == 4
+
+
+def test_runs_outside_the_manifest_and_missing_runs_are_named(results_copy):
+    manifest_path = results_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    left_out, *kept = sorted(manifest["runs"])
+    manifest["runs"] = [*kept, "constant-s7-00000000"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.warns(ResultsWarning) as caught:
+        results = load_results(results_copy)
+    messages = [str(w.message) for w in caught]
+    assert any("1 run in" in m and "not part of" in m and left_out in m for m in messages)
+    assert any("1 run of the experiment" in m and "constant-s7-00000000" in m for m in messages)
+    assert sorted(results.runs["run_id"]) == kept
+
+
+def test_a_folder_without_manifest_loads_every_complete_run_with_a_warning(results_copy):
+    (results_copy / "manifest.json").unlink()
+    with pytest.warns(ResultsWarning, match="no manifest.json"):
+        assert len(load_results(results_copy).runs) == 4
+
+
+def test_runs_of_an_older_training_semantics_are_stale(results_copy, mnist_dir):
+    from conftest import SMALL_SUITE
+
+    from clrbench.experiment import Experiment
+    from clrbench.runner import run_suite
+
+    stale = sorted(_records(results_copy))[:2]
+    for run_id in stale:  # as written before the semantics were recorded
+        path = results_copy / "runs" / run_id / "run.json"
+        record = json.loads(path.read_text())
+        del record["training_semantics"]
+        path.write_text(json.dumps(record))
+    with pytest.warns(ResultsWarning, match="2 runs trained by an older clrbench") as caught:
+        results = load_results(results_copy)
+    assert all(run_id in str(caught[0].message) for run_id in stale)
+    assert not set(stale) & set(results.runs["run_id"])
+    assert len(load_results(results_copy, include_stale=True).runs) == 4
+    outcome = run_suite(
+        Experiment.from_dict(SMALL_SUITE), results_copy, jobs=2, data_dir=str(mnist_dir)
+    )
+    assert (outcome.trained, outcome.skipped) == (2, 2)  # only the stale runs retrain
+    assert all(
+        r["training_semantics"] == TRAINING_SEMANTICS for r in _records(results_copy).values()
+    )

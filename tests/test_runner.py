@@ -12,6 +12,7 @@ import tomli_w
 from conftest import SMALL_SUITE
 
 from clrbench import load_results
+from clrbench.errors import ResultsWarning
 from clrbench.experiment import Experiment
 from clrbench.runner import run_suite
 
@@ -95,7 +96,8 @@ def test_resume_skips_complete_runs_and_force_retrains(small_results, tmp_path, 
     outcome = run_suite(experiment, out, jobs=2, data_dir=str(mnist_dir), force=True)
     assert outcome.trained == 2
     assert len(list((out / "runs").iterdir())) == 6  # the old constant runs are kept apart
-    r = load_results(out)  # loads the current experiment only
+    with pytest.warns(ResultsWarning, match="4 runs .* not part of its current experiment"):
+        r = load_results(out)  # loads the current experiment only, names the others
     assert sorted(r.runs["run_id"]) == sorted(s.run_id for s in experiment.runs())
     assert np.allclose(r.batches["lr"], 0.05)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from scipy import stats as sps
 
 from clrbench import stats
 from clrbench.errors import ResultsError
-from clrbench.results import load_results
+from clrbench.results import Results, load_results
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_steps_to_target_is_the_first_epoch_at_or_above_target(synthetic):
         hits = epochs.sort_values("epoch").query("test_accuracy >= @target")
         if hits.empty:
             assert not reach.loc[run_id, "reached"]
-            assert math.isnan(reach.loc[run_id, "iterations"])
+            assert reach.loc[run_id, "iterations"] == math.inf  # never: slower than any run
         else:
             assert reach.loc[run_id, "iterations"] == hits["step"].iloc[0] + 1
             assert reach.loc[run_id, "seconds"] == hits["time_s"].iloc[0]
@@ -221,12 +222,104 @@ def test_conclusion_on_a_difference_within_seed_noise(synthetic):
     assert "real difference" not in text
 
 
-def test_conclusion_names_the_fastest_schedule_to_target(synthetic):
-    summary = stats.summarize(synthetic, target=0.9)
-    text = stats.conclusion(summary, stats.compare(synthetic))
-    reached = summary[summary["n_reached"] > 0]
-    fastest = reached.sort_values("iterations_to_target_median", kind="stable").iloc[0]
-    assert f"Fastest to 90% test accuracy: {fastest['schedule']} " in text
-    assert f"median {fastest['iterations_to_target_median']:,.0f} iterations" in text
+@pytest.mark.parametrize("target", [0.9, 0.95])
+def test_conclusion_names_the_fastest_schedule_to_target(synthetic, target):
+    summary = stats.summarize(synthetic, target=target)
+    speed = stats.compare_speed(synthetic, target)
+    text = stats.conclusion(summary, stats.compare(synthetic), speed, resolution=10)
+    medians = summary.set_index("schedule")["iterations_to_target_median"]
+    fastest = medians[medians == medians.min()]
+    names = " and ".join(fastest.index.astype(str))
+    verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
+    assert f"To {target * 100:g}% test accuracy, {names} {verb}" in text
+    assert f"median {fastest.iloc[0]:,.0f} iterations" in text
+    assert "resolution one epoch = 10 iterations" in text
     unreachable = stats.conclusion(stats.summarize(synthetic, target=1.0), stats.compare(synthetic))
-    assert "No ok run reached the 100% test-accuracy target." in unreachable
+    assert (
+        "No schedule reached the 100% test-accuracy target in most of its ok runs." in unreachable
+    )
+
+
+# --- edges, on hand-made frames: zero variance, float32 ties at a target, never reached ---
+
+
+def hand_made(curves: dict[str, list[list[float]]], steps_per_epoch: int = 10) -> Results:
+    """Results whose run i of schedule s has per-epoch test accuracies ``curves[s][i]`` (stored
+    through float32, as Keras reports them), 10,000 test examples, all ok."""
+    runs, epochs = [], []
+    for schedule, per_seed in curves.items():
+        for seed, accuracies in enumerate(per_seed):
+            run_id = f"{schedule}-s{seed}"
+            runs.append({"run_id": run_id, "schedule": schedule, "seed": seed, "status": "ok"})
+            for epoch, accuracy in enumerate(accuracies):
+                epochs.append(
+                    {"run_id": run_id, "schedule": schedule, "seed": seed, "epoch": epoch}
+                    | {"step": (epoch + 1) * steps_per_epoch - 1, "time_s": float(epoch + 1)}
+                    | {"test_accuracy": float(np.float32(accuracy)), "test_loss": 0.1}
+                    | {"train_loss": 0.1}
+                )
+    runs_frame = pd.DataFrame(runs).assign(
+        wall_s=5.0, train_s=4.0, diverged_step=None, error=None, dataset="mnist"
+    )
+    order = list(curves)
+    frames = []
+    for frame in (runs_frame, pd.DataFrame(epochs)):
+        frame["schedule"] = pd.Categorical(frame["schedule"], categories=order)
+        frames.append(frame)
+    return Results(path=Path("hand-made"), batches=pd.DataFrame(), epochs=frames[1],
+                   runs=frames[0])  # fmt: skip
+
+
+def test_zero_variance_on_both_sides_cannot_be_tested():
+    results = hand_made({"constant": [[0.98]] * 5, "clr": [[0.9801]] * 5})
+    row = stats.compare(results).iloc[0]
+    assert row["verdict"] == "cannot test (no variation between seeds)"
+    assert math.isnan(row["p_value"]) and not row["significant"]
+    assert row["difference"] == pytest.approx(0.0001, abs=1e-7)
+    text = stats.conclusion(stats.summarize(results), stats.compare(results))
+    assert "real difference" not in text and "significant" not in text.replace("not ", "")
+    assert "no variation between seeds" in text
+    varied = hand_made({"constant": [[0.98]] * 5, "clr": [[0.97], [0.98], [0.99]] * 2})
+    assert np.isfinite(stats.compare(varied).iloc[0]["p_value"])  # one side varies: tested
+
+
+@pytest.mark.parametrize("count", range(9000, 10001, 50))  # the 21 half-point targets 90..100%
+def test_an_accuracy_exactly_at_a_target_reaches_it(count):
+    target = count / 10_000
+    stored = float(np.float32(target))  # e.g. 96.50% is stored as 0.96499997
+    results = hand_made({"constant": [[0.5, stored]] * 3, "below": [[(count - 1) / 10_000]] * 3})
+    reach = stats.steps_to_target(results, target).set_index("run_id")
+    assert reach.loc["constant-s0", "reached"] and reach.loc["constant-s0", "iterations"] == 20
+    assert not reach.loc["below-s0", "reached"]  # one example short
+    exact = hand_made({"constant": [[stored]] * 5})
+    assert stats.default_target(exact) == target
+
+
+def test_a_schedule_that_rarely_reaches_the_target_is_not_fastest():
+    rare = [[0.99, 0.99, 0.99]] + [[0.90, 0.90, 0.90]] * 4  # 1 of 5 at iteration 10
+    steady = [[0.90, 0.99, 0.99]] * 5  # 5 of 5 at iteration 20
+    results = hand_made({"constant": [[0.90, 0.90, 0.99]] * 5, "rare": rare, "steady": steady})
+    summary = stats.summarize(results, target=0.99).set_index("schedule")
+    assert summary.loc["rare", "iterations_to_target_median"] == math.inf
+    assert summary.loc["rare", "n_reached"] == 1
+    speed = stats.compare_speed(results, 0.99).set_index("schedule")
+    assert speed.loc["steady", "verdict"] == "significantly faster"
+    assert speed.loc["rare", "verdict"] == "slower, not significant"
+    text = stats.conclusion(summary.reset_index(), stats.compare(results), speed.reset_index())
+    assert "steady is fastest (median 20 iterations, 5 of 5 ok runs reached it" in text
+    assert "against 30 for constant (Mann-Whitney, Holm-adjusted p" in text
+    assert text.rstrip().endswith("beyond seed noise.")
+
+
+def test_speed_comparison_edges_ties_and_too_few_seeds():
+    results = hand_made(
+        {"constant": [[0.9, 0.99]] * 3, "same": [[0.9, 0.99]] * 3, "two": [[0.99]] * 2}
+    )
+    speed = stats.compare_speed(results, 0.99).set_index("schedule")
+    assert speed.loc["same", "verdict"] == "tied (same median)"
+    assert speed.loc["two", "verdict"].startswith("too few seeds")
+    assert math.isnan(speed.loc["two", "p_value"])
+    text = stats.conclusion(
+        stats.summarize(results, 0.99), stats.compare(results), speed.reset_index()
+    )
+    assert "two is fastest" in text and "too few seeds" in text

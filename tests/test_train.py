@@ -8,7 +8,7 @@ import pytest
 
 from clrbench.experiment import RunSpec
 from clrbench.schedules import make
-from clrbench.train import train_run
+from clrbench.train import DIVERGENCE_FACTOR, first_divergent, train_run
 
 pytestmark = pytest.mark.slow
 
@@ -16,14 +16,14 @@ TRAIN_SIZE = 3000  # 24 steps per epoch at batch 128, the last one of 56 images
 STEPS_PER_EPOCH = 24
 
 
-def spec(schedule=None, seed=0, epochs=2, lr_mode="graph") -> RunSpec:
+def spec(schedule=None, seed=0, epochs=2, lr_mode="graph", train_size=TRAIN_SIZE) -> RunSpec:
     schedule = schedule or make("triangular", base_lr=0.01, max_lr=0.1, step_size=20)
     return RunSpec(
         label="t",
         schedule=schedule,
         seed=seed,
         epochs=epochs,
-        train_size=TRAIN_SIZE,
+        train_size=train_size,
         lr_mode=lr_mode,
     )
 
@@ -115,12 +115,59 @@ def test_callback_mode_trains_identically(clr_run, mnist_dir):
     pd.testing.assert_frame_equal(run.batches[columns], clr_run.batches[columns])
 
 
+def _assert_diverged_where_the_loss_exploded(run, epochs_done=1):
+    loss = run.batches["loss"].to_numpy()
+    assert run.status == "diverged"
+    assert run.batches["step"].iloc[-1] == run.diverged_step  # the log ends at that step
+    bound = DIVERGENCE_FACTOR * loss[0]
+    assert not np.isfinite(loss[-1]) or loss[-1] > bound
+    assert (np.isfinite(loss[:-1]) & (loss[:-1] <= bound)).all()
+    assert len(run.epochs) == epochs_done  # stopped at the end of that epoch
+
+
 def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir):
     run = train_run(spec(make("constant", lr=1e6), epochs=3), data_dir=str(mnist_dir))
-    assert run.status == "diverged"
-    assert run.diverged_step is not None
-    assert run.diverged_step < STEPS_PER_EPOCH  # stopped in the first epoch
-    assert run.batches["step"].iloc[-1] == run.diverged_step
-    assert not np.isfinite(run.batches["loss"].iloc[-1])
-    assert np.isfinite(run.batches["loss"].iloc[:-1]).all()
-    assert len(run.epochs) == 1
+    assert run.diverged_step is not None and run.diverged_step < STEPS_PER_EPOCH
+    _assert_diverged_where_the_loss_exploded(run)
+
+
+def test_an_exploding_but_finite_loss_is_diverged(mnist_dir):
+    """The issue's probe: lr = 50, one epoch of 2,000 images; the loss grows to ~1e8 but stays
+    finite (so a NaN-only rule called it ok)."""
+    run = train_run(spec(make("constant", lr=50.0), epochs=2, train_size=2000), str(mnist_dir))
+    _assert_diverged_where_the_loss_exploded(run)
+    assert np.isfinite(run.batches["loss"]).all()  # diverged although every loss is finite
+    assert run.diverged_step < 16  # 16 steps per epoch: it exploded within the first epoch
+
+
+def test_first_divergent_on_both_sides_of_the_bound():
+    first = 2.3
+    bound = DIVERGENCE_FACTOR * first
+    assert first_divergent(np.array([first, 2.0, bound, 1.0]), first) is None  # at the bound: ok
+    assert first_divergent(np.array([first, 2.0, np.nextafter(bound, 99), 1.0]), first) == 2
+    assert first_divergent(np.array([first, np.nan, 1e9]), first) == 1
+    assert first_divergent(np.array([first, 1.0, -np.inf]), first) == 2
+    assert first_divergent(np.array([np.inf]), np.inf) == 0
+
+
+def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
+    """At the real epoch length (469 steps), a per-epoch step decay from the high-but-healthy 0.2:
+    the rate the optimizer applied equals the schedule at every step and drops exactly at the
+    epoch boundaries; the run stays ok."""
+    schedule = make(
+        "step_decay",
+        initial_lr=0.2,
+        drop=0.5,
+        every_steps=469,
+        granularity="epoch",
+        steps_per_epoch=469,
+    )
+    run = train_run(spec(schedule, epochs=3, train_size=None), data_dir=str(mnist_dir))
+    assert run.status == "ok" and run.diverged_step is None
+    steps = run.batches["step"].to_numpy()
+    np.testing.assert_array_equal(steps, np.arange(3 * 469))
+    expected = schedule(steps).astype(np.float32)
+    np.testing.assert_array_equal(run.batches["lr"].to_numpy(np.float32), expected)
+    drops = np.flatnonzero(np.diff(run.batches["lr"].to_numpy()) != 0) + 1
+    np.testing.assert_array_equal(drops, [469, 938])
+    assert run.batches["loss"].max() <= 2 * run.batches["loss"].iloc[0]  # far from the bound

@@ -168,11 +168,13 @@ def print_summary(results: Results, console: Console) -> None:
 
     summary = summarize(results)
     table = Table(title=f"Final test accuracy ({results.path})")
-    for column in ("schedule", "ok runs", "final test accuracy", "wall s / run"):
+    for column in ("schedule", "ok runs", "final test accuracy", "training s / run"):
         table.add_column(column, justify="left" if column == "schedule" else "right")
     for row in summary.itertuples():
         mean, std = 100 * row.final_test_accuracy_mean, 100 * row.final_test_accuracy_std
         accuracy = f"{mean:.2f}% ± {std:.2f}"
-        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, f"{row.wall_s_mean:.0f}")
+        table.add_row(
+            str(row.schedule), f"{row.ok}/{row.runs}", accuracy, f"{row.train_s_mean:.0f}"
+        )
     console.print(table)
     console.print(f"results: {results.path}")

@@ -1,27 +1,31 @@
-"""Learning-rate schedules as pure functions of the optimizer step, a registry, one Keras adapter.
+"""The built-in learning-rate formulas, their parameter checks and the registry they live in.
 
 Every schedule is written once as ``formula(step, xp, **params)`` where ``xp`` is ``numpy`` or
-``tensorflow.experimental.numpy`` and ``step`` a float64 array of 0-based global optimizer steps, so
+``tensorflow.experimental.numpy`` and ``step`` an int64 array of 0-based global optimizer steps, so
 the numpy evaluation (plots, tests) and the in-graph Keras evaluation share one implementation.
 
+Boundaries are integer arithmetic: every epoch, cycle, decay and restart index is an integer
+floor-division (or remainder) of the int64 step, never ``floor(step / n)`` in floating point. In a
+``tf.function`` the graph optimiser may turn ``step / n`` into ``step * (1 / n)``, which lands just
+below an exact multiple (2345 / 2345 -> 0.99999...), so a float ``floor`` moved per-epoch decays
+one epoch late. Only the smooth parts of a formula (position in a cycle, an exponent) are float64.
+
 Granularity: ``"iteration"`` evaluates ``f(step)``; ``"epoch"`` holds the rate constant within an
-epoch at its first step, ``f(steps_per_epoch * floor(step / steps_per_epoch))`` (Keras
+epoch at its first step, ``f(steps_per_epoch * (step // steps_per_epoch))`` (Keras
 ``LearningRateScheduler`` semantics). Step-like parameters (``step_size``, ``every_steps``,
 ``decay_steps``, ``period``, ``first_period``, ``total_steps``, ``num_steps``) are always in
 *iterations*, also for epoch granularity.
 
-TensorFlow is imported only when the Keras adapter is first used (``Schedule.keras()`` or
-``clrbench.schedules.KerasSchedule``), so importing this module stays fast. In a fresh process,
-access one of them before ``keras.models.load_model`` so the class is registered.
+Formulas from outside the package (plug-ins), compositions and Keras's own schedules go through
+the same registry and checks: see ``plugins``, ``compose`` and ``keras_adapter``.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,20 +127,28 @@ class _Spec:
     formula: Callable[..., Any]
     params: tuple[_Param, ...]
     relations: tuple[Callable[[str, dict], None], ...]
+    origin: str = "built-in"
+    function: str | None = None  # plug-ins: "module:qualname", part of the run id
+    version: str | None = None  # plug-ins: declared, or a hash of the function's source
+    summary: str | None = None
+    registration: tuple | None = None  # register()-ed: (formula, version, check), for workers
 
     @property
     def doc(self) -> str:
-        return (self.formula.__doc__ or "").strip().splitlines()[0]
+        text = self.summary or (getattr(self.formula, "__doc__", None) or "").strip()
+        return text.splitlines()[0] if text else ""
 
 
 _REGISTRY: dict[str, _Spec] = {}
 
 
-def _register(name: str, *params: _Param, relations: tuple = ()) -> Callable:
+def _register(
+    name: str, *params: _Param, relations: tuple = (), origin: str = "built-in"
+) -> Callable:
     def decorate(formula: Callable) -> Callable:
         arguments = list(inspect.signature(formula).parameters)[2:]
         assert arguments == [p.name for p in params], f"{name}: formula/parameter mismatch"
-        _REGISTRY[name] = _Spec(formula, params, relations)
+        _REGISTRY[name] = _Spec(formula, params, relations, origin)
         return formula
 
     return decorate
@@ -151,13 +163,18 @@ _STEP_SIZE = _p("step_size", _count, "iterations per half cycle")
 _CLR = (_BASE, _MAX, _STEP_SIZE)
 
 
-# --- formulas: (step, xp, **params) -> lr, step a float64 array, xp numpy or tnp ---
+# --- formulas: (step, xp, **params) -> lr, step an int64 array, xp numpy or tnp ---
+
+
+def _real(step, xp):
+    """An integer step (or index) as float64, for the smooth parts of a formula."""
+    return xp.asarray(step, dtype=xp.float64)
 
 
 @_register("constant", _p("lr", _rate, "the learning rate"))
 def _constant(step, xp, lr):
     """A constant rate: ``lr``."""
-    return lr + 0.0 * step
+    return lr + 0.0 * _real(step, xp)
 
 
 @_register(
@@ -167,8 +184,8 @@ def _constant(step, xp, lr):
     _p("every_steps", _count, "iterations between drops"),
 )
 def _step_decay(step, xp, initial_lr, drop, every_steps):
-    """Step decay: ``initial_lr * drop ** floor(step / every_steps)``."""
-    return initial_lr * xp.power(drop, xp.floor(step / every_steps))
+    """Step decay: ``initial_lr * drop ** (step // every_steps)`` (integer division)."""
+    return initial_lr * xp.power(drop, _real(xp.floor_divide(step, every_steps), xp))
 
 
 @_register(
@@ -179,15 +196,19 @@ def _step_decay(step, xp, initial_lr, drop, every_steps):
 )
 def _exp_decay(step, xp, initial_lr, decay_rate, decay_steps):
     """Exponential decay: ``initial_lr * decay_rate ** (step / decay_steps)``."""
-    return initial_lr * xp.power(decay_rate, step / decay_steps)
+    return initial_lr * xp.power(decay_rate, _real(step, xp) / decay_steps)
 
 
 def _clr_wave(step, xp, step_size):
     """Smith 2015 (arXiv 1506.01186): ``cycle = floor(1 + step / (2 s))``,
-    ``x = |step / s - 2 cycle + 1|``, returns ``(cycle, max(0, 1 - x))``."""
-    cycle = xp.floor(1.0 + step / (2.0 * step_size))
-    x = xp.abs(step / step_size - 2.0 * cycle + 1.0)
-    return cycle, xp.maximum(0.0, 1.0 - x)
+    ``x = |step / s - 2 cycle + 1|``, returns ``(cycle, max(0, 1 - x))``.
+
+    In integers: ``cycle = 1 + step // (2 s)`` and, with ``r = step % (2 s)`` the position in the
+    cycle, ``x = |r / s - 1|`` (the same value, exact at every cycle boundary).
+    """
+    cycle = 1 + xp.floor_divide(step, 2 * step_size)
+    position = _real(xp.remainder(step, 2 * step_size), xp)
+    return _real(cycle, xp), 1.0 - xp.abs(position / step_size - 1.0)
 
 
 @_register("triangular", *_CLR, relations=(_base_le_max,))
@@ -225,7 +246,7 @@ def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
     ``CyclicLR`` (mode="exp_range", scale_mode="iterations").
     """
     _, wave = _clr_wave(step, xp, step_size)
-    return base_lr + (max_lr - base_lr) * wave * xp.power(gamma, step)
+    return base_lr + (max_lr - base_lr) * wave * xp.power(gamma, _real(step, xp))
 
 
 @_register(
@@ -241,10 +262,12 @@ def _sine_exp(step, xp, base_lr, max_lr, period, decay):
 
     ``lr = base_lr + (max_lr - base_lr) * decay ** step * (1 - cos(2 pi step / period)) / 2``:
     base_lr at step 0, the (decayed) peak at period / 2, back to base_lr at period. A smooth
-    variant of Smith 2015's exp_range.
+    variant of Smith 2015's exp_range. The phase is taken from ``step % period`` (exactly base_lr
+    at every multiple of the period).
     """
-    wave = (1.0 - xp.cos(2.0 * math.pi * step / period)) / 2.0
-    return base_lr + (max_lr - base_lr) * xp.power(decay, step) * wave
+    phase = _real(xp.remainder(step, period), xp) / period
+    wave = (1.0 - xp.cos(2.0 * math.pi * phase)) / 2.0
+    return base_lr + (max_lr - base_lr) * xp.power(decay, _real(step, xp)) * wave
 
 
 def _anneal_cos(start, end, pct, xp):
@@ -279,7 +302,7 @@ def _one_cycle(step, xp, max_lr, total_steps, pct_start, div_factor, final_div_f
     warmup_end = pct_start * total_steps - 1.0
     last = total_steps - 1.0
     interpolate = _anneal_cos if anneal == "cos" else _anneal_linear  # chosen at trace time
-    step = xp.minimum(step, last)
+    step = _real(xp.minimum(step, total_steps - 1), xp)
     rising = interpolate(initial_lr, max_lr, step / warmup_end, xp)
     falling = interpolate(max_lr, min_lr, (step - warmup_end) / (last - warmup_end), xp)
     return xp.where(step <= warmup_end, rising, falling)
@@ -301,28 +324,29 @@ def _sgdr(step, xp, max_lr, min_lr, first_period, t_mult):
     ``CosineAnnealingWarmRestarts(T_0=first_period, T_mult=t_mult, eta_min=min_lr)``.
     """
     if t_mult == 1:
-        period = first_period + 0.0 * step
-        since_restart = step - first_period * xp.floor(step / first_period)
+        since_restart, period = xp.remainder(step, first_period), first_period
     else:
         since_restart, period = _sgdr_position(step, xp, first_period, t_mult)
-    return min_lr + (max_lr - min_lr) * (1.0 + xp.cos(math.pi * since_restart / period)) / 2.0
+    angle = math.pi * _real(since_restart, xp) / _real(period, xp)
+    return min_lr + (max_lr - min_lr) * (1.0 + xp.cos(angle)) / 2.0
 
 
 def _sgdr_position(step, xp, first_period, t_mult):
-    """Steps since the last restart and the current period for a geometric period growth.
+    """Steps since the last restart and the current period (both int64) for growing periods.
 
-    Cycle n starts at ``first_period * (t_mult ** n - 1) / (t_mult - 1)``; the closed-form
-    ``n = floor(log_t_mult(1 + step (t_mult - 1) / first_period))`` can be off by one at a restart
-    through rounding, so it is corrected against the exactly computed cycle starts.
+    Cycle n starts at the integer ``first_period * (t_mult ** n - 1) // (t_mult - 1)``; the
+    closed-form ``n = floor(log_t_mult(1 + step (t_mult - 1) / first_period))`` can be off by one
+    at a restart through rounding, so it is corrected against the exact integer cycle starts.
     """
 
     def start(n):
-        return first_period * (xp.power(float(t_mult), n) - 1.0) / (t_mult - 1.0)
+        return first_period * (xp.power(t_mult, n) - 1) // (t_mult - 1)
 
-    n = xp.floor(xp.log(1.0 + step * (t_mult - 1.0) / first_period) / math.log(t_mult))
-    n = xp.where(start(n + 1.0) <= step, n + 1.0, n)
-    n = xp.where(start(n) > step, n - 1.0, n)
-    return step - start(n), first_period * xp.power(float(t_mult), n)
+    growth = xp.log(1.0 + _real(step, xp) * (t_mult - 1.0) / first_period) / math.log(t_mult)
+    n = xp.asarray(xp.floor(growth), dtype=xp.int64)
+    n = xp.where(start(n + 1) <= step, n + 1, n)
+    n = xp.where(start(n) > step, n - 1, n)
+    return step - start(n), first_period * xp.power(t_mult, n)
 
 
 @_register(
@@ -340,182 +364,7 @@ def _range_test(step, xp, min_lr, max_lr, num_steps, mode):
     ``linear``: ``min_lr + (max_lr - min_lr) * step / num_steps`` (Smith 2015, arXiv 1506.01186);
     ``step`` is capped at ``num_steps``.
     """
-    fraction = xp.minimum(step / num_steps, 1.0)
+    fraction = xp.minimum(_real(step, xp) / num_steps, 1.0)
     if mode == "exp":  # chosen at trace time
         return min_lr * xp.power(max_lr / min_lr, fraction)
     return min_lr + (max_lr - min_lr) * fraction
-
-
-# --- the public value type ---
-
-
-def _validate_params(name: str, given: Mapping[str, Any]) -> tuple[tuple[str, ParamValue], ...]:
-    """Check a parameter mapping against the registry; fill defaults; return it in spec order."""
-    spec = _REGISTRY.get(name) if isinstance(name, str) else None
-    if spec is None:
-        raise ScheduleError(f"unknown schedule {name!r}; valid: {', '.join(names())}")
-    known = [p.name for p in spec.params]
-    for key in given:
-        if key not in known:
-            raise ScheduleError(f"{name}: unknown parameter {key!r} (valid: {', '.join(known)})")
-    values = {}
-    for param in spec.params:
-        if param.name not in given and param.default is None:
-            raise ScheduleError(f"{name}: missing required parameter {param.name!r}")
-        value = given.get(param.name, param.default)
-        values[param.name] = param.check(f"{name}: {param.name}", value)
-    for relation in spec.relations:
-        relation(name, values)
-    return tuple(values.items())
-
-
-def _validate_granularity(name: str, granularity: Any, steps_per_epoch: Any) -> int | None:
-    if granularity not in GRANULARITIES:
-        raise ScheduleError(
-            f"{name}: granularity must be 'iteration' or 'epoch', got {granularity!r}"
-        )
-    if steps_per_epoch is None:
-        if granularity == "epoch":
-            raise ScheduleError(f"{name}: steps_per_epoch is required for granularity='epoch'")
-        return None
-    return _count(f"{name}: steps_per_epoch", steps_per_epoch)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A validated schedule: a registered formula, its parameters and its granularity.
-
-    Build with ``make()``; call with a step (scalar -> float) or an array of steps (-> float64
-    array). Hashable and immutable; ``params`` returns a fresh dict.
-    """
-
-    name: str
-    param_items: tuple[tuple[str, ParamValue], ...]
-    granularity: str = "iteration"
-    steps_per_epoch: int | None = None
-
-    def __post_init__(self) -> None:
-        items = _validate_params(self.name, dict(self.param_items))
-        spe = _validate_granularity(self.name, self.granularity, self.steps_per_epoch)
-        object.__setattr__(self, "param_items", items)
-        object.__setattr__(self, "steps_per_epoch", spe)
-
-    @property
-    def params(self) -> dict[str, ParamValue]:
-        return dict(self.param_items)
-
-    def __call__(self, step: Any) -> Any:
-        steps = np.asarray(step, dtype=np.float64)
-        if np.any(steps < 0) or not np.all(np.isfinite(steps)):
-            raise ScheduleError(f"{self.name}: step must be finite and >= 0, got {step!r}")
-        lr = _evaluate(self, steps, np)
-        return float(lr) if steps.ndim == 0 else np.asarray(lr, dtype=np.float64)
-
-    def to_config(self) -> dict[str, Any]:
-        """Plain JSON/TOML-able values (``steps_per_epoch`` omitted when unset)."""
-        config: dict[str, Any] = {
-            "name": self.name,
-            "params": self.params,
-            "granularity": self.granularity,
-        }
-        if self.steps_per_epoch is not None:
-            config["steps_per_epoch"] = self.steps_per_epoch
-        return config
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Schedule:
-        """Inverse of ``to_config``."""
-        if not isinstance(config, Mapping) or "name" not in config:
-            raise ScheduleError(f"schedule config must be a mapping with a 'name', got {config!r}")
-        extra = set(config) - {"name", "params", "granularity", "steps_per_epoch"}
-        if extra:
-            raise ScheduleError(f"schedule config: unknown key(s) {', '.join(sorted(extra))}")
-        params = config.get("params", {})
-        if not isinstance(params, Mapping):
-            raise ScheduleError(f"schedule config: params must be a mapping, got {params!r}")
-        granularity = config.get("granularity", "iteration")
-        return cls(
-            config["name"], tuple(params.items()), granularity, config.get("steps_per_epoch")
-        )
-
-    def keras(self) -> Any:
-        """This schedule as a ``keras.optimizers.schedules.LearningRateSchedule`` (imports TF)."""
-        return _keras_schedule_class()(self)
-
-
-def _evaluate(schedule: Schedule, steps: Any, xp: Any) -> Any:
-    """The schedule's formula at float64 ``steps``, with per-epoch holding applied."""
-    if schedule.granularity == "epoch":
-        spe = float(schedule.steps_per_epoch)
-        steps = spe * xp.floor(steps / spe)
-    return _REGISTRY[schedule.name].formula(steps, xp, **schedule.params)
-
-
-def make(
-    name: str,
-    *,
-    granularity: str = "iteration",
-    steps_per_epoch: int | None = None,
-    **params: Any,
-) -> Schedule:
-    """Build a validated schedule, e.g. ``make("triangular", base_lr=1e-3, max_lr=6e-3,
-    step_size=2000)``; raises ``ScheduleError`` naming the offending parameter."""
-    return Schedule(name, tuple(params.items()), granularity, steps_per_epoch)
-
-
-def names() -> list[str]:
-    """Registered schedule names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def describe() -> list[tuple[str, list[tuple[str, ParamValue | None, str]], str]]:
-    """``(name, [(param, default or None if required, meaning)], doc)`` per schedule, by name."""
-    return [
-        (
-            name,
-            [(p.name, p.default, p.meaning) for p in _REGISTRY[name].params],
-            _REGISTRY[name].doc,
-        )
-        for name in names()
-    ]
-
-
-# --- the Keras adapter, built on first use so that importing this module does not import TF ---
-
-
-@functools.cache
-def _keras_schedule_class() -> type:
-    import keras
-    import tensorflow as tf
-    import tensorflow.experimental.numpy as tnp
-
-    @keras.saving.register_keras_serializable(package="clrbench")
-    class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        """A ``Schedule`` evaluated in-graph from the optimizer's iteration counter.
-
-        The step is cast to float64, the shared formula runs with ``tensorflow.experimental.numpy``
-        and the rate is returned as float32; ``get_config`` is the schedule's ``to_config``.
-        """
-
-        def __init__(self, schedule: Schedule) -> None:
-            self.schedule = schedule
-
-        def __call__(self, step: Any) -> Any:
-            lr = _evaluate(self.schedule, tf.cast(step, tf.float64), tnp)
-            return tf.cast(lr, tf.float32)
-
-        def get_config(self) -> dict[str, Any]:
-            return self.schedule.to_config()
-
-        @classmethod
-        def from_config(cls, config: dict[str, Any]) -> KerasSchedule:
-            return cls(Schedule.from_config(config))
-
-    KerasSchedule.__module__, KerasSchedule.__qualname__ = __name__, "KerasSchedule"
-    return KerasSchedule
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KerasSchedule":
-        return _keras_schedule_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -96,10 +96,10 @@ def run_command(args: argparse.Namespace) -> int:
     load_dataset(experiment.dataset, data_dir=args.data_dir)
     console = Console(stderr=True)
     jobs = args.jobs or os.cpu_count() or 1
+    runs = experiment.runs()  # builds and checks every schedule's rates: before any writing
     with folder_lock(out, "run"):  # one writer per folder, through the report
         for note in experiment.notes:
             console.print(f"note: {note}")
-        runs = experiment.runs()
         console.print(
             f"{experiment.name}: {len(experiment.schedules)} schedules x "
             f"{len(experiment.seeds)} seeds = {len(runs)} runs of {experiment.epochs} epochs "

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clrbench import atomic
 from clrbench.errors import ResultsError
 
 if TYPE_CHECKING:
@@ -202,9 +203,7 @@ def write_baseline(document: dict[str, Any], path: str | os.PathLike[str], force
     if path.exists() and not force:
         raise ResultsError(f"{path}: baseline exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
     return path
 
 

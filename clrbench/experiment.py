@@ -51,6 +51,7 @@ EXPERIMENT_KEYS = {
     "optimizer",
     "threads",
 }
+STRING_KEYS = {"name", "dataset", "optimizer"}
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
 LR_MODES = ("graph", "callback")
 # Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
@@ -156,11 +157,19 @@ class Experiment:
         unknown = set(data) - {"experiment", "schedule"}
         if unknown:
             raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-        settings = dict(data.get("experiment", {}))
+        settings = data.get("experiment", {})
+        if not isinstance(settings, dict):
+            raise ConfigError(f"[experiment] must be a table, got {settings!r}")
+        settings = dict(settings)
         extra = set(settings) - EXPERIMENT_KEYS
         if extra:
             raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
-        entries = tuple(_entry(raw, i) for i, raw in enumerate(data.get("schedule", [])))
+        for key in STRING_KEYS & set(settings):
+            _string(f"[experiment] {key}", settings[key])
+        schedules = data.get("schedule", [])
+        if not isinstance(schedules, list):
+            raise ConfigError("schedule must be a list of [[schedule]] tables")
+        entries = tuple(_entry(raw, i) for i, raw in enumerate(schedules))
         settings["seeds"] = _seeds(settings.get("seeds", 5))
         settings.setdefault("name", "experiment")
         return cls(schedules=entries, **settings).validated()
@@ -316,13 +325,21 @@ def _entry(raw: Any, index: int) -> ScheduleEntry:
     if not isinstance(raw, dict) or "name" not in raw:
         raise ConfigError(f"[[schedule]] #{index + 1}: needs at least a 'name'")
     raw = dict(raw)
-    label = str(raw.pop("label", raw["name"]))
+    where = f"[[schedule]] #{index + 1}"
+    for key in ENTRY_KEYS & set(raw):
+        _string(f"{where} {key}", raw[key])
+    label = raw.pop("label", raw["name"])
     name = raw.pop("name")
     granularity = raw.pop("granularity", "iteration")
     lr_mode = raw.pop("lr_mode", "graph")
     if lr_mode not in LR_MODES:
         raise ConfigError(f"schedule {label!r}: lr_mode must be one of {LR_MODES}")
     return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode)
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
 
 
 def _seeds(value: Any) -> tuple[int, ...]:

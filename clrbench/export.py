@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clrbench import atomic
 from clrbench.errors import ResultsError
 from clrbench.results import Results
 
@@ -116,5 +117,6 @@ def write_csv(results: Results, file: Path) -> list[Path]:
         if path.is_dir():
             raise ResultsError(f"{path}: is a folder, not a file")
     for name, path in paths.items():
-        getattr(results, name).to_csv(path, index=False)
+        with atomic.atomic_file(path) as tmp:
+            getattr(results, name).to_csv(tmp, index=False)
     return list(paths.values())

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clrbench import atomic
 from clrbench.errors import ConfigError
+from clrbench.lock import folder_lock
 
 if TYPE_CHECKING:
     from clrbench.lrfind import LrFindResult, SweepSettings
@@ -59,11 +61,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, sweep every seed, write the outputs and print a summary."""
+    from clrbench.data import load_dataset
     from clrbench.lrfind import run_lr_find
 
     settings, seeds, jobs = _validated(args)
-    result = run_lr_find(settings, seeds, args.data_dir, jobs)
-    paths = write_outputs(result, Path(args.out))
+    # Missing data or a bad --train-size: one line, before the output folder is touched.
+    load_dataset(settings.dataset, args.data_dir, settings.train_size, seed=0)
+    with folder_lock(args.out, "lr-find"):  # one writer per output folder
+        result = run_lr_find(settings, seeds, args.data_dir, jobs)
+        paths = write_outputs(result, Path(args.out))
     if args.emit_config:
         paths["config"] = write_config(result, Path(args.emit_config))
     print_summary(result, paths)
@@ -110,10 +116,12 @@ def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
     """lr_find.json, lr_find.parquet and lr_find.png in ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"lr_find.{name}" for name in ("json", "parquet", "png")}
-    result.data.to_parquet(paths["parquet"], index=False)
-    plot(result, paths["png"])
+    with atomic.atomic_file(paths["parquet"]) as tmp:
+        result.data.to_parquet(tmp, index=False)
+    with atomic.atomic_file(paths["png"]) as tmp:
+        plot(result, tmp)
     summary = result.summary() | {"files": {k: p.name for k, p in paths.items()}}
-    paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    atomic.write_text(paths["json"], json.dumps(summary, indent=2) + "\n")
     return paths
 
 
@@ -150,7 +158,7 @@ def plot(result: LrFindResult, path: Path) -> None:
     accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(True, which="major", alpha=0.3)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, format="png")
 
 
 def _mark_bounds(axes: Any, suggestion: dict[str, Any], label: bool) -> None:
@@ -243,7 +251,7 @@ def write_config(result: LrFindResult, path: Path) -> Path:
         f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + tomli_w.dumps(experiment_config(result)))
+    atomic.write_text(path, header + tomli_w.dumps(experiment_config(result)))
     return path
 
 

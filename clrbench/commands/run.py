@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from clrbench.runner import SuiteOutcome
+
 from clrbench.data import load_dataset
-from clrbench.errors import ConfigError
+from clrbench.errors import ConfigError, Interrupted
 from clrbench.experiment import Experiment, load_toml
+from clrbench.lock import folder_lock
 from clrbench.presets import PRESETS
 from clrbench.results import Results, load_results
 
@@ -39,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, help="concurrent runs (default: number of cores)")
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
-    p.add_argument("--backend", choices=("loky", "dask"), default="loky")
+    p.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="loky: worker processes on this machine (default); dask: a Dask cluster",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
     p.add_argument("--force", action="store_true", help="retrain runs already complete")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -73,9 +86,6 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
 
 def run_command(args: argparse.Namespace) -> int:
     """Validate everything, train, summarise, report; 1 if any run failed."""
-    from clrbench.progress import SuiteProgress
-    from clrbench.runner import run_suite
-
     experiment = resolve_experiment(args)
     out = Path(args.out or Path("results") / experiment.name)
     if args.data_dir and not Path(args.data_dir).is_dir():
@@ -85,18 +95,41 @@ def run_command(args: argparse.Namespace) -> int:
     # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
     load_dataset(experiment.dataset, data_dir=args.data_dir)
     console = Console(stderr=True)
-    for note in experiment.notes:
-        console.print(f"note: {note}")
-    runs = experiment.runs()
     jobs = args.jobs or os.cpu_count() or 1
-    console.print(
-        f"{experiment.name}: {len(experiment.schedules)} schedules x {len(experiment.seeds)} "
-        f"seeds = {len(runs)} runs of {experiment.epochs} epochs "
-        f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
-    )
+    runs = experiment.runs()  # builds and checks every schedule's rates: before any writing
+    with folder_lock(out, "run"):  # one writer per folder, through the report
+        for note in experiment.notes:
+            console.print(f"note: {note}")
+        console.print(
+            f"{experiment.name}: {len(experiment.schedules)} schedules x "
+            f"{len(experiment.seeds)} seeds = {len(runs)} runs of {experiment.epochs} epochs "
+            f"({experiment.total_steps:,} steps each), {jobs} at a time -> {out}"
+        )
+        outcome = train(args, experiment, out, console, jobs)
+        if outcome.skipped:
+            console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")
+        results = load_results(out)
+        print_summary(results, Console())
+        if not args.no_report:
+            from clrbench.report import render
+
+            for path in render(results, out / "report").values():
+                console.print(f"report: {path}")
+    for record in outcome.failed:
+        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
+    return 1 if outcome.failed else 0
+
+
+def train(
+    args: argparse.Namespace, experiment: Experiment, out: Path, console: Console, jobs: int
+) -> SuiteOutcome:
+    """The suite with its progress display; an interruption becomes the resume line."""
+    from clrbench.progress import SuiteProgress
+    from clrbench.runner import run_suite
+
     progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
     try:
-        outcome = run_suite(
+        return run_suite(
             experiment,
             out,
             jobs=jobs,
@@ -106,20 +139,27 @@ def run_command(args: argparse.Namespace) -> int:
             force=args.force,
             progress=progress,
         )
+    except KeyboardInterrupt as exc:
+        raise interrupted(exc, experiment, out) from None
     finally:
         progress.stop()
-    if outcome.skipped:
-        console.print(f"{outcome.skipped} runs were already complete (use --force to retrain)")
-    results = load_results(out)
-    print_summary(results, Console())
-    if not args.no_report:
-        from clrbench.report import render
 
-        for path in render(results, out / "report").values():
-            console.print(f"report: {path}")
-    for record in outcome.failed:
-        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
-    return 1 if outcome.failed else 0
+
+def interrupted(exc: KeyboardInterrupt, experiment: Experiment, out: Path) -> Interrupted:
+    """The one line saying what is kept and how to resume."""
+    from clrbench.results import is_complete
+
+    signum = getattr(exc, "signum", signal.SIGINT)
+    runs = experiment.runs()
+    done = sum(is_complete(out, spec.run_id) for spec in runs)
+    command = shlex.join(["python", "-m", "clrbench", *sys.argv[1:]])
+    if sys.argv[0] and not sys.argv[0].endswith(("__main__.py", "clrbench")):
+        command = "the same command"  # called as a library: we do not know the command line
+    return Interrupted(
+        signum,
+        f"interrupted by {signal.Signals(signum).name}: {done} of {len(runs)} runs are finished "
+        f"in {out}, runs in flight were discarded; resume with: {command}",
+    )
 
 
 def print_summary(results: Results, console: Console) -> None:

@@ -113,6 +113,10 @@ class StudyConfig:
             raise ConfigError(f"octaves must be a list of integers, got {list(self.octaves)}")
         if 0 not in self.octaves or len(set(self.octaves)) != len(self.octaves):
             raise ConfigError(f"octaves must be distinct and include 0, got {list(self.octaves)}")
+        if not isinstance(self.zero_budget, bool):
+            raise ConfigError(f"zero_budget must be true or false, got {self.zero_budget!r}")
+        if isinstance(self.flatness_pp, bool) or not isinstance(self.flatness_pp, int | float):
+            raise ConfigError(f"flatness_pp must be a number, got {self.flatness_pp!r}")
         if not 0 < self.flatness_pp < 100:
             raise ConfigError(f"flatness_pp must be in (0, 100), got {self.flatness_pp}")
         self.experiment("test", (self.first_seed,), ()).validated()  # workload and split checks

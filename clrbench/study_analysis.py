@@ -159,7 +159,10 @@ def sensitivity_curve(points: pd.DataFrame) -> pd.DataFrame:
             | {"sd": ok.std(ddof=1) if len(ok) > 1 else math.nan}
         )
     columns = ["family", "k", "multiplier", "runs", "ok", "status", "mean", "sd"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["family", "k"], kind="stable")
+    order = {family: i for i, family in enumerate(dict.fromkeys(points["family"]))}
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["family", "k"], kind="stable", key=lambda c: c.map(order) if c.name == "family" else c
+    )
 
 
 def _edge(curve: pd.DataFrame, start: int, step: int, threshold: float) -> tuple[float, bool]:

@@ -28,16 +28,15 @@ def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
         )
     if len(curve):
         ax.set_xticks(range(1, int(curve["k"].max()) + 1))
-        low = curve.loc[curve["k"] == curve["k"].max(), "low"].min() * 100
+        # every expectation in view; the bands (tuning luck) may run off the bottom
+        bottom = curve["expected"].min() * 100
         top = curve["high"].max() * 100
-        ax.set_ylim(
-            max(low - 2 * (top - low) - 0.1, curve["expected"].min() * 100 - 0.1), top + 0.05
-        )
+        ax.set_ylim(bottom - 0.1 * (top - bottom) - 0.05, top + 0.05 * (top - bottom) + 0.05)
     ax.set(xlabel="trials per family (k)", ylabel="best validation accuracy (%)")
     ax.set_title(
         "Expected best validation accuracy after k trials (band: 95% range of the best of k)"
     )
-    ax.legend(frameon=False, ncols=min(5, max(1, len(colors))), loc="lower right")
+    ax.legend(frameon=False, ncols=min(5, max(1, len(colors))), loc="best")
     return figure
 
 

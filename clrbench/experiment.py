@@ -18,10 +18,15 @@ TOML shape (``python -m clrbench run --config exp.toml``)::
     base_lr = 0.01
     max_lr = 0.1
     step_size = 1876
+
+``name`` may also be a composition (``warmup``, ``join``, ``scale``, with nested schedule tables),
+an importable ``"package.module:function"``, an entry-point name, or ``"keras:CosineDecay"``;
+see ``clrbench.schedules``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -69,15 +74,19 @@ class ScheduleEntry:
     params: tuple[tuple[str, Any], ...] = ()
     lr_mode: str = "graph"
 
-    def build(self, steps_per_epoch: int) -> Schedule:
-        """The validated Schedule for this entry."""
+    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
+        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
+        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
         try:
-            return make(
+            schedule = make(
                 self.name,
                 granularity=self.granularity,
                 steps_per_epoch=steps_per_epoch,
                 **dict(self.params),
             )
+            if total_steps is not None:
+                _check_rates_once(schedule, total_steps)
+            return schedule
         except ClrbenchError as exc:
             raise ConfigError(f"schedule {self.label!r}: {exc}") from None
 
@@ -86,6 +95,11 @@ class ScheduleEntry:
         if self.lr_mode != "graph":
             entry["lr_mode"] = self.lr_mode
         return entry | dict(self.params)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
+    schedule.check_rates(total_steps)
 
 
 @dataclass(frozen=True)
@@ -281,7 +295,7 @@ class Experiment:
         return [
             RunSpec(
                 label=e.label,
-                schedule=e.build(spe),
+                schedule=e.build(spe, self.total_steps),
                 seed=seed,
                 dataset=self.dataset,
                 epochs=self.epochs,

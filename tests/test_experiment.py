@@ -44,7 +44,9 @@ def test_default_preset_is_the_documented_comparison():
 
 def test_extended_adds_the_other_schedules():
     labels = [e.label for e in Experiment.from_dict(PRESETS["extended"]).schedules]
-    assert labels[5:] == ["triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay"]
+    assert labels[5:] == [
+        "triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay", "warmup-cosine", "warmup-clr",
+    ]  # fmt: skip
 
 
 def test_run_ids_are_readable_and_change_with_the_configuration():

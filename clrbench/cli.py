@@ -1,4 +1,4 @@
-"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list,export}``.
+"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list,export,study}``.
 
 Each subcommand lives in the module that owns its work and contributes a ``register``
 function here. Exit codes: 0 ok, 1 failed runs or a regression, 2 bad input
@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "clrbench.commands.lrfind",
     "clrbench.commands.listing",
     "clrbench.commands.export",
+    "clrbench.commands.study",
 )
 
 

@@ -50,8 +50,12 @@ EXPERIMENT_KEYS = {
     "train_size",
     "optimizer",
     "threads",
+    "validation_size",
+    "split_seed",
+    "evaluate_on",
 }
-STRING_KEYS = {"name", "dataset", "optimizer"}
+STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on"}
+EVALUATE_ON = ("test", "validation")
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
 LR_MODES = ("graph", "callback")
 # Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
@@ -113,10 +117,16 @@ class RunSpec:
     optimizer: str = "sgd-momentum"
     lr_mode: str = "graph"
     threads: int = 1
+    # A stratified split of the training set held out for validation (None: train on all of
+    # it), and which set the per-epoch evaluation uses ("test" or "validation").
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
 
     def config(self) -> dict[str, Any]:
-        """Plain-value configuration: the content the run id hashes."""
-        return {
+        """Plain-value configuration: the content the run id hashes (the split keys only when
+        there is a split, so runs without one keep their ids)."""
+        config = {
             "label": self.label,
             "schedule": self.schedule.to_config(),
             "seed": self.seed,
@@ -128,6 +138,11 @@ class RunSpec:
             "lr_mode": self.lr_mode,
             "threads": self.threads,
         }
+        if self.validation_size is not None:
+            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            config["evaluate_on"] = self.evaluate_on
+        return config
 
     @property
     def run_id(self) -> str:
@@ -149,6 +164,9 @@ class Experiment:
     train_size: int | None = None
     optimizer: str = "sgd-momentum"
     threads: int = 1
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -187,11 +205,16 @@ class Experiment:
         }
         if self.train_size is not None:
             settings["train_size"] = self.train_size
+        if self.validation_size is not None:
+            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            settings["evaluate_on"] = self.evaluate_on
         return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
 
     @property
     def train_count(self) -> int:
-        return self.train_size or DATASETS[self.dataset].train_count
+        """Training images per epoch: the subset, else the training set less any validation."""
+        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -208,10 +231,12 @@ class Experiment:
         _positive_int("threads", self.threads)
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        self._check_split()
         if self.train_size is not None:
             _positive_int("train_size", self.train_size)
-            if not 10 <= self.train_size <= DATASETS[self.dataset].train_count:
-                raise ConfigError(f"train_size must be in 10..60000, got {self.train_size}")
+            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
+            if not 10 <= self.train_size <= available:
+                raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
         check_optimizer(self.optimizer)
         if not self.schedules:
             raise ConfigError("the experiment has no schedules")
@@ -222,6 +247,20 @@ class Experiment:
         notes = [n for e in self.schedules if (n := self._cycle_note(e))]
         notes += [n for e in self.schedules if (n := self._length_note(e))]
         return replace(self, notes=tuple(notes))
+
+    def _check_split(self) -> None:
+        if self.evaluate_on not in EVALUATE_ON:
+            raise ConfigError(f"evaluate_on must be one of {EVALUATE_ON}, got {self.evaluate_on!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise ConfigError(f"split_seed must be an integer, got {self.split_seed!r}")
+        if self.validation_size is None:
+            if self.evaluate_on == "validation":
+                raise ConfigError("evaluate_on = 'validation' needs a validation_size")
+            return
+        _positive_int("validation_size", self.validation_size)
+        limit = DATASETS[self.dataset].train_count - 10
+        if not 10 <= self.validation_size <= limit:
+            raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
 
     def _length_note(self, entry: ScheduleEntry) -> str | None:
         """Say when a schedule with a length of its own does not span the run."""
@@ -274,6 +313,9 @@ class Experiment:
                 optimizer=self.optimizer,
                 lr_mode=e.lr_mode,
                 threads=self.threads,
+                validation_size=self.validation_size,
+                split_seed=self.split_seed,
+                evaluate_on=self.evaluate_on,
             )
             for e in self.schedules
             for seed in self.seeds

@@ -135,6 +135,8 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "dataset_md5": " ".join(f"{k}:{v}" for k, v in sorted(checksums.items())) or None,
         "data_source": info.get("data_source"),
         "test_examples": info.get("test_examples"),
+        "evaluated_on": info.get("evaluated_on"),
+        "split_sha256": (info.get("split") or {}).get("validation_sha256"),
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }

@@ -8,6 +8,9 @@ per step, inside the compiled train step, which the in-graph benchmarks reproduc
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -28,8 +31,22 @@ PARAMS = {
     "one_cycle": {"max_lr": 0.2, "total_steps": TOTAL_STEPS},
     "sgdr": {"max_lr": 0.2, "min_lr": 0.002, "first_period": 4690},
     "range_test": {"min_lr": 1e-5, "max_lr": 1.0, "num_steps": TOTAL_STEPS},
-}
+    "warmup": {"steps": 938, "schedule": {"name": "sgdr", "max_lr": 0.2, "min_lr": 0.0,
+                                          "first_period": TOTAL_STEPS - 938}},
+    "join": {"boundaries": [4690], "schedules": [
+        {"name": "step_decay", "initial_lr": 0.2, "drop": 0.5, "every_steps": 2345},
+        {"name": "triangular", **CYCLE}]},
+    "scale": {"factor": 0.5, "schedule": {"name": "triangular", **CYCLE}},
+    # not registered: a plug-in by import path (the example package) and Keras's own schedule
+    "warm_schedules:warm_cosine": {"peak_lr": 0.2, "warmup_steps": 938,
+                                   "total_steps": TOTAL_STEPS},
+    "keras:CosineDecay": {"initial_learning_rate": 0.2, "decay_steps": TOTAL_STEPS},
+}  # fmt: skip
 IN_GRAPH = ("constant", "step_decay", "triangular", "one_cycle", "sgdr")
+# The cost of a plug-in against built-ins of the same shape (warm-up then cosine): the plug-in,
+# the same curve composed from built-ins, the built-in one_cycle, and Keras's own CosineDecay.
+PLUG_INS = ("warm_schedules:warm_cosine", "warmup", "one_cycle", "keras:CosineDecay", "constant")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "warm_schedules"))
 
 
 def schedule(name: str, granularity: str = "iteration"):
@@ -104,4 +121,17 @@ def test_keras_in_graph_vectorised(benchmark, tf, name):
     steps = tf.range(TOTAL_STEPS, dtype=tf.int64)
     evaluate(steps)
     benchmark(lambda: evaluate(steps).numpy())
+    per_step(benchmark)
+
+
+@pytest.mark.parametrize("name", PLUG_INS)
+def test_plug_in_in_graph_per_step(benchmark, tf, name):
+    """A plug-in schedule against built-ins, in-graph once per step as the optimizer calls it."""
+    benchmark.group = "schedule: plug-in vs built-in, in-graph per step, 11,725 steps"
+    sched = schedule(name)
+    loop = in_graph_loop(tf, sched.keras())
+    n = tf.constant(TOTAL_STEPS, tf.int64)
+    expected = sched(np.arange(TOTAL_STEPS)).astype(np.float32)
+    np.testing.assert_allclose(float(loop(n)), expected.sum(dtype=np.float64), rtol=1e-3)
+    benchmark.pedantic(lambda: loop(n).numpy(), rounds=10, warmup_rounds=1, iterations=1)
     per_step(benchmark)

@@ -1,19 +1,23 @@
-"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list}``.
+"""Command line: ``python -m clrbench {run,report,baseline,check,lr-find,list,export,study}``.
 
 Each subcommand lives in the module that owns its work and contributes a ``register``
 function here. Exit codes: 0 ok, 1 failed runs or a regression, 2 bad input
-(a ClrbenchError, printed as one line without a traceback).
+(a ClrbenchError, printed as one line without a traceback), 130 on SIGINT, 143 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 
 from clrbench import __version__, quiet
-from clrbench.errors import ClrbenchError, ResultsWarning
+from clrbench.errors import ClrbenchError, Interrupted, ResultsWarning
 
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
 # command only pays for what it uses (no TensorFlow for report/check/list).
@@ -23,6 +27,8 @@ COMMAND_MODULES = (
     "clrbench.commands.regress",
     "clrbench.commands.lrfind",
     "clrbench.commands.listing",
+    "clrbench.commands.export",
+    "clrbench.commands.study",
 )
 
 
@@ -69,10 +75,35 @@ def main(argv: list[str] | None = None) -> int:
     # `--verbose` (run, lr-find) brings it back. Workers inherit the choice.
     quiet.set_verbose(getattr(args, "verbose", False))
     try:
-        return int(args.func(args) or 0)
+        with stop_on_signals():
+            return int(args.func(args) or 0)
     except ClrbenchError as exc:
         print(f"clrbench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("clrbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (Interrupted)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"clrbench: {getattr(exc, 'message', None) or 'interrupted'}", file=sys.stderr)
+        return 128 + signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Interrupted`` in the main thread; once one has arrived,
+    further ones are ignored so that the cleanup (stopping workers) is not cut short."""
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: object) -> None:
+            for s in previous:
+                signal.signal(s, signal.SIG_IGN)
+            raise Interrupted(signum)
+
+        for s in previous:
+            signal.signal(s, handler)
+    else:
+        previous = {}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)

@@ -93,6 +93,18 @@ class Dataset:
     y_test: np.ndarray = field(repr=False)
     checksums: dict[str, str]
     source: str
+    # With a validation split: the held-out part of the training set, and how it was drawn.
+    x_validation: np.ndarray | None = field(default=None, repr=False)
+    y_validation: np.ndarray | None = field(default=None, repr=False)
+    split: dict[str, object] | None = None
+
+    def evaluation_set(self, evaluate_on: str) -> tuple[np.ndarray, np.ndarray]:
+        """The images and labels a run is evaluated on: ``"test"`` or ``"validation"``."""
+        if evaluate_on == "test":
+            return self.x_test, self.y_test
+        if evaluate_on == "validation" and self.x_validation is not None:
+            return self.x_validation, self.y_validation
+        raise ConfigError(f"no {evaluate_on!r} set to evaluate on (set validation_size)")
 
 
 class _Arrays(NamedTuple):
@@ -115,8 +127,14 @@ def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     train_size: int | None = None,
     seed: int = 0,
+    validation_size: int | None = None,
+    split_seed: int = 0,
 ) -> Dataset:
-    """Load and verify a registered dataset, optionally a stratified subset of its train set."""
+    """Load and verify a registered dataset, optionally a stratified subset of its train set.
+
+    With ``validation_size``, a stratified split of the training set (``split_indices``) is held
+    out as the validation set first; ``train_size`` then subsets what remains.
+    """
     spec = _spec(name)
     if train_size is not None and (
         isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
@@ -124,6 +142,13 @@ def load_dataset(
         raise ConfigError(f"train_size must be an integer, got {train_size!r}")
     arrays = _locate(spec, data_dir)
     x_train, y_train = arrays.x_train, arrays.y_train
+    held_out: dict[str, object] = {}
+    if validation_size is not None:
+        train, validation = split_indices(y_train, validation_size, split_seed)
+        held_out["x_validation"] = _readonly(x_train[validation])
+        held_out["y_validation"] = _readonly(y_train[validation])
+        held_out["split"] = _split_record(train, validation, split_seed)
+        x_train, y_train = _readonly(x_train[train]), _readonly(y_train[train])
     if train_size is not None:
         indices = stratified_indices(y_train, train_size, seed)
         x_train, y_train = _readonly(x_train[indices]), _readonly(y_train[indices])
@@ -135,7 +160,42 @@ def load_dataset(
         y_test=arrays.y_test,
         checksums=dict(arrays.checksums),
         source=arrays.source,
+        **held_out,
     )
+
+
+def split_indices(labels: np.ndarray, validation_size: int, seed: int) -> tuple[np.ndarray, ...]:
+    """A stratified train / validation split of the training set: (train, validation) indices.
+
+    The validation part is ``stratified_indices(labels, validation_size, seed)`` (class counts
+    proportional to the whole set's); the train part is everything else. Both sorted.
+    """
+    if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Integral):
+        raise ConfigError(f"validation_size must be an integer, got {validation_size!r}")
+    if not MIN_TRAIN_SIZE <= validation_size <= len(labels) - MIN_TRAIN_SIZE:
+        raise ConfigError(
+            f"validation_size must be between {MIN_TRAIN_SIZE} and "
+            f"{len(labels) - MIN_TRAIN_SIZE}, got {validation_size}"
+        )
+    validation = stratified_indices(labels, int(validation_size), seed)
+    train = np.setdiff1d(np.arange(len(labels)), validation, assume_unique=True)
+    return train, validation
+
+
+def split_record(labels: np.ndarray, validation_size: int, seed: int) -> dict[str, object]:
+    """What identifies a split: seed, sizes, and the SHA-256 of its validation indices (int64,
+    little-endian), so that two records of the same split can be checked for equality."""
+    return _split_record(*split_indices(labels, validation_size, seed), seed)
+
+
+def _split_record(train: np.ndarray, validation: np.ndarray, seed: int) -> dict[str, object]:
+    digest = hashlib.sha256(validation.astype("<i8").tobytes()).hexdigest()
+    return {
+        "split_seed": int(seed),
+        "train_examples": int(train.size),
+        "validation_examples": int(validation.size),
+        "validation_sha256": digest,
+    }
 
 
 def stratified_indices(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:

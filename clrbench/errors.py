@@ -23,3 +23,16 @@ class ResultsError(ClrbenchError):
 
 class ResultsWarning(UserWarning):
     """Something about a results folder a user should know: runs left out, stale or missing."""
+
+
+class BusyError(ClrbenchError):
+    """A results folder is locked by another writer (another `run` or `lr-find`)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the CLI stops, keeps what is finished and exits 128 + signal."""
+
+    def __init__(self, signum: int, message: str | None = None):
+        super().__init__(message or "interrupted")
+        self.signum = signum
+        self.message = message

@@ -18,10 +18,15 @@ TOML shape (``python -m clrbench run --config exp.toml``)::
     base_lr = 0.01
     max_lr = 0.1
     step_size = 1876
+
+``name`` may also be a composition (``warmup``, ``join``, ``scale``, with nested schedule tables),
+an importable ``"package.module:function"``, an entry-point name, or ``"keras:CosineDecay"``;
+see ``clrbench.schedules``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -46,7 +51,12 @@ EXPERIMENT_KEYS = {
     "train_size",
     "optimizer",
     "threads",
+    "validation_size",
+    "split_seed",
+    "evaluate_on",
 }
+STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on"}
+EVALUATE_ON = ("test", "validation")
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
 LR_MODES = ("graph", "callback")
 # Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
@@ -66,15 +76,19 @@ class ScheduleEntry:
     params: tuple[tuple[str, Any], ...] = ()
     lr_mode: str = "graph"
 
-    def build(self, steps_per_epoch: int) -> Schedule:
-        """The validated Schedule for this entry."""
+    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
+        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
+        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
         try:
-            return make(
+            schedule = make(
                 self.name,
                 granularity=self.granularity,
                 steps_per_epoch=steps_per_epoch,
                 **dict(self.params),
             )
+            if total_steps is not None:
+                _check_rates_once(schedule, total_steps)
+            return schedule
         except ClrbenchError as exc:
             raise ConfigError(f"schedule {self.label!r}: {exc}") from None
 
@@ -83,6 +97,11 @@ class ScheduleEntry:
         if self.lr_mode != "graph":
             entry["lr_mode"] = self.lr_mode
         return entry | dict(self.params)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
+    schedule.check_rates(total_steps)
 
 
 @dataclass(frozen=True)
@@ -99,10 +118,16 @@ class RunSpec:
     optimizer: str = "sgd-momentum"
     lr_mode: str = "graph"
     threads: int = 1
+    # A stratified split of the training set held out for validation (None: train on all of
+    # it), and which set the per-epoch evaluation uses ("test" or "validation").
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
 
     def config(self) -> dict[str, Any]:
-        """Plain-value configuration: the content the run id hashes."""
-        return {
+        """Plain-value configuration: the content the run id hashes (the split keys only when
+        there is a split, so runs without one keep their ids)."""
+        config = {
             "label": self.label,
             "schedule": self.schedule.to_config(),
             "seed": self.seed,
@@ -114,6 +139,11 @@ class RunSpec:
             "lr_mode": self.lr_mode,
             "threads": self.threads,
         }
+        if self.validation_size is not None:
+            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            config["evaluate_on"] = self.evaluate_on
+        return config
 
     @property
     def run_id(self) -> str:
@@ -135,6 +165,9 @@ class Experiment:
     train_size: int | None = None
     optimizer: str = "sgd-momentum"
     threads: int = 1
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -143,11 +176,19 @@ class Experiment:
         unknown = set(data) - {"experiment", "schedule"}
         if unknown:
             raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-        settings = dict(data.get("experiment", {}))
+        settings = data.get("experiment", {})
+        if not isinstance(settings, dict):
+            raise ConfigError(f"[experiment] must be a table, got {settings!r}")
+        settings = dict(settings)
         extra = set(settings) - EXPERIMENT_KEYS
         if extra:
             raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
-        entries = tuple(_entry(raw, i) for i, raw in enumerate(data.get("schedule", [])))
+        for key in STRING_KEYS & set(settings):
+            _string(f"[experiment] {key}", settings[key])
+        schedules = data.get("schedule", [])
+        if not isinstance(schedules, list):
+            raise ConfigError("schedule must be a list of [[schedule]] tables")
+        entries = tuple(_entry(raw, i) for i, raw in enumerate(schedules))
         settings["seeds"] = _seeds(settings.get("seeds", 5))
         settings.setdefault("name", "experiment")
         return cls(schedules=entries, **settings).validated()
@@ -165,11 +206,16 @@ class Experiment:
         }
         if self.train_size is not None:
             settings["train_size"] = self.train_size
+        if self.validation_size is not None:
+            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            settings["evaluate_on"] = self.evaluate_on
         return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
 
     @property
     def train_count(self) -> int:
-        return self.train_size or DATASETS[self.dataset].train_count
+        """Training images per epoch: the subset, else the training set less any validation."""
+        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -186,10 +232,12 @@ class Experiment:
         _positive_int("threads", self.threads)
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        self._check_split()
         if self.train_size is not None:
             _positive_int("train_size", self.train_size)
-            if not 10 <= self.train_size <= DATASETS[self.dataset].train_count:
-                raise ConfigError(f"train_size must be in 10..60000, got {self.train_size}")
+            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
+            if not 10 <= self.train_size <= available:
+                raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
         check_optimizer(self.optimizer)
         if not self.schedules:
             raise ConfigError("the experiment has no schedules")
@@ -200,6 +248,20 @@ class Experiment:
         notes = [n for e in self.schedules if (n := self._cycle_note(e))]
         notes += [n for e in self.schedules if (n := self._length_note(e))]
         return replace(self, notes=tuple(notes))
+
+    def _check_split(self) -> None:
+        if self.evaluate_on not in EVALUATE_ON:
+            raise ConfigError(f"evaluate_on must be one of {EVALUATE_ON}, got {self.evaluate_on!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise ConfigError(f"split_seed must be an integer, got {self.split_seed!r}")
+        if self.validation_size is None:
+            if self.evaluate_on == "validation":
+                raise ConfigError("evaluate_on = 'validation' needs a validation_size")
+            return
+        _positive_int("validation_size", self.validation_size)
+        limit = DATASETS[self.dataset].train_count - 10
+        if not 10 <= self.validation_size <= limit:
+            raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
 
     def _length_note(self, entry: ScheduleEntry) -> str | None:
         """Say when a schedule with a length of its own does not span the run."""
@@ -243,7 +305,7 @@ class Experiment:
         return [
             RunSpec(
                 label=e.label,
-                schedule=e.build(spe),
+                schedule=e.build(spe, self.total_steps),
                 seed=seed,
                 dataset=self.dataset,
                 epochs=self.epochs,
@@ -252,6 +314,9 @@ class Experiment:
                 optimizer=self.optimizer,
                 lr_mode=e.lr_mode,
                 threads=self.threads,
+                validation_size=self.validation_size,
+                split_seed=self.split_seed,
+                evaluate_on=self.evaluate_on,
             )
             for e in self.schedules
             for seed in self.seeds
@@ -305,13 +370,21 @@ def _entry(raw: Any, index: int) -> ScheduleEntry:
     if not isinstance(raw, dict) or "name" not in raw:
         raise ConfigError(f"[[schedule]] #{index + 1}: needs at least a 'name'")
     raw = dict(raw)
-    label = str(raw.pop("label", raw["name"]))
+    where = f"[[schedule]] #{index + 1}"
+    for key in ENTRY_KEYS & set(raw):
+        _string(f"{where} {key}", raw[key])
+    label = raw.pop("label", raw["name"])
     name = raw.pop("name")
     granularity = raw.pop("granularity", "iteration")
     lr_mode = raw.pop("lr_mode", "graph")
     if lr_mode not in LR_MODES:
         raise ConfigError(f"schedule {label!r}: lr_mode must be one of {LR_MODES}")
     return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode)
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
 
 
 def _seeds(value: Any) -> tuple[int, ...]:

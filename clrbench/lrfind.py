@@ -97,6 +97,8 @@ class SweepSettings:
     batch_size: int = 128
     optimizer: str = "sgd-momentum"
     threads: int = 1
+    validation_size: int | None = None  # sweep on the train part of a validation split only
+    split_seed: int = 0
     schedule: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -283,7 +285,14 @@ def sweep_seed(
     threads = configure_tensorflow(settings.threads)
     import keras
 
-    data = load_dataset(settings.dataset, data_dir, settings.train_size, seed=0)
+    data = load_dataset(
+        settings.dataset,
+        data_dir,
+        settings.train_size,
+        seed=0,
+        validation_size=settings.validation_size,
+        split_seed=settings.split_seed,
+    )
     x, y = workload.preprocess(data.x_train), data.y_train.astype(np.int32)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -363,7 +372,14 @@ def run_lr_find(
 
     started = time.time()
     # Fail on missing data or a bad --train-size here, in one line, not in every worker.
-    load_dataset(settings.dataset, data_dir, settings.train_size, seed=0)
+    load_dataset(
+        settings.dataset,
+        data_dir,
+        settings.train_size,
+        seed=0,
+        validation_size=settings.validation_size,
+        split_seed=settings.split_seed,
+    )
     sweeps = Parallel(n_jobs=jobs, backend="loky")(
         delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
     )

@@ -1,296 +1,166 @@
-"""Baseline files and the regression check: is a results folder worse than its baseline?
+"""The regression check: is a results folder worse than its baseline, and how much could it see?
 
-A baseline holds an experiment's configuration (and a hash of it) and, per schedule, the mean,
-sample std and count over the ok runs' seeds of each gated metric, with the metric's direction.
-
-The rule, per schedule and metric (``worse`` is the baseline mean minus the current mean for a
+Per schedule and metric (``worse`` is the baseline mean minus the current mean for a
 higher-is-better metric, the reverse for a lower-is-better one)::
 
-    fail  if  worse > t_{0.99, df} * sqrt(s1²/n1 + s2²/n2) + floor
+    fail  if  worse > t_{1 - alpha, df} * SE,   SE = sqrt(s1²/n1 + s2²/n2)
 
-i.e. a one-sided Welch test at 99% (df by Welch–Satterthwaite), plus a small absolute floor so
-that a difference too small to matter never fails even when the seeds happen to agree closely.
-A per-metric tolerance (``final_test_accuracy:-0.5pp``) replaces margin and floor by a fixed
-allowed worsening. Only the ok runs enter the statistics; a schedule that gains diverged or
-failed runs fails on that alone. Each check is a small function returning None or one line.
-No TensorFlow here: ``baseline`` and ``check`` start in about a second.
+a one-sided Welch test (df by Welch–Satterthwaite) at a per-comparison level ``alpha`` that
+splits the whole check's false-alarm budget (1%) over the comparisons (Bonferroni): a metric
+gets its share of the budget (final test accuracy 80%, best test accuracy and final train
+loss 10% each), divided equally among the schedules compared. So an unchanged configuration
+fails a whole check at most 1% of the time, whatever the number of schedules.
+
+Every comparison also states its power: the *minimum detectable drop*, the true worsening it
+would catch with 80% probability at its level, ``nc * SE`` with ``nc`` the non-centrality at
+which a t(df) test at ``alpha`` rejects with probability 0.8.
+
+When both sides ran the same 3+ seeds the test is paired: ``SE = sd(d) / sqrt(n)``, ``df = n - 1``
+over the per-seed differences ``d``. A same-seed run is bitwise identical on one machine, and
+another summation order (oneDNN vs Eigen kernels, i.e. another machine's float noise) moved
+final test accuracy by 0.004-0.011 pp (sd of d) against a 0.16-0.29 pp seed spread (measured
+with benchmarks/gate_noise.py), so pairing removes nearly all the seed noise. The paired test
+is calibrated however large d's spread is (it is estimated from d itself); because that spread
+can be ~0, a paired comparison also allows a small floor (0.1 pp, 10 test images; 0.001 of
+loss), so that a change of a few images never fails.
+
+A per-metric tolerance replaces the test by a fixed allowed worsening. Only the ok runs enter
+the statistics; a schedule that gains diverged or failed runs fails on that alone, and so
+does one with no ok run at all. No TensorFlow here: ``check`` starts in about a second.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scipy import stats as sps
+import numpy as np
+from scipy import special
 
-from clrbench.errors import ResultsError
+from clrbench.baseline_doc import (
+    METRICS,
+    MIN_SEEDS,
+    NOT_OK,
+    config_changes,
+    metrics_document,
+)
 
 if TYPE_CHECKING:
     from clrbench.results import Results
 
-FORMAT = "clrbench-baseline/1"
-CONFIDENCE = 0.99
-DIRECTIONS = ("higher", "lower")
-NOT_OK = ("diverged", "failed")
+FALSE_ALARM = 0.01  # of a whole check of an unchanged configuration
+POWER = 0.80  # the probability at which the minimum detectable drop is stated
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A gated metric: a column of ``stats.final_metrics``, its direction and floor."""
-
-    name: str
-    direction: str  # "higher" or "lower" is better
-    floor: float  # absolute worsening always allowed (fraction for accuracies)
-    accuracy: bool  # shown in % / pp
-
-
-# Floors: 0.2 pp of accuracy is 20 of the 10,000 test images, less than this benchmark calls a
-# change; 0.005 of train loss is ~4% of the ci preset's final loss (0.08-0.20). On the ci
-# preset one seed std is 0.14-0.69 pp and 0.002-0.010, so the floors matter only when the
-# seeds happen to agree closely, where the Welch margin alone would flag a trivial change.
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("final_test_accuracy", "higher", 0.002, True),
-        Metric("best_test_accuracy", "higher", 0.002, True),
-        Metric("final_train_loss", "lower", 0.005, False),
-    )
-}
-
-
-# --- the configuration and its hash ---
-
-
-def config_of(experiment: dict[str, Any]) -> dict[str, Any]:
-    """What determines each seed's numbers: the experiment minus ``name`` and ``seeds``,
-    schedules keyed by label (their order does not matter)."""
-    settings = dict(experiment.get("experiment", {}))
-    for key in ("name", "seeds"):
-        settings.pop(key, None)
-    schedules = {
-        str(s.get("label", s.get("name"))): {k: v for k, v in s.items() if k != "label"}
-        for s in experiment.get("schedule", [])
-    }
-    return {"experiment": settings, "schedule": schedules}
-
-
-def config_hash(experiment: dict[str, Any]) -> str:
-    """``sha256:<hex>`` of the canonical JSON of :func:`config_of`."""
-    text = json.dumps(config_of(experiment), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def config_changes(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Human lines such as ``epochs 4 -> 5`` or ``constant.lr 0.1 -> 0.001`` (schedules present
-    in only one of them are left to the coverage check)."""
-    old, new = config_of(baseline), config_of(current)
-    changes = _dict_changes("", old["experiment"], new["experiment"])
-    for label in sorted(old["schedule"].keys() & new["schedule"].keys()):
-        changes += _dict_changes(f"{label}.", old["schedule"][label], new["schedule"][label])
-    return changes
-
-
-def _dict_changes(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    missing = object()
-    lines = []
-    for key in sorted(old.keys() | new.keys()):
-        a, b = old.get(key, missing), new.get(key, missing)
-        if a != b:
-            shown = ["(none)" if v is missing else json.dumps(v) for v in (a, b)]
-            lines.append(f"{prefix}{key} {shown[0]} -> {shown[1]}")
-    return lines
-
-
-# --- making a baseline (the same document describes the current results in a check) ---
-
-
-def metrics_document(results: Results) -> dict[str, Any]:
-    """Experiment, config hash, per-schedule run counts and per-metric statistics of ok runs."""
-    from clrbench.stats import final_metrics
-
-    final = final_metrics(results)
-    expected = _expected_runs(results.experiment)
-    metrics, runs = {}, {}
-    for label in results.schedules:
-        rows = final[final["schedule"] == label]
-        ok = rows[rows["status"] == "ok"]
-        counts = {s: int((rows["status"] == s).sum()) for s in ("ok", *NOT_OK)}
-        runs[label] = {"expected": expected.get(label, len(rows)), "runs": len(rows), **counts}
-        runs[label]["seeds"] = sorted(int(s) for s in rows["seed"])
-        metrics[label] = {name: _stat(ok, m) for name, m in METRICS.items()}
-    return {
-        "config_hash": config_hash(results.experiment),
-        "experiment": results.experiment,
-        "runs": runs,
-        "metrics": metrics,
+def gate_settings() -> dict[str, Any]:
+    """The rule's settings, recorded in each baseline."""
+    shares = {name: m.share for name, m in METRICS.items()}
+    return {"test": "welch-bonferroni", "false_alarm": FALSE_ALARM, "power": POWER} | {
+        "shares": shares
     }
 
 
-def _expected_runs(experiment: dict[str, Any]) -> dict[str, int]:
-    seeds = experiment.get("experiment", {}).get("seeds", [])
-    count = seeds if isinstance(seeds, int) else len(seeds)
-    return {str(s.get("label", s.get("name"))): count for s in experiment.get("schedule", [])}
+def comparison_level(metric: str, schedules: int) -> float:
+    """The per-comparison false-alarm level ``alpha`` of a metric among ``schedules``."""
+    share = METRICS[metric].share if metric in METRICS else 0.0
+    return FALSE_ALARM * share / max(schedules, 1)
 
 
-def _stat(ok: Any, metric: Metric) -> dict[str, Any]:
-    rows = ok[ok[metric.name].notna()].sort_values("seed")
-    values = rows[metric.name].to_numpy(dtype=float)
-    n = int(values.size)
-    return {
-        "direction": metric.direction,
-        "mean": float(values.mean()) if n else None,
-        "std": float(values.std(ddof=1)) if n > 1 else None,
-        "n": n,
-        "seeds": [int(s) for s in rows["seed"]],
-        "values": [float(v) for v in values],
-    }
-
-
-def make_baseline(results: Results) -> dict[str, Any]:
-    """The baseline document of a results folder (refuses an incomplete suite)."""
-    if not results.experiment:
-        raise ResultsError(
-            f"{results.path}: no experiment.toml; a baseline needs the configuration"
-        )
-    document = metrics_document(results)
-    short = [
-        f"{label} {v['runs']}/{v['expected']}"
-        for label, v in document["runs"].items()
-        if v["runs"] < v["expected"]
-    ]
-    if short:
-        raise ResultsError(
-            f"{results.path}: incomplete suite ({', '.join(short)} runs); "
-            "finish it (`run` resumes) before making a baseline"
-        )
-    from clrbench import __version__
-
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    head = {"format": FORMAT, "created_at": created, "clrbench_version": __version__}
-    head |= {"source": str(results.path), "confidence": CONFIDENCE}
-    head["floors"] = {name: m.floor for name, m in METRICS.items()}
-    return head | document
-
-
-def write_baseline(document: dict[str, Any], path: str | os.PathLike[str], force: bool) -> Path:
-    """Write the baseline (temporary file, then rename); never replaces one without ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise ResultsError(f"{path}: baseline exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A baseline file, validated; ResultsError (one line) when missing or corrupt."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such baseline file") from None
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot read baseline ({type(exc).__name__}: {exc})") from None
-    problem = _shape_problem(document)
-    if problem:
-        raise ResultsError(f"{path}: not a clrbench baseline ({problem})")
-    return document
-
-
-def _shape_problem(document: Any) -> str | None:
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        return f"'format' is not {FORMAT!r}"
-    if not isinstance(document.get("experiment"), dict) or not document["experiment"]:
-        return "no 'experiment'"
-    if document.get("config_hash") != config_hash(document["experiment"]):
-        return "'config_hash' does not match its 'experiment'"
-    metrics, runs = document.get("metrics"), document.get("runs")
-    if not isinstance(metrics, dict) or not metrics or not isinstance(runs, dict):
-        return "no 'metrics' or 'runs'"
-    for label, per_metric in metrics.items():
-        counts = runs.get(label)
-        if not isinstance(counts, dict) or not all(k in counts for k in ("runs", "ok", *NOT_OK)):
-            return f"schedule {label!r} lacks its run counts"
-        for name, stat in (per_metric if isinstance(per_metric, dict) else {None: None}).items():
-            numbers = isinstance(stat, dict) and all(
-                isinstance(stat.get(k), int | float | None) for k in ("mean", "std")
-            )
-            if (
-                not numbers
-                or stat.get("direction") not in DIRECTIONS
-                or not isinstance(stat.get("n"), int)
-            ):
-                return f"{label}.{name} needs a direction, mean, std and n"
-    return None
-
-
-# --- the check: small functions, each returning None or one exact line ---
-
-
-def welch_margin(
-    s1: float | None, n1: int, s2: float | None, n2: int, confidence: float = CONFIDENCE
-) -> float:
-    """One-sided Welch bound ``t_{confidence, df} * sqrt(s1²/n1 + s2²/n2)``.
-
-    ``df = (a + b)² / (a²/(n1 - 1) + b²/(n2 - 1))`` with ``a = s1²/n1, b = s2²/n2``
+def welch(s1: float | None, n1: int, s2: float | None, n2: int) -> tuple[float, float]:
+    """``(SE, df)`` of the difference of two means: ``SE = sqrt(a + b)`` with
+    ``a = s1²/n1, b = s2²/n2`` and ``df = (a + b)² / (a²/(n1 - 1) + b²/(n2 - 1))``
     (Welch–Satterthwaite). A sample of one borrows the other's std (``df`` = its n - 1);
-    NaN when neither sample has a std.
-    """
+    ``(nan, nan)`` when neither sample has a std."""
     has1, has2 = s1 is not None and n1 > 1, s2 is not None and n2 > 1
     if not (has1 or has2):
-        return math.nan
+        return math.nan, math.nan
     df = None
     if not has1:
         s1, df = s2, n2 - 1
     elif not has2:
         s2, df = s1, n1 - 1
     a, b = s1**2 / n1, s2**2 / n2
-    if a + b == 0:
-        return 0.0
     if df is None:
-        df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
-    return float(sps.t.ppf(confidence, df) * math.sqrt(a + b))
+        df = (n1 + n2 - 2) if a + b == 0 else (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+    return math.sqrt(a + b), float(df)
+
+
+def critical_drop(se: float, df: float, alpha: float) -> float:
+    """``t_{1 - alpha, df} * SE``: the largest worsening a test at level alpha lets pass."""
+    return float(special.stdtrit(df, 1 - alpha)) * se
+
+
+def detectable_drop(se: float, df: float, alpha: float, power: float = POWER) -> float:
+    """The true worsening detected with probability ``power``: ``nc * SE`` where a
+    non-central t(df, nc) exceeds ``t_{1 - alpha, df}`` with that probability."""
+    if math.isnan(se):
+        return math.nan
+    t_critical = float(special.stdtrit(df, 1 - alpha))
+    return float(special.nctdtrinc(df, 1 - power, t_critical)) * se
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One schedule's metric against its baseline, with the worsening it is allowed."""
+    """One schedule's metric against its baseline: the test, its power and its verdict."""
 
     schedule: str
     metric: str
     direction: str
     baseline: dict[str, Any]
     current: dict[str, Any]
-    margin: float  # the Welch part; NaN when the noise cannot be estimated
-    floor: float
-    tolerance: float | None = None  # replaces margin + floor when given
+    alpha: float
+    se: float  # NaN when the noise cannot be estimated (one ok seed on each side)
+    df: float
+    tolerance: float | None = None  # a fixed allowed worsening replacing the test
+    paired: bool = False  # same seeds on both sides: a paired test over per-seed differences
+
+    @property
+    def floor(self) -> float:
+        return METRICS[self.metric].paired_floor if self.paired and self.metric in METRICS else 0.0
 
     @property
     def accuracy(self) -> bool:
         return self.metric in METRICS and METRICS[self.metric].accuracy
 
     @property
+    def tested(self) -> bool:
+        return self.tolerance is not None or not math.isnan(self.se)
+
+    @property
     def allowed(self) -> float:
         if self.tolerance is not None:
             return self.tolerance
-        return (0.0 if math.isnan(self.margin) else self.margin) + self.floor
+        if math.isnan(self.se):
+            return math.nan
+        return max(critical_drop(self.se, self.df, self.alpha), self.floor)
+
+    @property
+    def detectable(self) -> float:
+        """Minimum drop detected with 80% probability (NaN when untested)."""
+        if math.isnan(self.se):
+            return math.nan
+        over_threshold = float(special.stdtrit(self.df, POWER)) * self.se
+        if self.tolerance is not None:
+            return self.tolerance + over_threshold
+        return max(detectable_drop(self.se, self.df, self.alpha), self.floor + over_threshold)
+
+    @property
+    def difference(self) -> float:
+        return self.current["mean"] - self.baseline["mean"]
 
     @property
     def worse_by(self) -> float:
-        difference = self.current["mean"] - self.baseline["mean"]
-        return -difference if self.direction == "higher" else difference
+        return -self.difference if self.direction == "higher" else self.difference
 
     @property
     def failed(self) -> bool:
-        return self.worse_by > self.allowed
+        # 1e-12: equal means computed in another order must not fail a zero-spread comparison
+        return self.tested and self.worse_by > self.allowed + 1e-12
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if self.failed else "ok" if self.tested else "untested"
 
 
 def compare_metric(
@@ -298,13 +168,38 @@ def compare_metric(
     metric: str,
     baseline: dict[str, Any],
     current: dict[str, Any],
+    alpha: float,
     tolerance: float | None = None,
 ) -> Comparison:
-    """The comparison of one metric's statistics (``mean, std, n``) under the rule above."""
-    margin = welch_margin(baseline.get("std"), baseline["n"], current.get("std"), current["n"])
-    floor = METRICS[metric].floor if metric in METRICS else 0.0
+    """The comparison of one metric's statistics (``mean, std, n``, optionally per-seed
+    ``seeds`` and ``values``) under the rule above: paired when the seeds are the same."""
     direction = baseline["direction"]
-    return Comparison(schedule, metric, direction, baseline, current, margin, floor, tolerance)
+    differences = paired_differences(baseline, current)
+    if differences is None:
+        se, df = welch(baseline.get("std"), baseline["n"], current.get("std"), current["n"])
+    else:
+        se, df = (
+            float(np.std(differences, ddof=1) / math.sqrt(differences.size)),
+            differences.size - 1,
+        )
+    paired = differences is not None
+    args = (schedule, metric, direction, baseline, current, alpha, se, df, tolerance, paired)
+    return Comparison(*args)
+
+
+def paired_differences(baseline: dict[str, Any], current: dict[str, Any]) -> np.ndarray | None:
+    """Current minus baseline value per seed when both sides have the same seeds, at least
+    MIN_SEEDS of them (a paired test over 2 seeds has 1 degree of freedom: no power)."""
+    seeds = baseline.get("seeds")
+    values = (baseline.get("values"), current.get("values"))
+    if not seeds or seeds != current.get("seeds") or len(seeds) < MIN_SEEDS:
+        return None
+    if None in values or not len(values[0]) == len(values[1]) == len(seeds):
+        return None
+    return np.asarray(values[1], dtype=float) - np.asarray(values[0], dtype=float)
+
+
+# --- formatting shared by the messages and the CLI ---
 
 
 def format_value(c: Comparison, value: float) -> str:
@@ -312,6 +207,8 @@ def format_value(c: Comparison, value: float) -> str:
 
 
 def format_amount(c: Comparison, amount: float, signed: bool = False) -> str:
+    if math.isnan(amount):
+        return "n/a"
     sign = "+" if signed else ""
     return f"{amount * 100:{sign}.2f} pp" if c.accuracy else f"{amount:{sign}.4f}"
 
@@ -321,29 +218,34 @@ def metric_message(c: Comparison) -> str | None:
     if not c.failed:
         return None
     verb = "fell" if c.direction == "higher" else "rose"
-    change = format_amount(c, c.current["mean"] - c.baseline["mean"], signed=True)
     if c.tolerance is not None:
         why = "the --tolerance"
     else:
-        margin = "n/a" if math.isnan(c.margin) else format_amount(c, c.margin)
-        why = f"Welch 99% margin {margin} + floor {format_amount(c, c.floor)}"
+        test = "paired t-test" if c.paired else "Welch test"
+        why = f"one-sided {test} at {c.alpha:.2%} false alarm"
         why += f"; n = {c.baseline['n']} vs {c.current['n']}"
     return (
         f"{c.schedule}: {c.metric} {verb} from {format_value(c, c.baseline['mean'])} to "
-        f"{format_value(c, c.current['mean'])} ({change}), more than the allowed "
-        f"{format_amount(c, c.allowed)} ({why})"
+        f"{format_value(c, c.current['mean'])} ({format_amount(c, c.difference, signed=True)}), "
+        f"more than the allowed {format_amount(c, c.allowed)} ({why})"
     )
 
 
+# --- whole-schedule and structural checks: each None or one line ---
+
+
 def status_message(schedule: str, baseline: dict[str, Any], current: dict[str, Any]) -> str | None:
-    """None, or a line when a larger share of the runs diverged or failed than in the baseline."""
+    """None, or a line when no run finished ok, or a larger share of the runs diverged or
+    failed than in the baseline."""
     bad, bad_before = (sum(r[s] for s in NOT_OK) for r in (current, baseline))
+    detail = f"diverged {current['diverged']}, failed {current['failed']}"
+    if current["runs"] and current["ok"] == 0:
+        return f"{schedule}: no run finished ok ({detail}); nothing to compare"
     if bad == 0 or bad / current["runs"] <= bad_before / max(baseline["runs"], 1):
         return None
     return (
-        f"{schedule}: {bad} of {current['runs']} runs did not finish ok (diverged "
-        f"{current['diverged']}, failed {current['failed']}); the baseline had {bad_before} "
-        f"of {baseline['runs']}"
+        f"{schedule}: {bad} of {current['runs']} runs did not finish ok ({detail}); "
+        f"the baseline had {bad_before} of {baseline['runs']}"
     )
 
 
@@ -376,6 +278,9 @@ def structure_messages(baseline: dict[str, Any], current: dict[str, Any]) -> lis
     return lines
 
 
+# --- the whole check ---
+
+
 @dataclass
 class CheckReport:
     """Everything a check found: all comparisons, failing lines and informative notes."""
@@ -388,6 +293,42 @@ class CheckReport:
     def passed(self) -> bool:
         return not self.failures
 
+    def to_json(self) -> dict[str, Any]:
+        """Machine-readable: the verdict, the rule, one entry per comparison, the lines."""
+        return {
+            "verdict": "passed" if self.passed else "failed",
+            "false_alarm": FALSE_ALARM,
+            "power": POWER,
+            "comparisons": [comparison_json(c) for c in self.comparisons],
+            "failures": self.failures,
+            "notes": self.notes,
+        }
+
+
+def comparison_json(c: Comparison) -> dict[str, Any]:
+    """One comparison as plain numbers (metric units: fractions for accuracies; NaN -> None)."""
+
+    def number(value: float) -> float | None:
+        return None if value is None or math.isnan(value) else float(value)
+
+    def side(stat: dict[str, Any]) -> dict[str, Any]:
+        return {"mean": stat["mean"], "sd": stat.get("std"), "n": stat["n"]}
+
+    return {
+        "schedule": c.schedule,
+        "metric": c.metric,
+        "direction": c.direction,
+        "baseline": side(c.baseline),
+        "current": side(c.current),
+        "difference": c.difference,
+        "allowed_drop": number(c.allowed),
+        "minimum_detectable_drop": number(c.detectable),
+        "alpha": None if c.tolerance is not None else c.alpha,
+        "test": "tolerance" if c.tolerance is not None else "paired" if c.paired else "welch",
+        "tolerance": c.tolerance,
+        "verdict": c.verdict,
+    }
+
 
 def check(
     current: dict[str, Any],
@@ -399,47 +340,66 @@ def check(
     report = CheckReport()
     structure = structure_messages(baseline, current)
     (report.notes if allow_config_change else report.failures).extend(structure)
-    for label, per_metric in baseline["metrics"].items():
-        if label not in current["metrics"]:
-            continue
+    common = [label for label in baseline["metrics"] if label in current["metrics"]]
+    for label in common:
         runs = current["runs"][label]
         lines = (
             completeness_message(label, runs),
             status_message(label, baseline["runs"][label], runs),
         )
         report.failures += [line for line in lines if line]
-        for name, stat in per_metric.items():
+        for name, stat in baseline["metrics"][label].items():
             now = current["metrics"][label].get(name)
             if now is None or now["mean"] is None or stat["mean"] is None:
                 continue  # no ok runs on one side: the status check speaks for it
-            comparison = compare_metric(label, name, stat, now, (tolerances or {}).get(name))
+            alpha = comparison_level(name, len(common))
+            tolerance = (tolerances or {}).get(name)
+            comparison = compare_metric(label, name, stat, now, alpha, tolerance)
             report.comparisons.append(comparison)
             if line := metric_message(comparison):
                 report.failures.append(line)
-    report.notes += seed_notes(report.comparisons)
+    if not report.comparisons:
+        report.failures.append(
+            "nothing was compared: no schedule has ok runs both here and in the baseline"
+        )
+    report.notes += power_notes(report.comparisons) + seed_notes(report.comparisons)
     return report
+
+
+def power_notes(comparisons: list[Comparison]) -> list[str]:
+    """Where a comparison has fewer than MIN_SEEDS seeds on a side, or none can be tested."""
+    notes = []
+    for c in comparisons:
+        if c.metric != "final_test_accuracy":
+            continue
+        n = min(c.baseline["n"], c.current["n"])
+        if not c.tested:
+            notes.append(f"{c.schedule}: one ok seed on each side: no statistical power, untested")
+        elif n < MIN_SEEDS and c.tolerance is None:
+            notes.append(
+                f"{c.schedule}: n = {c.baseline['n']} vs {c.current['n']} seeds: no useful "
+                f"statistical power (it would miss a drop of {format_amount(c, c.detectable)} "
+                "one time in five)"
+            )
+    return notes
 
 
 def seed_notes(comparisons: list[Comparison]) -> list[str]:
     """Whether the seeds match; if so the largest per-seed change of final test accuracy
-    (about zero on the same kind of machine: runs are deterministic); and where the noise
-    could not be estimated (a single ok seed on both sides)."""
-    notes = [
-        f"{c.schedule}: {c.metric}: one ok seed on each side, only the floor applies"
-        for c in comparisons
-        if math.isnan(c.margin) and c.tolerance is None
-    ]
+    (zero on the same kind of machine: runs are deterministic)."""
     same = [c for c in comparisons if c.metric == "final_test_accuracy"]
     if not same or any(not c.baseline.get("values") or not c.current.get("values") for c in same):
-        return notes
+        return []
     if any(c.baseline.get("seeds") != c.current.get("seeds") for c in same):
-        return [*notes, "seeds differ from the baseline's: compared as independent samples"]
+        return ["seeds differ from the baseline's: compared as independent samples (Welch)"]
+    how = "compared seed by seed (paired)"
+    if not all(c.paired for c in same):
+        how = f"fewer than {MIN_SEEDS} to pair, compared as independent samples (Welch)"
     pairs = [zip(c.baseline["values"], c.current["values"], strict=True) for c in same]
     largest = max(abs(a - b) for pair in pairs for a, b in pair)
     return [
-        *notes,
-        "same seeds as the baseline; largest per-seed change of final_test_accuracy "
-        f"{largest * 100:.2f} pp",
+        f"same seeds as the baseline: {how}; largest per-seed change of final_test_accuracy "
+        f"{largest * 100:.2f} pp"
     ]
 
 

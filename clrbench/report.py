@@ -22,7 +22,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from clrbench import stats
+from clrbench import atomic, stats
 from clrbench.errors import ClrbenchError
 from clrbench.figures import FIGURE_DPI, build_figures, palette, png_bytes
 from clrbench.results import RUN_COLUMNS, Results
@@ -349,9 +349,9 @@ def render(
         if kind == "md":
             (out / "figures").mkdir(exist_ok=True)
             for figure in figures:
-                (out / figure["file"]).write_bytes(figure["png"])
+                atomic.write_bytes(out / figure["file"], figure["png"])
         written[kind] = out / f"report.{kind}"
-        written[kind].write_text(env.get_template(f"report.{kind}.j2").render(context))
+        atomic.write_text(written[kind], env.get_template(f"report.{kind}.j2").render(context))
     written["csv"] = out / "summary.csv"
-    analysis["summary"].to_csv(written["csv"], index=False)
+    atomic.write_text(written["csv"], analysis["summary"].to_csv(index=False))
     return written

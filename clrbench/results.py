@@ -1,8 +1,9 @@
 """The results store: one folder per run, written atomically, loaded as tidy frames.
 
 Layout: ``OUT/experiment.toml``, ``OUT/manifest.json`` and ``OUT/runs/<run_id>/{batches.parquet,
-epochs.parquet, run.json}``. A run is written to ``OUT/runs/.tmp-<run_id>-<pid>`` and renamed into
-place, so ``run.json`` present means the run is complete; a killed suite leaves no half-written run.
+epochs.parquet, run.json}``. A run is written to a hidden temporary folder and renamed into place
+(``clrbench.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
+full disk leaves no half-written run.
 
 The folder describes itself: ``manifest.json`` (written by ``run``) lists the run ids of the
 folder's current experiment, and each run's ``run.json`` is the truth about that run. Loading never
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clrbench import atomic
 from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.records import check_record
 from clrbench.semantics import TRAINING_SEMANTICS
 
 RUNS_DIR = "runs"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 NAMED_AT_MOST = 8  # run ids listed in one warning
-TMP_PREFIX = ".tmp-"
-STATUSES = ("ok", "diverged", "failed")
-REQUIRED_RECORD_KEYS = ("run_id", "label", "seed", "schedule", "config", "status")
 
 BATCH_COLUMNS = {
     "run_id": "category",
@@ -113,21 +112,13 @@ def write_run(
     aside first and removed only after the new one is in place.
     """
     final = run_dir(out, record["run_id"])
-    tmp = final.parent / f"{TMP_PREFIX}{record['run_id']}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if batches is not None:
-        batches.to_parquet(tmp / "batches.parquet", index=False)
-    if epochs is not None:
-        epochs.to_parquet(tmp / "epochs.parquet", index=False)
-    (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-    old = None
-    if final.exists():
-        old = final.parent / f"{TMP_PREFIX}old-{record['run_id']}-{os.getpid()}"
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_folder(final) as tmp:
+        if batches is not None:
+            batches.to_parquet(tmp / "batches.parquet", index=False)
+        if epochs is not None:
+            epochs.to_parquet(tmp / "epochs.parquet", index=False)
+        (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     return final
 
 
@@ -144,25 +135,25 @@ def read_record(folder: Path) -> dict[str, Any]:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{path}: cannot read run record ({exc})") from None
-    if not isinstance(record, dict) or record.get("status") not in STATUSES:
-        raise ResultsError(f"{path}: not a clrbench run record (no valid 'status')")
-    missing = [key for key in REQUIRED_RECORD_KEYS if key not in record]
-    if (
-        missing
-        or not isinstance(record["schedule"], dict)
-        or not isinstance(record["config"], dict)
-    ):
-        raise ResultsError(
-            f"{path}: incomplete run record (missing {', '.join(missing) or 'fields'})"
-        )
-    return record
+    return check_record(record, path)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
+    """A run's frame with its own columns (no run_id/schedule/seed) in their dtypes."""
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
+    for column, dtype in columns.items():
+        if column in ("run_id", "schedule", "seed"):
+            continue
+        if column not in frame.columns:
+            raise ResultsError(f"{path}: no column '{column}'")
+        try:
+            frame[column] = frame[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ResultsError(f"{path}: column '{column}' is not {dtype} ({exc})") from None
+    return frame
 
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +175,8 @@ def _run_row(record: dict[str, Any]) -> dict[str, Any]:
     }
     for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
         row[key] = record["config"].get(key)
+    for key, default in (("validation_size", None), ("split_seed", None), ("evaluate_on", "test")):
+        row[key] = record["config"].get(key, default)
     row.update(record.get("provenance", {}))
     return row
 
@@ -201,9 +194,7 @@ def write_manifest(out: Path, run_ids: list[str], experiment_name: str) -> None:
         "training_semantics": TRAINING_SEMANTICS,
         "runs": list(run_ids),
     }
-    tmp = Path(out) / f".{MANIFEST}.{os.getpid()}"
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(Path(out) / MANIFEST)
+    atomic.write_text(Path(out) / MANIFEST, json.dumps(document, indent=2) + "\n")
 
 
 def read_manifest(root: Path) -> list[str] | None:
@@ -266,7 +257,7 @@ def load_results(
     complete = sorted(
         p.name
         for p in runs_root.iterdir()
-        if not p.name.startswith(TMP_PREFIX) and (p / "run.json").is_file()
+        if not p.name.startswith(".") and (p / "run.json").is_file()  # hidden: temporary
     )
     folders = [runs_root / run_id for run_id in _select_runs(root, complete, run_ids)]
     records = [read_record(p) for p in folders]
@@ -281,10 +272,13 @@ def load_results(
     order = _label_order(experiment, records)
     batches, epochs = [], []
     for folder, record in zip(folders, records, strict=True):
-        for name, frames in (("batches", batches), ("epochs", epochs)):
+        for name, frames, columns in (
+            ("batches", batches, BATCH_COLUMNS),
+            ("epochs", epochs, EPOCH_COLUMNS),
+        ):
             file = folder / f"{name}.parquet"
             if file.exists():
-                frame = _read_parquet(file)
+                frame = _read_parquet(file, columns)
                 frame.insert(0, "run_id", record["run_id"])
                 frame.insert(1, "schedule", record["label"])
                 frame.insert(2, "seed", record["seed"])

@@ -1,8 +1,13 @@
-"""Run an experiment: every (schedule, seed) through joblib, resumable, failure-isolated.
+"""Run an experiment: every (schedule, seed) in worker processes, resumable, failure-isolated.
 
-Workers (loky processes, or Dask workers through joblib's Dask backend) import TensorFlow
-themselves and return each run's frames; this process writes every run atomically into the
-results store as it completes, so an interrupted suite loses only the runs in flight.
+Workers (``clrbench.pool`` processes, or Dask workers through ``dask.distributed`` futures)
+import TensorFlow themselves and return each run's frames; this process, the folder's only
+writer (``clrbench.lock``), writes every run atomically into the results store as it
+completes, so an interrupted suite loses only the runs in flight. A run whose worker dies
+hard (``kill -9``, segfault, OOM) is recorded ``failed`` with the cause and the suite goes on
+on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures``) and
+reports it failed when that is exhausted. ``jobs=1`` trains in this process: a plain loop
+that a debugger can step through.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,16 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from joblib import Parallel, delayed, parallel_config
 
-from clrbench import quiet, results
-from clrbench.errors import ConfigError
+from clrbench import atomic, quiet, results
+from clrbench.errors import ConfigError, ResultsError
 from clrbench.experiment import Experiment, RunSpec
+from clrbench.lock import folder_lock
+from clrbench.pool import TaskError, WorkerDied, WorkerPool
 from clrbench.semantics import TRAINING_SEMANTICS
 
 BACKENDS = ("loky", "dask")
 PROGRESS_DIR = ".progress"
 PACKAGES = ("clrbench", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "joblib")
+# A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
+RUNS_PER_WORKER = 10
 
 
 @dataclass
@@ -49,6 +59,24 @@ class SuiteOutcome:
         return [r for r in self.records.values() if r["status"] == "failed"]
 
 
+def _new_record(spec: RunSpec) -> dict[str, Any]:
+    record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
+    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
+    record["training_semantics"] = TRAINING_SEMANTICS
+    return record
+
+
+def failed_run(
+    spec: RunSpec, error: str, trace: str | None = None, started: float | None = None
+) -> dict[str, Any]:
+    """A ``failed`` run (no frames): the first line of the cause, the traceback when known."""
+    started = time.time() if started is None else started
+    record = _new_record(spec) | {"status": "failed", "error": error, "traceback": trace}
+    record |= {"wall_s": time.time() - started, "started_at": _iso(started)}
+    record["provenance"] = provenance({})
+    return {"record": record, "batches": None, "epochs": None}
+
+
 def execute(
     spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
 ) -> dict[str, Any]:
@@ -57,22 +85,16 @@ def execute(
 
     quiet.set_verbose(verbose)
     started = time.time()
-    record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
-    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
-    record["training_semantics"] = TRAINING_SEMANTICS
     on_epoch = _ProgressFile(progress_dir, spec.run_id)
     on_epoch(0, {})  # the run is running
     try:
         result = train_run(spec, data_dir=data_dir, on_epoch=on_epoch)
     except Exception as exc:  # isolate the failure: the other runs go on
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        record |= {"status": "failed", "error": error, "traceback": traceback.format_exc()}
-        record |= {"wall_s": time.time() - started, "started_at": _iso(started)}
-        record["provenance"] = provenance({})
-        return {"record": record, "batches": None, "epochs": None}
+        return failed_run(spec, error, traceback.format_exc(), started)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
-    record |= {
+    record = _new_record(spec) | {
         "status": result.status,
         "error": None,
         "diverged_step": result.diverged_step,
@@ -86,10 +108,9 @@ def execute(
 
 
 class _ProgressFile:
-    """``OUT/runs/.progress/<run_id>``: the epochs a run has finished and whether it still runs.
-
-    Written by the worker, read by ``clrbench.progress``; cosmetic, so never fails a run.
-    """
+    """``OUT/runs/.progress/<run_id>``: the epochs a run has finished, whether it still runs,
+    and the worker's pid. Written by the worker, read by ``clrbench.progress``; cosmetic, so
+    it never fails a run."""
 
     def __init__(self, progress_dir: str | None, run_id: str) -> None:
         self.path = None if progress_dir is None else Path(progress_dir) / run_id
@@ -104,8 +125,9 @@ class _ProgressFile:
 
     def _write(self, running: bool) -> None:
         if self.path is not None:
+            state = {"epoch": self.epoch, "running": running, "pid": os.getpid()}
             with contextlib.suppress(OSError):
-                self.path.write_text(json.dumps({"epoch": self.epoch, "running": running}))
+                atomic.write_text(self.path, json.dumps(state))
 
 
 def _iso(timestamp: float) -> str:
@@ -127,6 +149,8 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "dataset_md5": " ".join(f"{k}:{v}" for k, v in sorted(checksums.items())) or None,
         "data_source": info.get("data_source"),
         "test_examples": info.get("test_examples"),
+        "evaluated_on": info.get("evaluated_on"),
+        "split_sha256": (info.get("split") or {}).get("validation_sha256"),
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }
@@ -169,9 +193,7 @@ def write_experiment(experiment: Experiment, out: Path) -> None:
     """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
     (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".experiment.toml.{os.getpid()}"
-    tmp.write_text(tomli_w.dumps(experiment.to_dict()))
-    tmp.replace(out / "experiment.toml")
+    atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
     results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
 
 
@@ -189,35 +211,87 @@ def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, 
     return todo, kept
 
 
-@contextlib.contextmanager
-def backend_context(backend: str, jobs: int, scheduler: str | None) -> Iterator[None]:
-    """joblib's loky backend, or its Dask backend on a cluster (a LocalCluster by default)."""
-    if backend == "loky":
-        with parallel_config(backend="loky", n_jobs=jobs):
-            yield
-        return
+def _in_process(todo: list[RunSpec], args: tuple) -> Iterator[tuple[RunSpec, dict]]:
+    for spec in todo:
+        yield spec, execute(spec, *args)
+
+
+def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Iterator[tuple[RunSpec, dict]]:
+    """Worker processes; a task error or a dead worker becomes that run's failed record."""
+    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
+        for spec, done in pool.map_unordered(execute, todo, args):
+            if isinstance(done, WorkerDied):
+                done = failed_run(spec, done.cause, started=done.started)
+            elif isinstance(done, TaskError):
+                done = failed_run(spec, done.error, done.traceback)
+            yield spec, done
+
+
+def _dask(
+    todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple
+) -> Iterator[tuple[RunSpec, dict]]:
+    """Dask futures: a task whose worker is lost is retried elsewhere (the scheduler's
+    ``allowed-failures``); when that is exhausted it raises KilledWorker: a failed run."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise ConfigError("--backend dask needs: pip install 'clrbench[dask]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler:
-            stack.enter_context(Client(scheduler, timeout="30s"))
+            client = stack.enter_context(Client(scheduler, timeout="30s"))
         else:
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    # a free port: Dask's default 8787 may belong to another cluster
-                    # on this machine, and then Dask warns (noise for a clrbench user)
-                    dashboard_address=":0",
-                    silence_logs=logging.ERROR,
-                )
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                # a free port: Dask's default 8787 may belong to another cluster on this
+                # machine, and then Dask warns (noise for a clrbench user)
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
             )
-            stack.enter_context(Client(cluster))
-        stack.enter_context(parallel_config(backend="dask", n_jobs=jobs))
-        yield
+            client = stack.enter_context(Client(stack.enter_context(cluster)))
+        futures = {
+            client.submit(execute, spec, *args, key=f"{spec.run_id}-{uuid.uuid4().hex[:8]}"): spec
+            for spec in todo
+        }
+        try:
+            for future in as_completed(futures):
+                spec = futures[future]
+                try:
+                    yield spec, future.result()
+                except Exception as exc:  # KilledWorker, a lost connection to the cluster...
+                    yield spec, failed_run(spec, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            client.cancel(list(futures))
+
+
+def _store(out: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """Write one run; if its files cannot be written (disk full, file-size limit), record it
+    ``failed`` instead; if not even that can be written, stop: ResultsError."""
+    record = done["record"]
+    try:
+        results.write_run(out, record, done["batches"], done["epochs"])
+        return record
+    except OSError as exc:
+        error = f"cannot write the run's files: {type(exc).__name__}: {exc}"
+        record = record | {"status": "failed", "error": error, "traceback": None}
+    try:
+        results.write_run(out, record, None, None)
+    except OSError as exc:
+        raise ResultsError(f"{out}: cannot write results ({exc})") from None
+    return record
+
+
+def _leftovers(out: Path) -> None:
+    """Remove what a killed writer left (temporary folders, progress files); we hold the lock."""
+    runs_root = out / results.RUNS_DIR
+    if runs_root.is_dir():
+        for path in runs_root.iterdir():
+            if path.name == PROGRESS_DIR or atomic.is_temporary(path):
+                shutil.rmtree(path, ignore_errors=True)
+    for path in out.iterdir():
+        if atomic.is_temporary(path):
+            path.unlink(missing_ok=True)
 
 
 def run_suite(
@@ -233,6 +307,7 @@ def run_suite(
 ) -> SuiteOutcome:
     """Train every pending run of ``experiment`` into ``out`` and return the outcome.
 
+    Holds ``out``'s writer lock throughout (BusyError if another writer has it).
     ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
     ``finished(record)`` calls; see ``clrbench.progress``.
     """
@@ -242,28 +317,39 @@ def run_suite(
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
-    write_experiment(experiment, out)
-    outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
-    if progress is not None and kept:
-        progress.already_complete(len(kept), len(todo))
-    if not todo:
-        return outcome
-    progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
-    progress_dir.mkdir(parents=True, exist_ok=True)
-    if progress is not None:
-        progress.start(todo, progress_dir)
-    verbose = quiet.verbose()
-    tasks = (delayed(execute)(spec, data_dir, str(progress_dir), verbose) for spec in todo)
-    with backend_context(backend, min(jobs, len(todo)), scheduler):
-        for done in Parallel(return_as="generator_unordered")(tasks):
-            record = done["record"]
-            results.write_run(out, record, done["batches"], done["epochs"])
-            outcome.records[record["run_id"]] = record
-            outcome.trained += 1
-            if progress is not None:
-                progress.finished(record)
-    for leftover in progress_dir.iterdir():
-        leftover.unlink(missing_ok=True)
-    progress_dir.rmdir()
+    with folder_lock(out, "run"):
+        _leftovers(out)
+        todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
+        write_experiment(experiment, out)
+        outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
+        if progress is not None and kept:
+            progress.already_complete(len(kept), len(todo))
+        if not todo:
+            return outcome
+        progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
+        progress_dir.mkdir(parents=True, exist_ok=True)
+        if progress is not None:
+            progress.start(todo, progress_dir)
+        args = (data_dir, str(progress_dir), quiet.verbose())
+        try:
+            with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+                for _spec, done in stream:
+                    record = _store(out, done)
+                    outcome.records[record["run_id"]] = record
+                    outcome.trained += 1
+                    if progress is not None:
+                        progress.finished(record)
+        finally:
+            shutil.rmtree(progress_dir, ignore_errors=True)
     return outcome
+
+
+def _stream(
+    todo: list[RunSpec], backend: str, jobs: int, scheduler: str | None, args: tuple
+) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
+    jobs = min(jobs, len(todo))
+    if backend == "dask":
+        return _dask(todo, jobs, scheduler, args)
+    if jobs == 1:
+        return _in_process(todo, args)
+    return _local(todo, jobs, args)

@@ -245,9 +245,19 @@ def train_run(
     threads = configure_tensorflow(spec.threads)
     import keras
 
-    dataset = load_dataset(spec.dataset, data_dir=data_dir, train_size=spec.train_size, seed=0)
+    dataset = load_dataset(
+        spec.dataset,
+        data_dir=data_dir,
+        train_size=spec.train_size,
+        seed=0,
+        validation_size=spec.validation_size,
+        split_seed=spec.split_seed,
+    )
     x_train, y_train = workload.preprocess(dataset.x_train), dataset.y_train.astype(np.int32)
-    x_test, y_test = workload.preprocess(dataset.x_test), dataset.y_test.astype(np.int32)
+    # The per-epoch evaluation set: the test set, or the validation split (study trials never
+    # see the test set). Its metrics keep the schema's test_* names; run.json says which.
+    x_eval, y_eval = dataset.evaluation_set(spec.evaluate_on)
+    x_test, y_test = workload.preprocess(x_eval), y_eval.astype(np.int32)
     steps_per_epoch = -(-len(x_train) // spec.batch_size)
 
     keras.backend.clear_session()
@@ -289,6 +299,8 @@ def train_run(
         "dataset_checksums": dataset.checksums,
         "data_source": dataset.source,
         "test_examples": len(y_test),
+        "evaluated_on": spec.evaluate_on,
+        "split": dataset.split,
     }
     return RunResult(
         spec,

@@ -377,3 +377,55 @@ def test_cli_says_the_env_var_is_wrong_in_one_line(tmp_path: Path, monkeypatch, 
     assert captured.err.count("\n") == 1
     assert captured.err.startswith(f"clrbench: error: {ENV_VAR}={tmp_path} does not hold mnist")
     assert not (tmp_path / "out").exists()
+
+
+# --- the validation split (clrbench study) ---
+
+
+@needs_mnist
+def test_validation_split_is_stratified_disjoint_and_reproducible(mnist: Dataset) -> None:
+    from clrbench.data import split_indices, split_record
+
+    train, validation = split_indices(mnist.y_train, 10_000, seed=0)
+    assert train.size == 50_000 and validation.size == 10_000
+    assert np.intersect1d(train, validation).size == 0
+    np.testing.assert_array_equal(np.union1d(train, validation), np.arange(60_000))
+    expected = 10_000 * np.array(TRAIN_COUNTS) / 60_000  # each class in proportion, +-1
+    assert np.all(np.abs(np.bincount(mnist.y_train[validation], minlength=10) - expected) < 1)
+    again = split_indices(mnist.y_train, 10_000, seed=0)
+    np.testing.assert_array_equal(again[1], validation)
+    assert not np.array_equal(split_indices(mnist.y_train, 10_000, seed=1)[1], validation)
+    record = split_record(mnist.y_train, 10_000, 0)
+    assert record == split_record(mnist.y_train, 10_000, 0)
+    assert (
+        record["validation_sha256"] != split_record(mnist.y_train, 10_000, 1)["validation_sha256"]
+    )
+    assert (record["train_examples"], record["validation_examples"]) == (50_000, 10_000)
+
+
+@needs_mnist
+def test_split_dataset_holds_out_validation_from_training_and_keeps_test(mnist: Dataset) -> None:
+    from clrbench.data import split_indices
+
+    split = load_dataset(data_dir=MNIST_DIR, validation_size=10_000, split_seed=0, train_size=1000)
+    train, validation = split_indices(mnist.y_train, 10_000, seed=0)
+    np.testing.assert_array_equal(split.x_validation, mnist.x_train[validation])
+    np.testing.assert_array_equal(split.y_validation, mnist.y_train[validation])
+    # train_size subsets the train part only: never a validation image
+    subset = train[stratified_indices(mnist.y_train[train], 1000, seed=0)]
+    np.testing.assert_array_equal(split.x_train, mnist.x_train[subset])
+    assert np.intersect1d(subset, validation).size == 0
+    # the test set is the whole, untouched test set; evaluation picks one or the other
+    assert split.x_test is mnist.x_test and split.y_test is mnist.y_test
+    assert split.evaluation_set("validation")[1] is split.y_validation
+    assert split.evaluation_set("test")[1] is mnist.y_test
+    assert split.split["validation_examples"] == 10_000
+    with pytest.raises(ClrbenchError, match="validation"):
+        mnist.evaluation_set("validation")  # no split: nothing to validate on
+
+
+@needs_mnist
+@pytest.mark.parametrize("size", [9, 59_991, 2.5, True])
+def test_bad_validation_size(size: object) -> None:
+    with pytest.raises(ClrbenchError, match="validation_size"):
+        load_dataset(data_dir=MNIST_DIR, validation_size=size)

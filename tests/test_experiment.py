@@ -44,7 +44,9 @@ def test_default_preset_is_the_documented_comparison():
 
 def test_extended_adds_the_other_schedules():
     labels = [e.label for e in Experiment.from_dict(PRESETS["extended"]).schedules]
-    assert labels[5:] == ["triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay"]
+    assert labels[5:] == [
+        "triangular2", "exp-range", "one-cycle", "sgdr", "exp-decay", "warmup-cosine", "warmup-clr",
+    ]  # fmt: skip
 
 
 def test_run_ids_are_readable_and_change_with_the_configuration():
@@ -139,6 +141,19 @@ def test_a_schedule_whose_length_differs_from_the_run_gets_a_note(total_steps, e
         ({"schedule": [{"name": "constant", "lr": 1}, {"name": "constant", "lr": 2}]},
          "duplicate schedule label"),
         ({"schedule": []}, "no schedules"),
+        # wrongly typed values: one line naming the key, never a TypeError
+        ({"experiment": {"dataset": ["mnist"]}}, r"\[experiment\] dataset must be a"),
+        ({"experiment": {"epochs": "5"}}, "epochs must be a positive integer, got '5'"),
+        ({"experiment": {"name": 3}}, r"\[experiment\] name must be a non-empty string"),
+        ({"experiment": {"optimizer": 1}}, r"\[experiment\] optimizer must be"),
+        ({"experiment": {"seeds": "3"}}, "seeds must be"),
+        ({"experiment": {"threads": True}}, "threads must be a positive integer"),
+        ({"experiment": 3}, r"\[experiment\] must be a table"),
+        ({"schedule": {"name": "constant"}}, "schedule must be a list"),
+        ({"schedule": [{"name": "constant", "lr": "0.1"}]}, "lr must be a number, got '0.1'"),
+        ({"schedule": [{"name": "constant", "lr": 0.1, "label": 3}]}, "#1 label must be"),
+        ({"schedule": [{"name": ["constant"], "lr": 0.1}]}, "#1 name must be"),
+        ({"schedule": [{"name": "constant", "lr": 0.1, "lr_mode": []}]}, "#1 lr_mode must be"),
     ],
 )  # fmt: skip
 def test_invalid_experiments_fail_before_training(change, message):
@@ -198,3 +213,17 @@ def test_list_shows_schedules_and_presets(capsys):
     out = capsys.readouterr().out
     for word in ["triangular2", "one_cycle", "sgdr", "sine_exp", "default", "extended", "quick"]:
         assert word in out
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [('dataset = ["mnist"]', "dataset"), ('epochs = "5"', "epochs"), ("name = 3", "name")],
+)
+def test_a_wrongly_typed_toml_value_is_one_line_naming_the_key(tmp_path, capsys, line, key):
+    config = tmp_path / "exp.toml"
+    config.write_text(f'[experiment]\n{line}\n[[schedule]]\nname = "constant"\nlr = 0.1\n')
+    out = tmp_path / "out"
+    code, err = run_cli(["--config", str(config), "--out", str(out)], capsys)
+    assert code == 2
+    assert err.startswith("clrbench: error: ") and "\n" not in err and key in err
+    assert not out.exists()

@@ -70,6 +70,71 @@ def test_write_run_replaces_atomically(results_copy):
     assert len(again.batches) == len(r.batches)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("seed", "0"),
+        ("status", "done"),
+        ("label", None),
+        ("schedule", []),
+        ("wall_s", "12"),
+        ("error", 3),
+        ("diverged_step", 1.5),
+        ("provenance", {"cpu": ["x"]}),
+        ("config.epochs", "2"),
+        ("schedule.granularity", "batch"),
+    ],
+)
+def test_a_wrongly_typed_record_value_is_one_line_naming_the_key(results_copy, key, value):
+    path = first_run(results_copy) / "run.json"
+    record = json.loads(path.read_text())
+    table, _, field = key.rpartition(".")
+    (record[table] if table else record)[field] = value
+    path.write_text(json.dumps(record))
+    with pytest.raises(ResultsError, match=rf"run.json: run record key '{key}' must be") as info:
+        load_results(results_copy)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_record_key_is_named(results_copy):
+    path = first_run(results_copy) / "run.json"
+    record = json.loads(path.read_text())
+    del record["config"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ResultsError, match="incomplete run record \\(no 'config'\\)"):
+        load_results(results_copy)
+
+
+def test_a_parquet_column_of_the_wrong_type_is_one_line(results_copy):
+    import pandas as pd
+
+    path = first_run(results_copy) / "batches.parquet"
+    frame = pd.read_parquet(path)
+    frame["loss"] = "high"
+    frame.to_parquet(path)
+    with pytest.raises(ResultsError, match="batches.parquet: column 'loss' is not float64"):
+        load_results(results_copy)
+
+
+@pytest.mark.parametrize("command", ["report", "check"])
+def test_report_and_check_name_the_bad_key_with_exit_2(results_copy, tmp_path, capsys, command):
+    from clrbench.cli import main
+
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", str(results_copy), "-o", str(baseline)]) == 0  # from good records
+    capsys.readouterr()
+    path = first_run(results_copy) / "run.json"
+    record = json.loads(path.read_text())
+    record["seed"] = "zero"
+    path.write_text(json.dumps(record))
+    args = [command, str(results_copy)]
+    if command == "check":
+        args += ["--baseline", str(baseline)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run record key 'seed' must be an integer" in err
+
+
 def _records(out):
     return {p.name: json.loads((p / "run.json").read_text()) for p in (out / "runs").iterdir()}
 

@@ -42,6 +42,26 @@ EXAMPLES = {
         dict(min_lr=1e-4, max_lr=10.0, num_steps=3000),
         dict(min_lr=1e-3, max_lr=1.0, num_steps=2000, mode="linear"),
     ],
+    # compositions: nested schedules as TOML tables (name + parameters beside it)
+    "warmup": [
+        dict(schedule=dict(name="sgdr", max_lr=0.1, min_lr=1e-4, first_period=300), steps=250),
+        dict(
+            schedule=dict(name="triangular", base_lr=1e-3, max_lr=6e-3, step_size=700),
+            steps=469,
+            start_lr=1e-4,
+        ),
+    ],  # fmt: skip
+    "join": [
+        dict(
+            schedules=[
+                dict(name="constant", lr=0.01),
+                dict(name="triangular", base_lr=1e-3, max_lr=6e-3, step_size=450),
+                dict(name="step_decay", initial_lr=0.1, drop=0.5, every_steps=300),
+            ],
+            boundaries=[1000, 2345],
+        )
+    ],
+    "scale": [dict(schedule=dict(name="one_cycle", max_lr=0.1, total_steps=4000), factor=0.5)],
 }
 
 CASES = [(name, params) for name in names() for params in EXAMPLES.get(name, [None])]
@@ -120,8 +140,36 @@ def _pointwise(name, p):
     return refs.get(name)
 
 
+def _nested_reference(table, n):
+    params = {k: v for k, v in table.items() if k != "name"}
+    return reference(table["name"], params, n)
+
+
+def _composed_reference(name, p, n):
+    """Compositions from the references of their parts, by a scalar loop over the steps."""
+    if name == "scale":
+        return p["factor"] * _nested_reference(p["schedule"], n)
+    if name == "warmup":
+        inner, start, steps = (
+            _nested_reference(p["schedule"], n),
+            p.get("start_lr", 0.0),
+            p["steps"],
+        )
+        ramp = [start + (inner[0] - start) * k / steps for k in range(n)]
+        return np.array([ramp[k] if k < steps else inner[k - steps] for k in range(n)])
+    parts = [_nested_reference(table, n) for table in p["schedules"]]
+    starts = [0, *p["boundaries"]]
+    values = []
+    for k in range(n):
+        i = max(j for j, start in enumerate(starts) if k >= start)  # the part running at k
+        values.append(parts[i][k - starts[i]])
+    return np.array(values)
+
+
 def reference(name, params, n):
     """Reference values at steps 0..n-1, or None if there is no reference for ``name``."""
+    if name in ("warmup", "join", "scale"):
+        return _composed_reference(name, params, n)
     if name == "sgdr":
         return np.array(_sgdr_reference_values(n, **params))
     pointwise = _pointwise(name, params)

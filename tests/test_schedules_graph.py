@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from test_schedules import reference  # the independent scalar references
 
-from clrbench.schedules import make, names
+from clrbench.schedules import check_exact, in_graph_rates, make, names
 
 RUN_STEPS = 25 * 469  # the default experiment: 25 epochs of full MNIST at batch 128
 EPOCH_LENGTHS = (469, 400, 47)
@@ -35,9 +35,22 @@ def _cases(spe: int) -> list[tuple[str, dict]]:
         ("sgdr", dict(max_lr=0.2, min_lr=0.002, first_period=spe, t_mult=2)),
         ("range_test", dict(min_lr=1e-4, max_lr=10.0, num_steps=20 * spe)),
         ("range_test", dict(min_lr=1e-3, max_lr=1.0, num_steps=2 * spe, mode="linear")),
-    ]
+        ("warmup", dict(schedule=_tri(2 * spe), steps=spe)),
+        ("warmup", dict(schedule=dict(name="sgdr", max_lr=0.2, min_lr=0.002,
+                                      first_period=3 * spe, t_mult=2), steps=2 * spe)),
+        ("join", dict(schedules=[dict(name="constant", lr=0.1), _tri(spe),
+                                 dict(name="step_decay", initial_lr=0.2, drop=0.5,
+                                      every_steps=2 * spe)],
+                      boundaries=[3 * spe, 10 * spe])),
+        ("scale", dict(schedule=_tri(round(2.5 * spe)), factor=0.5)),
+    ]  # fmt: skip
 
 
+def _tri(step_size: int) -> dict:
+    return dict(name="triangular", base_lr=0.02, max_lr=0.2, step_size=step_size)
+
+
+N_CASES = len(_cases(1))
 CASES = [
     (spe, granularity, name, params)
     for spe in EPOCH_LENGTHS
@@ -50,32 +63,15 @@ def test_every_registered_schedule_is_covered():
     assert {name for _, _, name, _ in CASES} == set(names())
 
 
-def in_graph_rates(adapter, n: int) -> np.ndarray:
-    """The adapter at steps 0..n-1, each evaluated from a scalar int64 step in one tf.function
-    (a ``tf.while_loop``, optimised by grappler like the training graph)."""
-    import tensorflow as tf
-
-    @tf.function
-    def rates():
-        def body(step, out):
-            return step + 1, out.write(tf.cast(step, tf.int32), adapter(step))
-
-        start = (tf.constant(0, tf.int64), tf.TensorArray(tf.float32, size=n))
-        _, out = tf.while_loop(lambda step, _: step < n, body, start)
-        return out.stack()
-
-    return rates().numpy()
-
-
 @pytest.mark.parametrize(
     ("spe", "granularity", "name", "params"),
     CASES,
-    ids=[f"{spe}-{g}-{name}-{i % 14}" for i, (spe, g, name, _) in enumerate(CASES)],
+    ids=[f"{spe}-{g}-{name}-{i % N_CASES}" for i, (spe, g, name, _) in enumerate(CASES)],
 )
 def test_in_graph_equals_numpy_and_closed_form_at_every_step(spe, granularity, name, params):
     schedule = make(name, granularity=granularity, steps_per_epoch=spe, **params)
     steps = np.arange(RUN_STEPS)
-    graph = in_graph_rates(schedule.keras(), RUN_STEPS)
+    graph = in_graph_rates(schedule, RUN_STEPS)
     np.testing.assert_allclose(graph, schedule(steps), rtol=1e-6, atol=0)
     # Closed forms (independent scalar references), held at the epoch's first step per epoch.
     closed = reference(name, params, RUN_STEPS)
@@ -96,7 +92,37 @@ def test_per_epoch_step_decay_drops_exactly_at_its_epochs(spe):
         granularity="epoch",
         steps_per_epoch=spe,
     )
-    graph = in_graph_rates(schedule.keras(), RUN_STEPS)
+    graph = in_graph_rates(schedule, RUN_STEPS)
     drops = np.flatnonzero(np.diff(graph) != 0) + 1
     np.testing.assert_array_equal(drops, np.arange(every, RUN_STEPS, every))
     assert graph[every - 1] == np.float32(0.2) and graph[every] == np.float32(0.1)
+
+
+# --- the public exactness helper ---
+
+
+def test_check_exact_passes_a_composed_schedule_at_the_full_mnist_run_length():
+    """warmup-cosine as the extended preset builds it (warm-up, then Keras's CosineDecay), and a
+    warmed-up per-epoch step decay joined to a cycle: 469 steps/epoch x 25 epochs."""
+    cosine = dict(name="keras:CosineDecay", initial_learning_rate=0.2, decay_steps=RUN_STEPS)
+    check_exact(make("warmup", schedule=cosine, steps=2 * 469), RUN_STEPS)
+    decay = dict(name="step_decay", initial_lr=0.2, drop=0.5, every_steps=5 * 469)
+    joined = make("join", schedules=[decay, _tri(2 * 469)], boundaries=[10 * 469],
+                  granularity="epoch", steps_per_epoch=469)  # fmt: skip
+    check_exact(joined, RUN_STEPS)
+
+
+def _float_boundary_decay(step, xp, every: int, epoch_length: int):
+    """The defect this project once shipped: per-epoch holding and a decay index in float."""
+    real = xp.asarray(step, dtype=xp.float64)
+    held = epoch_length * xp.floor(real / epoch_length)
+    return 0.2 * xp.power(0.5, xp.floor(held / every))
+
+
+def test_check_exact_names_the_first_step_a_float_boundary_gets_wrong():
+    """Right in numpy; in the graph, grappler turns ``x / n`` into ``x * (1 / n)``, which lands
+    just below 1 at step 2345, so the drop there comes one epoch late."""
+    schedule = make(f"{__name__}:_float_boundary_decay", every=2345, epoch_length=469)
+    assert schedule(2345) == 0.1  # numpy is right
+    with pytest.raises(AssertionError, match=r"the rate at step 2345 is np.float32\(0.2\)"):
+        check_exact(schedule, RUN_STEPS)

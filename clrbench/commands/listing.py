@@ -1,4 +1,4 @@
-"""``clrbench list``: every schedule with its parameters, and the presets."""
+"""``clrbench list``: every schedule with its parameters and origin, and the presets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clrbench.presets import PRESET_HELP, PRESETS
-from clrbench.schedules import describe
+from clrbench.schedules import catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +23,11 @@ def list_command(args: argparse.Namespace) -> int:
     table = Table(
         title="Schedules: clrbench.schedules.make(name, **params); steps count iterations"
     )
-    for column in ("name", "parameters", "what it does"):
+    for column in ("name", "parameters", "what it does", "from"):
         table.add_column(column)
-    for name, params, doc in describe():
+    for name, params, doc, origin in catalog(keras=True):
         shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
-        table.add_row(name, shown, doc)
+        table.add_row(name, shown, doc, origin)
     console.print(table)
     presets = Table(title="Presets (python -m clrbench run --preset NAME)")
     for column in ("preset", "what", "schedules (label = name)"):

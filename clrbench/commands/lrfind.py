@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clrbench import atomic
 from clrbench.cli import add_verbose
 from clrbench.errors import ConfigError
+from clrbench.lock import folder_lock
 from clrbench.text import plural
 
 if TYPE_CHECKING:
@@ -75,11 +77,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, sweep every seed, write the outputs and print a summary."""
+    from clrbench.data import load_dataset
     from clrbench.lrfind import run_lr_find
 
     settings, seeds, jobs = _validated(args)
-    result = run_lr_find(settings, seeds, args.data_dir, jobs)
-    paths = write_outputs(result, Path(args.out))
+    # Missing data or a bad --train-size: one line, before the output folder is touched.
+    load_dataset(settings.dataset, args.data_dir, settings.train_size, seed=0)
+    with folder_lock(args.out, "lr-find"):  # one writer per output folder
+        result = run_lr_find(settings, seeds, args.data_dir, jobs)
+        paths = write_outputs(result, Path(args.out))
     if args.emit_config:
         config = experiment_config(result, args.epochs, len(seeds))
         paths["config"] = write_config(result, config, Path(args.emit_config))
@@ -135,10 +141,12 @@ def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
     """lr_find.json, lr_find.parquet and lr_find.png in ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"lr_find.{name}" for name in ("json", "parquet", "png")}
-    result.data.to_parquet(paths["parquet"], index=False)
-    plot(result, paths["png"])
+    with atomic.atomic_file(paths["parquet"]) as tmp:
+        result.data.to_parquet(tmp, index=False)
+    with atomic.atomic_file(paths["png"]) as tmp:
+        plot(result, tmp)
     summary = result.summary() | {"files": {k: p.name for k, p in paths.items()}}
-    paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    atomic.write_text(paths["json"], json.dumps(summary, indent=2) + "\n")
     return paths
 
 
@@ -178,7 +186,7 @@ def plot(result: LrFindResult, path: Path) -> Any:
     accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(True, which="major", alpha=0.3)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, format="png")
     return figure
 
 
@@ -279,7 +287,7 @@ def write_config(result: LrFindResult, config: dict[str, Any], path: Path) -> Pa
         f"# It trains {describe_config(config)}\n\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + tomli_w.dumps(config))
+    atomic.write_text(path, header + tomli_w.dumps(config))
     return path
 
 

@@ -1,22 +1,25 @@
 """``clrbench baseline`` and ``clrbench check``: the CI regression gate (see clrbench.regress).
 
-``check`` exits 0 when nothing regressed, 1 when something did (or the configuration or the
-schedules changed, unless ``--allow-config-change``), 2 on bad input. It writes nothing but
-the Markdown summary appended to ``$GITHUB_STEP_SUMMARY`` when that variable is set.
+``check`` exits 0 when nothing regressed, 1 when something did (or nothing could be compared,
+or the configuration or the schedules changed, unless ``--allow-config-change``), 2 on bad
+input. It writes nothing but the Markdown summary appended to ``$GITHUB_STEP_SUMMARY`` when
+that variable is set.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from clrbench.errors import ConfigError, ResultsError
 
-TOLERANCE_EXAMPLE = "e.g. final_test_accuracy:-0.5pp or final_train_loss:+0.02"
+TOLERANCE_EXAMPLE = "e.g. final_test_accuracy:0.5pp or final_train_loss:0.02"
+FEW_SEEDS_HELP = "accept fewer than 3 seeds per schedule (the check then has no statistical power)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,14 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="FILE", help="default reports/baseline-<experiment name>.json"
     )
     p.add_argument("--force", action="store_true", help="replace an existing baseline file")
+    p.add_argument("--allow-few-seeds", action="store_true", help=FEW_SEEDS_HELP)
     p.set_defaults(func=baseline_command)
 
     p = subparsers.add_parser(
         "check",
         help="compare a results folder with a baseline; exit 1 on a regression",
         description="Fail when a schedule's mean is worse than the baseline's by more than "
-        "seed noise allows (one-sided Welch 99% margin + a small floor per metric), when "
-        "runs diverged or failed, or when the configuration or schedules changed.",
+        "seed noise allows (one-sided Welch tests sharing a 1% false-alarm budget), when "
+        "runs diverged or failed, when nothing was compared, or when the configuration or "
+        "schedules changed. Every comparison states the drop it would detect with 80% "
+        "probability.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")
     p.add_argument("--baseline", required=True, metavar="FILE", help="from `clrbench baseline`")
@@ -47,14 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tolerance",
         action="append",
         metavar="METRIC:AMOUNT",
-        help=f"allowed worsening replacing margin and floor, {TOLERANCE_EXAMPLE} (repeatable)",
+        help=f"a fixed allowed worsening replacing the test, {TOLERANCE_EXAMPLE} (repeatable)",
     )
     p.add_argument(
         "--allow-config-change",
         action="store_true",
         help="report a changed configuration or schedule set, but compare what matches",
     )
-    p.add_argument("--markdown", action="store_true", help="print a Markdown table to stdout")
+    p.add_argument("--allow-few-seeds", action="store_true", help=FEW_SEEDS_HELP)
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    output.add_argument("--json", action="store_true", help="print the check as JSON")
     p.set_defaults(func=check_command)
 
 
@@ -64,17 +73,16 @@ def _load(folder: str):
     path = Path(folder)
     if not path.is_dir():
         raise ResultsError(f"{path}: no such results folder")
-    try:
-        return load_results(path)
-    except (KeyError, TypeError) as exc:  # a run.json without the fields a record must have
-        raise ResultsError(f"{path}: malformed run record ({type(exc).__name__}: {exc})") from None
+    return load_results(path)  # every run record is type-checked as it is read
 
 
 def baseline_command(args: argparse.Namespace) -> int:
     """Make and write the baseline; print where and a one-line summary per schedule."""
-    from clrbench.regress import make_baseline, write_baseline
+    from clrbench.baseline_doc import make_baseline, write_baseline
+    from clrbench.regress import gate_settings
 
-    document = make_baseline(_load(args.results_dir))
+    document = make_baseline(_load(args.results_dir), gate_settings())
+    refuse_few_seeds(document, f"{args.results_dir}: a baseline", args.allow_few_seeds)
     name = document["experiment"].get("experiment", {}).get("name", "experiment")
     path = write_baseline(document, args.output or f"reports/baseline-{name}.json", args.force)
     for label, per_metric in document["metrics"].items():
@@ -86,26 +94,39 @@ def baseline_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None:
+    """ConfigError unless every schedule has at least MIN_SEEDS seeds (or ``allowed``)."""
+    from clrbench.baseline_doc import MIN_SEEDS, few_seeds
+
+    few = few_seeds(document)
+    if few and not allowed:
+        raise ConfigError(
+            f"{what} needs at least {MIN_SEEDS} seeds per schedule to estimate the noise "
+            f"({', '.join(few)}); run more seeds, or pass --allow-few-seeds to go on "
+            "without statistical power"
+        )
+
+
 def check_command(args: argparse.Namespace) -> int:
     """Compare, print, append the step summary; 1 when anything failed."""
-    from clrbench.regress import check_results, read_baseline
+    from clrbench.baseline_doc import metrics_document, read_baseline
+    from clrbench.commands.gate_output import console, markdown
+    from clrbench.regress import check
 
     tolerances = parse_tolerances(args.tolerance)  # bad options first, before any reading
     baseline = read_baseline(args.baseline)
-    report = check_results(_load(args.results_dir), baseline, tolerances, args.allow_config_change)
+    current = metrics_document(_load(args.results_dir))
+    refuse_few_seeds(baseline, f"{args.baseline}: the baseline", args.allow_few_seeds)
+    refuse_few_seeds(current, f"{args.results_dir}: the check", args.allow_few_seeds)
+    report = check(current, baseline, tolerances, args.allow_config_change)
     table = markdown(report, args.results_dir, args.baseline)
     if args.markdown:
         print(table, end="")
+    elif args.json:
+        document = {"results": args.results_dir, "baseline": args.baseline}
+        print(json.dumps(document | report.to_json(), indent=2, allow_nan=False))
     else:
-        for line in report.failures:
-            print(f"FAIL {line}")
-        for line in report.notes:
-            print(f"note: {line}")
-        compared = len({c.schedule for c in report.comparisons})
-        if report.passed:
-            print(f"check passed: {compared} schedules within seed noise of {args.baseline}")
-        else:
-            print(f"check FAILED: {len(report.failures)} problem(s) against {args.baseline}")
+        print(console(report, args.baseline), end="")
     _append_step_summary(table)
     return 0 if report.passed else 1
 
@@ -123,12 +144,16 @@ def _append_step_summary(text: str) -> None:
 
 # --- the --tolerance syntax ---
 
+AMOUNT = re.compile(r"^([+-]?)\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(pp)?$", re.IGNORECASE)
+
 
 def parse_tolerance(text: str) -> tuple[str, float]:
-    """``final_test_accuracy:-0.5pp`` -> ``("final_test_accuracy", 0.005)``: an allowed
-    worsening; ``pp`` (percentage points) for accuracies, else a plain number in the metric's
-    units; a sign, when given, must point in the metric's bad direction."""
-    from clrbench.regress import METRICS
+    """``final_test_accuracy:0.5pp`` -> ``("final_test_accuracy", 0.005)``: an allowed
+    worsening, always in the metric's bad direction (a sign may be written either way).
+    Accuracies need their unit, ``pp`` (percentage points), so that ``0.5`` can never be read
+    as 50 points; losses are plain numbers. Amounts beyond the metric's plausible range (more
+    than 10 pp, a loss of 1) would switch the gate off and are refused."""
+    from clrbench.baseline_doc import METRICS
 
     name, _, amount = (part.strip() for part in text.partition(":"))
     metric = METRICS.get(name)
@@ -137,61 +162,28 @@ def parse_tolerance(text: str) -> tuple[str, float]:
             f"--tolerance {text!r}: expected METRIC:AMOUNT ({TOLERANCE_EXAMPLE}); "
             f"metrics: {', '.join(METRICS)}"
         )
-    points = amount.endswith("pp")
-    number = amount.removesuffix("pp").strip()
-    try:
-        value = float(number)
-    except ValueError:
-        raise ConfigError(f"--tolerance {text!r}: {number!r} is not a number") from None
-    if not math.isfinite(value) or (points and not metric.accuracy):
-        raise ConfigError(f"--tolerance {text!r}: a finite number, and 'pp' for accuracies only")
-    bad_sign = "-" if metric.direction == "higher" else "+"
-    if number[:1] in ("+", "-") and value != 0 and number[0] != bad_sign:
+    match = AMOUNT.match(amount)
+    if match is None:
         raise ConfigError(
-            f"--tolerance {text!r}: {name} is {metric.direction}-is-better, so its allowed "
-            f"worsening is written {bad_sign}{abs(value):g}{'pp' if points else ''}"
+            f"--tolerance {text!r}: {amount!r} is not an amount ({TOLERANCE_EXAMPLE})"
         )
-    return name, abs(value) / (100 if points else 1)
+    number, points = float(match.group(2)), match.group(3) is not None
+    if metric.accuracy and not points:
+        raise ConfigError(
+            f"--tolerance {text!r}: an accuracy tolerance needs its unit, e.g. "
+            f"{name}:{number:g}pp (percentage points)"
+        )
+    if points and not metric.accuracy:
+        raise ConfigError(f"--tolerance {text!r}: 'pp' is for accuracies; {name} is a loss")
+    value = number / 100 if points else number
+    if value > metric.max_tolerance:
+        limit = f"{metric.max_tolerance * 100:g}pp" if points else f"{metric.max_tolerance:g}"
+        raise ConfigError(
+            f"--tolerance {text!r}: more than {limit} would switch the gate off for {name}"
+        )
+    return name, value
 
 
 def parse_tolerances(items: list[str] | None) -> dict[str, float]:
     """Every ``--tolerance`` option, by metric (a later one for the same metric wins)."""
     return dict(parse_tolerance(item) for item in items or [])
-
-
-# --- the Markdown summary ---
-
-
-def markdown(report: Any, results_label: str, baseline_label: str) -> str:
-    """The check as a Markdown section: verdict, one row per comparison, failures, notes."""
-    from clrbench.regress import format_amount
-
-    verdict = "passed" if report.passed else f"FAILED ({len(report.failures)} problem(s))"
-    lines = [
-        f"### clrbench check: {verdict}",
-        "",
-        f"`{results_label}` against `{baseline_label}`: a schedule's mean may be worse than "
-        "the baseline's by the allowed amount (one-sided Welch 99% margin over seeds plus a "
-        "floor, or a given tolerance). ↑ higher is better, ↓ lower is better.",
-        "",
-        "| schedule | metric | baseline | current | change | allowed | result |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    for c in report.comparisons:
-        arrow = "↑" if c.direction == "higher" else "↓"
-        change = format_amount(c, c.current["mean"] - c.baseline["mean"], signed=True)
-        allowed = ("−" if c.direction == "higher" else "+") + format_amount(c, c.allowed)
-        cells = [c.schedule, f"{c.metric} {arrow}", _cell(c, c.baseline), _cell(c, c.current)]
-        cells += [change, allowed, "**FAIL**" if c.failed else "ok"]
-        lines.append("| " + " | ".join(cells) + " |")
-    for title, items in (("Failures", report.failures), ("Notes", report.notes)):
-        if items:
-            lines += ["", f"**{title}**", "", *(f"- {item}" for item in items)]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(c: Any, stat: dict[str, Any]) -> str:
-    from clrbench.regress import format_amount, format_value
-
-    spread = "" if stat.get("std") is None else " ± " + format_amount(c, stat["std"])
-    return f"{format_value(c, stat['mean'])}{spread.removesuffix(' pp')} (n={stat['n']})"

@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Read a results folder (no training, no TensorFlow) and write report.html "
         "(self-contained), report.md (+ figures/*.png) and summary.csv.",
     )
-    p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")
+    p.add_argument(
+        "results_dir", metavar="RESULTS_DIR", help="a folder written by `run` or `study`"
+    )
     p.add_argument("--out", metavar="DIR", help="where to write (default RESULTS_DIR/report)")
     p.add_argument("--format", default="html,md", metavar="html,md", help="default: html,md")
     p.add_argument(
@@ -43,12 +45,14 @@ def report_command(args: argparse.Namespace) -> int:
     folder = Path(args.results_dir)
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such results folder")
-    try:
-        results = load_results(folder)
-    except (KeyError, TypeError) as exc:  # a run.json without the fields a record must have
-        raise ResultsError(
-            f"{folder}: malformed run record ({type(exc).__name__}: {exc})"
-        ) from None
+    if (folder / "study.json").is_file():  # a study folder: the study's own report
+        from clrbench.study_report import render_study
+
+        out = Path(args.out) if args.out else folder / "report"
+        for path in render_study(folder, out, formats, args.target).values():
+            print(path)
+        return 0
+    results = load_results(folder)  # every run record is type-checked as it is read
     out = Path(args.out) if args.out else folder / "report"
     written = render(results, out, formats, args.target, args.baseline_schedule)
     for path in written.values():

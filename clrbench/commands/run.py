@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from clrbench.runner import SuiteOutcome
+
 from clrbench.data import DATASETS, load_dataset
-from clrbench.errors import ConfigError
+from clrbench.errors import ConfigError, Interrupted
 from clrbench.experiment import Experiment, load_toml
+from clrbench.lock import folder_lock
 from clrbench.presets import PRESET_HELP, PRESETS
 from clrbench.results import Results, load_results
 from clrbench.text import plural
@@ -99,9 +107,6 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
 
 def run_command(args: argparse.Namespace) -> int:
     """Validate everything, train, summarise, report; 1 if any run failed."""
-    from clrbench.progress import SuiteProgress
-    from clrbench.runner import run_suite
-
     experiment = resolve_experiment(args)
     out = Path(args.out or Path("results") / experiment.name)
     if args.data_dir and not Path(args.data_dir).is_dir():
@@ -112,32 +117,21 @@ def run_command(args: argparse.Namespace) -> int:
     load_dataset(experiment.dataset, data_dir=args.data_dir)
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
-    for note in experiment.notes:
-        console.print(f"note: {note}", markup=False)
     jobs = args.jobs or os.cpu_count() or 1
-    console.print(f"{header(experiment, jobs)} -> {out}", markup=False)
-    progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
-    try:
-        outcome = run_suite(
-            experiment,
-            out,
-            jobs=jobs,
-            backend=args.backend,
-            scheduler=args.scheduler,
-            data_dir=args.data_dir,
-            force=args.force,
-            progress=progress,
-        )
-    finally:
-        progress.stop()
-    results = load_results(out)
-    stdout = Console(soft_wrap=True, quiet=args.quiet)
-    print_summary(results, stdout)
-    if not args.no_report:
-        from clrbench.report import render
+    experiment.runs()  # builds and checks every schedule's rates: before any writing
+    with folder_lock(out, "run"):  # one writer per folder, through the report
+        for note in experiment.notes:
+            console.print(f"note: {note}", markup=False)
+        console.print(f"{header(experiment, jobs)} -> {out}", markup=False)
+        outcome = train(args, experiment, out, console, jobs)
+        results = load_results(out)
+        stdout = Console(soft_wrap=True, quiet=args.quiet)
+        print_summary(results, stdout)
+        if not args.no_report:
+            from clrbench.report import render
 
-        for path in render(results, out / "report").values():
-            console.print(f"report: {path}", markup=False)
+            for path in render(results, out / "report").values():
+                console.print(f"report: {path}", markup=False)
     errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:
         errors.print(f"[red]failed[/red] {record['run_id']}: {record['error']}", highlight=False)
@@ -156,6 +150,48 @@ def header(experiment: Experiment, jobs: int) -> str:
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
         f"{plural(experiment.epochs, 'epoch')} ({plural(experiment.total_steps, 'step')} each), "
         f"{min(jobs, runs)} at a time"
+    )
+
+
+def train(
+    args: argparse.Namespace, experiment: Experiment, out: Path, console: Console, jobs: int
+) -> SuiteOutcome:
+    """The suite with its progress display; an interruption becomes the resume line."""
+    from clrbench.progress import SuiteProgress
+    from clrbench.runner import run_suite
+
+    progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
+    try:
+        return run_suite(
+            experiment,
+            out,
+            jobs=jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            data_dir=args.data_dir,
+            force=args.force,
+            progress=progress,
+        )
+    except KeyboardInterrupt as exc:
+        raise interrupted(exc, experiment, out) from None
+    finally:
+        progress.stop()
+
+
+def interrupted(exc: KeyboardInterrupt, experiment: Experiment, out: Path) -> Interrupted:
+    """The one line saying what is kept and how to resume."""
+    from clrbench.results import is_complete
+
+    signum = getattr(exc, "signum", signal.SIGINT)
+    runs = experiment.runs()
+    done = sum(is_complete(out, spec.run_id) for spec in runs)
+    command = shlex.join(["python", "-m", "clrbench", *sys.argv[1:]])
+    if sys.argv[0] and not sys.argv[0].endswith(("__main__.py", "clrbench")):
+        command = "the same command"  # called as a library: we do not know the command line
+    return Interrupted(
+        signum,
+        f"interrupted by {signal.Signals(signum).name}: {done} of {len(runs)} runs are finished "
+        f"in {out}, runs in flight were discarded; resume with: {command}",
     )
 
 

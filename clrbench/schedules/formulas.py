@@ -1,4 +1,4 @@
-"""Learning-rate schedules as pure functions of the optimizer step, a registry, one Keras adapter.
+"""The built-in learning-rate formulas, their parameter checks and the registry they live in.
 
 Every schedule is written once as ``formula(step, xp, **params)`` where ``xp`` is ``numpy`` or
 ``tensorflow.experimental.numpy`` and ``step`` an int64 array of 0-based global optimizer steps, so
@@ -16,25 +16,22 @@ epoch at its first step, ``f(steps_per_epoch * (step // steps_per_epoch))`` (Ker
 ``decay_steps``, ``period``, ``first_period``, ``total_steps``, ``num_steps``) are always in
 *iterations*, also for epoch granularity.
 
-TensorFlow is imported only when the Keras adapter is first used (``Schedule.keras()`` or
-``clrbench.schedules.KerasSchedule``), so importing this module stays fast. In a fresh process,
-access one of them before ``keras.models.load_model`` so the class is registered.
+Formulas from outside the package (plug-ins), compositions and Keras's own schedules go through
+the same registry and checks: see ``plugins``, ``compose`` and ``keras_adapter``.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from clrbench.errors import ScheduleError
-from clrbench.text import did_you_mean
 
 GRANULARITIES = ("iteration", "epoch")
 ANNEALS = ("cos", "linear")
@@ -130,20 +127,28 @@ class _Spec:
     formula: Callable[..., Any]
     params: tuple[_Param, ...]
     relations: tuple[Callable[[str, dict], None], ...]
+    origin: str = "built-in"
+    function: str | None = None  # plug-ins: "module:qualname", part of the run id
+    version: str | None = None  # plug-ins: declared, or a hash of the function's source
+    summary: str | None = None
+    registration: tuple | None = None  # register()-ed: (formula, version, check), for workers
 
     @property
     def doc(self) -> str:
-        return (self.formula.__doc__ or "").strip().splitlines()[0]
+        text = self.summary or (getattr(self.formula, "__doc__", None) or "").strip()
+        return text.splitlines()[0] if text else ""
 
 
 _REGISTRY: dict[str, _Spec] = {}
 
 
-def _register(name: str, *params: _Param, relations: tuple = ()) -> Callable:
+def _register(
+    name: str, *params: _Param, relations: tuple = (), origin: str = "built-in"
+) -> Callable:
     def decorate(formula: Callable) -> Callable:
         arguments = list(inspect.signature(formula).parameters)[2:]
         assert arguments == [p.name for p in params], f"{name}: formula/parameter mismatch"
-        _REGISTRY[name] = _Spec(formula, params, relations)
+        _REGISTRY[name] = _Spec(formula, params, relations, origin)
         return formula
 
     return decorate
@@ -363,182 +368,3 @@ def _range_test(step, xp, min_lr, max_lr, num_steps, mode):
     if mode == "exp":  # chosen at trace time
         return min_lr * xp.power(max_lr / min_lr, fraction)
     return min_lr + (max_lr - min_lr) * fraction
-
-
-# --- the public value type ---
-
-
-def _validate_params(name: str, given: Mapping[str, Any]) -> tuple[tuple[str, ParamValue], ...]:
-    """Check a parameter mapping against the registry; fill defaults; return it in spec order."""
-    spec = _REGISTRY.get(name) if isinstance(name, str) else None
-    if spec is None:
-        hint = did_you_mean(name, names()) if isinstance(name, str) else ""
-        raise ScheduleError(f"unknown schedule {name!r}{hint}; valid: {', '.join(names())}")
-    known = [p.name for p in spec.params]
-    for key in given:
-        if key not in known:
-            raise ScheduleError(f"{name}: unknown parameter {key!r} (valid: {', '.join(known)})")
-    values = {}
-    for param in spec.params:
-        if param.name not in given and param.default is None:
-            raise ScheduleError(f"{name}: missing required parameter {param.name!r}")
-        value = given.get(param.name, param.default)
-        values[param.name] = param.check(f"{name}: {param.name}", value)
-    for relation in spec.relations:
-        relation(name, values)
-    return tuple(values.items())
-
-
-def _validate_granularity(name: str, granularity: Any, steps_per_epoch: Any) -> int | None:
-    if granularity not in GRANULARITIES:
-        raise ScheduleError(
-            f"{name}: granularity must be 'iteration' or 'epoch', got {granularity!r}"
-        )
-    if steps_per_epoch is None:
-        if granularity == "epoch":
-            raise ScheduleError(f"{name}: steps_per_epoch is required for granularity='epoch'")
-        return None
-    return _count(f"{name}: steps_per_epoch", steps_per_epoch)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A validated schedule: a registered formula, its parameters and its granularity.
-
-    Build with ``make()``; call with a step (scalar -> float) or an array of steps (-> float64
-    array). Hashable and immutable; ``params`` returns a fresh dict.
-    """
-
-    name: str
-    param_items: tuple[tuple[str, ParamValue], ...]
-    granularity: str = "iteration"
-    steps_per_epoch: int | None = None
-
-    def __post_init__(self) -> None:
-        items = _validate_params(self.name, dict(self.param_items))
-        spe = _validate_granularity(self.name, self.granularity, self.steps_per_epoch)
-        object.__setattr__(self, "param_items", items)
-        object.__setattr__(self, "steps_per_epoch", spe)
-
-    @property
-    def params(self) -> dict[str, ParamValue]:
-        return dict(self.param_items)
-
-    def __call__(self, step: Any) -> Any:
-        steps = np.asarray(step)
-        finite = steps.dtype.kind == "f" and bool(np.all(np.isfinite(steps)))
-        integral = steps.dtype.kind in "iu" or (finite and np.all(steps == np.floor(steps)))
-        if not integral or np.any(steps < 0):
-            raise ScheduleError(f"{self.name}: step must be an integer >= 0, got {step!r}")
-        lr = _evaluate(self, steps.astype(np.int64), np)
-        return float(lr) if steps.ndim == 0 else np.asarray(lr, dtype=np.float64)
-
-    def to_config(self) -> dict[str, Any]:
-        """Plain JSON/TOML-able values (``steps_per_epoch`` omitted when unset)."""
-        config: dict[str, Any] = {
-            "name": self.name,
-            "params": self.params,
-            "granularity": self.granularity,
-        }
-        if self.steps_per_epoch is not None:
-            config["steps_per_epoch"] = self.steps_per_epoch
-        return config
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Schedule:
-        """Inverse of ``to_config``."""
-        if not isinstance(config, Mapping) or "name" not in config:
-            raise ScheduleError(f"schedule config must be a mapping with a 'name', got {config!r}")
-        extra = set(config) - {"name", "params", "granularity", "steps_per_epoch"}
-        if extra:
-            raise ScheduleError(f"schedule config: unknown key(s) {', '.join(sorted(extra))}")
-        params = config.get("params", {})
-        if not isinstance(params, Mapping):
-            raise ScheduleError(f"schedule config: params must be a mapping, got {params!r}")
-        granularity = config.get("granularity", "iteration")
-        return cls(
-            config["name"], tuple(params.items()), granularity, config.get("steps_per_epoch")
-        )
-
-    def keras(self) -> Any:
-        """This schedule as a ``keras.optimizers.schedules.LearningRateSchedule`` (imports TF)."""
-        return _keras_schedule_class()(self)
-
-
-def _evaluate(schedule: Schedule, steps: Any, xp: Any) -> Any:
-    """The formula at int64 ``steps``, held per epoch (integer division) for epoch granularity."""
-    if schedule.granularity == "epoch":
-        spe = schedule.steps_per_epoch
-        steps = spe * xp.floor_divide(steps, spe)
-    return _REGISTRY[schedule.name].formula(steps, xp, **schedule.params)
-
-
-def make(
-    name: str,
-    *,
-    granularity: str = "iteration",
-    steps_per_epoch: int | None = None,
-    **params: Any,
-) -> Schedule:
-    """Build a validated schedule, e.g. ``make("triangular", base_lr=1e-3, max_lr=6e-3,
-    step_size=2000)``; raises ``ScheduleError`` naming the offending parameter."""
-    return Schedule(name, tuple(params.items()), granularity, steps_per_epoch)
-
-
-def names() -> list[str]:
-    """Registered schedule names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def describe() -> list[tuple[str, list[tuple[str, ParamValue | None, str]], str]]:
-    """``(name, [(param, default or None if required, meaning)], doc)`` per schedule, by name."""
-    return [
-        (
-            name,
-            [(p.name, p.default, p.meaning) for p in _REGISTRY[name].params],
-            _REGISTRY[name].doc,
-        )
-        for name in names()
-    ]
-
-
-# --- the Keras adapter, built on first use so that importing this module does not import TF ---
-
-
-@functools.cache
-def _keras_schedule_class() -> type:
-    import keras
-    import tensorflow as tf
-    import tensorflow.experimental.numpy as tnp
-
-    @keras.saving.register_keras_serializable(package="clrbench")
-    class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        """A ``Schedule`` evaluated in-graph from the optimizer's iteration counter.
-
-        The step is cast to int64, the shared formula runs with ``tensorflow.experimental.numpy``
-        (boundaries in integer arithmetic) and the rate is returned as float32; ``get_config`` is
-        the schedule's ``to_config``.
-        """
-
-        def __init__(self, schedule: Schedule) -> None:
-            self.schedule = schedule
-
-        def __call__(self, step: Any) -> Any:
-            lr = _evaluate(self.schedule, tf.cast(step, tf.int64), tnp)
-            return tf.cast(lr, tf.float32)
-
-        def get_config(self) -> dict[str, Any]:
-            return self.schedule.to_config()
-
-        @classmethod
-        def from_config(cls, config: dict[str, Any]) -> KerasSchedule:
-            return cls(Schedule.from_config(config))
-
-    KerasSchedule.__module__, KerasSchedule.__qualname__ = __name__, "KerasSchedule"
-    return KerasSchedule
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KerasSchedule":
-        return _keras_schedule_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

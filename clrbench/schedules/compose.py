@@ -1,0 +1,135 @@
+"""Composition, optax-style: schedules are functions of the step, so compound schedules are
+ordinary registered formulas whose parameters are other schedules (no class per combination).
+
+``warmup``, ``join`` and ``scale`` are registered like the built-ins, so they validate, serialise,
+run in the graph and name themselves in run ids the same way; nested schedules may be any
+schedule (built-in, plug-in, ``keras:<Class>``, another composition). Every boundary is an integer
+comparison of the int64 step, and a later part counts from its own start: ``step - boundary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clrbench.errors import ScheduleError
+from clrbench.schedules.core import CONFIG_KEYS, Schedule, evaluate, make
+from clrbench.schedules.formulas import _count, _Param, _rate, _rate_or_zero, _real, _register
+
+
+def _nested(where: str, value: Any) -> Schedule:
+    """A schedule given as a ``Schedule``, a config (``name`` + ``params``) or an entry (a TOML
+    table: ``name`` with the parameters beside it)."""
+    if isinstance(value, Schedule):
+        schedule = value
+    elif isinstance(value, Mapping) and "name" in value:
+        try:
+            if set(value) <= CONFIG_KEYS and isinstance(value.get("params"), Mapping):
+                schedule = Schedule.from_config(value)
+            else:
+                entry = {k: v for k, v in value.items() if k not in ("name", "granularity")}
+                granularity = value.get("granularity", "iteration")
+                schedule = make(value["name"], granularity=granularity, **entry)
+        except ScheduleError as exc:
+            raise ScheduleError(f"{where}: {exc}") from None
+    else:
+        raise ScheduleError(f"{where} must be a schedule (a table with a 'name'), got {value!r}")
+    if schedule.granularity != "iteration":
+        raise ScheduleError(
+            f"{where}: a nested schedule is per iteration; set granularity on the outer one"
+        )
+    return schedule
+
+
+def _schedule_list(where: str, value: Any) -> tuple[Schedule, ...]:
+    if not isinstance(value, list | tuple) or len(value) < 2:
+        raise ScheduleError(f"{where} must be a list of at least two schedules, got {value!r}")
+    return tuple(_nested(f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+def _boundaries(where: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise ScheduleError(f"{where} must be a non-empty list of steps, got {value!r}")
+    steps = tuple(_count(where, v) for v in value)
+    if any(b >= a for b, a in zip(steps, steps[1:], strict=False)):
+        raise ScheduleError(f"{where} must be strictly increasing, got {value!r}")
+    return steps
+
+
+def _one_boundary_between_each(name: str, p: dict) -> None:
+    if len(p["boundaries"]) != len(p["schedules"]) - 1:
+        raise ScheduleError(
+            f"{name}: boundaries needs one step between each pair of schedules "
+            f"({len(p['schedules']) - 1}), got {len(p['boundaries'])}"
+        )
+
+
+_INNER = "the schedule after the warm-up, counting from its own step 0"
+
+
+@_register(
+    "warmup",
+    _Param("schedule", _nested, _INNER),
+    _Param("steps", _count, "iterations of linear warm-up"),
+    _Param("start_lr", _rate_or_zero, "rate at step 0", 0.0),
+    origin="composition",
+)
+def _warmup(step, xp, schedule, steps, start_lr):
+    """Linear warm-up from start_lr to the schedule's first rate over ``steps``, then the schedule.
+
+    ``lr = start_lr + (s(0) - start_lr) * step / steps`` for ``step < steps``, then
+    ``s(step - steps)``: the schedule starts at its own step 0 when the warm-up ends (optax
+    ``warmup_cosine_decay_schedule``, ``join_schedules``), so its cycles keep their own phase.
+    """
+    peak = evaluate(schedule, xp.zeros_like(step), xp)
+    ramp = start_lr + (peak - start_lr) * (_real(step, xp) / steps)
+    after = evaluate(schedule, xp.maximum(step - steps, 0), xp)
+    return xp.where(step < steps, ramp, after)
+
+
+@_register(
+    "join",
+    _Param("schedules", _schedule_list, "schedules, each counting from its own step 0"),
+    _Param("boundaries", _boundaries, "steps where the next schedule takes over"),
+    relations=(_one_boundary_between_each,),
+    origin="composition",
+)
+def _join(step, xp, schedules, boundaries):
+    """Schedules joined at step boundaries, each counting from its own start.
+
+    ``schedules[i](step - boundaries[i - 1])`` from step ``boundaries[i - 1]`` on (optax
+    ``join_schedules``).
+    """
+    rate = evaluate(schedules[0], step, xp)
+    for boundary, schedule in zip(boundaries, schedules[1:], strict=True):
+        later = evaluate(schedule, xp.maximum(step - boundary, 0), xp)
+        rate = xp.where(step >= boundary, later, rate)
+    return rate
+
+
+@_register(
+    "scale",
+    _Param("schedule", _nested, "the schedule to scale"),
+    _Param("factor", _rate, "multiplier of every rate, > 0"),
+    origin="composition",
+)
+def _scale(step, xp, schedule, factor):
+    """A schedule multiplied by a constant: ``factor * s(step)``."""
+    return factor * evaluate(schedule, step, xp)
+
+
+def warmup(schedule: Schedule | Mapping, steps: int, start_lr: float = 0.0,
+           **options: Any) -> Schedule:  # fmt: skip
+    """``schedule`` after ``steps`` of linear warm-up from ``start_lr`` (options: granularity,
+    steps_per_epoch)."""
+    return make("warmup", schedule=schedule, steps=steps, start_lr=start_lr, **options)
+
+
+def join(schedules: list, boundaries: list[int], **options: Any) -> Schedule:
+    """``schedules`` joined at ``boundaries`` (one fewer than schedules), each from its own 0."""
+    return make("join", schedules=list(schedules), boundaries=list(boundaries), **options)
+
+
+def scale(schedule: Schedule | Mapping, factor: float, **options: Any) -> Schedule:
+    """``factor`` times ``schedule``."""
+    return make("scale", schedule=schedule, factor=factor, **options)

@@ -1,0 +1,93 @@
+"""``clrbench export``: TensorBoard event files read back with TensorBoard's own reader, CSV read
+back with pandas, and destinations that cannot be written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clrbench.cli import main
+from clrbench.results import load_results
+
+pytestmark = pytest.mark.slow  # uses the trained small_results folder
+event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+
+
+def _read(folder):
+    accumulator = event_accumulator.EventAccumulator(
+        str(folder), size_guidance={event_accumulator.SCALARS: 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def test_tensorboard_scalars_are_the_runs_logs(small_results, tmp_path, capsys):
+    out = tmp_path / "tb"
+    assert main(["export", str(small_results), "--tensorboard", str(out)]) == 0
+    assert "4 runs" in capsys.readouterr().out
+    results = load_results(small_results)
+    folders = sorted(str(p.relative_to(out)) for p in out.glob("*/*") if p.is_dir())
+    assert folders == ["clr-iter/seed0", "clr-iter/seed1", "constant/seed0", "constant/seed1"]
+    for run_id, batches in results.batches.groupby("run_id", observed=True):
+        schedule, seed = batches["schedule"].iloc[0], batches["seed"].iloc[0]
+        events = _read(out / schedule / f"seed{seed}")
+        assert set(events.Tags()["scalars"]) == {
+            "batch/lr", "batch/loss", "batch/accuracy", "epoch/test_loss",
+            "epoch/test_accuracy", "epoch/train_loss", "epoch/train_accuracy", "epoch/lr",
+        }  # fmt: skip
+        for column in ("lr", "loss", "accuracy"):
+            scalars = events.Scalars(f"batch/{column}")
+            assert [s.step for s in scalars] == batches["step"].tolist()
+            expected = batches[column].to_numpy(np.float32)  # TensorBoard stores float32
+            np.testing.assert_array_equal([s.value for s in scalars], expected)
+        epochs = results.epochs[results.epochs["run_id"] == run_id]
+        test_accuracy = events.Scalars("epoch/test_accuracy")
+        assert [s.step for s in test_accuracy] == epochs["step"].tolist()
+        np.testing.assert_array_equal(
+            [s.value for s in test_accuracy], epochs["test_accuracy"].to_numpy(np.float32)
+        )
+    # exporting again replaces the event files instead of doubling every point
+    assert main(["export", str(small_results), "--tensorboard", str(out)]) == 0
+    assert len(list((out / "constant/seed0").iterdir())) == 1
+
+
+def test_csv_holds_the_tidy_frames(small_results, tmp_path, capsys):
+    file = tmp_path / "suite.csv"
+    assert main(["export", str(small_results), "--csv", str(file)]) == 0
+    results = load_results(small_results)
+    written = capsys.readouterr().out.split()
+    assert written == [
+        str(file),
+        str(tmp_path / "suite.batches.csv"),
+        str(tmp_path / "suite.runs.csv"),
+    ]
+    epochs = pd.read_csv(file)
+    assert list(epochs.columns) == list(results.epochs.columns)
+    np.testing.assert_array_equal(epochs["test_accuracy"], results.epochs["test_accuracy"])
+    batches = pd.read_csv(tmp_path / "suite.batches.csv")
+    assert len(batches) == len(results.batches)
+    np.testing.assert_array_equal(batches["lr"], results.batches["lr"])
+    runs = pd.read_csv(tmp_path / "suite.runs.csv")
+    assert sorted(runs["run_id"]) == sorted(results.runs["run_id"].astype(str))
+
+
+@pytest.mark.parametrize("option", ["--tensorboard", "--csv"])
+def test_unwritable_destination_is_one_line_exit_2_nothing_written(
+    small_results, tmp_path, capsys, option
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["export", str(small_results), option, str(blocker / "inside" / "x.csv")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1 and "is not a folder" in error
+    assert blocker.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [blocker]
+
+
+def test_export_needs_a_destination_and_a_results_folder(tmp_path, capsys):
+    assert main(["export", str(tmp_path)]) == 2
+    assert main(["export", str(tmp_path / "nope"), "--csv", str(tmp_path / "x.csv")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert "give --tensorboard DIR and/or --csv FILE" in errors[0]
+    assert "no such results folder" in errors[1]
+    assert list(tmp_path.iterdir()) == []

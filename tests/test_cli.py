@@ -96,7 +96,7 @@ def test_help_explains_every_run_flag(capsys):
 
 
 def test_help_percent_signs_are_single(capsys):
-    assert "sharing a 1% false-alarm budget" in " ".join(help_text(capsys, "check").split())
+    assert "sharing a 1% false-alarm budget" in help_text(capsys, "check")
     assert "80% of ok runs" in help_text(capsys, "report")
     assert "%%" not in help_text(capsys, "check") + help_text(capsys, "report")
 

@@ -26,6 +26,7 @@ import tomli_w
 
 from clrbench.lock import folder_lock
 from clrbench.results import load_results
+from clrbench.text import plural
 
 REPO = Path(__file__).resolve().parents[1]
 # 2 schedules x 2 seeds, 2 epochs of 8 steps: seconds per run, most of it TensorFlow start-up.
@@ -57,7 +58,7 @@ def clrbench(args: list[str], mnist_dir: Path, prefix: tuple = (), **popen) -> s
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "COLUMNS": "300",  # one message, one line: no wrapping by rich
     }
-    # Not --quiet: these tests read the informational lines (runs kept, runs failed).
+    # not --quiet: the resume checks read the "already complete" line (--quiet prints only the path)
     command = [*prefix, sys.executable, "-m", "clrbench", *args, "--no-report"]
     if args[0] != "run":
         command = [*prefix, sys.executable, "-m", "clrbench", *args]
@@ -86,7 +87,8 @@ def snapshot(out: Path) -> dict[str, dict[str, bytes]]:
     if not (out / "runs").is_dir():
         return runs
     for folder in sorted((out / "runs").iterdir()):
-        if (folder / "run.json").is_file():
+        # not a run being written right now (a temporary folder is complete before its rename)
+        if (folder / "run.json").is_file() and not folder.name.startswith("."):
             runs[folder.name] = {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
     return runs
 
@@ -225,8 +227,7 @@ def test_an_interrupted_suite_keeps_finished_runs_and_resumes(
 
     rc, err = run_cli(run_args(config, out), mnist_dir)
     assert rc == 0, err
-    were = "run was" if len(kept) == 1 else "runs were"
-    assert f"{len(kept)} {were} already complete" in err
+    assert f"{plural(len(kept), 'run was', 'runs were')} already complete" in err
     after = snapshot(out)
     assert len(after) == 6 and {k: after[k] for k in kept} == kept
 

@@ -113,7 +113,9 @@ def test_runs_record_their_split_and_evaluation_set(studies):
 
 def _complete(study: Path) -> dict[str, str]:
     """run id -> run.json text of every complete run of the study."""
-    return {p.parent.name: p.read_text() for p in study.glob("*/runs/*/run.json")}
+    # not a run folder being written right now (temporary, ".<id>.tmp-...", until its rename)
+    runs = study.glob("*/runs/*/run.json")
+    return {p.parent.name: p.read_text() for p in runs if not p.parent.name.startswith(".")}
 
 
 def _cli(*args: str) -> list[str]:

@@ -34,7 +34,7 @@ def plain_fit(
     import keras
 
     from clrbench import workload
-    from clrbench.data import load_dataset
+    from clrbench.data.load import load_dataset
     from clrbench.schedules import make
     from clrbench.train import EVAL_BATCH_SIZE, configure_tensorflow
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from clrbench import presets
-from clrbench.data import DATASETS
+from clrbench.data.registry import DATASETS
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, names
 from clrbench.text import did_you_mean

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench import quiet, workload
-from clrbench.data import load_dataset
+from clrbench.data.load import load_dataset
 from clrbench.errors import ClrbenchError
 from clrbench.schedules import Schedule, make
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from clrbench.data import DATASETS
+from clrbench.data.registry import DATASETS
 from clrbench.errors import ResultsError
 
 if TYPE_CHECKING:

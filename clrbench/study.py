@@ -31,7 +31,8 @@ from typing import Any
 
 import tomli_w
 
-from clrbench.data import load_dataset, split_record
+from clrbench.data.load import load_dataset
+from clrbench.data.split import split_record
 from clrbench.errors import ResultsError
 from clrbench.experiment import Experiment
 from clrbench.results import load_results

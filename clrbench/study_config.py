@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from clrbench.data import DATASETS
+from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
 from clrbench.experiment import Experiment, ScheduleEntry
 from clrbench.study_space import Family, parse_family

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench import quiet, workload
-from clrbench.data import load_dataset
+from clrbench.data.load import load_dataset
 
 if TYPE_CHECKING:
     from clrbench.experiment import RunSpec

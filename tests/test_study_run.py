@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from clrbench import data
+from clrbench.data import load as data
 from clrbench.study import Runner, read_state, run_study
 from clrbench.study_config import StudyConfig
 from clrbench.study_presets import preset

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, sweep every seed, write the outputs and print a summary."""
-    from clrbench.data import load_dataset
+    from clrbench.data.load import load_dataset
     from clrbench.lrfind import run_lr_find
 
     settings, seeds, jobs = _validated(args)
@@ -227,7 +227,7 @@ def experiment_config(
     """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
     suggested bounds, on the sweep's data, subset, optimizer and batch size, ``epochs`` long;
     cycles sized so that the run ends at (or near) a cycle boundary."""
-    from clrbench.data import DATASETS
+    from clrbench.data.registry import DATASETS
     from clrbench.lrfind import round_significant
     from clrbench.schedules import make
 

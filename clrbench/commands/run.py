@@ -17,7 +17,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from clrbench.runner import SuiteOutcome
 
-from clrbench.data import DATASETS, load_dataset
+from clrbench.data.load import load_dataset
+from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, Interrupted
 from clrbench.experiment import Experiment, load_toml
 from clrbench.lock import folder_lock

@@ -1,10 +1,9 @@
-"""Dataset registry, IDX reader, checksum verification and where data is looked for."""
+"""Loading a dataset: where it is looked for, the verified read cache, the Keras download."""
 
 from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import numbers
 import os
 import socket
@@ -16,70 +15,27 @@ from typing import NamedTuple
 
 import numpy as np
 
+from clrbench.data.idx import idx_payload, parse_idx
+from clrbench.data.registry import (
+    DATASETS,
+    FILE_ORDER,
+    STANDARD_ORDER,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    DatasetSpec,
+    OtherDatasetError,
+    check_md5,
+    dataset_spec,
+)
+from clrbench.data.split import indices_record, readonly, split_indices, stratified_indices
 from clrbench.errors import ConfigError, DataError
 
 ENV_VAR = "CLRBENCH_DATA_DIR"
-IMAGE_SIDE = 28
-IMAGE_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
-LABEL_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
-MIN_TRAIN_SIZE = 10
 # Per blocking socket operation, not the whole download: an offline machine whose firewall
 # drops packets must fail in seconds rather than hang, while a slow link still works.
 DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
-
-TRAIN_IMAGES = "train-images-idx3-ubyte"
-TRAIN_LABELS = "train-labels-idx1-ubyte"
-TEST_IMAGES = "t10k-images-idx3-ubyte"
-TEST_LABELS = "t10k-labels-idx1-ubyte"
-STANDARD_ORDER = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
-# Labels first and small files first: a wrong or corrupt folder fails before the 47 MB read.
-FILE_ORDER = (TEST_LABELS, TRAIN_LABELS, TEST_IMAGES, TRAIN_IMAGES)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What one registered dataset looks like on disk and where else it can come from."""
-
-    name: str
-    payload_md5: Mapping[str, str]  # uncompressed file name -> md5 of the whole payload
-    folder_names: tuple[str, ...]  # subfolders of a data directory that may hold the files
-    keras_module: str  # keras.datasets.<module>.load_data() is the download fallback
-    train_count: int = 60_000
-    test_count: int = 10_000
-    system_dirs: tuple[Path, ...] = ()  # searched after CLRBENCH_DATA_DIR, before the download
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        name="mnist",
-        # Published MD5s of the original LeCun/Cortes/Burges uncompressed files.
-        payload_md5={
-            TRAIN_IMAGES: "6bbc9ace898e44ae57da46a324031adb",
-            TRAIN_LABELS: "a25bea736e30d166cdddb491f175f624",
-            TEST_IMAGES: "2646ac647ad5339dbf082846283269ea",
-            TEST_LABELS: "27ae3e4e09519cfbb04c329615203637",
-        },
-        folder_names=("mnist",),
-        keras_module="mnist",
-    ),
-    "fashion_mnist": DatasetSpec(
-        name="fashion_mnist",
-        # Computed from the payloads of Debian's dataset-fashion-mnist
-        # (0.0~git20200523.55506a9-1). Its .gz files are re-packed (gzip header without file
-        # name, new mtime), so they do not match Zalando's published .gz MD5s; but these payload
-        # MD5s equal the uncompressed-file MD5s that other public Fashion-MNIST loaders list
-        # beside Zalando's .gz MD5s, so the payloads are Zalando's originals.
-        payload_md5={
-            TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
-            TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
-            TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
-        },
-        folder_names=("fashion_mnist", "fashion-mnist"),
-        keras_module="fashion_mnist",
-        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
-    ),
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,10 +74,6 @@ class _Arrays(NamedTuple):
     source: str
 
 
-class _OtherDatasetError(DataError):
-    """A file that is verifiably another registered dataset's (so a search may go on)."""
-
-
 def load_dataset(
     name: str = "mnist",
     data_dir: str | os.PathLike[str] | None = None,
@@ -135,7 +87,7 @@ def load_dataset(
     With ``validation_size``, a stratified split of the training set (``split_indices``) is held
     out as the validation set first; ``train_size`` then subsets what remains.
     """
-    spec = _spec(name)
+    spec = dataset_spec(name)
     if train_size is not None and (
         isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
     ):
@@ -145,13 +97,13 @@ def load_dataset(
     held_out: dict[str, object] = {}
     if validation_size is not None:
         train, validation = split_indices(y_train, validation_size, split_seed)
-        held_out["x_validation"] = _readonly(x_train[validation])
-        held_out["y_validation"] = _readonly(y_train[validation])
-        held_out["split"] = _split_record(train, validation, split_seed)
-        x_train, y_train = _readonly(x_train[train]), _readonly(y_train[train])
+        held_out["x_validation"] = readonly(x_train[validation])
+        held_out["y_validation"] = readonly(y_train[validation])
+        held_out["split"] = indices_record(train, validation, split_seed)
+        x_train, y_train = readonly(x_train[train]), readonly(y_train[train])
     if train_size is not None:
         indices = stratified_indices(y_train, train_size, seed)
-        x_train, y_train = _readonly(x_train[indices]), _readonly(y_train[indices])
+        x_train, y_train = readonly(x_train[indices]), readonly(y_train[indices])
     return Dataset(
         name=spec.name,
         x_train=x_train,
@@ -162,70 +114,6 @@ def load_dataset(
         source=arrays.source,
         **held_out,
     )
-
-
-def split_indices(labels: np.ndarray, validation_size: int, seed: int) -> tuple[np.ndarray, ...]:
-    """A stratified train / validation split of the training set: (train, validation) indices.
-
-    The validation part is ``stratified_indices(labels, validation_size, seed)`` (class counts
-    proportional to the whole set's); the train part is everything else. Both sorted.
-    """
-    if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Integral):
-        raise ConfigError(f"validation_size must be an integer, got {validation_size!r}")
-    if not MIN_TRAIN_SIZE <= validation_size <= len(labels) - MIN_TRAIN_SIZE:
-        raise ConfigError(
-            f"validation_size must be between {MIN_TRAIN_SIZE} and "
-            f"{len(labels) - MIN_TRAIN_SIZE}, got {validation_size}"
-        )
-    validation = stratified_indices(labels, int(validation_size), seed)
-    train = np.setdiff1d(np.arange(len(labels)), validation, assume_unique=True)
-    return train, validation
-
-
-def split_record(labels: np.ndarray, validation_size: int, seed: int) -> dict[str, object]:
-    """What identifies a split: seed, sizes, and the SHA-256 of its validation indices (int64,
-    little-endian), so that two records of the same split can be checked for equality."""
-    return _split_record(*split_indices(labels, validation_size, seed), seed)
-
-
-def _split_record(train: np.ndarray, validation: np.ndarray, seed: int) -> dict[str, object]:
-    digest = hashlib.sha256(validation.astype("<i8").tobytes()).hexdigest()
-    return {
-        "split_seed": int(seed),
-        "train_examples": int(train.size),
-        "validation_examples": int(validation.size),
-        "validation_sha256": digest,
-    }
-
-
-def stratified_indices(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a seeded subset whose class counts are largest-remainder shares of size."""
-    if not MIN_TRAIN_SIZE <= size <= len(labels):
-        raise ConfigError(
-            f"train_size must be between {MIN_TRAIN_SIZE} and {len(labels)} "
-            f"(the number of training images), got {size}"
-        )
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = size * counts / len(labels)
-    allocation = np.floor(quotas).astype(np.int64)
-    # Stable sort: equal remainders go to the lower class, so the allocation is deterministic.
-    by_remainder = np.argsort(-(quotas - allocation), kind="stable")
-    allocation[by_remainder[: size - allocation.sum()]] += 1
-    rng = np.random.default_rng(seed)
-    chosen = [
-        rng.choice(np.flatnonzero(labels == label), size=take, replace=False)
-        for label, take in zip(classes, allocation, strict=True)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
-def _spec(name: str) -> DatasetSpec:
-    """The registry entry for name, or a ConfigError listing the known names."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        known = ", ".join(sorted(DATASETS))
-        raise ConfigError(f"unknown dataset {name!r}; known datasets: {known}") from None
 
 
 def _locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Arrays:
@@ -250,7 +138,7 @@ def _locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> _Arra
             continue
         try:
             return _read_files(spec, files)
-        except _OtherDatasetError as error:
+        except OtherDatasetError as error:
             tried.append(f"{root} ({error})")
     if env_value:  # the user said where the data is: a wrong folder is an error, not a download
         folders = " or ".join(f"{folder}/" for folder in spec.folder_names)
@@ -345,23 +233,8 @@ def _verify(spec: DatasetSpec, stem: str, payload: bytes, where: str) -> tuple[n
     """The payload as a checked array and its md5; structure first, as its errors say more."""
     is_images = stem in (TRAIN_IMAGES, TEST_IMAGES)
     count = spec.train_count if stem in (TRAIN_IMAGES, TRAIN_LABELS) else spec.test_count
-    array = _parse_idx(payload, is_images, count, where)
-    return array, _check_md5(spec, stem, payload, where)
-
-
-def _check_md5(spec: DatasetSpec, stem: str, payload: bytes, where: str) -> str:
-    """The payload's md5, or a DataError if it differs from spec's reference."""
-    digest = hashlib.md5(payload).hexdigest()
-    expected = spec.payload_md5.get(stem)
-    if expected is None or digest == expected:
-        return digest
-    for other in DATASETS.values():
-        if other.name != spec.name and other.payload_md5.get(stem) == digest:
-            raise _OtherDatasetError(f"{where} is the {other.name} file, not {spec.name}")
-    raise DataError(
-        f"{where}: md5 of the uncompressed payload is {digest}, expected {expected} "
-        f"for {spec.name} (corrupt or not the original file)"
-    )
+    array = parse_idx(payload, is_images, count, where)
+    return array, check_md5(spec, stem, payload, where)
 
 
 def _bundle(verified: Mapping[str, tuple[np.ndarray, str]], source: str) -> _Arrays:
@@ -374,37 +247,6 @@ def _bundle(verified: Mapping[str, tuple[np.ndarray, str]], source: str) -> _Arr
         checksums=tuple((stem, verified[stem][1]) for stem in STANDARD_ORDER),
         source=source,
     )
-
-
-def _parse_idx(payload: bytes, is_images: bool, count: int, where: str) -> np.ndarray:
-    """An IDX payload as a read-only array, checking magic, dims and length against its header."""
-    magic, ndim = (IMAGE_MAGIC, 3) if is_images else (LABEL_MAGIC, 1)
-    kind = "image" if is_images else "label"
-    header_size = 4 * (1 + ndim)
-    if len(payload) < header_size:
-        raise DataError(
-            f"{where}: truncated: {len(payload)} bytes, shorter than the "
-            f"{header_size}-byte IDX {kind} header"
-        )
-    header = np.frombuffer(payload, dtype=">u4", count=1 + ndim)
-    if int(header[0]) != magic:
-        raise DataError(f"{where}: bad magic number {header[0]}, expected {magic} (IDX {kind}s)")
-    dims = tuple(int(dim) for dim in header[1:])
-    if dims[1:] != (IMAGE_SIDE, IMAGE_SIDE)[: ndim - 1]:
-        raise DataError(
-            f"{where}: wrong dimensions {dims}, expected (N, {IMAGE_SIDE}, {IMAGE_SIDE})"
-        )
-    expected_length = header_size + int(np.prod(dims))
-    if len(payload) != expected_length:
-        what = "truncated" if len(payload) < expected_length else "too long"
-        raise DataError(
-            f"{where}: {what}: header {dims} needs {expected_length} bytes, "
-            f"file holds {len(payload)}"
-        )
-    if dims[0] != count:
-        raise DataError(f"{where}: holds {dims[0]} {kind}s, expected {count}")
-    # frombuffer over immutable bytes is already read-only: no copy of the 47 MB payload.
-    return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(dims)
 
 
 def _download(spec: DatasetSpec, tried: list[str]) -> _Arrays:
@@ -455,18 +297,3 @@ def _load_from_keras(name: str) -> _Arrays:
         for stem in FILE_ORDER
     }
     return _bundle(verified, source="keras")
-
-
-def idx_payload(array: np.ndarray) -> bytes:
-    """The uncompressed IDX file (header + data) for a uint8 array, as the originals store it."""
-    if array.dtype != np.uint8:
-        raise DataError(f"expected uint8 data, got {array.dtype}")
-    magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
-    header = np.array([magic, *array.shape], dtype=">u4").tobytes()
-    return header + np.ascontiguousarray(array).tobytes()
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    """The array, marked read-only so every Dataset array behaves the same."""
-    array.flags.writeable = False
-    return array

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clrbench.presets import _steps_per_epoch, standard_schedules
+from clrbench.config.presets import _steps_per_epoch, standard_schedules
 
 # name -> (train_size, epochs, cycle_epochs)
 CANDIDATES = {
@@ -48,7 +48,7 @@ def candidate(name: str, seeds: int, only: list[str] | None = None) -> dict:
 
 
 def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -> None:
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
     from clrbench.runner import run_suite
 
     for name in names:

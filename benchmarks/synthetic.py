@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench.experiment import Experiment, RunSpec
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import RunSpec
 from clrbench.results import write_run
 from clrbench.runner import write_experiment
 from clrbench.semantics import TRAINING_SEMANTICS

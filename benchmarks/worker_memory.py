@@ -43,7 +43,7 @@ def measured_run(spec: Any, data_dir: str | None) -> dict[str, Any]:
 
 
 def experiment(runs: int, train_size: int, epochs: int) -> Any:
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
 
     return Experiment.from_dict(
         {

@@ -78,7 +78,7 @@ def durations(t0: float, ends: list[float]) -> list[float]:
 
 def clrbench_run(epochs: int, data_dir: str | None = None, lr_mode: str = "graph"):
     """clrbench's ``train_run`` (per-batch logging; rate in-graph or by callback)."""
-    from clrbench.experiment import RunSpec
+    from clrbench.config.runs import RunSpec
     from clrbench.schedules import make
     from clrbench.train import train_run
 

@@ -32,8 +32,9 @@ from typing import Any
 import tomli_w
 
 from clrbench import atomic, quiet, results
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
-from clrbench.experiment import Experiment, RunSpec
 from clrbench.lock import folder_lock
 from clrbench.pool import TaskError, WorkerDied, WorkerPool
 from clrbench.semantics import TRAINING_SEMANTICS

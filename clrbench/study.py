@@ -31,13 +31,13 @@ from typing import Any
 
 import tomli_w
 
+from clrbench.config.experiment import Experiment
+from clrbench.config.study import StudyConfig, entry_for
+from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.errors import ResultsError
-from clrbench.experiment import Experiment
 from clrbench.results import load_results
-from clrbench.study_config import StudyConfig, entry_for
-from clrbench.study_space import scale_rates, sobol_points
 
 STATE = "study.json"
 STATE_FORMAT = 1
@@ -118,7 +118,7 @@ def final_experiment(
     config: StudyConfig, winners: dict[str, dict], bounds: dict[str, float] | None
 ) -> Experiment:
     """The winners under their family labels (+ the zero-budget arm), fresh seeds, on test."""
-    from clrbench.experiment import ScheduleEntry
+    from clrbench.config.runs import ScheduleEntry
 
     families = {f.label: f for f in config.families}
     entries = [entry_for(families[name], name, params) for name, params in winners.items()]

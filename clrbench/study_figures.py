@@ -12,8 +12,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from clrbench.config.study_space import rate_params
 from clrbench.figures import _figure
-from clrbench.study_space import rate_params
 
 
 def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from clrbench import figures as run_figures
 from clrbench import report, stats, study_figures, study_prose
+from clrbench.config.study import StudyConfig
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.results import Results, load_results
 from clrbench.study import ZERO_BUDGET_LABELS, octave_label, read_state
@@ -30,7 +31,6 @@ from clrbench.study_analysis import (
     sensitivity_points,
     trial_scores,
 )
-from clrbench.study_config import StudyConfig
 
 
 def _load(folder: Path) -> Results | None:

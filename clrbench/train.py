@@ -34,7 +34,7 @@ from clrbench import quiet, workload
 from clrbench.data.load import load_dataset
 
 if TYPE_CHECKING:
-    from clrbench.experiment import RunSpec
+    from clrbench.config.runs import RunSpec
 
 BATCH_COLUMNS = ("lr", "loss", "accuracy", "batch_size")
 DIVERGENCE_FACTOR = 10.0

@@ -11,34 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clrbench.errors import ConfigError
+from clrbench.config.optimizers import OPTIMIZERS, check_optimizer
 
 if TYPE_CHECKING:
     import keras
 
 HIDDEN_UNITS = 512
 NUM_CLASSES = 10
-MOMENTUM = 0.9
-
-# name -> (Keras class name, extra constructor arguments)
-OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sgd-momentum": ("SGD", {"momentum": MOMENTUM}),
-    "sgd": ("SGD", {}),
-    "rmsprop": ("RMSprop", {}),
-    "adam": ("Adam", {}),
-}
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
     """Flatten 28x28 uint8 images to float32 rows scaled to [0, 1]."""
     return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
-
-
-def check_optimizer(name: str) -> str:
-    """Return `name` if it is a known optimizer, else raise ConfigError."""
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return name
 
 
 def build_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:

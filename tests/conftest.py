@@ -65,7 +65,7 @@ def small_results(tmp_path_factory, mnist_dir) -> Path:
 
     Tests must not modify it; copy it to tmp_path first.
     """
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
     from clrbench.runner import run_suite
 
     out = tmp_path_factory.mktemp("small") / "results"

@@ -196,7 +196,7 @@ def test_cli_writes_json_parquet_png_and_a_config(mnist_dir, tmp_path, capsys):
 
 def test_emitted_config_follows_epochs_and_the_full_dataset():
     from clrbench.commands.lrfind import experiment_config
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
     from clrbench.lrfind import LrFindResult
 
     suggestion = {"base_lr": 0.04, "max_lr": 0.16}

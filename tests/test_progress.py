@@ -7,8 +7,8 @@ import json
 
 from rich.console import Console
 
-from clrbench.experiment import Experiment
-from clrbench.presets import PRESETS
+from clrbench.config.experiment import Experiment
+from clrbench.config.presets import PRESETS
 from clrbench.progress import SuiteProgress
 
 

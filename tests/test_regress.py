@@ -18,8 +18,8 @@ from clrbench import load_results
 from clrbench.baseline_doc import METRICS, config_hash, metrics_document, read_baseline
 from clrbench.cli import main
 from clrbench.commands.regress import parse_tolerance
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
-from clrbench.experiment import Experiment
 from clrbench.regress import (
     check,
     compare_metric,
@@ -442,7 +442,7 @@ def test_console_markdown_and_json_state_the_power(small_results, baseline, caps
 
 def test_committed_ci_baseline_matches_the_ci_preset():
     """A change to the ci preset needs a new reports/baseline-ci.json (the message says how)."""
-    from clrbench.presets import PRESETS
+    from clrbench.config.presets import PRESETS
 
     baseline = read_baseline(REPO / "reports/baseline-ci.json")
     preset = Experiment.from_dict(PRESETS["ci"]).to_dict()
@@ -561,7 +561,7 @@ def test_half_point_regression_is_caught_against_the_committed_baseline(
     """A genuine change: sine-exp's base rate 0.02 -> 0.005 costs it about 0.5 pp of final
     test accuracy (measured: 93.20% over seeds 20-25 vs the baseline's 93.67%). Trained on
     new seeds (20-27, the baseline has 0-19), like another machine; only that schedule."""
-    from clrbench.presets import PRESETS
+    from clrbench.config.presets import PRESETS
 
     suite = copy.deepcopy(PRESETS["ci"])
     suite["schedule"] = [s for s in suite["schedule"] if s["label"] == "sine-exp"]

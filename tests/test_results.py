@@ -175,7 +175,7 @@ def test_a_folder_without_manifest_loads_every_complete_run_with_a_warning(resul
 def test_runs_of_an_older_training_semantics_are_stale(results_copy, mnist_dir):
     from conftest import SMALL_SUITE
 
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
     from clrbench.runner import run_suite
 
     stale = sorted(_records(results_copy))[:2]

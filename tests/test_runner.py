@@ -12,8 +12,8 @@ import tomli_w
 from conftest import SMALL_SUITE
 
 from clrbench import load_results
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ResultsWarning
-from clrbench.experiment import Experiment
 from clrbench.runner import run_suite
 
 pytestmark = pytest.mark.slow

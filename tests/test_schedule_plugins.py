@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from clrbench.cli import main
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError, ScheduleError
-from clrbench.experiment import Experiment
 from clrbench.schedules import catalog, check_exact, make, names, register, unregister
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def mine(step, xp, lr: Rate):
     return {body}
 """
 RUN_ID = """
-from clrbench.experiment import Experiment
+from clrbench.config.experiment import Experiment
 raw = {"experiment": {"name": "x", "epochs": 1, "seeds": 1, "train_size": 1000},
        "schedule": [{"label": "mine", "name": "myplug:mine", "lr": 0.1}]}
 print(Experiment.from_dict(raw).runs()[0].run_id)

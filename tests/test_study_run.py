@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import tomli_w
 
+from clrbench.config.study import StudyConfig
+from clrbench.config.study_presets import preset
 from clrbench.data import load as data
 from clrbench.study import Runner, read_state, run_study
-from clrbench.study_config import StudyConfig
-from clrbench.study_presets import preset
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

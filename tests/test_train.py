@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.experiment import RunSpec
+from clrbench.config.runs import RunSpec
 from clrbench.schedules import make
 from clrbench.train import DIVERGENCE_FACTOR, first_divergent, train_run
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from clrbench.presets import PRESET_HELP, PRESETS
+from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.schedules import catalog
 
 

@@ -293,7 +293,7 @@ def write_config(result: LrFindResult, config: dict[str, Any], path: Path) -> Pa
 
 def describe_config(config: dict[str, Any]) -> str:
     """What an emitted experiment trains, in words: runs, epochs, images and steps."""
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
 
     experiment = Experiment.from_dict(config)
     runs = len(experiment.schedules) * len(experiment.seeds)

@@ -17,12 +17,13 @@ from rich.table import Table
 if TYPE_CHECKING:
     from clrbench.runner import SuiteOutcome
 
+from clrbench.config.experiment import Experiment
+from clrbench.config.parse import load_toml
+from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.data.load import load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, Interrupted
-from clrbench.experiment import Experiment, load_toml
 from clrbench.lock import folder_lock
-from clrbench.presets import PRESET_HELP, PRESETS
 from clrbench.results import Results, load_results
 from clrbench.text import plural
 

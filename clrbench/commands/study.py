@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from clrbench.config.parse import load_toml
+from clrbench.config.study import StudyConfig
+from clrbench.config.study_presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
 from clrbench.errors import ConfigError
-from clrbench.experiment import load_toml
-from clrbench.study_config import StudyConfig
-from clrbench.study_presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve_study(args: argparse.Namespace) -> StudyConfig:
     """Preset or TOML, then the command-line overrides, validated."""
-    from clrbench.study_presets import all_families, preset
+    from clrbench.config.study_presets import all_families, preset
 
     wanted = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
     if args.config:

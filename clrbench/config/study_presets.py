@@ -1,13 +1,12 @@
 """Named studies, in the study TOML shape: the workload, the protocol and the families' spaces.
 
-Why these spaces (SGD momentum 0.9, MNIST; the constant-rate sweep in ``clrbench.presets``: test
-accuracy peaks near 0.1, turns ragged from 0.3, diverges at 1-2): rates span 0.003-1 for a
+Why these spaces (SGD momentum 0.9, MNIST; the constant-rate sweep in ``clrbench.config.presets``:
+test accuracy peaks near 0.1, turns ragged from 0.3, diverges at 1-2): rates span 0.003-1 for a
 constant rate and 0.03-1 for the peak of a cycle or a decay, i.e. from clearly too low to past
-divergence, so a tuner can find the edge; cyclic lower bounds are 3-50% of the peak (Smith: 1/3
-to 1/10); half cycles last 1-5 epochs (bckenstler: step_size 2-8x an epoch; Smith 2-10x); step
-decay drops by 0.1-0.8 every 1 to epochs/3 epochs; sine-exp's amplitude falls to 1-100% of its
-start by the end. Lengths are in epochs, so a space fits any epoch count and training-set size.
-"""
+divergence, so a tuner can find the edge; cyclic lower bounds are 3-50% of the peak (Smith: 1/3 to
+1/10); half cycles last 1-5 epochs (bckenstler: step_size 2-8x an epoch; Smith 2-10x); step decay
+drops by 0.1-0.8 every 1 to epochs/3 epochs; sine-exp's amplitude falls to 1-100% of its start by
+the end. Lengths are in epochs, so a space fits any epoch count and training-set size."""
 
 from __future__ import annotations
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import ScheduleEntry
+from clrbench.config.study_space import Family, parse_family
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
-from clrbench.experiment import Experiment, ScheduleEntry
-from clrbench.study_space import Family, parse_family
 
 WORKLOAD_KEYS = ("name", "dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
 

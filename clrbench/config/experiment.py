@@ -26,130 +26,28 @@ see ``clrbench.schedules``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import math
-import tomllib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from clrbench import presets
+from clrbench.config import presets
+from clrbench.config.optimizers import check_optimizer
+from clrbench.config.parse import (
+    EVALUATE_ON,
+    check_positive_int,
+    experiment_settings,
+    parse_entry,
+)
+from clrbench.config.runs import RunSpec, ScheduleEntry, steps_per_epoch
 from clrbench.data.registry import DATASETS
-from clrbench.errors import ClrbenchError, ConfigError
-from clrbench.schedules import Schedule, make, names
+from clrbench.errors import ConfigError
+from clrbench.schedules import names
 from clrbench.text import did_you_mean
-from clrbench.workload import check_optimizer
 
-EXPERIMENT_KEYS = {
-    "name",
-    "dataset",
-    "epochs",
-    "batch_size",
-    "seeds",
-    "train_size",
-    "optimizer",
-    "threads",
-    "validation_size",
-    "split_seed",
-    "evaluate_on",
-}
-STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on"}
-EVALUATE_ON = ("test", "validation")
-ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
-LR_MODES = ("graph", "callback")
 # Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
 CYCLES = {"triangular": ("step_size", 2), "triangular2": ("step_size", 2)}
 CYCLES |= {"exp_range": ("step_size", 2), "sine_exp": ("period", 1), "sgdr": ("first_period", 1)}
 # Schedules with a length of their own: the parameter holding it, in steps.
 LENGTHS = {"one_cycle": "total_steps", "range_test": "num_steps"}
-
-
-@dataclass(frozen=True)
-class ScheduleEntry:
-    """A labelled schedule of the experiment, as written in the TOML file."""
-
-    label: str
-    name: str
-    granularity: str = "iteration"
-    params: tuple[tuple[str, Any], ...] = ()
-    lr_mode: str = "graph"
-
-    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
-        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
-        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
-        try:
-            schedule = make(
-                self.name,
-                granularity=self.granularity,
-                steps_per_epoch=steps_per_epoch,
-                **dict(self.params),
-            )
-            if total_steps is not None:
-                _check_rates_once(schedule, total_steps)
-            return schedule
-        except ClrbenchError as exc:
-            raise ConfigError(f"schedule {self.label!r}: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
-        if self.lr_mode != "graph":
-            entry["lr_mode"] = self.lr_mode
-        return entry | dict(self.params)
-
-
-@functools.lru_cache(maxsize=256)
-def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
-    schedule.check_rates(total_steps)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that determines one run's numbers (and so its id)."""
-
-    label: str
-    schedule: Schedule
-    seed: int
-    dataset: str = "mnist"
-    epochs: int = 25
-    batch_size: int = 128
-    train_size: int | None = None
-    optimizer: str = "sgd-momentum"
-    lr_mode: str = "graph"
-    threads: int = 1
-    # A stratified split of the training set held out for validation (None: train on all of
-    # it), and which set the per-epoch evaluation uses ("test" or "validation").
-    validation_size: int | None = None
-    split_seed: int = 0
-    evaluate_on: str = "test"
-
-    def config(self) -> dict[str, Any]:
-        """Plain-value configuration: the content the run id hashes (the split keys only when
-        there is a split, so runs without one keep their ids)."""
-        config = {
-            "label": self.label,
-            "schedule": self.schedule.to_config(),
-            "seed": self.seed,
-            "dataset": self.dataset,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "train_size": self.train_size,
-            "optimizer": self.optimizer,
-            "lr_mode": self.lr_mode,
-            "threads": self.threads,
-        }
-        if self.validation_size is not None:
-            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
-        if self.evaluate_on != "test":
-            config["evaluate_on"] = self.evaluate_on
-        return config
-
-    @property
-    def run_id(self) -> str:
-        """Readable and unique: ``<label>-s<seed>-<8 hex of the config hash>``."""
-        digest = hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
-        return f"{self.label}-s{self.seed}-{digest[:8]}"
 
 
 @dataclass(frozen=True)
@@ -173,24 +71,7 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
         """Build and validate from the TOML shape (``[experiment]`` + ``[[schedule]]``)."""
-        unknown = set(data) - {"experiment", "schedule"}
-        if unknown:
-            raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-        settings = data.get("experiment", {})
-        if not isinstance(settings, dict):
-            raise ConfigError(f"[experiment] must be a table, got {settings!r}")
-        settings = dict(settings)
-        extra = set(settings) - EXPERIMENT_KEYS
-        if extra:
-            raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
-        for key in STRING_KEYS & set(settings):
-            _string(f"[experiment] {key}", settings[key])
-        schedules = data.get("schedule", [])
-        if not isinstance(schedules, list):
-            raise ConfigError("schedule must be a list of [[schedule]] tables")
-        entries = tuple(_entry(raw, i) for i, raw in enumerate(schedules))
-        settings["seeds"] = _seeds(settings.get("seeds", 5))
-        settings.setdefault("name", "experiment")
+        settings, entries = experiment_settings(data)
         return cls(schedules=entries, **settings).validated()
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +100,7 @@ class Experiment:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.train_count / self.batch_size)
+        return steps_per_epoch(self.train_count, self.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -227,14 +108,14 @@ class Experiment:
 
     def validated(self) -> Experiment:
         """Check everything before any training starts; returns self with cycle notes."""
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("threads", self.threads)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("threads", self.threads)
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
         self._check_split()
         if self.train_size is not None:
-            _positive_int("train_size", self.train_size)
+            check_positive_int("train_size", self.train_size)
             available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
             if not 10 <= self.train_size <= available:
                 raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
@@ -258,7 +139,7 @@ class Experiment:
             if self.evaluate_on == "validation":
                 raise ConfigError("evaluate_on = 'validation' needs a validation_size")
             return
-        _positive_int("validation_size", self.validation_size)
+        check_positive_int("validation_size", self.validation_size)
         limit = DATASETS[self.dataset].train_count - 10
         if not 10 <= self.validation_size <= limit:
             raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
@@ -329,7 +210,7 @@ class Experiment:
         own = list(self.schedules)
         known = {e.label: e for e in own}
         others = []
-        for entry in presets.all_entries(self.steps_per_epoch, self.epochs):
+        for entry in preset_entries(self.steps_per_epoch, self.epochs):
             if entry.label not in known:
                 known[entry.label] = entry
                 others.append(entry)
@@ -366,47 +247,8 @@ def _by_name(
     )
 
 
-def _entry(raw: Any, index: int) -> ScheduleEntry:
-    if not isinstance(raw, dict) or "name" not in raw:
-        raise ConfigError(f"[[schedule]] #{index + 1}: needs at least a 'name'")
-    raw = dict(raw)
-    where = f"[[schedule]] #{index + 1}"
-    for key in ENTRY_KEYS & set(raw):
-        _string(f"{where} {key}", raw[key])
-    label = raw.pop("label", raw["name"])
-    name = raw.pop("name")
-    granularity = raw.pop("granularity", "iteration")
-    lr_mode = raw.pop("lr_mode", "graph")
-    if lr_mode not in LR_MODES:
-        raise ConfigError(f"schedule {label!r}: lr_mode must be one of {LR_MODES}")
-    return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode)
-
-
-def _string(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _seeds(value: Any) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        _positive_int("seeds", value)
-        return tuple(range(value))
-    distinct = isinstance(value, list | tuple) and value and len(set(value)) == len(value)
-    if distinct and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
-        return tuple(value)
-    raise ConfigError(f"seeds must be a positive count or a list of distinct seeds, got {value!r}")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment TOML file (ConfigError naming the file when unreadable)."""
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such experiment file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read experiment TOML ({exc})") from None
+def preset_entries(steps_per_epoch: int, epochs: int) -> list[ScheduleEntry]:
+    """Every labelled schedule any preset knows, scaled to this epoch length."""
+    return [
+        parse_entry(raw, i) for i, raw in enumerate(presets.all_schedules(steps_per_epoch, epochs))
+    ]

@@ -10,15 +10,13 @@ still falling, base a tenth of it), step decay starts at 0.2, and the constant b
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from clrbench.config.runs import steps_per_epoch
 
 BASE_LR, MAX_LR, CONSTANT_LR = 0.02, 0.2, 0.1
 MNIST_TRAIN = 60_000
-
-
-def _steps_per_epoch(train_size: int, batch_size: int = 128) -> int:
-    return math.ceil(train_size / batch_size)
+BATCH_SIZE = 128
 
 
 def standard_schedules(
@@ -113,7 +111,7 @@ def _preset(
     extended: bool,
     without: tuple[str, ...] = (),
 ) -> dict:
-    spe = _steps_per_epoch(train_size or MNIST_TRAIN)
+    spe = steps_per_epoch(train_size or MNIST_TRAIN, BATCH_SIZE)
     cycle_epochs = 5 if epochs >= 10 else 2
     schedules = standard_schedules(spe, epochs, cycle_epochs, decay_epochs=cycle_epochs)
     if extended:
@@ -123,7 +121,7 @@ def _preset(
         "name": name,
         "dataset": "mnist",
         "epochs": epochs,
-        "batch_size": 128,
+        "batch_size": BATCH_SIZE,
         "seeds": seeds,
         "optimizer": "sgd-momentum",
     }
@@ -158,11 +156,8 @@ PRESET_HELP = {
 }
 
 
-def all_entries(steps_per_epoch: int, epochs: int) -> list:
-    """Every labelled schedule any preset knows, scaled to this epoch length."""
-    from clrbench.experiment import _entry
-
+def all_schedules(steps_per_epoch: int, epochs: int) -> list[dict[str, Any]]:
+    """Every labelled schedule any preset knows, scaled to this epoch length (TOML shape)."""
     cycle_epochs = 5 if epochs >= 10 else 2
     raw = standard_schedules(steps_per_epoch, epochs, cycle_epochs, cycle_epochs)
-    raw += extra_schedules(steps_per_epoch, epochs, cycle_epochs)
-    return [_entry(r, i) for i, r in enumerate(raw)]
+    return raw + extra_schedules(steps_per_epoch, epochs, cycle_epochs)

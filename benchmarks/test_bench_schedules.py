@@ -77,7 +77,7 @@ def test_numpy_whole_run(benchmark, name, granularity):
 @pytest.fixture(scope="module")
 def tf():
     tensorflow = pytest.importorskip("tensorflow")
-    from clrbench.train import configure_tensorflow
+    from clrbench.train.run import configure_tensorflow
 
     configure_tensorflow(1)  # one thread, like every training run
     return tensorflow

@@ -82,7 +82,7 @@ def execute(
     spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
 ) -> dict[str, Any]:
     """Train one run in a worker; never raises: a failure becomes a ``failed`` record."""
-    from clrbench.train import train_run
+    from clrbench.train.run import train_run
 
     quiet.set_verbose(verbose)
     started = time.time()

@@ -102,7 +102,7 @@ def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[st
     """Smith's recipe from lr-find's bounds: a triangular cycle between them (half cycles of
     about 4 epochs, the run ending at the end of a cycle), and a constant rate at the triangle's
     mean rate (lr-find's own emitted experiment does the same)."""
-    from clrbench.lrfind import round_significant
+    from clrbench.analysis.lrfind import round_significant
 
     spe, total = config.lengths()
     cycles = max(1, round(total / (2 * HALF_CYCLE_EPOCHS * spe)))
@@ -252,7 +252,8 @@ def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, A
     """Smith's range test on the train split (never the validation or test set); a previous
     sweep with the same settings and seeds is reused. Returns its suggestion."""
     from clrbench.commands.lrfind import write_outputs
-    from clrbench.lrfind import SweepSettings, run_lr_find
+    from clrbench.config.sweep import SweepSettings
+    from clrbench.suite.lrfind import run_lr_find
 
     settings = SweepSettings(
         steps=config.lr_find_steps,

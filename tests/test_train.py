@@ -8,7 +8,7 @@ import pytest
 
 from clrbench.config.runs import RunSpec
 from clrbench.schedules import make
-from clrbench.train import DIVERGENCE_FACTOR, first_divergent, train_run
+from clrbench.train.run import DIVERGENCE_FACTOR, first_divergent, train_run
 
 pytestmark = pytest.mark.slow
 

@@ -1,17 +1,17 @@
-"""``python -m clrbench lr-find``: the learning-rate range test over seeds (see clrbench.lrfind).
+"""``python -m clrbench lr-find``: the learning-rate range test over seeds.
 
 Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, divergence),
 ``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
 ``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
 suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. The sweep
-and its reading live in ``clrbench.lrfind``; this module writes, draws and prints them.
+is ``clrbench.train.range_test``, its reading ``clrbench.analysis.lrfind``; this module writes,
+draws and prints them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -24,11 +24,10 @@ from clrbench.lock import folder_lock
 from clrbench.text import plural
 
 if TYPE_CHECKING:
-    from clrbench.lrfind import LrFindResult, SweepSettings
+    from clrbench.analysis.lrfind import LrFindResult
+    from clrbench.config.sweep import SweepSettings
 
 DEFAULT_OUT = "results/lr-find"
-MIN_STEPS = 20
-MODES = ("exp", "linear")
 # The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
 # batch size, number of seeds) for --epochs epochs.
 EXPERIMENT_NAME = "clr-from-lr-find"
@@ -78,7 +77,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, sweep every seed, write the outputs and print a summary."""
     from clrbench.data.load import load_dataset
-    from clrbench.lrfind import run_lr_find
+    from clrbench.suite.lrfind import run_lr_find
 
     settings, seeds, jobs = _validated(args)
     # Missing data or a bad --train-size: one line, before the output folder is touched.
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]:
     """The sweep settings, seeds and jobs, or a ConfigError naming the offending flag."""
-    from clrbench.lrfind import SweepSettings
+    from clrbench.config.sweep import SweepSettings, check_sweep
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
@@ -109,16 +108,7 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.mode not in MODES:
-        raise ConfigError(f"--mode must be exp or linear, got {args.mode!r}")
-    if args.steps < MIN_STEPS:
-        raise ConfigError(f"--steps must be >= {MIN_STEPS}, got {args.steps}")
-    if not (math.isfinite(args.min_lr) and args.min_lr > 0):
-        raise ConfigError(f"--min-lr must be a positive number, got {args.min_lr}")
-    if not (math.isfinite(args.max_lr) and args.max_lr > args.min_lr):
-        raise ConfigError(
-            f"--max-lr must be finite and > --min-lr={args.min_lr}, got {args.max_lr}"
-        )
+    check_sweep(args.min_lr, args.max_lr, args.steps, args.mode, _flag)
     for flag, path in (("--out", args.out), ("--emit-config", args.emit_config)):
         expected_dir = flag == "--out"
         if path and Path(path).exists() and Path(path).is_dir() != expected_dir:
@@ -135,6 +125,11 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
     )
     jobs = args.jobs or min(args.seeds, os.cpu_count() or 1)
     return settings, list(range(args.seeds)), jobs
+
+
+def _flag(setting: str) -> str:
+    """A sweep setting as its command-line flag: ``min_lr`` -> ``--min-lr``."""
+    return "--" + setting.replace("_", "-")
 
 
 def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
@@ -158,7 +153,7 @@ def plot(result: LrFindResult, path: Path) -> Any:
     saved to ``path`` and returned (a matplotlib Figure)."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
-    from clrbench.lrfind import smooth
+    from clrbench.train.range_test import smooth
 
     figure = Figure(figsize=(10, 8), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
@@ -200,7 +195,7 @@ def _mark_bounds(axes: Any, suggestion: dict[str, Any], label: bool) -> None:
 
 
 def _mark_valley(axes: Any, suggestion: dict[str, Any]) -> None:
-    from clrbench.lrfind import VALLEY_FACTOR
+    from clrbench.config.sweep import VALLEY_FACTOR
 
     low, high, loss = (suggestion[k] for k in ("valley_low_lr", "valley_high_lr", "valley_loss"))
     text = f"valley (loss < {VALLEY_FACTOR:g}x min) {low:.2g} .. {high:.2g}: max_lr = its centre"
@@ -227,8 +222,8 @@ def experiment_config(
     """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
     suggested bounds, on the sweep's data, subset, optimizer and batch size, ``epochs`` long;
     cycles sized so that the run ends at (or near) a cycle boundary."""
+    from clrbench.analysis.lrfind import round_significant
     from clrbench.data.registry import DATASETS
-    from clrbench.lrfind import round_significant
     from clrbench.schedules import make
 
     settings, base, peak = (

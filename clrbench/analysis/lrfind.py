@@ -40,24 +40,20 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clrbench import quiet, workload
-from clrbench.data.load import load_dataset
+from clrbench.config.sweep import (
+    BASE_DIVISOR,
+    VALLEY_FACTOR,
+    SweepSettings,
+)
 from clrbench.errors import ClrbenchError
-from clrbench.schedules import Schedule, make
+from clrbench.train.range_test import SeedSweep, divergence_index, smooth
 
-CHECK_EVERY = 25  # steps between reads of the batch log (and divergence checks)
-DIVERGENCE_FACTOR = 4.0
-SMOOTHING_FRACTION = 0.05
-MIN_WINDOW = 5
-VALLEY_FACTOR = 1.5
-BASE_DIVISOR = 4.0
 SPREAD_WARNING = 2.0
 SUGGESTION_DETAILS = (
     "valley_low_lr",
@@ -84,71 +80,7 @@ DATA_COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """What one range test trains: the sweep, the data, the optimizer and the thread budget."""
-
-    min_lr: float = 1e-4
-    max_lr: float = 10.0
-    steps: int = 500
-    mode: str = "exp"
-    dataset: str = "mnist"
-    train_size: int | None = None
-    batch_size: int = 128
-    optimizer: str = "sgd-momentum"
-    threads: int = 1
-    validation_size: int | None = None  # sweep on the train part of a validation split only
-    split_seed: int = 0
-    schedule: Schedule = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        schedule = make(
-            "range_test",
-            min_lr=self.min_lr,
-            max_lr=self.max_lr,
-            num_steps=self.steps,
-            mode=self.mode,
-        )
-        workload.check_optimizer(self.optimizer)
-        object.__setattr__(self, "schedule", schedule)
-
-    @property
-    def window(self) -> int:
-        """Steps in the centred smoothing window: the odd number nearest 5 % of the sweep."""
-        return max(MIN_WINDOW, 2 * round(SMOOTHING_FRACTION * self.steps / 2) + 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as plain values, with the reading's fixed constants."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-        return values | {
-            "check_every": CHECK_EVERY,
-            "smoothing_window": self.window,
-            "divergence_factor": DIVERGENCE_FACTOR,
-            "valley_factor": VALLEY_FACTOR,
-            "base_divisor": BASE_DIVISOR,
-        }
-
-
 # --- reading a sweep (pure numpy / pandas) ---
-
-
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred running median over ``window`` steps (shorter at the ends); NaN where not finite."""
-    finite = np.isfinite(values)
-    series = pd.Series(np.where(finite, values, np.nan), dtype="float64")
-    median = series.rolling(window, center=True, min_periods=1).median().to_numpy()
-    return np.where(finite, median, np.nan)
-
-
-def divergence_index(loss: np.ndarray, window: int) -> int | None:
-    """First index whose loss is not finite or whose smoothed loss > 4x the lowest so far."""
-    bad = np.flatnonzero(~np.isfinite(loss))
-    end = int(bad[0]) if bad.size else len(loss)
-    smoothed = smooth(loss[:end], window)
-    over = np.flatnonzero(smoothed > DIVERGENCE_FACTOR * np.minimum.accumulate(smoothed))
-    if over.size:
-        return int(over[0])
-    return end if bad.size else None
 
 
 def read_seed(frame: pd.DataFrame, window: int) -> dict[str, Any]:
@@ -232,98 +164,6 @@ def _warnings(per_seed: list[dict], spread: dict, settings: SweepSettings) -> li
     return warnings
 
 
-# --- the sweep (imports TensorFlow) ---
-
-
-@dataclass
-class SeedSweep:
-    """One seed's per-step log and what the sweep cost."""
-
-    frame: pd.DataFrame  # seed, step, lr, loss, accuracy
-    wall_s: float
-    threads: dict[str, int]
-
-
-def _stop_callback(recorder: Any, settings: SweepSettings) -> Any:
-    import keras
-
-    class StopWhenDiverged(keras.callbacks.Callback):
-        """Stop after the chunk in which the loss diverged, or once the sweep is complete.
-
-        Runs after the recorder, which has just appended this chunk's rows (and stops the run
-        itself at a non-finite loss).
-        """
-
-        def on_epoch_end(self, epoch, logs=None):
-            loss = pd.concat(recorder.batch_frames)["loss"].to_numpy()[: settings.steps]
-            if len(loss) >= settings.steps or divergence_index(loss, settings.window) is not None:
-                self.model.stop_training = True
-
-    return StopWhenDiverged()
-
-
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
-    """An endless stream of full, seeded-shuffled batches (reshuffled at each pass)."""
-    import tensorflow as tf
-
-    return (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size, drop_remainder=True)
-    )
-
-
-def sweep_seed(
-    settings: SweepSettings, seed: int, data_dir: str | None = None, verbose: bool = False
-) -> SeedSweep:
-    """Train one seed under the range-test schedule; the per-step log up to where it stopped."""
-    from clrbench.train import configure_tensorflow, epoch_recorder_class, logging_model_class
-
-    quiet.set_verbose(verbose)
-    started = time.time()
-    threads = configure_tensorflow(settings.threads)
-    import keras
-
-    data = load_dataset(
-        settings.dataset,
-        data_dir,
-        settings.train_size,
-        seed=0,
-        validation_size=settings.validation_size,
-        split_seed=settings.split_seed,
-    )
-    x, y = workload.preprocess(data.x_train), data.y_train.astype(np.int32)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = logging_model_class()(workload.build_layers(x.shape[1]))
-    model.attach_log(CHECK_EVERY)  # each Keras "epoch" is one chunk of CHECK_EVERY steps
-    model.compile(
-        optimizer=workload.build_optimizer(settings.optimizer, settings.schedule.keras()),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    # The sweep climbs into divergence on purpose and reads it with its own rule (below), so
-    # the recorder stops it only at a non-finite loss.
-    recorder = epoch_recorder_class()(CHECK_EVERY, time.perf_counter(), None, math.inf)
-    model.fit(
-        _batches(x, y, settings.batch_size, seed),
-        epochs=math.ceil(settings.steps / CHECK_EVERY),
-        steps_per_epoch=CHECK_EVERY,
-        shuffle=False,  # the dataset shuffles itself, seeded
-        callbacks=[recorder, _stop_callback(recorder, settings)],
-        verbose=0,
-    )
-    # The recorder's time_s assumes a validation pass marks the end of each epoch: not kept.
-    frame = pd.concat(recorder.batch_frames, ignore_index=True).iloc[: settings.steps]
-    frame = frame[["step", "lr", "loss", "accuracy"]].copy()
-    frame.insert(0, "seed", np.int32(seed))
-    return SeedSweep(frame.reset_index(drop=True), time.time() - started, threads)
-
-
-# --- several seeds, combined ---
-
-
 @dataclass
 class LrFindResult:
     """The tidy per-step data of every seed, each seed's reading and the suggested bounds."""
@@ -359,39 +199,3 @@ def tidy(sweeps: list[SeedSweep], window: int) -> pd.DataFrame:
         for sweep in sweeps
     ]
     return pd.concat(frames, ignore_index=True).astype(DATA_COLUMNS)[list(DATA_COLUMNS)]
-
-
-def run_lr_find(
-    settings: SweepSettings,
-    seeds: list[int],
-    data_dir: str | None = None,
-    jobs: int = 1,
-) -> LrFindResult:
-    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds."""
-    from joblib import Parallel, delayed
-
-    started = time.time()
-    # Fail on missing data or a bad --train-size here, in one line, not in every worker.
-    load_dataset(
-        settings.dataset,
-        data_dir,
-        settings.train_size,
-        seed=0,
-        validation_size=settings.validation_size,
-        split_seed=settings.split_seed,
-    )
-    sweeps = Parallel(n_jobs=jobs, backend="loky")(
-        delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
-    )
-    per_seed = [
-        {**read_seed(s.frame, settings.window), "wall_s": s.wall_s, "threads": s.threads}
-        for s in sweeps
-    ]
-    return LrFindResult(
-        settings=settings,
-        data=tidy(sweeps, settings.window),
-        per_seed=per_seed,
-        suggestion=suggest(per_seed, settings),
-        wall_s=time.time() - started,
-        jobs=jobs,
-    )

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clrbench import quiet, workload
+from clrbench import quiet
 from clrbench.data.load import load_dataset
+from clrbench.train import workload
 
 if TYPE_CHECKING:
     from clrbench.config.runs import RunSpec

@@ -35,7 +35,8 @@ class WorkerDied:
 
     exitcode: int | None
     pid: int | None
-    started: float
+    started: float  # time.time() when the task was sent
+    clock: float  # time.perf_counter() then, for its duration
 
     @property
     def cause(self) -> str:
@@ -87,7 +88,7 @@ class _Worker:
         child.close()
         self.tasks = 0
         self.item: Any = None
-        self.started = 0.0
+        self.started = self.clock = 0.0
 
     def stop(self) -> None:
         """Ask it to finish after its current task (none: at once)."""
@@ -126,6 +127,7 @@ class WorkerPool:
             while pending and len(busy) < self.jobs:
                 worker = self._idle_worker(busy)
                 worker.item, worker.started = pending.pop(), time.time()
+                worker.clock = time.perf_counter()
                 worker.conn.send((fn, (worker.item, *args)))
                 worker.tasks += 1
                 busy[worker.conn] = worker
@@ -155,7 +157,7 @@ class WorkerPool:
         except (EOFError, OSError):
             pass
         worker.process.join(STOP_GRACE_S)
-        died = WorkerDied(worker.process.exitcode, worker.process.pid, worker.started)
+        died = WorkerDied(worker.process.exitcode, worker.process.pid, worker.started, worker.clock)
         self._retire(worker)
         return died
 

@@ -68,12 +68,18 @@ def _new_record(spec: RunSpec) -> dict[str, Any]:
 
 
 def failed_run(
-    spec: RunSpec, error: str, trace: str | None = None, started: float | None = None
+    spec: RunSpec,
+    error: str,
+    trace: str | None = None,
+    started: float | None = None,
+    clock: float | None = None,
 ) -> dict[str, Any]:
-    """A ``failed`` run (no frames): the first line of the cause, the traceback when known."""
+    """A ``failed`` run (no frames): the first line of the cause, the traceback when known.
+    ``started`` is when it began (``time.time()``), ``clock`` the ``perf_counter()`` then."""
     started = time.time() if started is None else started
+    wall_s = 0.0 if clock is None else time.perf_counter() - clock
     record = _new_record(spec) | {"status": "failed", "error": error, "traceback": trace}
-    record |= {"wall_s": time.time() - started, "started_at": _iso(started)}
+    record |= {"wall_s": wall_s, "started_at": _iso(started)}
     record["provenance"] = provenance({})
     return {"record": record, "batches": None, "epochs": None}
 
@@ -85,14 +91,14 @@ def execute(
     from clrbench.train.run import train_run
 
     quiet.set_verbose(verbose)
-    started = time.time()
+    started, clock = time.time(), time.perf_counter()
     on_epoch = _ProgressFile(progress_dir, spec.run_id)
     on_epoch(0, {})  # the run is running
     try:
         result = train_run(spec, data_dir=data_dir, on_epoch=on_epoch)
     except Exception as exc:  # isolate the failure: the other runs go on
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return failed_run(spec, error, traceback.format_exc(), started)
+        return failed_run(spec, error, traceback.format_exc(), started, clock)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
     record = _new_record(spec) | {
@@ -222,7 +228,7 @@ def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Iterator[tuple[RunSpe
     with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
         for spec, done in pool.map_unordered(execute, todo, args):
             if isinstance(done, WorkerDied):
-                done = failed_run(spec, done.cause, started=done.started)
+                done = failed_run(spec, done.cause, started=done.started, clock=done.clock)
             elif isinstance(done, TaskError):
                 done = failed_run(spec, done.error, done.traceback)
             yield spec, done

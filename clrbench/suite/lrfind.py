@@ -20,7 +20,7 @@ def run_lr_find(
     """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds."""
     from joblib import Parallel, delayed
 
-    started = time.time()
+    started = time.perf_counter()
     # Fail on missing data or a bad --train-size here, in one line, not in every worker.
     load_dataset(
         settings.dataset,
@@ -42,6 +42,6 @@ def run_lr_find(
         data=tidy(sweeps, settings.window),
         per_seed=per_seed,
         suggestion=suggest(per_seed, settings),
-        wall_s=time.time() - started,
+        wall_s=time.perf_counter() - started,
         jobs=jobs,
     )

@@ -86,7 +86,7 @@ def sweep_seed(
     from clrbench.train.run import configure_tensorflow, epoch_recorder_class, logging_model_class
 
     quiet.set_verbose(verbose)
-    started = time.time()
+    started = time.perf_counter()
     threads = configure_tensorflow(settings.threads)
     import keras
 
@@ -103,11 +103,7 @@ def sweep_seed(
     keras.utils.set_random_seed(seed)
     model = logging_model_class()(workload.build_layers(x.shape[1]))
     model.attach_log(CHECK_EVERY)  # each Keras "epoch" is one chunk of CHECK_EVERY steps
-    model.compile(
-        optimizer=workload.build_optimizer(settings.optimizer, settings.schedule.keras()),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    workload.compile_model(model, settings.optimizer, settings.schedule.keras())
     # The sweep climbs into divergence on purpose and reads it with its own rule (below), so
     # the recorder stops it only at a non-finite loss.
     recorder = epoch_recorder_class()(CHECK_EVERY, time.perf_counter(), None, math.inf)
@@ -123,4 +119,4 @@ def sweep_seed(
     frame = pd.concat(recorder.batch_frames, ignore_index=True).iloc[: settings.steps]
     frame = frame[["step", "lr", "loss", "accuracy"]].copy()
     frame.insert(0, "seed", np.int32(seed))
-    return SeedSweep(frame.reset_index(drop=True), time.time() - started, threads)
+    return SeedSweep(frame.reset_index(drop=True), time.perf_counter() - started, threads)

@@ -31,13 +31,16 @@ import numpy as np
 import pandas as pd
 
 from clrbench import quiet
+from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import load_dataset
 from clrbench.train import workload
 
 if TYPE_CHECKING:
     from clrbench.config.runs import RunSpec
 
-BATCH_COLUMNS = ("lr", "loss", "accuracy", "batch_size")
+# The in-graph batch log: one row per step of the epoch, these values in this order. (The
+# stored per-batch table, clrbench.store.results.BATCH_COLUMNS, is built from it.)
+LOG_COLUMNS = ("lr", "loss", "accuracy", "batch_size")
 DIVERGENCE_FACTOR = 10.0
 EVAL_BATCH_SIZE = 1000
 # Batches per compiled call in the in-graph mode: ~20% faster on a 2-core CPU, and the
@@ -85,7 +88,8 @@ def configure_tensorflow(threads: int) -> dict[str, int]:
 
 
 def logging_model_class():
-    """Build (once) the Sequential subclass whose train_step records every batch."""
+    """The Sequential subclass whose train_step records every batch (defined here, on call, so
+    that importing this module does not import Keras)."""
     import keras
     import tensorflow as tf
 
@@ -95,7 +99,7 @@ def logging_model_class():
         def attach_log(self, steps_per_epoch: int) -> None:
             # A plain tf.Variable, not a Keras weight: it is not saved with the model.
             self.batch_log = tf.Variable(
-                tf.zeros([steps_per_epoch, len(BATCH_COLUMNS)], tf.float64), trainable=False
+                tf.zeros([steps_per_epoch, len(LOG_COLUMNS)], tf.float64), trainable=False
             )
             self.log_steps = steps_per_epoch
 
@@ -259,7 +263,7 @@ def train_run(
     # see the test set). Its metrics keep the schema's test_* names; run.json says which.
     x_eval, y_eval = dataset.evaluation_set(spec.evaluate_on)
     x_test, y_test = workload.preprocess(x_eval), y_eval.astype(np.int32)
-    steps_per_epoch = -(-len(x_train) // spec.batch_size)
+    steps_per_epoch = count_steps(len(x_train), spec.batch_size)
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(spec.seed)
@@ -272,12 +276,7 @@ def train_run(
         steps_per_execution = 1
     else:
         learning_rate = spec.schedule.keras()
-    model.compile(
-        optimizer=workload.build_optimizer(spec.optimizer, learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
-    )
+    workload.compile_model(model, spec.optimizer, learning_rate, steps_per_execution)
     t0 = time.perf_counter()
     recorder = epoch_recorder_class()(steps_per_epoch, t0, on_epoch)
     model.fit(

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 HIDDEN_UNITS = 512
 NUM_CLASSES = 10
+LOSS = "sparse_categorical_crossentropy"
+METRICS = ["accuracy"]  # Keras logs it as accuracy / val_accuracy: the epoch table reads those
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
@@ -31,6 +33,19 @@ def build_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer
 
     class_name, kwargs = OPTIMIZERS[check_optimizer(name)]
     return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
+
+
+def compile_model(
+    model: keras.Model, optimizer: str, learning_rate: Any, steps_per_execution: int = 1
+) -> None:
+    """Compile with the workload's loss and metric (the one place they are set) and the named
+    optimizer at ``learning_rate`` (a fixed rate or a LearningRateSchedule)."""
+    model.compile(
+        optimizer=build_optimizer(optimizer, learning_rate),
+        loss=LOSS,
+        metrics=METRICS,
+        steps_per_execution=steps_per_execution,
+    )
 
 
 def build_layers(input_dim: int) -> list:

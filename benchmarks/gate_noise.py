@@ -58,8 +58,8 @@ def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -
 
 
 def final(folder: Path) -> pd.DataFrame:
-    from clrbench.results import load_results
     from clrbench.stats import final_metrics
+    from clrbench.store.results import load_results
 
     frame = final_metrics(load_results(folder))
     return frame[frame["status"] == "ok"]

@@ -17,9 +17,9 @@ import pandas as pd
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
-from clrbench.results import write_run
 from clrbench.runner import write_experiment
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.results import write_run
 
 SECONDS_PER_STEP = 0.0058
 # label -> (asymptotic test accuracy, rate of approach per epoch)

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clrbench import atomic
 from clrbench.errors import ResultsError
+from clrbench.store import atomic
 
 if TYPE_CHECKING:
-    from clrbench.results import Results
+    from clrbench.store.results import Results
 
 FORMAT = "clrbench-baseline/2"
 READABLE_FORMATS = ("clrbench-baseline/1", FORMAT)

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy import stats as sps
 
 from clrbench import stats
-from clrbench.results import Results
+from clrbench.store.results import Results
 
 SMOOTH_ITERATIONS = 50  # centred rolling-mean window for the per-batch curves
 MAX_POINTS = 600  # points per curve after downsampling the per-batch data

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from clrbench import atomic
 from clrbench.errors import BusyError, ResultsError
+from clrbench.store import atomic
 
 LOCK_FILE = ".clrbench.lock"
 HOLDER_FILE = ".clrbench.lock.json"

@@ -47,7 +47,7 @@ from clrbench.baseline_doc import (
 )
 
 if TYPE_CHECKING:
-    from clrbench.results import Results
+    from clrbench.store.results import Results
 
 FALSE_ALARM = 0.01  # of a whole check of an unchanged configuration
 POWER = 0.80  # the probability at which the minimum detectable drop is stated

@@ -22,10 +22,11 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from clrbench import atomic, stats
+from clrbench import stats
 from clrbench.errors import ClrbenchError
 from clrbench.figures import FIGURE_DPI, build_figures, palette, png_bytes
-from clrbench.results import RUN_COLUMNS, Results
+from clrbench.store import atomic
+from clrbench.store.results import RUN_COLUMNS, Results
 
 FORMATS = ("html", "md")
 TOOLS = ("clrbench", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jinja2")

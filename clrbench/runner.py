@@ -31,13 +31,14 @@ from typing import Any
 
 import tomli_w
 
-from clrbench import atomic, quiet, results
+from clrbench import quiet
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.lock import folder_lock
 from clrbench.pool import TaskError, WorkerDied, WorkerPool
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store import atomic, results
 
 BACKENDS = ("loky", "dask")
 PROGRESS_DIR = ".progress"

@@ -1,6 +1,6 @@
 """Statistics over a results folder: pure DataFrame -> DataFrame functions (no plotting, no I/O).
 
-Every function takes a :class:`clrbench.results.Results` (or frames derived from it) and
+Every function takes a :class:`clrbench.store.results.Results` (or frames derived from it) and
 returns a new DataFrame; nothing is modified in place. Statistics across seeds use the runs
 whose status is ``ok`` only; diverged and failed runs are counted (``runs`` vs ``ok``) and
 listed by the report, never dropped silently.
@@ -28,7 +28,7 @@ from clrbench.data.registry import DATASETS
 from clrbench.errors import ResultsError
 
 if TYPE_CHECKING:
-    from clrbench.results import Results
+    from clrbench.store.results import Results
 
 ALPHA = 0.05  # family-wise error rate of the comparisons (Holm)
 CONFIDENCE = 0.95

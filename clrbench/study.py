@@ -37,7 +37,7 @@ from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.errors import ResultsError
-from clrbench.results import load_results
+from clrbench.store.results import load_results
 
 STATE = "study.json"
 STATE_FORMAT = 1

@@ -23,7 +23,7 @@ import pandas as pd
 from clrbench import stats
 
 if TYPE_CHECKING:
-    from clrbench.results import Results
+    from clrbench.store.results import Results
 
 CHANCE = 0.1  # MNIST and Fashion-MNIST: 10 classes
 CONFIDENCE = 0.95

@@ -20,7 +20,7 @@ from clrbench import figures as run_figures
 from clrbench import report, stats, study_figures, study_prose
 from clrbench.config.study import StudyConfig
 from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.results import Results, load_results
+from clrbench.store.results import Results, load_results
 from clrbench.study import ZERO_BUDGET_LABELS, octave_label, read_state
 from clrbench.study_analysis import (
     best_vs_budget,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clrbench import atomic
+from clrbench.store import atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -25,7 +25,7 @@ import pytest
 import tomli_w
 
 from clrbench.lock import folder_lock
-from clrbench.results import load_results
+from clrbench.store.results import load_results
 
 REPO = Path(__file__).resolve().parents[1]
 # 2 schedules x 2 seeds, 2 epochs of 8 steps: seconds per run, most of it TensorFlow start-up.

@@ -21,7 +21,7 @@ from conftest import load_synthetic
 from clrbench import figures, report, stats
 from clrbench.cli import main
 from clrbench.errors import ClrbenchError
-from clrbench.results import load_results
+from clrbench.store.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

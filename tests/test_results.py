@@ -10,8 +10,8 @@ import pytest
 
 from clrbench import load_results
 from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.results import write_run
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.results import write_run
 
 
 @pytest.fixture

@@ -348,7 +348,7 @@ def test_plug_in_schedules_run_and_report_end_to_end(installed_example, tmp_path
     done = subprocess.run(report, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "warm-cosine" in (out / "report" / "report.md").read_text()
-    from clrbench.results import load_results
+    from clrbench.store.results import load_results
 
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(installed_example))

@@ -13,7 +13,7 @@ from scipy import stats as sps
 
 from clrbench import stats
 from clrbench.errors import ResultsError
-from clrbench.results import Results, load_results
+from clrbench.store.results import Results, load_results
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     """Check every input and destination, then write; print what was written."""
-    from clrbench import export
-    from clrbench.results import load_results
+    from clrbench.store import export
+    from clrbench.store.results import load_results
 
     if not args.tensorboard and not args.csv:
         raise ConfigError("export: give --tensorboard DIR and/or --csv FILE")

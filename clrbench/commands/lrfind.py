@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clrbench import atomic
 from clrbench.cli import add_verbose
 from clrbench.errors import ConfigError
 from clrbench.lock import folder_lock
+from clrbench.store import atomic
 from clrbench.text import plural
 
 if TYPE_CHECKING:

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(folder: str):
-    from clrbench.results import load_results
+    from clrbench.store.results import load_results
 
     path = Path(folder)
     if not path.is_dir():

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report_command(args: argparse.Namespace) -> int:
     """Load the folder, render the report, print the paths written."""
     from clrbench.report import check_options, render
-    from clrbench.results import load_results
+    from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading
     folder = Path(args.results_dir)

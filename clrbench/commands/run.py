@@ -24,7 +24,7 @@ from clrbench.data.load import load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, Interrupted
 from clrbench.lock import folder_lock
-from clrbench.results import Results, load_results
+from clrbench.store.results import Results, load_results
 from clrbench.text import plural
 
 
@@ -182,7 +182,7 @@ def train(
 
 def interrupted(exc: KeyboardInterrupt, experiment: Experiment, out: Path) -> Interrupted:
     """The one line saying what is kept and how to resume."""
-    from clrbench.results import is_complete
+    from clrbench.store.results import is_complete
 
     signum = getattr(exc, "signum", signal.SIGINT)
     runs = experiment.runs()

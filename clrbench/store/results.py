@@ -2,7 +2,7 @@
 
 Layout: ``OUT/experiment.toml``, ``OUT/manifest.json`` and ``OUT/runs/<run_id>/{batches.parquet,
 epochs.parquet, run.json}``. A run is written to a hidden temporary folder and renamed into place
-(``clrbench.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
+(``clrbench.store.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
 full disk leaves no half-written run.
 
 The folder describes itself: ``manifest.json`` (written by ``run``) lists the run ids of the
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench import atomic
 from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.records import check_record
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store import atomic
+from clrbench.store.records import check_record
 
 RUNS_DIR = "runs"
 MANIFEST = "manifest.json"

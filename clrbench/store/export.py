@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from clrbench import atomic
 from clrbench.errors import ResultsError
-from clrbench.results import Results
+from clrbench.store import atomic
+from clrbench.store.results import Results
 
 BATCH_SCALARS = ("lr", "loss", "accuracy")
 EPOCH_SCALARS = ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "lr")

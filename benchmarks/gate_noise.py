@@ -49,7 +49,7 @@ def candidate(name: str, seeds: int, only: list[str] | None = None) -> dict:
 
 def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -> None:
     from clrbench.config.experiment import Experiment
-    from clrbench.runner import run_suite
+    from clrbench.suite.runner import run_suite
 
     for name in names:
         experiment = Experiment.from_dict(candidate(name, seeds, only))

@@ -14,7 +14,6 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench import stats
+from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
 from clrbench.figures import FIGURE_DPI, build_figures, palette, png_bytes
 from clrbench.store import atomic
@@ -176,17 +176,10 @@ def provenance_rows(results: Results) -> list[tuple[str, str]]:
         else:
             text = "; ".join(distinct[:3]) + f" ({len(distinct)} distinct values)"
         rows.append((column.replace("_", " "), text))
-    tools = ", ".join(f"{name} {_version(name)}" for name in TOOLS)
+    tools = ", ".join(f"{name} {package_version(name) or '?'}" for name in TOOLS)
     rows.append(("report made with", f"python {sys.version.split()[0]}, {tools}"))
     rows.append(("report generated", datetime.now(UTC).isoformat(timespec="seconds")))
     return rows
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
 # --- rendering ---

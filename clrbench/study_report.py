@@ -18,10 +18,10 @@ import pandas as pd
 
 from clrbench import figures as run_figures
 from clrbench import report, stats, study_figures, study_prose
-from clrbench.config.study import StudyConfig
+from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.store.results import Results, load_results
-from clrbench.study import ZERO_BUDGET_LABELS, octave_label, read_state
+from clrbench.store.study_state import read_state
 from clrbench.study_analysis import (
     best_vs_budget,
     final_comparison,

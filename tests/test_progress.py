@@ -9,7 +9,7 @@ from rich.console import Console
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
-from clrbench.progress import SuiteProgress
+from clrbench.suite.progress import SuiteProgress
 
 
 def specs(count: int = 3):

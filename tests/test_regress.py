@@ -28,7 +28,7 @@ from clrbench.regress import (
     detectable_drop,
     welch,
 )
-from clrbench.runner import run_suite
+from clrbench.suite.runner import run_suite
 
 # Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with
 # 5 seeds: enough to estimate the noise, 20 runs train in about 30 s on 2 cores.

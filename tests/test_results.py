@@ -176,7 +176,7 @@ def test_runs_of_an_older_training_semantics_are_stale(results_copy, mnist_dir):
     from conftest import SMALL_SUITE
 
     from clrbench.config.experiment import Experiment
-    from clrbench.runner import run_suite
+    from clrbench.suite.runner import run_suite
 
     stale = sorted(_records(results_copy))[:2]
     for run_id in stale:  # as written before the semantics were recorded

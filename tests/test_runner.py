@@ -14,7 +14,7 @@ from conftest import SMALL_SUITE
 from clrbench import load_results
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ResultsWarning
-from clrbench.runner import run_suite
+from clrbench.suite.runner import run_suite
 
 pytestmark = pytest.mark.slow
 

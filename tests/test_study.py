@@ -16,12 +16,6 @@ from clrbench.config.study import StudyConfig
 from clrbench.config.study_presets import preset
 from clrbench.config.study_space import parse_knob, scale_rates
 from clrbench.errors import ConfigError
-from clrbench.study import (
-    final_experiment,
-    plan_trials,
-    sensitivity_experiment,
-    trials_experiment,
-)
 from clrbench.study_analysis import (
     best_quantile_exact,
     best_vs_budget,
@@ -29,6 +23,12 @@ from clrbench.study_analysis import (
     expected_best_exact,
     flatness,
     select_winners,
+)
+from clrbench.suite.study import (
+    final_experiment,
+    plan_trials,
+    sensitivity_experiment,
+    trials_experiment,
 )
 
 

@@ -23,7 +23,8 @@ import tomli_w
 from clrbench.config.study import StudyConfig
 from clrbench.config.study_presets import preset
 from clrbench.data import load as data
-from clrbench.study import Runner, read_state, run_study
+from clrbench.store.study_state import read_state
+from clrbench.suite.study import Runner, run_study
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clrbench.cli import add_verbose
 from clrbench.errors import ConfigError
-from clrbench.lock import folder_lock
 from clrbench.store import atomic
+from clrbench.suite.lock import folder_lock
 from clrbench.text import plural
 
 if TYPE_CHECKING:
@@ -101,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]:
     """The sweep settings, seeds and jobs, or a ConfigError naming the offending flag."""
     from clrbench.config.sweep import SweepSettings, check_sweep
+    from clrbench.suite.pool import default_jobs
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
@@ -123,7 +123,7 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
         train_size=args.train_size,
         optimizer=args.optimizer,
     )
-    jobs = args.jobs or min(args.seeds, os.cpu_count() or 1)
+    jobs = default_jobs(args.jobs, tasks=args.seeds)
     return settings, list(range(args.seeds)), jobs
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import signal
 import sys
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from clrbench.runner import SuiteOutcome
+    from clrbench.suite.runner import SuiteOutcome
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.parse import load_toml
@@ -23,8 +22,8 @@ from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.data.load import load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, Interrupted
-from clrbench.lock import folder_lock
 from clrbench.store.results import Results, load_results
+from clrbench.suite.lock import folder_lock
 from clrbench.text import plural
 
 
@@ -119,7 +118,9 @@ def run_command(args: argparse.Namespace) -> int:
     load_dataset(experiment.dataset, data_dir=args.data_dir)
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
-    jobs = args.jobs or os.cpu_count() or 1
+    from clrbench.suite.pool import default_jobs
+
+    jobs = default_jobs(args.jobs)
     experiment.runs()  # builds and checks every schedule's rates: before any writing
     with folder_lock(out, "run"):  # one writer per folder, through the report
         for note in experiment.notes:
@@ -159,8 +160,8 @@ def train(
     args: argparse.Namespace, experiment: Experiment, out: Path, console: Console, jobs: int
 ) -> SuiteOutcome:
     """The suite with its progress display; an interruption becomes the resume line."""
-    from clrbench.progress import SuiteProgress
-    from clrbench.runner import run_suite
+    from clrbench.suite.progress import SuiteProgress
+    from clrbench.suite.runner import run_suite
 
     progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
     try:

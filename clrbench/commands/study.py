@@ -1,9 +1,8 @@
-"""``clrbench study``: a fair comparison of schedule families (see ``clrbench.study``)."""
+"""``clrbench study``: a fair comparison of schedule families (see ``clrbench.suite.study``)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,8 +82,9 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 def study_command(args: argparse.Namespace) -> int:
     """Validate, plan, train every phase (resumable), report; 1 if any run failed."""
-    from clrbench.progress import SuiteProgress
-    from clrbench.study import Runner, run_study
+    from clrbench.suite.pool import default_jobs
+    from clrbench.suite.progress import SuiteProgress
+    from clrbench.suite.study import Runner, run_study
 
     config = resolve_study(args)
     if args.jobs is not None and args.jobs < 1:
@@ -106,7 +106,7 @@ def study_command(args: argparse.Namespace) -> int:
         f"{config.seeds} final seeds; {config.epochs} epochs per run -> {out}"
     )
     runner = Runner(
-        jobs=args.jobs or os.cpu_count() or 1,
+        jobs=default_jobs(args.jobs),
         backend=args.backend,
         scheduler=args.scheduler,
         data_dir=args.data_dir,

@@ -31,6 +31,8 @@ from clrbench.errors import ConfigError
 
 WORKLOAD_KEYS = ("name", "dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
 
+ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")  # the study's lr-find arm
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -187,3 +189,7 @@ def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEnt
 def _count(name: str, value: Any, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def octave_label(family: str, k: int) -> str:
+    return f"{family}-k{k:+d}"

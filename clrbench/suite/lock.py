@@ -1,9 +1,9 @@
 """One results folder, one writer: an exclusive lock held by ``run`` and ``lr-find``.
 
-The lock is ``filelock``'s (an ``flock`` on ``FOLDER/.clrbench.lock``): the kernel releases it
+The lock is ``filelock``'s (an ``flock`` on ``FOLDER/.clrbench.suite.lock``): the kernel releases it
 when its holder dies, however it dies, so the lock of a killed process is taken over by the
 next writer without any staleness guess. Who holds it (pid, host, command, since when) is kept
-beside it in ``.clrbench.lock.json`` so that a refused writer can say so in one line.
+beside it in ``.clrbench.suite.lock.json`` so that a refused writer can say so in one line.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from filelock import FileLock, Timeout
 from clrbench.errors import BusyError, ResultsError
 from clrbench.store import atomic
 
-LOCK_FILE = ".clrbench.lock"
-HOLDER_FILE = ".clrbench.lock.json"
+LOCK_FILE = ".clrbench.suite.lock"
+HOLDER_FILE = ".clrbench.suite.lock.json"
 
 
 def writable_folder(folder: Path) -> Path:

@@ -2,7 +2,7 @@
 of the winners on test, a sensitivity sweep around each winner and Smith's zero-budget arm.
 
 Every training run is an ordinary run of the results store, trained by the ordinary runner
-(``clrbench.runner.run_suite``: parallel, resumable, loky or Dask), in one results folder per
+(``clrbench.suite.runner.run_suite``: parallel, resumable, loky or Dask), in one results folder per
 phase; the study's own state (the split, the trials, the winners, the lr-find bounds, what each
 phase trained) is ``STUDY/study.json``, rewritten after every phase. Layout::
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,17 +31,15 @@ from typing import Any
 import tomli_w
 
 from clrbench.config.experiment import Experiment
-from clrbench.config.study import StudyConfig, entry_for
+from clrbench.config.study import StudyConfig, entry_for, octave_label
 from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
-from clrbench.errors import ResultsError
+from clrbench.store import atomic
 from clrbench.store.results import load_results
+from clrbench.store.study_state import write_state
 
-STATE = "study.json"
-STATE_FORMAT = 1
 PHASES = ("lr-find", "trials", "sensitivity", "final")
-ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")
 HALF_CYCLE_EPOCHS = 4  # the zero-budget cycle, as `lr-find --emit-config` sizes it
 
 
@@ -76,10 +73,6 @@ def trials_experiment(config: StudyConfig, trials: list[Trial]) -> Experiment:
     families = {f.label: f for f in config.families}
     entries = tuple(entry_for(families[t.family], t.label, t.params) for t in trials)
     return config.experiment("validation", (config.tuning_seed,), entries, "trials").validated()
-
-
-def octave_label(family: str, k: int) -> str:
-    return f"{family}-k{k:+d}"
 
 
 def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Experiment:
@@ -141,36 +134,8 @@ def final_experiment(
 # --- state ---
 
 
-def read_state(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """STUDY/study.json, or ResultsError naming the file."""
-    path = Path(study_dir) / STATE
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{study_dir}: not a clrbench study (no {STATE})") from None
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: cannot read study state ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ResultsError(f"{path}: not a clrbench study state (format {STATE_FORMAT})")
-    return state
-
-
-def is_study(folder: str | os.PathLike[str]) -> bool:
-    return (Path(folder) / STATE).is_file()
-
-
-def write_state(out: Path, state: dict[str, Any]) -> None:
-    """Write the state (temporary file, then rename)."""
-    state = state | {"format": STATE_FORMAT, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tmp = out / f".{STATE}.{os.getpid()}"
-    tmp.write_text(json.dumps(state, indent=2, default=float) + "\n")
-    tmp.replace(out / STATE)
-
-
 def _write_config(config: StudyConfig, out: Path) -> None:
-    tmp = out / f".study.toml.{os.getpid()}"
-    tmp.write_text(tomli_w.dumps(config.to_dict()))
-    tmp.replace(out / "study.toml")
+    atomic.write_text(out / "study.toml", tomli_w.dumps(config.to_dict()))
 
 
 # --- running ---
@@ -211,7 +176,7 @@ def run_phase(
     name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
 ) -> None:
     """One phase through the ordinary runner into ``out/name``."""
-    from clrbench.runner import run_suite
+    from clrbench.suite.runner import run_suite
 
     runner.say(f"{name}: {len(experiment.runs())} runs -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None

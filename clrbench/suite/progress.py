@@ -1,7 +1,7 @@
 """Live progress of a suite (rich): a bar of runs, a bar of epochs, the epoch of each running run.
 
 Workers write ``{"epoch": n, "running": bool}`` to ``OUT/runs/.progress/<run_id>`` (see
-``clrbench.runner``); the display reads those small files on each refresh, so it works for
+``clrbench.suite.runner``); the display reads those small files on each refresh, so it works for
 loky and local Dask workers alike. "running" counts only files whose run says it is still
 training, so it never exceeds the number of workers.
 """

@@ -1,8 +1,8 @@
 """Run an experiment: every (schedule, seed) in worker processes, resumable, failure-isolated.
 
-Workers (``clrbench.pool`` processes, or Dask workers through ``dask.distributed`` futures)
+Workers (``clrbench.suite.pool`` processes, or Dask workers through ``dask.distributed`` futures)
 import TensorFlow themselves and return each run's frames; this process, the folder's only
-writer (``clrbench.lock``), writes every run atomically into the results store as it
+writer (``clrbench.suite.lock``), writes every run atomically into the results store as it
 completes, so an interrupted suite loses only the runs in flight. A run whose worker dies
 hard (``kill -9``, segfault, OOM) is recorded ``failed`` with the cause and the suite goes on
 on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures``) and
@@ -16,16 +16,13 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
-import subprocess
 import time
 import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +32,14 @@ from clrbench import quiet
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
-from clrbench.lock import folder_lock
-from clrbench.pool import TaskError, WorkerDied, WorkerPool
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
+from clrbench.suite.lock import folder_lock
+from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
+from clrbench.suite.provenance import provenance
 
 BACKENDS = ("loky", "dask")
 PROGRESS_DIR = ".progress"
-PACKAGES = ("clrbench", "tensorflow", "keras", "numpy", "pandas", "pyarrow", "joblib")
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
 
@@ -117,7 +114,7 @@ def execute(
 
 class _ProgressFile:
     """``OUT/runs/.progress/<run_id>``: the epochs a run has finished, whether it still runs,
-    and the worker's pid. Written by the worker, read by ``clrbench.progress``; cosmetic, so
+    and the worker's pid. Written by the worker, read by ``clrbench.suite.progress``; cosmetic, so
     it never fails a run."""
 
     def __init__(self, progress_dir: str | None, run_id: str) -> None:
@@ -140,61 +137,6 @@ class _ProgressFile:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-
-def provenance(info: dict[str, Any]) -> dict[str, Any]:
-    """Flat provenance of this process: versions, CPU, threads, data checksums, git commit."""
-    threads = info.get("threads", {})
-    checksums = info.get("dataset_checksums", {})
-    record: dict[str, Any] = {f"{name}_version": _version(name) for name in PACKAGES}
-    record |= {
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "intra_op_threads": threads.get("intra_op"),
-        "inter_op_threads": threads.get("inter_op"),
-        "dataset_md5": " ".join(f"{k}:{v}" for k, v in sorted(checksums.items())) or None,
-        "data_source": info.get("data_source"),
-        "test_examples": info.get("test_examples"),
-        "evaluated_on": info.get("evaluated_on"),
-        "split_sha256": (info.get("split") or {}).get("validation_sha256"),
-        "git_commit": git_commit(),
-        "hostname": platform.node(),
-    }
-    return record
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str | None:
-    """The clrbench checkout's commit (with ``-dirty``), when it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit or None
 
 
 def write_experiment(experiment: Experiment, out: Path) -> None:
@@ -317,12 +259,12 @@ def run_suite(
 
     Holds ``out``'s writer lock throughout (BusyError if another writer has it).
     ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
-    ``finished(record)`` calls; see ``clrbench.progress``.
+    ``finished(record)`` calls; see ``clrbench.suite.progress``.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose loky or dask")
     out = Path(out)
-    jobs = jobs or os.cpu_count() or 1
+    jobs = default_jobs(jobs)
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     with folder_lock(out, "run"):

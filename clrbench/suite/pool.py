@@ -29,6 +29,15 @@ from joblib.externals.loky.backend.context import get_context
 STOP_GRACE_S = 2.0
 
 
+def default_jobs(jobs: int | None, tasks: int | None = None) -> int:
+    """How many runs train at once: ``jobs`` when given, else one per CPU (no more than
+    ``tasks``, when that is known)."""
+    if jobs:
+        return jobs
+    cpus = os.cpu_count() or 1
+    return cpus if tasks is None else min(tasks, cpus)
+
+
 @dataclass
 class WorkerDied:
     """A worker process ended while holding a task: its exit status, in words."""

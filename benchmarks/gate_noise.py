@@ -58,7 +58,7 @@ def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -
 
 
 def final(folder: Path) -> pd.DataFrame:
-    from clrbench.stats import final_metrics
+    from clrbench.analysis.stats import final_metrics
     from clrbench.store.results import load_results
 
     frame = final_metrics(load_results(folder))

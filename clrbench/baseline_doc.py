@@ -117,7 +117,7 @@ def _dict_changes(prefix: str, old: dict[str, Any], new: dict[str, Any]) -> list
 
 def metrics_document(results: Results) -> dict[str, Any]:
     """Experiment, config hash, per-schedule run counts and per-metric statistics of ok runs."""
-    from clrbench.stats import final_metrics
+    from clrbench.analysis.stats import final_metrics
 
     final = final_metrics(results)
     expected = _expected_runs(results.experiment)

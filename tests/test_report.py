@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 from conftest import load_synthetic
 
-from clrbench import figures, report, stats
+from clrbench.analysis import stats
 from clrbench.cli import main
 from clrbench.errors import ClrbenchError
+from clrbench.report import figures, prose
+from clrbench.report import render as report
 from clrbench.store.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -235,7 +237,7 @@ def test_conclusion_is_on_top_and_agrees_with_the_comparison(rendered):
     summary = stats.summarize(small)
     html, markdown = written["html"].read_text(), written["md"].read_text()
     speed = stats.compare_speed(small, summary["target"].iloc[0])
-    text = stats.conclusion(summary, comparison, speed, stats.evaluation_interval(small))
+    text = prose.conclusion(summary, comparison, speed, stats.evaluation_interval(small))
     assert text.startswith(str(summary["schedule"].iloc[0]))
     assert f"> {text}" in markdown
     assert html.index('id="conclusion"') < html.index("<table")

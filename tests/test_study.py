@@ -11,12 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.cli import main
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import preset
-from clrbench.config.study_space import parse_knob, scale_rates
-from clrbench.errors import ConfigError
-from clrbench.study_analysis import (
+from clrbench.analysis.study import (
     best_quantile_exact,
     best_vs_budget,
     bootstrap_best,
@@ -24,6 +19,11 @@ from clrbench.study_analysis import (
     flatness,
     select_winners,
 )
+from clrbench.cli import main
+from clrbench.config.study import StudyConfig
+from clrbench.config.study_presets import preset
+from clrbench.config.study_space import parse_knob, scale_rates
+from clrbench.errors import ConfigError
 from clrbench.suite.study import (
     final_experiment,
     plan_trials,

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Load the folder, render the report, print the paths written."""
-    from clrbench.report import check_options, render
+    from clrbench.report.render import check_options, render
     from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading
@@ -46,7 +46,7 @@ def report_command(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such results folder")
     if (folder / "study.json").is_file():  # a study folder: the study's own report
-        from clrbench.study_report import render_study
+        from clrbench.report.study import render_study
 
         out = Path(args.out) if args.out else folder / "report"
         for path in render_study(folder, out, formats, args.target).values():

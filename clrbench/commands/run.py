@@ -131,7 +131,7 @@ def run_command(args: argparse.Namespace) -> int:
         stdout = Console(soft_wrap=True, quiet=args.quiet)
         print_summary(results, stdout)
         if not args.no_report:
-            from clrbench.report import render
+            from clrbench.report.render import render
 
             for path in render(results, out / "report").values():
                 console.print(f"report: {path}", markup=False)
@@ -209,7 +209,7 @@ def accuracy_cell(mean: float, std: float, ok: int) -> str:
 
 def print_summary(results: Results, console: Console) -> None:
     """One screen: final test accuracy mean ± std per schedule, and where the results are."""
-    from clrbench.stats import summarize
+    from clrbench.analysis.stats import summarize
 
     summary = summarize(results)
     table = Table(title=f"Final test accuracy ({results.path})")

@@ -117,7 +117,7 @@ def study_command(args: argparse.Namespace) -> int:
     trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
     console.print(f"{trained} runs trained, {kept} already complete")
     if not args.no_report and outcome.state.get("winners"):
-        from clrbench.study_report import render_study
+        from clrbench.report.study import render_study
 
         for path in render_study(out, out / "report").values():
             console.print(f"report: {path}")

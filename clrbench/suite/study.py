@@ -255,7 +255,7 @@ def _previous_sweep(folder: Path, settings: Any, seeds: list[int]) -> dict[str, 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) -> StudyOutcome:
     """Every phase in order, each resumable; the state is written after each."""
-    from clrbench.study_analysis import select_winners, trial_scores
+    from clrbench.analysis.study import select_winners, trial_scores
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from scipy import stats as sps
 
-from clrbench import stats
+from clrbench.analysis import stats
 from clrbench.store.results import Results
 
 SMOOTH_ITERATIONS = 50  # centred rolling-mean window for the per-batch curves

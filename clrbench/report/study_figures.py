@@ -1,6 +1,6 @@
 """Figures of a study: tuning effort, trials, sensitivity (one colour per family throughout).
 
-The final runs reuse the run report's figures (``clrbench.figures``).
+The final runs reuse the run report's figures (``clrbench.report.figures``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from clrbench.config.study_space import rate_params
-from clrbench.figures import _figure
+from clrbench.report.figures import _figure
 
 
 def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:

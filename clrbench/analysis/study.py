@@ -4,7 +4,7 @@
 - the expected best validation accuracy after k = 1..N trials, by bootstrap over the trials
   (Sivaprasad et al., ICML 2020), with the exact value from order statistics beside it;
 - the sensitivity curve around each winner and its flatness;
-- the final comparison on test, with ``clrbench.stats`` (Welch + Holm, Mann-Whitney).
+- the final comparison on test, with ``clrbench.analysis.stats`` (Welch + Holm, Mann-Whitney).
 
 Scores: a trial that finished ``ok`` scores its final validation accuracy. A diverged trial
 gives no usable model: it cannot win, and in the best-vs-budget curve it scores chance
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clrbench import stats
+from clrbench.analysis import stats
 
 if TYPE_CHECKING:
     from clrbench.store.results import Results
@@ -209,8 +209,8 @@ def flatness(curve: pd.DataFrame, flatness_pp: float) -> pd.DataFrame:
 
 
 def final_comparison(results: Results, labels: list[str], target: float | None = None) -> dict:
-    """``clrbench.stats`` on the given schedules of the final runs (the first is the baseline
-    when it is not ``constant``): summary, comparison, speed, target, resolution, conclusion."""
+    """``clrbench.analysis.stats`` on the given schedules of the final runs (the first is the
+    baseline when it is not ``constant``): summary, comparison, speed, target, resolution."""
     chosen = subset(results, labels)
     target = stats.default_target(chosen) if target is None else target
     summary = stats.summarize(chosen, target)
@@ -225,5 +225,4 @@ def final_comparison(results: Results, labels: list[str], target: float | None =
         "speed": speed,
         "resolution": resolution,
         "final": stats.final_metrics(chosen),
-        "conclusion": stats.conclusion(summary, comparison, speed, resolution),
     }

@@ -1,6 +1,6 @@
 """Comparison report of a results folder: seaborn figures, tables, Markdown and HTML.
 
-Figures come from ``clrbench.figures`` (plain matplotlib Figures on the Agg canvas, one
+Figures come from ``clrbench.report.figures`` (plain matplotlib Figures on the Agg canvas, one
 colour per schedule everywhere); this module builds the tables and renders the jinja2
 templates. Reads only the results folder; never imports TensorFlow.
 """
@@ -21,10 +21,11 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from clrbench import stats
+from clrbench.analysis import stats
 from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
-from clrbench.figures import FIGURE_DPI, build_figures, palette, png_bytes
+from clrbench.report import prose
+from clrbench.report.figures import FIGURE_DPI, build_figures, palette, png_bytes
 from clrbench.store import atomic
 from clrbench.store.results import RUN_COLUMNS, Results
 
@@ -89,7 +90,7 @@ def comparison_table(comparison: pd.DataFrame) -> dict[str, Any]:
     rows = [
         [str(r.schedule), f"{r.n} vs {r.n_baseline}", f"{r.difference * 100:+.2f}",
          f"{r.ci_low * 100:+.2f} to {r.ci_high * 100:+.2f}" if np.isfinite(r.ci_low) else "–",
-         stats.format_p(r.p_value), stats.format_p(r.p_holm), _num(r.hedges_g, ".2f"),
+         prose.format_p(r.p_value), prose.format_p(r.p_holm), _num(r.hedges_g, ".2f"),
          r.verdict]
         for r in comparison.itertuples()
     ]  # fmt: skip
@@ -116,8 +117,8 @@ def speed_table(speed: pd.DataFrame, target: float) -> dict[str, Any]:
                "p (Mann-Whitney)", "p (Holm)", "Verdict"]  # fmt: skip
     rows = [
         [str(r.schedule), f"{r.reached}/{r.n} vs {r.reached_baseline}/{r.n_baseline}",
-         _iterations(r.median), _iterations(r.median_baseline), stats.format_p(r.p_value),
-         stats.format_p(r.p_holm), r.verdict]
+         _iterations(r.median), _iterations(r.median_baseline), prose.format_p(r.p_value),
+         prose.format_p(r.p_holm), r.verdict]
         for r in speed.itertuples()
     ]  # fmt: skip
     note = (
@@ -244,7 +245,7 @@ def analyse(
         "reach": stats.steps_to_target(results, chosen),
         "speed": speed,
         "resolution": resolution,
-        "conclusion": stats.conclusion(summary, comparison, speed, resolution),
+        "conclusion": prose.conclusion(summary, comparison, speed, resolution),
         "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
     }
 

@@ -2,7 +2,7 @@
 
 Sections: the answer (generated), the protocol and its split, the winners, tuning effort (best
 vs budget), sensitivity, the final comparison on test, the zero-budget arm, every trial, and
-provenance. Tables of the final runs are the run report's (``clrbench.report``).
+provenance. Tables of the final runs are the run report's (``clrbench.report.render``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from clrbench import figures as run_figures
-from clrbench import report, stats, study_figures, study_prose
-from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
-from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.store.results import Results, load_results
-from clrbench.store.study_state import read_state
-from clrbench.study_analysis import (
+from clrbench.analysis import stats
+from clrbench.analysis.study import (
     best_vs_budget,
     final_comparison,
     flatness,
@@ -31,6 +26,13 @@ from clrbench.study_analysis import (
     sensitivity_points,
     trial_scores,
 )
+from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
+from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.report import figures as run_figures
+from clrbench.report import prose, study_figures, study_prose
+from clrbench.report import render as report
+from clrbench.store.results import Results, load_results
+from clrbench.store.study_state import read_state
 
 
 def _load(folder: Path) -> Results | None:
@@ -85,7 +87,16 @@ def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[st
             if families:
                 analysis["versus"] = final_comparison(final, [families[0], "lr-find-clr"], target)
         analysis["final_all"] = final
+    for key in ("main", "zero", "versus"):
+        if analysis[key] is not None:
+            analysis[key]["conclusion"] = _final_conclusion(analysis[key])
     return analysis
+
+
+def _final_conclusion(comparison: dict[str, Any]) -> str:
+    """The run report's conclusion, on one of the study's final comparisons."""
+    parts = ("summary", "comparison", "speed", "resolution")
+    return prose.conclusion(*(comparison[part] for part in parts))
 
 
 def conclusion(analysis: dict[str, Any]) -> list[str]:

@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from clrbench.stats import ALPHA, MIN_SEEDS, format_p
+from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+from clrbench.report.prose import format_p
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation
 GRID_OCTAVES = 1.0  # widths closer than this are within the sensitivity grid's resolution

@@ -89,7 +89,7 @@ def table(root: Path, paired: Path | None) -> None:
 def seeds_needed(sd: float, schedules: int, drop: float = 0.005) -> int:
     """Fewest seeds per side for which the gate's own rule detects ``drop`` with 80%
     probability, when each seed's value has std ``sd`` (both sides alike)."""
-    from clrbench.regress import comparison_level, detectable_drop
+    from clrbench.gate.comparison import comparison_level, detectable_drop
 
     alpha = comparison_level("final_test_accuracy", schedules)
     for n in range(3, 200):

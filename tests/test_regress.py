@@ -15,13 +15,13 @@ from conftest import REPO, SMALL_SUITE
 from scipy import stats as sps
 
 from clrbench import load_results
-from clrbench.baseline_doc import METRICS, config_hash, metrics_document, read_baseline
 from clrbench.cli import main
 from clrbench.commands.regress import parse_tolerance
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
-from clrbench.regress import (
-    check,
+from clrbench.gate.baseline import METRICS, config_hash, metrics_document, read_baseline
+from clrbench.gate.check import check
+from clrbench.gate.comparison import (
     compare_metric,
     comparison_level,
     critical_drop,

@@ -1,4 +1,4 @@
-"""``clrbench baseline`` and ``clrbench check``: the CI regression gate (see clrbench.regress).
+"""``clrbench baseline`` and ``clrbench check``: the CI regression gate (see clrbench.gate.check).
 
 ``check`` exits 0 when nothing regressed, 1 when something did (or nothing could be compared,
 or the configuration or the schedules changed, unless ``--allow-config-change``), 2 on bad
@@ -78,8 +78,8 @@ def _load(folder: str):
 
 def baseline_command(args: argparse.Namespace) -> int:
     """Make and write the baseline; print where and a one-line summary per schedule."""
-    from clrbench.baseline_doc import make_baseline, write_baseline
-    from clrbench.regress import gate_settings
+    from clrbench.gate.baseline import make_baseline, write_baseline
+    from clrbench.gate.comparison import gate_settings
 
     document = make_baseline(_load(args.results_dir), gate_settings())
     refuse_few_seeds(document, f"{args.results_dir}: a baseline", args.allow_few_seeds)
@@ -96,7 +96,7 @@ def baseline_command(args: argparse.Namespace) -> int:
 
 def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None:
     """ConfigError unless every schedule has at least MIN_SEEDS seeds (or ``allowed``)."""
-    from clrbench.baseline_doc import MIN_SEEDS, few_seeds
+    from clrbench.gate.baseline import MIN_SEEDS, few_seeds
 
     few = few_seeds(document)
     if few and not allowed:
@@ -109,9 +109,9 @@ def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None
 
 def check_command(args: argparse.Namespace) -> int:
     """Compare, print, append the step summary; 1 when anything failed."""
-    from clrbench.baseline_doc import metrics_document, read_baseline
-    from clrbench.commands.gate_output import console, markdown
-    from clrbench.regress import check
+    from clrbench.gate.baseline import metrics_document, read_baseline
+    from clrbench.gate.check import check
+    from clrbench.gate.output import console, markdown
 
     tolerances = parse_tolerances(args.tolerance)  # bad options first, before any reading
     baseline = read_baseline(args.baseline)
@@ -153,7 +153,7 @@ def parse_tolerance(text: str) -> tuple[str, float]:
     Accuracies need their unit, ``pp`` (percentage points), so that ``0.5`` can never be read
     as 50 points; losses are plain numbers. Amounts beyond the metric's plausible range (more
     than 10 pp, a loss of 1) would switch the gate off and are refused."""
-    from clrbench.baseline_doc import METRICS
+    from clrbench.gate.baseline import METRICS
 
     name, _, amount = (part.strip() for part in text.partition(":"))
     metric = METRICS.get(name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from clrbench.regress import FALSE_ALARM, POWER, Comparison, format_amount, format_value
+from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
+from clrbench.gate.messages import format_amount, format_value
 
 COLUMNS = ("schedule", "metric", "baseline", "current", "change", "allowed", "detectable", "")
 

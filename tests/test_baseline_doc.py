@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REPO
 
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.errors import ResultsError
 from clrbench.gate.baseline import FORMAT, READABLE_FORMATS, config_hash, read_baseline
 

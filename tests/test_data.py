@@ -366,7 +366,7 @@ def test_env_var_without_the_files_is_an_error_not_a_download(tmp_path: Path, ki
 
 
 def test_cli_says_the_env_var_is_wrong_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert main(["run", "--preset", "quick", "--out", str(tmp_path / "out")]) == 2

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import tomli_w
 
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
 from clrbench.errors import ConfigError

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.store.results import load_results
 
 pytestmark = pytest.mark.slow  # uses the trained small_results folder

@@ -15,8 +15,8 @@ from conftest import REPO, SMALL_SUITE
 from scipy import stats as sps
 
 from clrbench import load_results
-from clrbench.cli import main
-from clrbench.commands.regress import parse_tolerance
+from clrbench.cli.gate import parse_tolerance
+from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
 from clrbench.gate.baseline import METRICS, config_hash, metrics_document, read_baseline
@@ -457,7 +457,7 @@ def test_committed_ci_baseline_matches_the_ci_preset():
 
 def test_check_does_not_import_tensorflow(small_results, baseline):
     code = (
-        "import sys; from clrbench.cli import main; "
+        "import sys; from clrbench.cli.main import main; "
         f"code = main(['check', {str(small_results)!r}, '--baseline', {str(baseline)!r}, "
         "'--allow-few-seeds']); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "

@@ -19,7 +19,7 @@ import pytest
 from conftest import load_synthetic
 
 from clrbench.analysis import stats
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.errors import ClrbenchError
 from clrbench.report import figures, prose
 from clrbench.report import render as report
@@ -344,7 +344,7 @@ def test_cli_corrupt_run_json_is_one_line_and_exit_2(small_results, tmp_path, ca
 
 def test_cli_renders_without_tensorflow(small_results, tmp_path):
     script = (
-        "import sys\nfrom clrbench.cli import main\n"
+        "import sys\nfrom clrbench.cli.main import main\n"
         f"code = main(['report', {str(small_results)!r}, '--out', {str(tmp_path)!r}])\n"
         "assert 'tensorflow' not in sys.modules, 'report imported TensorFlow'\n"
         "sys.exit(code)\n"

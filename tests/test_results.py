@@ -118,7 +118,7 @@ def test_a_parquet_column_of_the_wrong_type_is_one_line(results_copy):
 
 @pytest.mark.parametrize("command", ["report", "check"])
 def test_report_and_check_name_the_bad_key_with_exit_2(results_copy, tmp_path, capsys, command):
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     baseline = tmp_path / "baseline.json"
     assert main(["baseline", str(results_copy), "-o", str(baseline)]) == 0  # from good records

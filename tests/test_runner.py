@@ -130,7 +130,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, mnist_dir):
 
 
 def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, capsys):
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     config = tmp_path / "exp.toml"
     suite = {**SMALL_SUITE, "experiment": {**SMALL_SUITE["experiment"], "epochs": 1, "seeds": 1}}

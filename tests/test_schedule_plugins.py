@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError, ScheduleError
 from clrbench.schedules import catalog, check_exact, make, names, register, unregister

@@ -19,7 +19,7 @@ from clrbench.analysis.study import (
     flatness,
     select_winners,
 )
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.config.study import StudyConfig
 from clrbench.config.study_presets import preset
 from clrbench.config.study_space import parse_knob, scale_rates

@@ -163,7 +163,7 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
 def test_study_report_renders_in_headless_chromium(studies, tmp_path):
     from PIL import Image
 
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     real, _ = studies
     assert main(["report", str(real), "--out", str(tmp_path / "report")]) == 0

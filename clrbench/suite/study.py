@@ -38,9 +38,11 @@ from clrbench.data.split import split_record
 from clrbench.store import atomic
 from clrbench.store.results import load_results
 from clrbench.store.study_state import write_state
+from clrbench.suite.lrfind import (
+    HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
+)
 
 PHASES = ("lr-find", "trials", "sensitivity", "final")
-HALF_CYCLE_EPOCHS = 4  # the zero-budget cycle, as `lr-find --emit-config` sizes it
 
 
 @dataclass(frozen=True)
@@ -216,9 +218,8 @@ def trial_records(trials: list[Trial]) -> list[dict[str, Any]]:
 def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, Any]:
     """Smith's range test on the train split (never the validation or test set); a previous
     sweep with the same settings and seeds is reused. Returns its suggestion."""
-    from clrbench.commands.lrfind import write_outputs
     from clrbench.config.sweep import SweepSettings
-    from clrbench.suite.lrfind import run_lr_find
+    from clrbench.suite.lrfind import run_lr_find, write_outputs
 
     settings = SweepSettings(
         steps=config.lr_find_steps,

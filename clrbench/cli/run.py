@@ -29,7 +29,7 @@ from clrbench.text import plural
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
-    from clrbench.cli import add_verbose
+    from clrbench.cli.main import add_verbose
 
     p = subparsers.add_parser(
         "run",

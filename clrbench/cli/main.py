@@ -22,13 +22,13 @@ from clrbench.errors import ClrbenchError, Interrupted, ResultsWarning
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
 # command only pays for what it uses (no TensorFlow for report/check/list).
 COMMAND_MODULES = (
-    "clrbench.commands.run",
-    "clrbench.commands.report",
-    "clrbench.commands.regress",
-    "clrbench.commands.lrfind",
-    "clrbench.commands.listing",
-    "clrbench.commands.export",
-    "clrbench.commands.study",
+    "clrbench.cli.run",
+    "clrbench.cli.report",
+    "clrbench.cli.gate",
+    "clrbench.cli.lrfind",
+    "clrbench.cli.listing",
+    "clrbench.cli.export",
+    "clrbench.cli.study",
 )
 
 

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clrbench import quiet
 from clrbench.analysis.lrfind import LrFindResult, read_seed, round_significant, suggest, tidy
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
@@ -19,6 +18,7 @@ from clrbench.report.lrfind import plot
 from clrbench.schedules import make
 from clrbench.store import atomic
 from clrbench.text import plural
+from clrbench.train import quiet
 from clrbench.train.range_test import sweep_seed
 
 # The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,

@@ -28,7 +28,6 @@ from typing import Any
 
 import tomli_w
 
-from clrbench import quiet
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
@@ -37,6 +36,7 @@ from clrbench.store import atomic, results
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
+from clrbench.train import quiet
 
 BACKENDS = ("loky", "dask")
 PROGRESS_DIR = ".progress"

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench import quiet
 from clrbench.config.sweep import CHECK_EVERY, DIVERGENCE_FACTOR, SweepSettings
 from clrbench.data.load import load_dataset
-from clrbench.train import workload
+from clrbench.train import quiet, workload
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:

@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clrbench import quiet
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import load_dataset
-from clrbench.train import workload
+from clrbench.train import quiet, workload
 
 if TYPE_CHECKING:
     from clrbench.config.runs import RunSpec

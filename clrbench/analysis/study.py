@@ -111,7 +111,7 @@ def best_vs_budget(scores: pd.DataFrame, resamples: int, seed: int = 0) -> pd.Da
     """Per family and k = 1..N (N: its scored trials): the expected best validation accuracy
     after k trials by bootstrap (``expected``, with the 95% range ``low``/``high`` of the best of
     k) and exactly (``exact``)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for family, group in scores.groupby("family", sort=False):
         values = group["score"].dropna().to_numpy()
         rng = np.random.default_rng([seed, len(rows)])

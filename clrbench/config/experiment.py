@@ -26,6 +26,7 @@ see ``clrbench.schedules``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -219,7 +220,7 @@ class Experiment:
 
 
 def _by_name(
-    name: str, own: list[ScheduleEntry], others: list[ScheduleEntry] = ()
+    name: str, own: list[ScheduleEntry], others: Sequence[ScheduleEntry] = ()
 ) -> ScheduleEntry:
     """The one per-iteration entry of registry schedule ``name``: among the experiment's own
     entries if it has one, else among all (``others``: the presets')."""
@@ -239,10 +240,10 @@ def _by_name(
         raise ConfigError(
             f"no per-iteration {name!r} in the experiment or presets; choose a label: {labels}"
         )
-    labels = [e.label for e in entries]
-    hint = did_you_mean(name, [*labels, *names()])
+    known = [e.label for e in entries]
+    hint = did_you_mean(name, [*known, *names()])
     raise ConfigError(
-        f"unknown schedule {name!r}{hint}; labels: {', '.join(labels)}; "
+        f"unknown schedule {name!r}{hint}; labels: {', '.join(known)}; "
         f"schedule names: {', '.join(names())}"
     )
 

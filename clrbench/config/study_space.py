@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,7 +138,9 @@ class Family:
     def ranged(self) -> tuple[Knob, ...]:
         return tuple(k for k in self.knobs if k.ranged)
 
-    def resolve(self, point: np.ndarray, steps_per_epoch: int, total_steps: int) -> dict:
+    def resolve(
+        self, point: Sequence[float] | np.ndarray, steps_per_epoch: int, total_steps: int
+    ) -> dict:
         """Schedule parameters at a point of the unit cube (one coordinate per ranged knob)."""
         raw = dict(zip((k.name for k in self.ranged), point, strict=True))
         values: dict[str, float] = {}

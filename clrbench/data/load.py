@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,8 +58,9 @@ class Dataset:
         """The images and labels a run is evaluated on: ``"test"`` or ``"validation"``."""
         if evaluate_on == "test":
             return self.x_test, self.y_test
-        if evaluate_on == "validation" and self.x_validation is not None:
-            return self.x_validation, self.y_validation
+        validation = (self.x_validation, self.y_validation)
+        if evaluate_on == "validation" and validation[0] is not None and validation[1] is not None:
+            return validation[0], validation[1]
         raise ConfigError(f"no {evaluate_on!r} set to evaluate on (set validation_size)")
 
 
@@ -94,7 +95,7 @@ def load_dataset(
         raise ConfigError(f"train_size must be an integer, got {train_size!r}")
     arrays = _locate(spec, data_dir)
     x_train, y_train = arrays.x_train, arrays.y_train
-    held_out: dict[str, object] = {}
+    held_out: dict[str, Any] = {}
     if validation_size is not None:
         train, validation = split_indices(y_train, validation_size, split_seed)
         held_out["x_validation"] = readonly(x_train[validation])
@@ -168,8 +169,9 @@ def _find_files(spec: DatasetSpec, root: Path) -> tuple[dict[str, Path] | None, 
     if not existing:
         return None, "no such directory"
     for directory in existing:
-        files = {stem: _existing_variant(directory / stem) for stem in FILE_ORDER}
-        if all(files.values()):
+        found = {stem: _existing_variant(directory / stem) for stem in FILE_ORDER}
+        files = {stem: path for stem, path in found.items() if path is not None}
+        if len(files) == len(FILE_ORDER):
             return files, ""
     # Blame the dataset subfolder if there is one: that is where the user put the files.
     directory = existing[0]

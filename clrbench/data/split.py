@@ -12,7 +12,9 @@ from clrbench.errors import ConfigError
 MIN_TRAIN_SIZE = 10
 
 
-def split_indices(labels: np.ndarray, validation_size: int, seed: int) -> tuple[np.ndarray, ...]:
+def split_indices(
+    labels: np.ndarray, validation_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A stratified train / validation split of the training set: (train, validation) indices.
 
     The validation part is ``stratified_indices(labels, validation_size, seed)`` (class counts

@@ -121,7 +121,8 @@ def metrics_document(results: Results) -> dict[str, Any]:
 
     final = final_metrics(results)
     expected = _expected_runs(results.experiment)
-    metrics, runs = {}, {}
+    metrics: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
     for label in results.schedules:
         rows = final[final["schedule"] == label]
         ok = rows[rows["status"] == "ok"]
@@ -189,7 +190,8 @@ def make_baseline(results: Results, gate: dict[str, Any]) -> dict[str, Any]:
     from clrbench import __version__
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    head = {"format": FORMAT, "created_at": created, "clrbench_version": __version__}
+    head: dict[str, Any] = {"format": FORMAT, "created_at": created}
+    head["clrbench_version"] = __version__
     head |= {"source": str(results.path), "gate": gate}
     return head | document
 
@@ -243,7 +245,8 @@ def _shape_problem(document: dict[str, Any]) -> str | None:
         if not isinstance(counts, dict) or not all(k in counts for k in ("runs", "ok", *NOT_OK)):
             return f"schedule {label!r} lacks its run counts"
         counts.setdefault("expected", counts["runs"])
-        for name, stat in (per_metric if isinstance(per_metric, dict) else {None: None}).items():
+        stats: dict[Any, Any] = per_metric if isinstance(per_metric, dict) else {None: None}
+        for name, stat in stats.items():
             numbers = isinstance(stat, dict) and all(
                 isinstance(stat.get(k), int | float | None) for k in ("mean", "std")
             )

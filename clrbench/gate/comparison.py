@@ -39,11 +39,12 @@ def welch(s1: float | None, n1: int, s2: float | None, n2: int) -> tuple[float, 
     has1, has2 = s1 is not None and n1 > 1, s2 is not None and n2 > 1
     if not (has1 or has2):
         return math.nan, math.nan
-    df = None
+    df: float | None = None
     if not has1:
         s1, df = s2, n2 - 1
     elif not has2:
         s2, df = s1, n1 - 1
+    assert s1 is not None and s2 is not None  # one side at least has a std: copied over above
     a, b = s1**2 / n1, s2**2 / n2
     if df is None:
         df = (n1 + n2 - 2) if a + b == 0 else (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
@@ -155,12 +156,12 @@ def paired_differences(baseline: dict[str, Any], current: dict[str, Any]) -> np.
     """Current minus baseline value per seed when both sides have the same seeds, at least
     MIN_SEEDS of them (a paired test over 2 seeds has 1 degree of freedom: no power)."""
     seeds = baseline.get("seeds")
-    values = (baseline.get("values"), current.get("values"))
+    before, after = baseline.get("values"), current.get("values")
     if not seeds or seeds != current.get("seeds") or len(seeds) < MIN_SEEDS:
         return None
-    if None in values or not len(values[0]) == len(values[1]) == len(seeds):
+    if before is None or after is None or not len(before) == len(after) == len(seeds):
         return None
-    return np.asarray(values[1], dtype=float) - np.asarray(values[0], dtype=float)
+    return np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
 
 
 # --- formatting shared by the messages and the CLI ---

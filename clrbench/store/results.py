@@ -270,7 +270,8 @@ def load_results(
         also = f" ({len(stale)} stale, see the warning)" if stale else ""
         raise ResultsError(f"{root}: no completed runs in {runs_root}{also}")
     order = _label_order(experiment, records)
-    batches, epochs = [], []
+    batches: list[pd.DataFrame] = []
+    epochs: list[pd.DataFrame] = []
     for folder, record in zip(folders, records, strict=True):
         for name, frames, columns in (
             ("batches", batches, BATCH_COLUMNS),

@@ -55,9 +55,9 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[None]:
         raise BusyError(f"{folder}: in use by {holder}; wait for it or stop it") from None
     try:
         if outermost:
-            holder = {"pid": os.getpid(), "host": platform.node(), "command": command}
-            holder |= {"since": datetime.now(UTC).isoformat(timespec="seconds")}
-            atomic.write_text(folder / HOLDER_FILE, json.dumps(holder) + "\n")
+            record = {"pid": os.getpid(), "host": platform.node(), "command": command}
+            record |= {"since": datetime.now(UTC).isoformat(timespec="seconds")}
+            atomic.write_text(folder / HOLDER_FILE, json.dumps(record) + "\n")
         yield
     finally:
         if outermost:

@@ -18,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -39,6 +40,7 @@ class SuiteProgress:
         self.todo: list = []
         self.finished_epochs: dict[str, int] = {}  # run id -> epochs it trained
         self.progress_dir: Path | None = None
+        self.run_task = self.epoch_task = TaskID(0)  # set by start()
         label = TextColumn("{task.description:<6}")
         self.run_bar = Progress(
             label, BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -48,7 +50,6 @@ class SuiteProgress:
             label, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=console,
         )  # fmt: skip
-        self.run_task = self.epoch_task = None
         self.live: Live | None = None
 
     def already_complete(self, kept: int, todo: int) -> None:

@@ -20,7 +20,7 @@ import shutil
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,8 @@ from clrbench.suite.provenance import provenance
 from clrbench.train import quiet
 
 BACKENDS = ("loky", "dask")
+# (spec, its record and frames) per run as each completes; a generator, so it can be closed
+Stream = Generator[tuple[RunSpec, dict[str, Any]], None, None]
 PROGRESS_DIR = ".progress"
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
@@ -161,12 +163,12 @@ def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, 
     return todo, kept
 
 
-def _in_process(todo: list[RunSpec], args: tuple) -> Iterator[tuple[RunSpec, dict]]:
+def _in_process(todo: list[RunSpec], args: tuple) -> Stream:
     for spec in todo:
         yield spec, execute(spec, *args)
 
 
-def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Iterator[tuple[RunSpec, dict]]:
+def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Stream:
     """Worker processes; a task error or a dead worker becomes that run's failed record."""
     with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
         for spec, done in pool.map_unordered(execute, todo, args):
@@ -177,9 +179,7 @@ def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Iterator[tuple[RunSpe
             yield spec, done
 
 
-def _dask(
-    todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple
-) -> Iterator[tuple[RunSpec, dict]]:
+def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) -> Stream:
     """Dask futures: a task whose worker is lost is retried elsewhere (the scheduler's
     ``allowed-failures``); when that is exhausted it raises KilledWorker: a failed run."""
     try:
@@ -296,7 +296,7 @@ def run_suite(
 
 def _stream(
     todo: list[RunSpec], backend: str, jobs: int, scheduler: str | None, args: tuple
-) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
+) -> Stream:
     jobs = min(jobs, len(todo))
     if backend == "dask":
         return _dask(todo, jobs, scheduler, args)

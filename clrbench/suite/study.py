@@ -262,7 +262,7 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) 
     out.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
     experiment = trials_experiment(config, trials)  # validates every trial before any training
-    state = {"name": config.name, "split": split_of(config, runner.data_dir)}
+    state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}
     state |= {"trials": trial_records(trials), "phases": {}, "winners": {}, "lr_find": None}
     _write_config(config, out)
     outcome = StudyOutcome(out=out, state=state)

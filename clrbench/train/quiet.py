@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from types import ModuleType
+from typing import IO
 
 VERBOSE_ENV = "CLRBENCH_VERBOSE"
 RETRACING_MESSAGE = "triggered tf.function retracing"
@@ -53,7 +54,7 @@ class ExpectedTracing(logging.Filter):
 
 
 @contextlib.contextmanager
-def _stderr_to(sink: tempfile._TemporaryFileWrapper) -> Iterator[None]:
+def _stderr_to(sink: IO[bytes]) -> Iterator[None]:
     """Point file descriptor 2 (C++ and Python stderr alike) at ``sink`` for the block."""
     sys.stderr.flush()
     saved = os.dup(2)

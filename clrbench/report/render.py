@@ -8,198 +8,30 @@ templates. Reads only the results folder; never imports TensorFlow.
 from __future__ import annotations
 
 import base64
-import json
 import math
-import re
-import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
-import pandas as pd
 
 from clrbench.analysis import stats
-from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
 from clrbench.report import prose
 from clrbench.report.figures import FIGURE_DPI, build_figures, palette, png_bytes
+from clrbench.report.tables import (
+    aligned,
+    comparison_table,
+    md_cell,
+    provenance_rows,
+    runs_table,
+    speed_table,
+    summary_table,
+)
 from clrbench.store import atomic
-from clrbench.store.results import RUN_COLUMNS, Results
+from clrbench.store.results import Results
 
 FORMATS = ("html", "md")
-TOOLS = ("clrbench", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jinja2")
-
-
-def _pct(value: float, digits: int = 2) -> str:
-    return f"{value * 100:.{digits}f}" if np.isfinite(value) else "–"
-
-
-def _num(value: float, fmt: str = ".1f") -> str:
-    return format(value, fmt) if value is not None and np.isfinite(value) else "–"
-
-
-def _iterations(value: float) -> str:
-    """Iterations to target: a count, 'never' (inf: most runs never reached it) or '–'."""
-    return "never" if value == np.inf else _num(value, ",.0f")
-
-
-def _interval(low: float, high: float) -> str:
-    return f"{_pct(low)} – {_pct(high)}" if np.isfinite(low) and np.isfinite(high) else "–"
-
-
-def summary_table(summary: pd.DataFrame, resolution: int | None) -> dict[str, Any]:
-    """Per-schedule summary, best first."""
-    target = summary["target"].iloc[0] * 100
-    headers = ["Schedule", "Seeds ok/total", "Final test acc. % (mean ± sd)", "95% CI of mean",
-               "Best test acc. % (mean)", "Final train loss", f"Iterations to {target:g}% (median)",
-               "Reached target", f"Seconds to {target:g}% (median)",
-               "Training s (mean)"]  # fmt: skip
-    rows = []
-    for r in summary.itertuples():
-        spread = f" ± {_pct(r.final_test_accuracy_std)}" if r.ok > 1 else ""
-        rows.append([
-            str(r.schedule), f"{r.ok}/{r.runs}", _pct(r.final_test_accuracy_mean) + spread,
-            _interval(r.final_test_accuracy_ci_low, r.final_test_accuracy_ci_high),
-            _pct(r.best_test_accuracy_mean), _num(r.final_train_loss_mean, ".4f"),
-            _iterations(r.iterations_to_target_median), f"{r.n_reached}/{r.ok}",
-            _iterations(r.seconds_to_target_median).replace(",", ""), _num(r.train_s_mean),
-        ])  # fmt: skip
-    step = f" = {resolution:,} iterations" if resolution else ""
-    note = (
-        "Over the ok runs of each schedule, best first. CI: two-sided 95% t-interval of the mean "
-        "final test accuracy. Best: each run's best epoch, averaged over seeds. Time to target: "
-        "median over all ok runs, a run that never reached the target counting as never "
-        "(iterations = last step of the first epoch at or above it + 1; test accuracy is "
-        f"measured once per epoch, so iterations are resolved to one epoch{step}; seconds "
-        "count training since the run's start of fitting). Training s: the run's steps and "
-        "per-epoch test evaluation, without the one-off start-up (imports, data, model build) "
-        "that the runs' wall time includes."
-    )
-    title = "Summary per schedule"
-    return {"id": "summary", "title": title, "headers": headers, "rows": rows, "note": note}
-
-
-def comparison_table(comparison: pd.DataFrame) -> dict[str, Any]:
-    """Each schedule against the baseline (Welch, Holm, Hedges' g)."""
-    baseline = comparison["baseline"].iloc[0] if len(comparison) else "—"
-    headers = ["Schedule", "Seeds (vs baseline)", "Difference pp", "95% CI pp (Welch)",
-               "p (Welch)", "p (Holm)", "Hedges' g", "Verdict"]  # fmt: skip
-    rows = [
-        [str(r.schedule), f"{r.n} vs {r.n_baseline}", f"{r.difference * 100:+.2f}",
-         f"{r.ci_low * 100:+.2f} to {r.ci_high * 100:+.2f}" if np.isfinite(r.ci_low) else "–",
-         prose.format_p(r.p_value), prose.format_p(r.p_holm), _num(r.hedges_g, ".2f"),
-         r.verdict]
-        for r in comparison.itertuples()
-    ]  # fmt: skip
-    title = f"Against the baseline: {baseline}"
-    tested = int(comparison["p_value"].notna().sum())
-    tests = (
-        f"p (Holm): adjusted by Holm's step-down method over the {tested} tested comparisons"
-        if tested
-        else "no comparison could be tested"
-    )
-    note = (
-        f"Final test accuracy of each schedule minus {baseline}'s (ok runs). CI and p from "
-        f"Welch's t-test; {tests}; significant when below {stats.ALPHA}. Hedges' g: "
-        f"standardised difference. Fewer than {stats.MIN_SEEDS} ok seeds on either side: "
-        "not tested."
-    )
-    return {"id": "comparison", "title": title, "headers": headers, "rows": rows, "note": note}
-
-
-def speed_table(speed: pd.DataFrame, target: float) -> dict[str, Any]:
-    """Each schedule's iterations to target against the baseline's (Mann-Whitney, Holm)."""
-    baseline = speed["baseline"].iloc[0] if len(speed) else "—"
-    headers = ["Schedule", "Reached (vs baseline)", "Median iterations", "Baseline median",
-               "p (Mann-Whitney)", "p (Holm)", "Verdict"]  # fmt: skip
-    rows = [
-        [str(r.schedule), f"{r.reached}/{r.n} vs {r.reached_baseline}/{r.n_baseline}",
-         _iterations(r.median), _iterations(r.median_baseline), prose.format_p(r.p_value),
-         prose.format_p(r.p_holm), r.verdict]
-        for r in speed.itertuples()
-    ]  # fmt: skip
-    note = (
-        f"Iterations until the test accuracy first reaches {target * 100:g}% (ok runs; a run "
-        "that never reaches it is slowest). Two-sided Mann-Whitney U rank test against "
-        f"{baseline}, Holm-adjusted over the tested comparisons; fewer than {stats.MIN_SEEDS} "
-        "ok seeds on either side: not tested."
-    )
-    title = f"Time to target against {baseline}"
-    return {"id": "speed", "title": title, "headers": headers, "rows": rows, "note": note}
-
-
-def status_text(status: str, diverged_step: Any, error: Any) -> str:
-    """'ok', 'diverged at step N' or 'failed: <first line of the error>'."""
-    if status == "diverged":
-        return "diverged" + ("" if pd.isna(diverged_step) else f" at step {int(diverged_step)}")
-    if status == "failed":
-        first = str(error).strip().splitlines()[0] if isinstance(error, str) and error else ""
-        return f"failed: {first}" if first else "failed"
-    return status
-
-
-def runs_table(final: pd.DataFrame) -> dict[str, Any]:
-    """Every run with its outcome."""
-    headers = ["Run", "Schedule", "Seed", "Status", "Epochs", "Final test acc. %", "Wall s"]
-    rows = [
-        [str(r.run_id), str(r.schedule), str(r.seed),
-         status_text(r.status, r.diverged_step, r.error), str(r.epochs_done),
-         _pct(r.final_test_accuracy), _num(r.wall_s)]
-        for r in final.itertuples()
-    ]  # fmt: skip
-    return {"id": "runs", "title": "Runs", "headers": headers, "rows": rows, "note": None}
-
-
-def _plain(value: Any) -> str | None:
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return str(value)
-
-
-def provenance_rows(results: Results) -> list[tuple[str, str]]:
-    """(what, value) pairs: run configuration and provenance columns, then this report's tools."""
-    rows = [("results folder", str(results.path))]
-    extra = [c for c in results.runs.columns if c not in RUN_COLUMNS]
-    for column in extra:
-        values = [v for v in map(_plain, results.runs[column]) if v is not None]
-        distinct = list(dict.fromkeys(values))
-        if not distinct:
-            continue
-        if len(distinct) == 1:
-            text = distinct[0]
-        elif column.endswith("_at") or "date" in column:  # ISO timestamps: the span
-            text = f"{min(distinct)} to {max(distinct)}"
-        else:
-            text = "; ".join(distinct[:3]) + f" ({len(distinct)} distinct values)"
-        rows.append((column.replace("_", " "), text))
-    tools = ", ".join(f"{name} {package_version(name) or '?'}" for name in TOOLS)
-    rows.append(("report made with", f"python {sys.version.split()[0]}, {tools}"))
-    rows.append(("report generated", datetime.now(UTC).isoformat(timespec="seconds")))
-    return rows
-
-
-# --- rendering ---
-
-_NUMERIC_CELL = re.compile(r"^[-+−–±<>\d\s./%]*((to|vs)[-+−–±<>\d\s./%]*)?$")
-_EMPTY_CELLS = ("–", "n/a", "")
-
-
-def _aligned(table: dict[str, Any]) -> dict[str, Any]:
-    """Mark the columns whose every filled cell is a number (right-aligned in both formats)."""
-    columns = list(zip(*table["rows"], strict=True)) or [()] * len(table["headers"])
-    filled = [[c for c in cells if c not in _EMPTY_CELLS] for cells in columns]
-    numeric = [bool(cells) and all(map(_NUMERIC_CELL.match, cells)) for cells in filled]
-    return table | {"numeric": numeric}
-
-
-def _md_cell(value: Any) -> str:
-    """A Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _environment() -> jinja2.Environment:
@@ -210,7 +42,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=False,
         keep_trailing_newline=True,
     )
-    env.filters["cell"] = _md_cell
+    env.filters["cell"] = md_cell
     return env
 
 
@@ -286,10 +118,10 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
             f"python -m clrbench report {folder}",
         ],
         "tables": {
-            "summary": _aligned(summary_table(analysis["summary"], analysis["resolution"])),
-            "comparison": _aligned(comparison_table(analysis["comparison"])),
-            "speed": _aligned(speed_table(analysis["speed"], target)),
-            "runs": _aligned(runs_table(analysis["final"])),
+            "summary": aligned(summary_table(analysis["summary"], analysis["resolution"])),
+            "comparison": aligned(comparison_table(analysis["comparison"])),
+            "speed": aligned(speed_table(analysis["speed"], target)),
+            "runs": aligned(runs_table(analysis["final"])),
         },
         "colors": colors,
         "figures": figures,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -143,12 +143,18 @@ def default_target(results: Results) -> float:
     return max(int(levels[needed - 1]), 1) / per_step
 
 
+def t_half_width(std: Any, count: Any) -> Any:
+    """Half the width of the two-sided ``CONFIDENCE`` t-interval of a mean, t(n-1) · s / sqrt(n)
+    (element-wise on arrays; n < 2 is given 1 degree of freedom: callers treat it apart)."""
+    count = np.asarray(count)
+    return sps.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(count - 1, 1)) * std / np.sqrt(count)
+
+
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
     """Two-sided t confidence interval of the mean: mean ± t(n-1) · s / sqrt(n)."""
-    n = values.size
-    if n < 2:
+    if values.size < 2:
         return (math.nan, math.nan)
-    half = sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    half = float(t_half_width(values.std(ddof=1), values.size))
     return (values.mean() - half, values.mean() + half)
 
 

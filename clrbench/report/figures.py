@@ -19,7 +19,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from scipy import stats as sps
 
 from clrbench.analysis import stats
 from clrbench.store.results import Results
@@ -81,8 +80,7 @@ def _mean_band(frame: pd.DataFrame, x: str, value: str) -> pd.DataFrame:
     min-max range of the seeds where fewer than 3 (a 2-seed t-interval is ±12.7 sd / √2)."""
     grouped = frame.groupby(["schedule", x], observed=True)[value]
     agg = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index()
-    quantile = sps.t.ppf(0.975, np.maximum(agg["count"] - 1, 1))
-    half = quantile * agg["std"] / np.sqrt(agg["count"])
+    half = stats.t_half_width(agg["std"].to_numpy(), agg["count"].to_numpy())
     few = agg["count"] < stats.MIN_SEEDS
     low = np.where(few, agg["min"], agg["mean"] - half)
     return agg.assign(low=low, high=np.where(few, agg["max"], agg["mean"] + half))

@@ -8,7 +8,8 @@ import pytest
 
 from clrbench.config.runs import RunSpec
 from clrbench.schedules import make
-from clrbench.train.run import DIVERGENCE_FACTOR, first_divergent, train_run
+from clrbench.train.batch_log import DIVERGENCE_FACTOR, first_divergent
+from clrbench.train.run import train_run
 
 pytestmark = pytest.mark.slow
 

@@ -82,7 +82,8 @@ def sweep_seed(
     settings: SweepSettings, seed: int, data_dir: str | None = None, verbose: bool = False
 ) -> SeedSweep:
     """Train one seed under the range-test schedule; the per-step log up to where it stopped."""
-    from clrbench.train.run import configure_tensorflow, epoch_recorder_class, logging_model_class
+    from clrbench.train.batch_log import epoch_recorder_class, logging_model_class
+    from clrbench.train.run import configure_tensorflow
 
     quiet.set_verbose(verbose)
     started = time.perf_counter()

@@ -2,8 +2,9 @@
 
 Each seed trains the standard model from fresh weights while the rate grows every step with the
 ``range_test`` schedule (exponential by default, or Smith's linear sweep). Each batch's own loss
-and accuracy come from train.py's in-graph batch log (never Keras's running-mean batch logs), read
-every ``CHECK_EVERY`` steps; that read is also where the sweep stops once the loss has diverged.
+and accuracy come from the in-graph batch log of ``clrbench.train.batch_log`` (never Keras's
+running-mean batch logs), read every ``CHECK_EVERY`` steps; that read is also where the sweep
+stops once the loss has diverged.
 
 The reading (``RULE`` says it in one paragraph), per seed and then combined:
 

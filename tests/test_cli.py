@@ -96,7 +96,7 @@ def test_help_explains_every_run_flag(capsys):
 
 
 def test_help_percent_signs_are_single(capsys):
-    assert "Welch 99% margin" in help_text(capsys, "check")
+    assert "sharing a 1% false-alarm budget" in help_text(capsys, "check")
     assert "80% of ok runs" in help_text(capsys, "report")
     assert "%%" not in help_text(capsys, "check") + help_text(capsys, "report")
 

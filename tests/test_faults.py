@@ -26,6 +26,7 @@ import tomli_w
 
 from clrbench.store.results import load_results
 from clrbench.suite.lock import folder_lock
+from clrbench.text import plural
 
 REPO = Path(__file__).resolve().parents[1]
 # 2 schedules x 2 seeds, 2 epochs of 8 steps: seconds per run, most of it TensorFlow start-up.
@@ -57,7 +58,8 @@ def clrbench(args: list[str], mnist_dir: Path, prefix: tuple = (), **popen) -> s
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "COLUMNS": "300",  # one message, one line: no wrapping by rich
     }
-    command = [*prefix, sys.executable, "-m", "clrbench", *args, "--quiet", "--no-report"]
+    # not --quiet: the resume checks read the "already complete" line (--quiet prints only the path)
+    command = [*prefix, sys.executable, "-m", "clrbench", *args, "--no-report"]
     if args[0] != "run":
         command = [*prefix, sys.executable, "-m", "clrbench", *args]
     return subprocess.Popen(command, env=env, cwd=REPO, text=True, **popen)
@@ -85,7 +87,8 @@ def snapshot(out: Path) -> dict[str, dict[str, bytes]]:
     if not (out / "runs").is_dir():
         return runs
     for folder in sorted((out / "runs").iterdir()):
-        if (folder / "run.json").is_file():
+        # not a run being written right now (a temporary folder is complete before its rename)
+        if (folder / "run.json").is_file() and not folder.name.startswith("."):
             runs[folder.name] = {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
     return runs
 
@@ -217,9 +220,7 @@ def test_an_interrupted_suite_keeps_finished_runs_and_resumes(
     line = last_line(err)
     assert line.startswith(f"clrbench: interrupted by {name}: ")
     assert f"runs are finished in {out}, runs in flight were discarded; resume with: " in line
-    assert line.endswith(
-        " ".join(["python -m clrbench", *run_args(config, out), "--quiet", "--no-report"])
-    )
+    assert line.endswith(" ".join(["python -m clrbench", *run_args(config, out), "--no-report"]))
     assert not any(alive(pid) for pid in set(flying.values()))  # no worker left training
     assert_clean(out)
     kept = snapshot(out)
@@ -228,7 +229,7 @@ def test_an_interrupted_suite_keeps_finished_runs_and_resumes(
 
     rc, err = run_cli(run_args(config, out), mnist_dir)
     assert rc == 0, err
-    assert f"{len(kept)} runs were already complete" in err
+    assert f"{plural(len(kept), 'run was', 'runs were')} already complete" in err
     after = snapshot(out)
     assert len(after) == 6 and {k: after[k] for k in kept} == kept
 

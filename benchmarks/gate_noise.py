@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clrbench.presets import _steps_per_epoch, standard_schedules
+from clrbench.config.presets import _steps_per_epoch, standard_schedules
 
 # name -> (train_size, epochs, cycle_epochs)
 CANDIDATES = {
@@ -48,8 +48,8 @@ def candidate(name: str, seeds: int, only: list[str] | None = None) -> dict:
 
 
 def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -> None:
-    from clrbench.experiment import Experiment
-    from clrbench.runner import run_suite
+    from clrbench.config.experiment import Experiment
+    from clrbench.suite.runner import run_suite
 
     for name in names:
         experiment = Experiment.from_dict(candidate(name, seeds, only))
@@ -58,8 +58,8 @@ def train(out: Path, names: list[str], seeds: int, jobs: int, only: list[str]) -
 
 
 def final(folder: Path) -> pd.DataFrame:
-    from clrbench.results import load_results
-    from clrbench.stats import final_metrics
+    from clrbench.analysis.stats import final_metrics
+    from clrbench.store.results import load_results
 
     frame = final_metrics(load_results(folder))
     return frame[frame["status"] == "ok"]
@@ -89,7 +89,7 @@ def table(root: Path, paired: Path | None) -> None:
 def seeds_needed(sd: float, schedules: int, drop: float = 0.005) -> int:
     """Fewest seeds per side for which the gate's own rule detects ``drop`` with 80%
     probability, when each seed's value has std ``sd`` (both sides alike)."""
-    from clrbench.regress import comparison_level, detectable_drop
+    from clrbench.gate.comparison import comparison_level, detectable_drop
 
     alpha = comparison_level("final_test_accuracy", schedules)
     for n in range(3, 200):

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench.experiment import Experiment, RunSpec
-from clrbench.results import write_run
-from clrbench.runner import write_experiment
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import RunSpec
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.results import write_run
+from clrbench.suite.runner import write_experiment
 
 SECONDS_PER_STEP = 0.0058
 # label -> (asymptotic test accuracy, rate of approach per epoch)
@@ -104,7 +105,7 @@ def _epoch_frame(
 
 
 def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str, Any]:
-    """A run.json record shaped like clrbench.runner.execute's."""
+    """A run.json record shaped like clrbench.suite.runner.execute's."""
     versions = {f"{name}_version": "0.0-synthetic" for name in ("clrbench", "tensorflow", "keras")}
     return {
         "run_id": spec.run_id,

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-from clrbench.report import render
-from clrbench.results import load_results
+from clrbench.report.render import render
+from clrbench.store.results import load_results
 
 SECONDS_LIMIT = 20.0
 MEMORY_LIMIT_MB = 1024

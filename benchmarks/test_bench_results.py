@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-from clrbench.results import load_results
+from clrbench.store.results import load_results
 
 
 def test_bench_load_results(benchmark, suite_dir):

@@ -19,7 +19,7 @@ from clrbench.schedules import GRANULARITIES, make, names
 STEPS_PER_EPOCH, EPOCHS = 469, 25
 TOTAL_STEPS = STEPS_PER_EPOCH * EPOCHS  # 11,725
 CYCLE = {"base_lr": 0.02, "max_lr": 0.2, "step_size": 2345}
-# Parameters of each registered schedule at the project's scale (as in clrbench.presets).
+# Parameters of each registered schedule at the project's scale (as in clrbench.config.presets).
 PARAMS = {
     "constant": {"lr": 0.1},
     "step_decay": {"initial_lr": 0.2, "drop": 0.5, "every_steps": 2345},
@@ -77,7 +77,7 @@ def test_numpy_whole_run(benchmark, name, granularity):
 @pytest.fixture(scope="module")
 def tf():
     tensorflow = pytest.importorskip("tensorflow")
-    from clrbench.train import configure_tensorflow
+    from clrbench.train.run import configure_tensorflow
 
     configure_tensorflow(1)  # one thread, like every training run
     return tensorflow

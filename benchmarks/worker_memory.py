@@ -1,7 +1,7 @@
 """Resident memory of one suite worker over consecutive runs, with and without recycling.
 
-One ``clrbench.pool.WorkerPool`` worker trains RUNS small runs back to back (the real
-``clrbench.runner.execute``: data, model, fit, frames); after each run the worker reports its
+One ``clrbench.suite.pool.WorkerPool`` worker trains RUNS small runs back to back (the real
+``clrbench.suite.runner.execute``: data, model, fit, frames); after each run the worker reports its
 current resident set (``VmRSS``) and its peak so far (``VmHWM``) from ``/proc/self/status``.
 Then the same with the runner's recycling (``RUNS_PER_WORKER``): a fresh worker every N runs.
 
@@ -31,7 +31,7 @@ def _status_mb(field: str) -> float:
 
 def measured_run(spec: Any, data_dir: str | None) -> dict[str, Any]:
     """In the worker: one real run, then this process's memory and pid."""
-    from clrbench.runner import execute
+    from clrbench.suite.runner import execute
 
     done = execute(spec, data_dir, None)
     return {
@@ -43,7 +43,7 @@ def measured_run(spec: Any, data_dir: str | None) -> dict[str, Any]:
 
 
 def experiment(runs: int, train_size: int, epochs: int) -> Any:
-    from clrbench.experiment import Experiment
+    from clrbench.config.experiment import Experiment
 
     return Experiment.from_dict(
         {
@@ -61,7 +61,7 @@ def experiment(runs: int, train_size: int, epochs: int) -> Any:
 
 def measure(runs: int, train_size: int, epochs: int, max_tasks: int | None) -> list[dict]:
     """Each run's memory figures, in order, from one worker slot."""
-    from clrbench.pool import WorkerPool
+    from clrbench.suite.pool import WorkerPool
 
     # the worker imports this module by name (not as __main__): make its folder importable
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
@@ -94,7 +94,7 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from clrbench.runner import RUNS_PER_WORKER
+    from clrbench.suite.runner import RUNS_PER_WORKER
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)

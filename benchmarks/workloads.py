@@ -33,10 +33,10 @@ def plain_fit(
     """Stock Keras: same data, model, optimizer, schedule, test evaluation; epoch seconds."""
     import keras
 
-    from clrbench import workload
-    from clrbench.data import load_dataset
+    from clrbench.data.load import load_dataset
     from clrbench.schedules import make
-    from clrbench.train import EVAL_BATCH_SIZE, configure_tensorflow
+    from clrbench.train import workload
+    from clrbench.train.run import EVAL_BATCH_SIZE, configure_tensorflow
 
     configure_tensorflow(1)
     data = load_dataset("mnist", data_dir=data_dir, seed=0)
@@ -78,9 +78,9 @@ def durations(t0: float, ends: list[float]) -> list[float]:
 
 def clrbench_run(epochs: int, data_dir: str | None = None, lr_mode: str = "graph"):
     """clrbench's ``train_run`` (per-batch logging; rate in-graph or by callback)."""
-    from clrbench.experiment import RunSpec
+    from clrbench.config.runs import RunSpec
     from clrbench.schedules import make
-    from clrbench.train import train_run
+    from clrbench.train.run import train_run
 
     spec = RunSpec("bench", make(**SCHEDULE), seed=0, epochs=epochs, lr_mode=lr_mode)
     return train_run(spec, data_dir=data_dir)
@@ -95,7 +95,7 @@ def clrbench_fit(epochs: int, data_dir: str | None = None, lr_mode: str = "graph
 
 def run(mode: str, epochs: int, data_dir: str | None = None) -> list[float]:
     """Train one way; returns the seconds of each epoch."""
-    from clrbench.train import STEPS_PER_EXECUTION
+    from clrbench.train.run import STEPS_PER_EXECUTION
 
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {', '.join(MODES)}, got {mode!r}")

@@ -1,5 +1,5 @@
 """``python -m clrbench``."""
 
-from clrbench.cli import main
+from clrbench.cli.main import main
 
 raise SystemExit(main())

@@ -65,8 +65,8 @@ def small_results(tmp_path_factory, mnist_dir) -> Path:
 
     Tests must not modify it; copy it to tmp_path first.
     """
-    from clrbench.experiment import Experiment
-    from clrbench.runner import run_suite
+    from clrbench.config.experiment import Experiment
+    from clrbench.suite.runner import run_suite
 
     out = tmp_path_factory.mktemp("small") / "results"
     outcome = run_suite(Experiment.from_dict(SMALL_SUITE), out, jobs=2, data_dir=str(mnist_dir))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clrbench import atomic
+from clrbench.store import atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -51,7 +51,7 @@ def test_a_file_size_limit_leaves_the_old_file_intact(tmp_path):
     path.write_text("old\n")
     script = (
         "import resource, sys\n"
-        "from clrbench import atomic\n"
+        "from clrbench.store import atomic\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
         f"atomic.write_text({str(path)!r}, 'x' * 5000)\n"
     )

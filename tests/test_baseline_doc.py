@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import REPO
 
-from clrbench.baseline_doc import FORMAT, READABLE_FORMATS, config_hash, read_baseline
-from clrbench.cli import main
+from clrbench.cli.main import main
 from clrbench.errors import ResultsError
+from clrbench.gate.baseline import FORMAT, READABLE_FORMATS, config_hash, read_baseline
 
 FORMAT_1 = REPO / "tests/data/baseline-ci-format1.json"  # reports/baseline-ci.json as of 3c2fff4
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from clrbench import __version__
-from clrbench.cli import main
-from clrbench.commands.run import accuracy_cell, header
-from clrbench.experiment import Experiment
-from clrbench.presets import PRESETS
+from clrbench.cli.main import main
+from clrbench.cli.run import accuracy_cell, header
+from clrbench.config.experiment import Experiment
+from clrbench.config.presets import PRESETS
 from clrbench.text import did_you_mean, plural
 
 REPO = Path(__file__).resolve().parents[1]

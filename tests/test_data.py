@@ -12,14 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clrbench.data import (
-    DATASETS,
-    ENV_VAR,
-    Dataset,
-    idx_payload,
-    load_dataset,
-    stratified_indices,
-)
+from clrbench.data.idx import idx_payload
+from clrbench.data.load import ENV_VAR, Dataset, load_dataset
+from clrbench.data.registry import DATASETS
+from clrbench.data.split import stratified_indices
 from clrbench.errors import ClrbenchError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,7 +260,9 @@ def test_unknown_dataset() -> None:
 
 
 def test_import_does_not_import_tensorflow() -> None:
-    code = "import sys, clrbench.data; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import sys, clrbench.data.load; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
@@ -272,7 +270,7 @@ def test_import_does_not_import_tensorflow() -> None:
 
 
 OFFLINE_SCRIPT = """
-from clrbench.data import load_dataset
+from clrbench.data.load import load_dataset
 from clrbench.errors import DataError
 try:
     load_dataset("mnist")
@@ -332,7 +330,7 @@ def test_env_folder_holding_mnist_is_passed_over_for_fashion(
 
 WRONG_ENV_SCRIPT = """
 import sys
-from clrbench.data import load_dataset
+from clrbench.data.load import load_dataset
 from clrbench.errors import DataError
 try:
     load_dataset("mnist")
@@ -368,7 +366,7 @@ def test_env_var_without_the_files_is_an_error_not_a_download(tmp_path: Path, ki
 
 
 def test_cli_says_the_env_var_is_wrong_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert main(["run", "--preset", "quick", "--out", str(tmp_path / "out")]) == 2
@@ -384,7 +382,7 @@ def test_cli_says_the_env_var_is_wrong_in_one_line(tmp_path: Path, monkeypatch, 
 
 @needs_mnist
 def test_validation_split_is_stratified_disjoint_and_reproducible(mnist: Dataset) -> None:
-    from clrbench.data import split_indices, split_record
+    from clrbench.data.split import split_indices, split_record
 
     train, validation = split_indices(mnist.y_train, 10_000, seed=0)
     assert train.size == 50_000 and validation.size == 10_000
@@ -405,7 +403,7 @@ def test_validation_split_is_stratified_disjoint_and_reproducible(mnist: Dataset
 
 @needs_mnist
 def test_split_dataset_holds_out_validation_from_training_and_keeps_test(mnist: Dataset) -> None:
-    from clrbench.data import split_indices
+    from clrbench.data.split import split_indices
 
     split = load_dataset(data_dir=MNIST_DIR, validation_size=10_000, split_seed=0, train_size=1000)
     train, validation = split_indices(mnist.y_train, 10_000, seed=0)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from clrbench.cli import build_parser
+from clrbench.cli.main import build_parser
 
 WORKFLOW = REPO / "examples/clrbench-gate.yml"
 

@@ -7,10 +7,10 @@ import tomllib
 import pytest
 import tomli_w
 
-from clrbench.cli import main
+from clrbench.cli.main import main
+from clrbench.config.experiment import Experiment
+from clrbench.config.presets import PRESETS
 from clrbench.errors import ConfigError
-from clrbench.experiment import Experiment
-from clrbench.presets import PRESETS
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -95,7 +95,8 @@ def test_a_registry_name_means_that_schedule_per_iteration():
 
 
 def test_a_registry_name_with_only_per_epoch_entries_lists_their_labels():
-    from clrbench.experiment import ScheduleEntry, _by_name
+    from clrbench.config.experiment import _by_name
+    from clrbench.config.runs import ScheduleEntry
 
     entries = [ScheduleEntry("held", "sgdr", "epoch"), ScheduleEntry("c", "constant")]
     with pytest.raises(ConfigError, match="no per-iteration 'sgdr' .* choose a label: held$"):

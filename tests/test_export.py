@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.cli import main
-from clrbench.results import load_results
+from clrbench.cli.main import main
+from clrbench.store.results import load_results
 
 pytestmark = pytest.mark.slow  # uses the trained small_results folder
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")

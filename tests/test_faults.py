@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from clrbench.lock import folder_lock
-from clrbench.results import load_results
+from clrbench.store.results import load_results
+from clrbench.suite.lock import folder_lock
 from clrbench.text import plural
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,9 @@ def records(out: Path) -> dict[str, dict]:
 
 def assert_clean(out: Path) -> None:
     """No temporary or partial file or folder anywhere; every run folder is complete."""
-    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") and p.name != ".clrbench.lock"]
+    leftovers = [
+        p for p in out.rglob("*") if p.name.startswith(".") and p.name != ".clrbench.suite.lock"
+    ]
     assert leftovers == []
     for folder in (out / "runs").iterdir():
         assert (folder / "run.json").is_file(), f"{folder} is a partial run"
@@ -273,7 +275,7 @@ def test_lr_find_and_run_are_refused_on_a_folder_this_process_holds(tmp_path, mn
             assert len(err.strip().splitlines()) == 1
             holder = f"in use by clrbench run (pid {os.getpid()} on "
             assert last_line(err).startswith(f"clrbench: error: {out}: {holder}")
-    assert {p.name for p in out.iterdir()} <= {".clrbench.lock"}  # nothing written
+    assert {p.name for p in out.iterdir()} <= {".clrbench.suite.lock"}  # nothing written
 
 
 def read_only_prefix(folder: Path) -> tuple[str, ...]:

@@ -9,16 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.cli import main
-from clrbench.lrfind import (
-    CHECK_EVERY,
-    DATA_COLUMNS,
-    SweepSettings,
-    divergence_index,
-    read_seed,
-    run_lr_find,
-    smooth,
-)
+from clrbench.analysis.lrfind import DATA_COLUMNS, read_seed
+from clrbench.cli.main import main
+from clrbench.config.sweep import CHECK_EVERY, SweepSettings
+from clrbench.suite.lrfind import run_lr_find
+from clrbench.train.range_test import divergence_index, smooth
 
 TRAIN_SIZE = 2000
 STEPS = 200
@@ -142,7 +137,7 @@ def test_results_do_not_depend_on_jobs(result, mnist_dir):
 def test_figure_legend_sits_below_the_curves(result, tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from clrbench.commands.lrfind import plot
+    from clrbench.report.lrfind import plot
 
     canvas = FigureCanvasAgg(plot(result, tmp_path / "lr_find.png"))
     canvas.draw()
@@ -195,9 +190,9 @@ def test_cli_writes_json_parquet_png_and_a_config(mnist_dir, tmp_path, capsys):
 
 
 def test_emitted_config_follows_epochs_and_the_full_dataset():
-    from clrbench.commands.lrfind import experiment_config
-    from clrbench.experiment import Experiment
-    from clrbench.lrfind import LrFindResult
+    from clrbench.analysis.lrfind import LrFindResult
+    from clrbench.config.experiment import Experiment
+    from clrbench.suite.lrfind import experiment_config
 
     suggestion = {"base_lr": 0.04, "max_lr": 0.16}
     result = LrFindResult(SweepSettings(), pd.DataFrame(), [], suggestion, 1.0, 1)

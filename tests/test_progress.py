@@ -7,9 +7,9 @@ import json
 
 from rich.console import Console
 
-from clrbench.experiment import Experiment
-from clrbench.presets import PRESETS
-from clrbench.progress import SuiteProgress
+from clrbench.config.experiment import Experiment
+from clrbench.config.presets import PRESETS
+from clrbench.suite.progress import SuiteProgress
 
 
 def specs(count: int = 3):

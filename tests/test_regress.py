@@ -15,20 +15,20 @@ from conftest import REPO, SMALL_SUITE
 from scipy import stats as sps
 
 from clrbench import load_results
-from clrbench.baseline_doc import METRICS, config_hash, metrics_document, read_baseline
-from clrbench.cli import main
-from clrbench.commands.regress import parse_tolerance
+from clrbench.cli.gate import parse_tolerance
+from clrbench.cli.main import main
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
-from clrbench.experiment import Experiment
-from clrbench.regress import (
-    check,
+from clrbench.gate.baseline import METRICS, config_hash, metrics_document, read_baseline
+from clrbench.gate.check import check
+from clrbench.gate.comparison import (
     compare_metric,
     comparison_level,
     critical_drop,
     detectable_drop,
     welch,
 )
-from clrbench.runner import run_suite
+from clrbench.suite.runner import run_suite
 
 # Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with
 # 5 seeds: enough to estimate the noise, 20 runs train in about 30 s on 2 cores.
@@ -442,7 +442,7 @@ def test_console_markdown_and_json_state_the_power(small_results, baseline, caps
 
 def test_committed_ci_baseline_matches_the_ci_preset():
     """A change to the ci preset needs a new reports/baseline-ci.json (the message says how)."""
-    from clrbench.presets import PRESETS
+    from clrbench.config.presets import PRESETS
 
     baseline = read_baseline(REPO / "reports/baseline-ci.json")
     preset = Experiment.from_dict(PRESETS["ci"]).to_dict()
@@ -457,7 +457,7 @@ def test_committed_ci_baseline_matches_the_ci_preset():
 
 def test_check_does_not_import_tensorflow(small_results, baseline):
     code = (
-        "import sys; from clrbench.cli import main; "
+        "import sys; from clrbench.cli.main import main; "
         f"code = main(['check', {str(small_results)!r}, '--baseline', {str(baseline)!r}, "
         "'--allow-few-seeds']); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
@@ -561,7 +561,7 @@ def test_half_point_regression_is_caught_against_the_committed_baseline(
     """A genuine change: sine-exp's base rate 0.02 -> 0.005 costs it about 0.5 pp of final
     test accuracy (measured: 93.20% over seeds 20-25 vs the baseline's 93.67%). Trained on
     new seeds (20-27, the baseline has 0-19), like another machine; only that schedule."""
-    from clrbench.presets import PRESETS
+    from clrbench.config.presets import PRESETS
 
     suite = copy.deepcopy(PRESETS["ci"])
     suite["schedule"] = [s for s in suite["schedule"] if s["label"] == "sine-exp"]

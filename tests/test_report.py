@@ -18,10 +18,12 @@ import pandas as pd
 import pytest
 from conftest import load_synthetic
 
-from clrbench import figures, report, stats
-from clrbench.cli import main
+from clrbench.analysis import stats
+from clrbench.cli.main import main
 from clrbench.errors import ClrbenchError
-from clrbench.results import load_results
+from clrbench.report import figures, prose
+from clrbench.report import render as report
+from clrbench.store.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -235,7 +237,7 @@ def test_conclusion_is_on_top_and_agrees_with_the_comparison(rendered):
     summary = stats.summarize(small)
     html, markdown = written["html"].read_text(), written["md"].read_text()
     speed = stats.compare_speed(small, summary["target"].iloc[0])
-    text = stats.conclusion(summary, comparison, speed, stats.evaluation_interval(small))
+    text = prose.conclusion(summary, comparison, speed, stats.evaluation_interval(small))
     assert text.startswith(str(summary["schedule"].iloc[0]))
     assert f"> {text}" in markdown
     assert html.index('id="conclusion"') < html.index("<table")
@@ -342,7 +344,7 @@ def test_cli_corrupt_run_json_is_one_line_and_exit_2(small_results, tmp_path, ca
 
 def test_cli_renders_without_tensorflow(small_results, tmp_path):
     script = (
-        "import sys\nfrom clrbench.cli import main\n"
+        "import sys\nfrom clrbench.cli.main import main\n"
         f"code = main(['report', {str(small_results)!r}, '--out', {str(tmp_path)!r}])\n"
         "assert 'tensorflow' not in sys.modules, 'report imported TensorFlow'\n"
         "sys.exit(code)\n"

@@ -10,8 +10,8 @@ import pytest
 
 from clrbench import load_results
 from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.results import write_run
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.results import write_run
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_a_parquet_column_of_the_wrong_type_is_one_line(results_copy):
 
 @pytest.mark.parametrize("command", ["report", "check"])
 def test_report_and_check_name_the_bad_key_with_exit_2(results_copy, tmp_path, capsys, command):
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     baseline = tmp_path / "baseline.json"
     # from good records (2 seeds: the small suite, so without the noise estimate)
@@ -176,8 +176,8 @@ def test_a_folder_without_manifest_loads_every_complete_run_with_a_warning(resul
 def test_runs_of_an_older_training_semantics_are_stale(results_copy, mnist_dir):
     from conftest import SMALL_SUITE
 
-    from clrbench.experiment import Experiment
-    from clrbench.runner import run_suite
+    from clrbench.config.experiment import Experiment
+    from clrbench.suite.runner import run_suite
 
     stale = sorted(_records(results_copy))[:2]
     for run_id in stale:  # as written before the semantics were recorded

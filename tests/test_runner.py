@@ -12,9 +12,9 @@ import tomli_w
 from conftest import SMALL_SUITE
 
 from clrbench import load_results
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ResultsWarning
-from clrbench.experiment import Experiment
-from clrbench.runner import run_suite
+from clrbench.suite.runner import run_suite
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, mnist_dir):
 
 
 def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, capsys):
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     config = tmp_path / "exp.toml"
     suite = {**SMALL_SUITE, "experiment": {**SMALL_SUITE["experiment"], "epochs": 1, "seeds": 1}}

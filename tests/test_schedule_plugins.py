@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clrbench.cli import main
+from clrbench.cli.main import main
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError, ScheduleError
-from clrbench.experiment import Experiment
 from clrbench.schedules import catalog, check_exact, make, names, register, unregister
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def mine(step, xp, lr: Rate):
     return {body}
 """
 RUN_ID = """
-from clrbench.experiment import Experiment
+from clrbench.config.experiment import Experiment
 raw = {"experiment": {"name": "x", "epochs": 1, "seeds": 1, "train_size": 1000},
        "schedule": [{"label": "mine", "name": "myplug:mine", "lr": 0.1}]}
 print(Experiment.from_dict(raw).runs()[0].run_id)
@@ -348,7 +348,7 @@ def test_plug_in_schedules_run_and_report_end_to_end(installed_example, tmp_path
     done = subprocess.run(report, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "warm-cosine" in (out / "report" / "report.md").read_text()
-    from clrbench.results import load_results
+    from clrbench.store.results import load_results
 
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(installed_example))

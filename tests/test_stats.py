@@ -1,4 +1,5 @@
-"""clrbench.stats against numbers computed directly from the tidy frames and against scipy."""
+"""clrbench.analysis.stats (and report.prose) against numbers computed directly from the tidy
+frames and against scipy."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from conftest import load_synthetic
 from scipy import stats as sps
 
-from clrbench import stats
+from clrbench.analysis import stats
 from clrbench.errors import ResultsError
-from clrbench.results import Results, load_results
+from clrbench.report import prose
+from clrbench.store.results import Results, load_results
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,7 @@ def test_compare_refuses_to_test_too_few_seeds(synthetic):
     comparison = stats.compare(results)
     assert comparison["p_value"].isna().all() and not comparison["significant"].any()
     assert comparison["verdict"].str.startswith("too few seeds").all()
-    text = stats.conclusion(stats.summarize(results), comparison)
+    text = prose.conclusion(stats.summarize(results), comparison)
     assert "Too few seeds" in text and "significant" not in text.replace("Too few", "")
 
 
@@ -182,31 +184,31 @@ def _frames(p_holm: float, top: str = "clr", baseline: str = "constant"):
 
 
 def test_conclusion_claims_significance_only_when_the_table_shows_it():
-    text = stats.conclusion(*_frames(0.003))
+    text = prose.conclusion(*_frames(0.003))
     assert text.startswith("clr reached the highest final test accuracy (98.31% ± 0.05, 5 seeds)")
     assert "+0.21 pp over constant" in text and "a real difference" in text
     assert "p = 0.003" in text
-    text = stats.conclusion(*_frames(0.2))
+    text = prose.conclusion(*_frames(0.2))
     assert text.startswith("clr reached the highest")
     assert "not significant" in text and "real difference" not in text
     assert "No schedule differs significantly from constant" in text
 
 
 def test_conclusion_with_one_tested_comparison_is_singular():
-    text = stats.conclusion(*_frames(0.2))
+    text = prose.conclusion(*_frames(0.2))
     assert "for the one comparison tested): the difference is within seed noise." in text
     assert "all 1" not in text
 
 
 def test_conclusion_when_the_baseline_is_best():
-    text = stats.conclusion(*_frames(0.01, top="constant"))
+    text = prose.conclusion(*_frames(0.01, top="constant"))
     assert text.startswith("constant (the baseline) reached the highest")
     assert "clr (-0.21 pp)" in text
 
 
 def test_conclusion_is_consistent_with_the_synthetic_tables(synthetic):
     summary, comparison = stats.summarize(synthetic), stats.compare(synthetic)
-    text = stats.conclusion(summary, comparison)
+    text = prose.conclusion(summary, comparison)
     assert text.startswith(str(summary["schedule"].iloc[0]))
     for row in comparison.itertuples():
         named = f"{row.schedule} ({row.difference * 100:+.2f} pp)" in text
@@ -221,7 +223,7 @@ def test_conclusion_on_a_difference_within_seed_noise(synthetic):
     assert comparison.loc["clr-iter", "p_holm"] >= 0.05
     summary = stats.summarize(synthetic)
     assert summary["schedule"].iloc[0] == "clr-iter"
-    text = stats.conclusion(summary, comparison.reset_index())
+    text = prose.conclusion(summary, comparison.reset_index())
     assert text.startswith("clr-iter reached the highest final test accuracy")
     first_sentence = text.split(". ")[0]
     assert "not significant, within seed noise" in first_sentence
@@ -232,7 +234,7 @@ def test_conclusion_on_a_difference_within_seed_noise(synthetic):
 def test_conclusion_names_the_fastest_schedule_to_target(synthetic, target):
     summary = stats.summarize(synthetic, target=target)
     speed = stats.compare_speed(synthetic, target)
-    text = stats.conclusion(summary, stats.compare(synthetic), speed, resolution=10)
+    text = prose.conclusion(summary, stats.compare(synthetic), speed, resolution=10)
     medians = summary.set_index("schedule")["iterations_to_target_median"]
     fastest = medians[medians == medians.min()]
     names = " and ".join(fastest.index.astype(str))
@@ -240,7 +242,7 @@ def test_conclusion_names_the_fastest_schedule_to_target(synthetic, target):
     assert f"To {target * 100:g}% test accuracy, {names} {verb}" in text
     assert f"median {fastest.iloc[0]:,.0f} iterations" in text
     assert "resolution one epoch = 10 iterations" in text
-    unreachable = stats.conclusion(stats.summarize(synthetic, target=1.0), stats.compare(synthetic))
+    unreachable = prose.conclusion(stats.summarize(synthetic, target=1.0), stats.compare(synthetic))
     assert (
         "No schedule reached the 100% test-accuracy target in most of its ok runs." in unreachable
     )
@@ -282,7 +284,7 @@ def test_zero_variance_on_both_sides_cannot_be_tested():
     assert row["verdict"] == "cannot test (no variation between seeds)"
     assert math.isnan(row["p_value"]) and not row["significant"]
     assert row["difference"] == pytest.approx(0.0001, abs=1e-7)
-    text = stats.conclusion(stats.summarize(results), stats.compare(results))
+    text = prose.conclusion(stats.summarize(results), stats.compare(results))
     assert "real difference" not in text and "significant" not in text.replace("not ", "")
     assert "no variation between seeds" in text
     varied = hand_made({"constant": [[0.98]] * 5, "clr": [[0.97], [0.98], [0.99]] * 2})
@@ -311,7 +313,7 @@ def test_a_schedule_that_rarely_reaches_the_target_is_not_fastest():
     speed = stats.compare_speed(results, 0.99).set_index("schedule")
     assert speed.loc["steady", "verdict"] == "significantly faster"
     assert speed.loc["rare", "verdict"] == "slower, not significant"
-    text = stats.conclusion(summary.reset_index(), stats.compare(results), speed.reset_index())
+    text = prose.conclusion(summary.reset_index(), stats.compare(results), speed.reset_index())
     assert "steady is fastest (median 20 iterations, 5 of 5 ok runs reached it" in text
     assert "against 30 for constant (Mann-Whitney, Holm-adjusted p" in text
     assert text.rstrip().endswith("beyond seed noise.")
@@ -325,7 +327,7 @@ def test_speed_comparison_edges_ties_and_too_few_seeds():
     assert speed.loc["same", "verdict"] == "tied (same median)"
     assert speed.loc["two", "verdict"].startswith("too few seeds")
     assert math.isnan(speed.loc["two", "p_value"])
-    text = stats.conclusion(
+    text = prose.conclusion(
         stats.summarize(results, 0.99), stats.compare(results), speed.reset_index()
     )
     assert "two is fastest" in text and "too few seeds" in text

@@ -11,15 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.cli import main
-from clrbench.errors import ConfigError
-from clrbench.study import (
-    final_experiment,
-    plan_trials,
-    sensitivity_experiment,
-    trials_experiment,
-)
-from clrbench.study_analysis import (
+from clrbench.analysis.study import (
     best_quantile_exact,
     best_vs_budget,
     bootstrap_best,
@@ -27,9 +19,17 @@ from clrbench.study_analysis import (
     flatness,
     select_winners,
 )
-from clrbench.study_config import StudyConfig
-from clrbench.study_presets import preset
-from clrbench.study_space import parse_knob, scale_rates
+from clrbench.cli.main import main
+from clrbench.config.study import StudyConfig
+from clrbench.config.study_presets import preset
+from clrbench.config.study_space import parse_knob, scale_rates
+from clrbench.errors import ConfigError
+from clrbench.suite.study import (
+    final_experiment,
+    plan_trials,
+    sensitivity_experiment,
+    trials_experiment,
+)
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_emit_config_round_trips(tmp_path):
     path = tmp_path / "study.toml"
     assert main(["study", "--preset", "quick", "--families", "constant,sgdr", "--budget", "3",
                  "--emit-config", str(path)]) == 0  # fmt: skip
-    from clrbench.experiment import load_toml
+    from clrbench.config.parse import load_toml
 
     config = StudyConfig.from_dict(load_toml(path))
     assert [f.label for f in config.families] == ["constant", "sgdr"] and config.budget == 3

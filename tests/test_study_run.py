@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import tomli_w
 
-from clrbench import data
-from clrbench.study import Runner, read_state, run_study
-from clrbench.study_config import StudyConfig
-from clrbench.study_presets import preset
+from clrbench.config.study import StudyConfig
+from clrbench.config.study_presets import preset
+from clrbench.data import load as data
+from clrbench.store.study_state import read_state
+from clrbench.suite.study import Runner, run_study
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -164,7 +165,7 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
 def test_study_report_renders_in_headless_chromium(studies, tmp_path):
     from PIL import Image
 
-    from clrbench.cli import main
+    from clrbench.cli.main import main
 
     real, _ = studies
     assert main(["report", str(real), "--out", str(tmp_path / "report")]) == 0

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.experiment import RunSpec
+from clrbench.config.runs import RunSpec
 from clrbench.schedules import make
-from clrbench.train import DIVERGENCE_FACTOR, first_divergent, train_run
+from clrbench.train.batch_log import DIVERGENCE_FACTOR, first_divergent
+from clrbench.train.run import train_run
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +175,7 @@ def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
 
 
 def test_a_run_traces_its_train_and_test_functions_once_each(mnist_dir, monkeypatch):
-    """What clrbench.quiet.ExpectedTracing relies on: within a run nothing is retraced (the
+    """What clrbench.train.quiet.ExpectedTracing relies on: within a run nothing is retraced (the
     partial last batch, new epochs and the schedule's graph all reuse the first trace); the
     retracing TensorFlow warns about comes only from the next run's fresh model."""
     from tensorflow.python.eager.polymorphic_function import polymorphic_function

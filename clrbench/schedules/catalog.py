@@ -7,7 +7,7 @@ from typing import Any
 from clrbench.errors import ScheduleError
 from clrbench.schedules.formulas import _REGISTRY, _Spec
 
-KERAS_ROW = (
+KERAS_ROW: tuple[str, list[str], str, str] = (
     "keras:<Class>",
     [],
     "Keras's own schedule by class name (CosineDecay, ExponentialDecay, ...), its constructor "
@@ -47,7 +47,7 @@ def describe() -> list[tuple[str, list[tuple[str, Any, str]], str]]:
 def catalog(keras: bool = False) -> list[tuple[str, list[tuple[str, Any, str]], str, str]]:
     """``describe()`` rows with their origin (built-in, composition, register(), entry point);
     ``keras=True`` adds a row for Keras's own schedules."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for name in names():
         spec = _spec(name)
         if isinstance(spec, str):

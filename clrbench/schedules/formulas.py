@@ -117,9 +117,9 @@ def _warmup_not_empty(name: str, p: dict) -> None:
 @dataclass(frozen=True)
 class _Param:
     name: str
-    check: Callable[[str, Any], ParamValue]
+    check: Callable[[str, Any], Any]  # -> ParamValue; a composition's: a Schedule, or several
     meaning: str
-    default: ParamValue | None = None  # None: required
+    default: Any = None  # a ParamValue or core.UNSET (no value, Keras's None); None: required
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def keras_spec(name: str) -> _Spec:
         raise ScheduleError(f"unknown Keras schedule {name!r}; valid: {valid}")
     cls = classes[class_name]
     params = []
-    for argument in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    constructor = cls.__init__  # type: ignore[misc]  # a class's own __init__, read not called
+    for argument in list(inspect.signature(constructor).parameters.values())[1:]:
         if argument.name == "name" or argument.kind in (argument.VAR_POSITIONAL,
                                                         argument.VAR_KEYWORD):  # fmt: skip
             continue

@@ -117,8 +117,8 @@ def declare(version: str | None = None, check: Callable[[dict], None] | None = N
     message for parameter combinations that make no sense."""
 
     def decorate(formula: Callable) -> Callable:
-        formula.__clrbench_version__ = version
-        formula.__clrbench_check__ = check
+        setattr(formula, "__clrbench_version__", version)  # noqa: B010 (mypy: a function has no such attribute)
+        setattr(formula, "__clrbench_check__", check)  # noqa: B010
         return formula
 
     return decorate

@@ -1,0 +1,2 @@
+"""The command line: ``clrbench.cli.main`` parses and dispatches; one module per command
+(argparse and printing only)."""

@@ -1,0 +1,53 @@
+"""``clrbench export``: a results folder as TensorBoard event files and/or CSV files."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from clrbench.errors import ConfigError, ResultsError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand."""
+    p = subparsers.add_parser(
+        "export",
+        help="write a results folder as TensorBoard scalars and/or CSV",
+        description="Per-step lr, loss and accuracy and per-epoch metrics of every run as "
+        "TensorBoard scalars (one run per subfolder SCHEDULE/seedN; then `tensorboard --logdir "
+        "DIR`), and/or the tidy frames as CSV: FILE (epochs), <stem>.batches.csv, <stem>.runs.csv.",
+    )
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")
+    p.add_argument("--tensorboard", metavar="DIR", help="folder for the event files")
+    p.add_argument("--csv", metavar="FILE", help="CSV of the epochs frame (+ batches, runs)")
+    p.set_defaults(func=export_command)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Check every input and destination, then write; print what was written."""
+    from clrbench.store import export
+    from clrbench.store.results import load_results
+
+    if not args.tensorboard and not args.csv:
+        raise ConfigError("export: give --tensorboard DIR and/or --csv FILE")
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "export: --tensorboard needs the tensorboard package (pip install tensorboard)"
+        )
+    folder = Path(args.results_dir)
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: no such results folder")
+    if args.tensorboard:
+        export.check_writable(Path(args.tensorboard), "folder")
+    if args.csv:
+        for path in export.csv_paths(Path(args.csv)).values():
+            export.check_writable(path, "file")
+    results = load_results(folder)
+    if args.tensorboard:
+        folders = export.write_tensorboard(results, Path(args.tensorboard))
+        print(f"{args.tensorboard}: {len(folders)} runs (tensorboard --logdir {args.tensorboard})")
+    if args.csv:
+        for path in export.write_csv(results, Path(args.csv)):
+            print(path)
+    return 0

@@ -1,0 +1,223 @@
+"""``clrbench run``: train an experiment (preset or TOML, CLI overrides) into a results folder."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from clrbench.suite.runner import SuiteOutcome
+
+from clrbench.config.experiment import Experiment
+from clrbench.config.parse import load_toml
+from clrbench.config.presets import PRESET_HELP, PRESETS
+from clrbench.data.load import load_dataset
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError, Interrupted
+from clrbench.store.results import Results, load_results
+from clrbench.suite.lock import folder_lock
+from clrbench.text import plural
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    from clrbench.cli.main import add_verbose
+
+    p = subparsers.add_parser(
+        "run",
+        help="train schedules x seeds and report",
+        description="Train every schedule of an experiment with every seed, in parallel, into "
+        "a resumable results folder; then print the summary and render the report.",
+    )
+    source = p.add_mutually_exclusive_group()
+    presets = "; ".join(f"{name} = {PRESET_HELP[name]}" for name in PRESETS)
+    source.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        metavar="NAME",
+        help=f"a named experiment: {presets}. Without --preset or --config: default",
+    )
+    source.add_argument("--config", metavar="FILE", help="experiment TOML file (see README)")
+    p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
+    p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
+    p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
+    p.add_argument("--dataset", choices=list(DATASETS), help="(default: the experiment's, mnist)")
+    p.add_argument(
+        "--epochs", type=int, metavar="N", help="epochs per run (default: the experiment's)"
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="default: the experiment's, 128")
+    p.add_argument("--train-size", type=int, metavar="N", help="stratified training subset")
+    p.add_argument("--optimizer", metavar="NAME", help="sgd-momentum (default), sgd, rmsprop, adam")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="TensorFlow threads per run (default 1)"
+    )
+    p.add_argument(
+        "--jobs", type=int, metavar="N", help="concurrent runs (default: number of cores)"
+    )
+    p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
+    p.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="loky: worker processes on this machine (default); dask: a Dask cluster "
+        "(--scheduler, or a local one of --jobs workers)",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
+    p.add_argument("--force", action="store_true", help="retrain runs already complete")
+    p.add_argument(
+        "--quiet", action="store_true", help="print only errors and the results folder's path"
+    )
+    p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_verbose(p)
+    p.set_defaults(func=run_command)
+
+
+def resolve_experiment(args: argparse.Namespace) -> Experiment:
+    """Preset or TOML, then the command-line overrides, validated."""
+    raw = load_toml(args.config) if args.config else PRESETS[args.preset or "default"]
+    experiment = Experiment.from_dict(raw)
+    overrides = {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "train_size": args.train_size,
+        "optimizer": args.optimizer,
+        "threads": args.threads,
+    }
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if args.seeds is not None or args.first_seed is not None:
+        count = args.seeds if args.seeds is not None else len(experiment.seeds)
+        first = args.first_seed or 0
+        if count < 1 or first < 0:
+            raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
+        changes["seeds"] = tuple(range(first, first + count))
+    experiment = replace(experiment, **changes).validated()
+    if args.schedules:
+        experiment = experiment.select([s.strip() for s in args.schedules.split(",") if s.strip()])
+    return experiment
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Validate everything, train, summarise, report; 1 if any run failed."""
+    experiment = resolve_experiment(args)
+    out = Path(args.out or Path("results") / experiment.name)
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
+    load_dataset(experiment.dataset, data_dir=args.data_dir)
+    # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
+    console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
+    from clrbench.suite.pool import default_jobs
+
+    jobs = default_jobs(args.jobs)
+    experiment.runs()  # builds and checks every schedule's rates: before any writing
+    with folder_lock(out, "run"):  # one writer per folder, through the report
+        for note in experiment.notes:
+            console.print(f"note: {note}", markup=False)
+        console.print(f"{header(experiment, jobs)} -> {out}", markup=False)
+        outcome = train(args, experiment, out, console, jobs)
+        results = load_results(out)
+        stdout = Console(soft_wrap=True, quiet=args.quiet)
+        print_summary(results, stdout)
+        if not args.no_report:
+            from clrbench.report.render import render
+
+            for path in render(results, out / "report").values():
+                console.print(f"report: {path}", markup=False)
+    errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
+    for record in outcome.failed:
+        errors.print(f"[red]failed[/red] {record['run_id']}: {record['error']}", highlight=False)
+    if args.quiet:
+        print(out)  # the one line of --quiet: where the results are
+    else:
+        stdout.print(f"results: {out}", markup=False)
+    return 1 if outcome.failed else 0
+
+
+def header(experiment: Experiment, jobs: int) -> str:
+    """``quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time``."""
+    runs = len(experiment.schedules) * len(experiment.seeds)
+    return (
+        f"{experiment.name}: {plural(len(experiment.schedules), 'schedule')} x "
+        f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
+        f"{plural(experiment.epochs, 'epoch')} ({plural(experiment.total_steps, 'step')} each), "
+        f"{min(jobs, runs)} at a time"
+    )
+
+
+def train(
+    args: argparse.Namespace, experiment: Experiment, out: Path, console: Console, jobs: int
+) -> SuiteOutcome:
+    """The suite with its progress display; an interruption becomes the resume line."""
+    from clrbench.suite.progress import SuiteProgress
+    from clrbench.suite.runner import run_suite
+
+    progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
+    try:
+        return run_suite(
+            experiment,
+            out,
+            jobs=jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            data_dir=args.data_dir,
+            force=args.force,
+            progress=progress,
+        )
+    except KeyboardInterrupt as exc:
+        raise interrupted(exc, experiment, out) from None
+    finally:
+        progress.stop()
+
+
+def interrupted(exc: KeyboardInterrupt, experiment: Experiment, out: Path) -> Interrupted:
+    """The one line saying what is kept and how to resume."""
+    from clrbench.store.results import is_complete
+
+    signum = getattr(exc, "signum", signal.SIGINT)
+    runs = experiment.runs()
+    done = sum(is_complete(out, spec.run_id) for spec in runs)
+    command = shlex.join(["python", "-m", "clrbench", *sys.argv[1:]])
+    if sys.argv[0] and not sys.argv[0].endswith(("__main__.py", "clrbench")):
+        command = "the same command"  # called as a library: we do not know the command line
+    return Interrupted(
+        signum,
+        f"interrupted by {signal.Signals(signum).name}: {done} of {len(runs)} runs are finished "
+        f"in {out}, runs in flight were discarded; resume with: {command}",
+    )
+
+
+def accuracy_cell(mean: float, std: float, ok: int) -> str:
+    """Mean ± sd over the ok seeds in percent; one seed has no spread, so it says so."""
+    if ok == 0 or mean != mean:  # NaN: no ok run
+        return "n/a"
+    if ok == 1:
+        return f"{100 * mean:.2f}% (1 seed)"
+    return f"{100 * mean:.2f}% ± {100 * std:.2f}"
+
+
+def print_summary(results: Results, console: Console) -> None:
+    """One screen: final test accuracy mean ± std per schedule, and where the results are."""
+    from clrbench.analysis.stats import summarize
+
+    summary = summarize(results)
+    table = Table(title=f"Final test accuracy ({results.path})")
+    columns = ("schedule", "ok runs", "final test accuracy (mean ± sd)", "training s / run")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "schedule" else "right")
+    for row in summary.itertuples():
+        accuracy = accuracy_cell(row.final_test_accuracy_mean, row.final_test_accuracy_std, row.ok)
+        seconds = f"{row.train_s_mean:.0f}" if row.train_s_mean == row.train_s_mean else "n/a"
+        table.add_row(str(row.schedule), f"{row.ok}/{row.runs}", accuracy, seconds)
+    console.print(table)

@@ -1,1 +1,0 @@
-"""Subcommands of the clrbench CLI, one module each (see clrbench.cli)."""

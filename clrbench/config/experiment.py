@@ -1,0 +1,255 @@
+"""Experiments: what to train. Presets or TOML, CLI overrides, validated once, expanded into
+one RunSpec per (schedule, seed).
+
+TOML shape (``python -m clrbench run --config exp.toml``)::
+
+    [experiment]
+    name = "my-study"
+    dataset = "mnist"
+    epochs = 25
+    batch_size = 128
+    seeds = 5                 # seeds 0..4, or a list such as [5, 6, 7]
+    optimizer = "sgd-momentum"
+
+    [[schedule]]
+    label = "clr-iter"
+    name = "triangular"
+    granularity = "iteration" # or "epoch"
+    base_lr = 0.01
+    max_lr = 0.1
+    step_size = 1876
+
+``name`` may also be a composition (``warmup``, ``join``, ``scale``, with nested schedule tables),
+an importable ``"package.module:function"``, an entry-point name, or ``"keras:CosineDecay"``;
+see ``clrbench.schedules``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from clrbench.config import presets
+from clrbench.config.optimizers import check_optimizer
+from clrbench.config.parse import (
+    EVALUATE_ON,
+    check_positive_int,
+    experiment_settings,
+    parse_entry,
+)
+from clrbench.config.runs import RunSpec, ScheduleEntry, steps_per_epoch
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError
+from clrbench.schedules import names
+from clrbench.text import did_you_mean
+
+# Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
+CYCLES = {"triangular": ("step_size", 2), "triangular2": ("step_size", 2)}
+CYCLES |= {"exp_range": ("step_size", 2), "sine_exp": ("period", 1), "sgdr": ("first_period", 1)}
+# Schedules with a length of their own: the parameter holding it, in steps.
+LENGTHS = {"one_cycle": "total_steps", "range_test": "num_steps"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: the workload settings and the labelled schedules."""
+
+    name: str
+    schedules: tuple[ScheduleEntry, ...]
+    dataset: str = "mnist"
+    epochs: int = 25
+    batch_size: int = 128
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    train_size: int | None = None
+    optimizer: str = "sgd-momentum"
+    threads: int = 1
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """Build and validate from the TOML shape (``[experiment]`` + ``[[schedule]]``)."""
+        settings, entries = experiment_settings(data)
+        return cls(schedules=entries, **settings).validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML shape, resolved (stored as OUT/experiment.toml)."""
+        settings = {
+            "name": self.name,
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seeds": list(self.seeds),
+            "optimizer": self.optimizer,
+            "threads": self.threads,
+        }
+        if self.train_size is not None:
+            settings["train_size"] = self.train_size
+        if self.validation_size is not None:
+            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            settings["evaluate_on"] = self.evaluate_on
+        return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
+
+    @property
+    def train_count(self) -> int:
+        """Training images per epoch: the subset, else the training set less any validation."""
+        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.train_count, self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    def validated(self) -> Experiment:
+        """Check everything before any training starts; returns self with cycle notes."""
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("threads", self.threads)
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        self._check_split()
+        if self.train_size is not None:
+            check_positive_int("train_size", self.train_size)
+            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
+            if not 10 <= self.train_size <= available:
+                raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
+        check_optimizer(self.optimizer)
+        if not self.schedules:
+            raise ConfigError("the experiment has no schedules")
+        labels = [e.label for e in self.schedules]
+        duplicates = sorted({x for x in labels if labels.count(x) > 1})
+        if duplicates:
+            raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
+        notes = [n for e in self.schedules if (n := self._cycle_note(e))]
+        notes += [n for e in self.schedules if (n := self._length_note(e))]
+        return replace(self, notes=tuple(notes))
+
+    def _check_split(self) -> None:
+        if self.evaluate_on not in EVALUATE_ON:
+            raise ConfigError(f"evaluate_on must be one of {EVALUATE_ON}, got {self.evaluate_on!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise ConfigError(f"split_seed must be an integer, got {self.split_seed!r}")
+        if self.validation_size is None:
+            if self.evaluate_on == "validation":
+                raise ConfigError("evaluate_on = 'validation' needs a validation_size")
+            return
+        check_positive_int("validation_size", self.validation_size)
+        limit = DATASETS[self.dataset].train_count - 10
+        if not 10 <= self.validation_size <= limit:
+            raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
+
+    def _length_note(self, entry: ScheduleEntry) -> str | None:
+        """Say when a schedule with a length of its own does not span the run."""
+        schedule = entry.build(self.steps_per_epoch)
+        key = LENGTHS.get(entry.name)
+        if key is None or schedule.params[key] == self.total_steps:
+            return None
+        length = schedule.params[key]
+        if length > self.total_steps:
+            return (
+                f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
+                f"training stops {length - self.total_steps:,} steps before the schedule ends"
+            )
+        return (
+            f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
+            f"the last {self.total_steps - length:,} steps hold the final rate "
+            f"{schedule(length - 1):.3g}"
+        )
+
+    def _cycle_note(self, entry: ScheduleEntry) -> str | None:
+        """Say when a cyclic schedule's training does not end at a cycle boundary."""
+        schedule = entry.build(self.steps_per_epoch)
+        if entry.name not in CYCLES:
+            return None
+        key, factor = CYCLES[entry.name]
+        cycle = schedule.params[key] * factor
+        if entry.name == "sgdr" and schedule.params["t_mult"] > 1:
+            return None  # growing periods: the boundaries are not a multiple of one length
+        left = self.total_steps % cycle
+        if left == 0:
+            return None
+        return (
+            f"{entry.label}: training ends {left} steps into cycle "
+            f"{self.total_steps // cycle + 1} ({self.total_steps:,} steps, "
+            f"cycles of {cycle:,}), not at a cycle boundary"
+        )
+
+    def runs(self) -> list[RunSpec]:
+        """One RunSpec per (schedule, seed), schedules in order."""
+        spe = self.steps_per_epoch
+        return [
+            RunSpec(
+                label=e.label,
+                schedule=e.build(spe, self.total_steps),
+                seed=seed,
+                dataset=self.dataset,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                train_size=self.train_size,
+                optimizer=self.optimizer,
+                lr_mode=e.lr_mode,
+                threads=self.threads,
+                validation_size=self.validation_size,
+                split_seed=self.split_seed,
+                evaluate_on=self.evaluate_on,
+            )
+            for e in self.schedules
+            for seed in self.seeds
+        ]
+
+    def select(self, wanted: list[str]) -> Experiment:
+        """Keep only the named schedules: labels of this experiment or of any preset, or
+        registry names. A registry name means that schedule per iteration; a name that several
+        per-iteration entries share is ambiguous (ConfigError listing their labels)."""
+        own = list(self.schedules)
+        known = {e.label: e for e in own}
+        others = []
+        for entry in preset_entries(self.steps_per_epoch, self.epochs):
+            if entry.label not in known:
+                known[entry.label] = entry
+                others.append(entry)
+        chosen = [known.get(item) or _by_name(item, own, others) for item in wanted]
+        return replace(self, schedules=tuple(chosen)).validated()
+
+
+def _by_name(
+    name: str, own: list[ScheduleEntry], others: Sequence[ScheduleEntry] = ()
+) -> ScheduleEntry:
+    """The one per-iteration entry of registry schedule ``name``: among the experiment's own
+    entries if it has one, else among all (``others``: the presets')."""
+    entries = [*own, *others]
+    for pool in (own, entries):
+        per_iteration = [e for e in pool if e.name == name and e.granularity == "iteration"]
+        if len(per_iteration) == 1:
+            return per_iteration[0]
+        if len(per_iteration) > 1:
+            labels = ", ".join(e.label for e in per_iteration)
+            raise ConfigError(
+                f"schedule name {name!r} is ambiguous: choose one of the labels {labels}"
+            )
+    same = [e for e in entries if e.name == name]
+    if same:
+        labels = ", ".join(e.label for e in same)
+        raise ConfigError(
+            f"no per-iteration {name!r} in the experiment or presets; choose a label: {labels}"
+        )
+    known = [e.label for e in entries]
+    hint = did_you_mean(name, [*known, *names()])
+    raise ConfigError(
+        f"unknown schedule {name!r}{hint}; labels: {', '.join(known)}; "
+        f"schedule names: {', '.join(names())}"
+    )
+
+
+def preset_entries(steps_per_epoch: int, epochs: int) -> list[ScheduleEntry]:
+    """Every labelled schedule any preset knows, scaled to this epoch length."""
+    return [
+        parse_entry(raw, i) for i, raw in enumerate(presets.all_schedules(steps_per_epoch, epochs))
+    ]

@@ -1,0 +1,163 @@
+"""Named experiments, in the TOML shape, with rates chosen from an LR sweep (see README).
+
+Evidence (constant rate, SGD momentum 0.9, full MNIST, 3 epochs, seed 0): test accuracy
+0.926 / 0.953 / 0.969 / 0.974 / 0.971 / 0.968 / 0.946 / 0.550 / 0.145 at rates 0.003 / 0.01 /
+0.03 / 0.1 / 0.2 / 0.3 / 0.5 / 1 / 2. The loss keeps falling up to ~0.2, turns ragged from
+0.3 and diverges at 1–2. So the cyclic schedules span 0.02–0.2 (Smith: max where the loss is
+still falling, base a tenth of it), step decay starts at 0.2, and the constant baseline gets
+0.1, the best single rate of the sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clrbench.config.runs import steps_per_epoch
+
+BASE_LR, MAX_LR, CONSTANT_LR = 0.02, 0.2, 0.1
+MNIST_TRAIN = 60_000
+BATCH_SIZE = 128
+
+
+def standard_schedules(
+    steps_per_epoch: int, epochs: int, cycle_epochs: float, decay_epochs: int
+) -> list[dict[str, Any]]:
+    """The five schedules of the main comparison for a given epoch length.
+
+    ``cycle_epochs``: length of one CLR cycle in epochs (half of it is ``step_size``);
+    ``decay_epochs``: epochs between step-decay halvings.
+    """
+    step_size = round(cycle_epochs * steps_per_epoch / 2)
+    total = steps_per_epoch * epochs
+    clr = {"name": "triangular", "base_lr": BASE_LR, "max_lr": MAX_LR, "step_size": step_size}
+    return [
+        {"label": "constant", "name": "constant", "lr": CONSTANT_LR},
+        {
+            "label": "step-decay",
+            "name": "step_decay",
+            "granularity": "epoch",
+            "initial_lr": MAX_LR,
+            "drop": 0.5,
+            "every_steps": decay_epochs * steps_per_epoch,
+        },
+        {"label": "clr-epoch", "granularity": "epoch", **clr},
+        {"label": "clr-iter", "granularity": "iteration", **clr},
+        {
+            "label": "sine-exp",
+            "name": "sine_exp",
+            "base_lr": BASE_LR,
+            "max_lr": MAX_LR,
+            "period": 2 * step_size,
+            # amplitude falls to ~10% of its start by the end of training
+            "decay": round(0.1 ** (1 / total), 6),
+        },
+    ]
+
+
+def extra_schedules(steps_per_epoch: int, epochs: int, cycle_epochs: float) -> list[dict]:
+    """The schedules the ``extended`` preset adds."""
+    step_size = round(cycle_epochs * steps_per_epoch / 2)
+    total = steps_per_epoch * epochs
+    period = round(cycle_epochs * steps_per_epoch)
+    gamma = round(0.1 ** (1 / total), 6)
+    bounds = {"base_lr": BASE_LR, "max_lr": MAX_LR, "step_size": step_size}
+    return [
+        {"label": "triangular2", "name": "triangular2", **bounds},
+        {"label": "exp-range", "name": "exp_range", "gamma": gamma, **bounds},
+        {"label": "one-cycle", "name": "one_cycle", "max_lr": MAX_LR, "total_steps": total},
+        {
+            "label": "sgdr",
+            "name": "sgdr",
+            "max_lr": MAX_LR,
+            "min_lr": BASE_LR / 10,
+            "first_period": period,
+        },
+        {
+            "label": "exp-decay",
+            "name": "exp_decay",
+            "initial_lr": MAX_LR,
+            "decay_rate": 0.5,
+            "decay_steps": period,
+        },
+        *warmup_schedules(steps_per_epoch, epochs, bounds),
+    ]
+
+
+def warmup_schedules(steps_per_epoch: int, epochs: int, bounds: dict) -> list[dict]:
+    """Compositions: a linear warm-up from 0, then a schedule counting from its own step 0.
+
+    ``warmup-cosine``: two epochs of warm-up to max_lr, then one cosine period to 0 over the rest
+    of the run (optax's ``warmup_cosine_decay_schedule``, SGDR without a restart);
+    ``warmup-clr``: one epoch of warm-up to base_lr, then the triangular cycle of ``clr-iter``.
+    """
+    total, warm = steps_per_epoch * epochs, 2 * steps_per_epoch
+    cosine = {"name": "sgdr", "max_lr": MAX_LR, "min_lr": 0.0, "first_period": total - warm}
+    return [
+        {"label": "warmup-cosine", "name": "warmup", "steps": warm, "schedule": cosine},
+        {
+            "label": "warmup-clr",
+            "name": "warmup",
+            "steps": steps_per_epoch,
+            "schedule": {"name": "triangular", **bounds},
+        },
+    ]
+
+
+def _preset(
+    name: str,
+    epochs: int,
+    seeds: int,
+    train_size: int | None,
+    extended: bool,
+    without: tuple[str, ...] = (),
+) -> dict:
+    spe = steps_per_epoch(train_size or MNIST_TRAIN, BATCH_SIZE)
+    cycle_epochs = 5 if epochs >= 10 else 2
+    schedules = standard_schedules(spe, epochs, cycle_epochs, decay_epochs=cycle_epochs)
+    if extended:
+        schedules += extra_schedules(spe, epochs, cycle_epochs)
+    schedules = [s for s in schedules if s["label"] not in without]
+    settings: dict[str, Any] = {
+        "name": name,
+        "dataset": "mnist",
+        "epochs": epochs,
+        "batch_size": BATCH_SIZE,
+        "seeds": seeds,
+        "optimizer": "sgd-momentum",
+    }
+    if train_size:
+        settings["train_size"] = train_size
+    return {"experiment": settings, "schedule": schedules}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The comparison the project exists for: 25 epochs of full MNIST.
+    "default": _preset("default", epochs=25, seeds=5, train_size=None, extended=False),
+    "extended": _preset("extended", epochs=25, seeds=5, train_size=None, extended=True),
+    # The whole pipeline in about a minute: 6,000 images, 4 epochs, 3 seeds.
+    "quick": _preset("quick", epochs=4, seeds=3, train_size=6000, extended=False),
+    # The CI regression gate, designed by measuring seed spread per second of training
+    # (benchmarks/gate_noise.py; README "Regression gate for CI"): of the candidates measured,
+    # 6,000 images x 4 epochs had the lowest spread per core-second (0.16-0.29 pp of final
+    # test accuracy over seeds). clr-epoch is left out: here its last epoch runs at the
+    # cycle's peak rate, its spread is 1.0 pp and 0.5 pp would take ~120 seeds to see (the
+    # epoch-granularity path stays gated through step-decay). 20 seeds give each remaining
+    # schedule >= 80% power for a 0.5 pp drop at the gate's 1% false-alarm budget.
+    "ci": _preset(
+        "ci", epochs=4, seeds=20, train_size=6000, extended=False, without=("clr-epoch",)
+    ),
+}
+PRESET_HELP = {
+    "default": "MNIST, 25 epochs, 5 seeds, the five main schedules",
+    "extended": "default plus triangular2, exp-range, one-cycle, sgdr, exp-decay, "
+    "warmup-cosine, warmup-clr",
+    "quick": "6,000 images, 4 epochs, 3 seeds: the whole pipeline in about a minute",
+    "ci": "6,000 images, 4 epochs, 20 seeds, 4 schedules: the CI regression gate",
+}
+
+
+def all_schedules(steps_per_epoch: int, epochs: int) -> list[dict[str, Any]]:
+    """Every labelled schedule any preset knows, scaled to this epoch length (TOML shape)."""
+    cycle_epochs = 5 if epochs >= 10 else 2
+    raw = standard_schedules(steps_per_epoch, epochs, cycle_epochs, cycle_epochs)
+    return raw + extra_schedules(steps_per_epoch, epochs, cycle_epochs)

@@ -1,0 +1,104 @@
+"""What one run is: a labelled schedule entry and the RunSpec whose content hash is its id."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from clrbench.errors import ClrbenchError, ConfigError
+from clrbench.schedules import Schedule, make
+
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``examples`` (the last batch may be partial)."""
+    return math.ceil(examples / batch_size)
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """A labelled schedule of the experiment, as written in the TOML file."""
+
+    label: str
+    name: str
+    granularity: str = "iteration"
+    params: tuple[tuple[str, Any], ...] = ()
+    lr_mode: str = "graph"
+
+    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
+        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
+        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
+        try:
+            schedule = make(
+                self.name,
+                granularity=self.granularity,
+                steps_per_epoch=steps_per_epoch,
+                **dict(self.params),
+            )
+            if total_steps is not None:
+                _check_rates_once(schedule, total_steps)
+            return schedule
+        except ClrbenchError as exc:
+            raise ConfigError(f"schedule {self.label!r}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
+        if self.lr_mode != "graph":
+            entry["lr_mode"] = self.lr_mode
+        return entry | dict(self.params)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
+    schedule.check_rates(total_steps)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers (and so its id)."""
+
+    label: str
+    schedule: Schedule
+    seed: int
+    dataset: str = "mnist"
+    epochs: int = 25
+    batch_size: int = 128
+    train_size: int | None = None
+    optimizer: str = "sgd-momentum"
+    lr_mode: str = "graph"
+    threads: int = 1
+    # A stratified split of the training set held out for validation (None: train on all of
+    # it), and which set the per-epoch evaluation uses ("test" or "validation").
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
+
+    def config(self) -> dict[str, Any]:
+        """Plain-value configuration: the content the run id hashes (the split keys only when
+        there is a split, so runs without one keep their ids)."""
+        config = {
+            "label": self.label,
+            "schedule": self.schedule.to_config(),
+            "seed": self.seed,
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "train_size": self.train_size,
+            "optimizer": self.optimizer,
+            "lr_mode": self.lr_mode,
+            "threads": self.threads,
+        }
+        if self.validation_size is not None:
+            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            config["evaluate_on"] = self.evaluate_on
+        return config
+
+    @property
+    def run_id(self) -> str:
+        """Readable and unique: ``<label>-s<seed>-<8 hex of the config hash>``."""
+        digest = hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
+        return f"{self.label}-s{self.seed}-{digest[:8]}"

@@ -1,0 +1,195 @@
+"""A study's configuration: the workload, the protocol settings and the families' spaces.
+
+TOML shape (``python -m clrbench study --config study.toml``; ``--emit-config`` writes one)::
+
+    [experiment]             # the workload, as for `run` (no seeds, no schedules)
+    name = "study"
+    epochs = 25
+    # train_size = 3000      # a stratified subset of the train split
+
+    [study]                  # every key optional; defaults in StudyConfig
+    budget = 16              # trials per family
+    seeds = 5                # fresh seeds for the final re-runs on test
+
+    [[family]]
+    label = "constant"
+    name = "constant"
+    [family.space]
+    lr = { log = [0.003, 1.0] }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import ScheduleEntry
+from clrbench.config.study_space import Family, parse_family
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError
+
+WORKLOAD_KEYS = ("name", "dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
+
+ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")  # the study's lr-find arm
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything a study does, validated once. Seeds of the three phases never overlap."""
+
+    name: str = "study"
+    dataset: str = "mnist"
+    epochs: int = 25
+    batch_size: int = 128
+    train_size: int | None = None
+    optimizer: str = "sgd-momentum"
+    threads: int = 1
+    budget: int = 16  # trials per family
+    seeds: int = 5  # final re-runs on test: seeds first_seed .. first_seed + seeds - 1
+    first_seed: int = 0
+    tuning_seed: int = 1000  # the one seed every trial trains with
+    sampling_seed: int = 0  # scrambles the Sobol sequences
+    validation_size: int = 10_000
+    split_seed: int = 0
+    sensitivity_seeds: int = 2
+    sensitivity_first_seed: int = 2000
+    octaves: tuple[int, ...] = (-3, -2, -1, 0, 1, 2, 3)
+    flatness_pp: float = 0.2
+    zero_budget: bool = True
+    lr_find_seeds: int = 3
+    lr_find_steps: int = 500
+    bootstrap: int = 2000  # resamples per point of the best-vs-budget curve
+    families: tuple[Family, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
+        """Build and validate from the TOML shape."""
+        unknown = set(data) - {"experiment", "study", "family"}
+        if unknown:
+            raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+        workload = dict(data.get("experiment", {}))
+        extra = set(workload) - set(WORKLOAD_KEYS)
+        if extra:
+            raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
+        protocol = dict(data.get("study", {}))
+        known = {f.name for f in fields(cls)} - set(WORKLOAD_KEYS) - {"families"}
+        extra = set(protocol) - known
+        if extra:
+            raise ConfigError(f"[study]: unknown key(s) {', '.join(sorted(extra))}")
+        if "octaves" in protocol:
+            protocol["octaves"] = tuple(protocol["octaves"])
+        families = tuple(parse_family(raw, i) for i, raw in enumerate(data.get("family", [])))
+        return cls(**workload, **protocol, families=families).validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML shape, resolved (stored as STUDY/study.toml)."""
+        workload = {k: getattr(self, k) for k in WORKLOAD_KEYS if getattr(self, k) is not None}
+        protocol = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in WORKLOAD_KEYS and f.name != "families"
+        }
+        protocol["octaves"] = list(self.octaves)
+        return {
+            "experiment": workload,
+            "study": protocol,
+            "family": [f.to_toml() for f in self.families],
+        }
+
+    def validated(self) -> StudyConfig:
+        for key in ("budget", "seeds", "sensitivity_seeds", "lr_find_seeds", "bootstrap"):
+            _count(key, getattr(self, key))
+        for key in ("first_seed", "tuning_seed", "sampling_seed", "split_seed"):
+            _count(key, getattr(self, key), minimum=0)
+        _count("sensitivity_first_seed", self.sensitivity_first_seed, minimum=0)
+        _count("lr_find_steps", self.lr_find_steps, minimum=20)
+        self._check_seeds()
+        if not self.families:
+            raise ConfigError("the study has no [[family]]")
+        labels = [f.label for f in self.families]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"duplicate family labels in {labels}")
+        if not self.octaves or any(
+            isinstance(k, bool) or not isinstance(k, int) for k in self.octaves
+        ):
+            raise ConfigError(f"octaves must be a list of integers, got {list(self.octaves)}")
+        if 0 not in self.octaves or len(set(self.octaves)) != len(self.octaves):
+            raise ConfigError(f"octaves must be distinct and include 0, got {list(self.octaves)}")
+        if not isinstance(self.zero_budget, bool):
+            raise ConfigError(f"zero_budget must be true or false, got {self.zero_budget!r}")
+        if isinstance(self.flatness_pp, bool) or not isinstance(self.flatness_pp, int | float):
+            raise ConfigError(f"flatness_pp must be a number, got {self.flatness_pp!r}")
+        if not 0 < self.flatness_pp < 100:
+            raise ConfigError(f"flatness_pp must be in (0, 100), got {self.flatness_pp}")
+        self.experiment("test", (self.first_seed,), ()).validated()  # workload and split checks
+        for family in self.families:  # every family's corners must build
+            for corner in (0.0, 0.999999):
+                point = [corner] * len(family.ranged)
+                entry_for(family, family.label, family.resolve(point, *self.lengths())).build(
+                    self.lengths()[0]
+                )
+        return replace(self, octaves=tuple(sorted(self.octaves)))
+
+    def _check_seeds(self) -> None:
+        final = set(range(self.first_seed, self.first_seed + self.seeds))
+        sensitivity = range(
+            self.sensitivity_first_seed, self.sensitivity_first_seed + self.sensitivity_seeds
+        )
+        if self.tuning_seed in final or final & set(sensitivity):
+            raise ConfigError(
+                f"the final seeds {min(final)}..{max(final)} must differ from the tuning seed "
+                f"({self.tuning_seed}) and the sensitivity seeds"
+            )
+
+    def lengths(self) -> tuple[int, int]:
+        """Steps per epoch and total steps of every run of the study."""
+        experiment = self.experiment("test", (0,), ())
+        return experiment.steps_per_epoch, experiment.total_steps
+
+    def experiment(
+        self,
+        evaluate_on: str,
+        seeds: tuple[int, ...],
+        schedules: tuple[ScheduleEntry, ...],
+        part: str = "",
+    ) -> Experiment:
+        """An ordinary experiment of this study's workload on its train split (unvalidated)."""
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        return Experiment(
+            name=f"{self.name}-{part}" if part else self.name,
+            schedules=schedules or (ScheduleEntry("probe", "constant", params=(("lr", 0.1),)),),
+            dataset=self.dataset,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seeds=seeds,
+            train_size=self.train_size,
+            optimizer=self.optimizer,
+            threads=self.threads,
+            validation_size=self.validation_size,
+            split_seed=self.split_seed,
+            evaluate_on=evaluate_on,
+        )
+
+    def select(self, labels: list[str]) -> StudyConfig:
+        """Keep only the named families (ConfigError listing the known ones)."""
+        known = {f.label: f for f in self.families}
+        missing = [label for label in labels if label not in known]
+        if missing:
+            raise ConfigError(f"unknown family {missing[0]!r}; choose from {', '.join(known)}")
+        return replace(self, families=tuple(known[label] for label in labels)).validated()
+
+
+def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEntry:
+    """The labelled schedule entry of ``family`` at ``params``."""
+    return ScheduleEntry(label, family.name, family.granularity, tuple(sorted(params.items())))
+
+
+def _count(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def octave_label(family: str, k: int) -> str:
+    return f"{family}-k{k:+d}"

@@ -1,0 +1,84 @@
+"""What one learning-rate range test (Smith 2015) trains, checked once: the sweep's settings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from clrbench.config.optimizers import check_optimizer
+from clrbench.errors import ConfigError
+from clrbench.schedules import Schedule, make
+
+CHECK_EVERY = 25  # steps between reads of the batch log (and divergence checks)
+DIVERGENCE_FACTOR = 4.0
+SMOOTHING_FRACTION = 0.05
+MIN_WINDOW = 5
+VALLEY_FACTOR = 1.5
+BASE_DIVISOR = 4.0
+MIN_STEPS = 20
+MODES = ("exp", "linear")
+
+
+def check_sweep(
+    min_lr: float, max_lr: float, steps: int, mode: str, name: Callable[[str], str] = str
+) -> None:
+    """The range test's own rules, each a ConfigError naming the setting (``name`` spells it:
+    the field name, or the command-line flag)."""
+    if mode not in MODES:
+        raise ConfigError(f"{name('mode')} must be exp or linear, got {mode!r}")
+    if steps < MIN_STEPS:
+        raise ConfigError(f"{name('steps')} must be >= {MIN_STEPS}, got {steps}")
+    if not (math.isfinite(min_lr) and min_lr > 0):
+        raise ConfigError(f"{name('min_lr')} must be a positive number, got {min_lr}")
+    if not (math.isfinite(max_lr) and max_lr > min_lr):
+        raise ConfigError(
+            f"{name('max_lr')} must be finite and > {name('min_lr')}={min_lr}, got {max_lr}"
+        )
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What one range test trains: the sweep, the data, the optimizer and the thread budget."""
+
+    min_lr: float = 1e-4
+    max_lr: float = 10.0
+    steps: int = 500
+    mode: str = "exp"
+    dataset: str = "mnist"
+    train_size: int | None = None
+    batch_size: int = 128
+    optimizer: str = "sgd-momentum"
+    threads: int = 1
+    validation_size: int | None = None  # sweep on the train part of a validation split only
+    split_seed: int = 0
+    schedule: Schedule = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_sweep(self.min_lr, self.max_lr, self.steps, self.mode)
+        schedule = make(
+            "range_test",
+            min_lr=self.min_lr,
+            max_lr=self.max_lr,
+            num_steps=self.steps,
+            mode=self.mode,
+        )
+        check_optimizer(self.optimizer)
+        object.__setattr__(self, "schedule", schedule)
+
+    @property
+    def window(self) -> int:
+        """Steps in the centred smoothing window: the odd number nearest 5 % of the sweep."""
+        return max(MIN_WINDOW, 2 * round(SMOOTHING_FRACTION * self.steps / 2) + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain values, with the reading's fixed constants."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return values | {
+            "check_every": CHECK_EVERY,
+            "smoothing_window": self.window,
+            "divergence_factor": DIVERGENCE_FACTOR,
+            "valley_factor": VALLEY_FACTOR,
+            "base_divisor": BASE_DIVISOR,
+        }

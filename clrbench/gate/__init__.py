@@ -1,0 +1,1 @@
+"""gate: see README code map."""

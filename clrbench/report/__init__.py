@@ -1,0 +1,1 @@
+"""report: see README code map."""

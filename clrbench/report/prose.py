@@ -1,0 +1,145 @@
+"""The report's generated conclusion: what the summary and comparison tables support, in words.
+
+Sentences only; every number comes from ``clrbench.analysis.stats``'s tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+
+
+def _pp(fraction: float) -> str:
+    """A signed difference of accuracies in percentage points."""
+    return f"{fraction * 100:+.2f} pp"
+
+
+def format_p(p: float) -> str:
+    """A p-value with three significant digits (never rounded across 0.05)."""
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
+    std = top["final_test_accuracy_std"]
+    spread = f" ± {std * 100:.2f}" if np.isfinite(std) else ""
+    name = f"{top['schedule']} (the baseline)" if top["schedule"] == baseline else top["schedule"]
+    text = (
+        f"{name} reached the highest final test accuracy "
+        f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, "
+        f"{top['ok']} seed{'s' if top['ok'] != 1 else ''})"
+    )
+    row = comparison[comparison["schedule"] == top["schedule"]]
+    if row.empty:
+        return text + "."
+    row = row.iloc[0]
+    text += f", {_pp(row['difference'])} over {baseline}"
+    if not np.isfinite(row["p_holm"]):
+        return text + f": {row['verdict']}, so not tested against seed noise."
+    interval = f"95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}"
+    p_text = format_p(row["p_holm"])
+    text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
+    if row["significant"]:
+        return text + f": a real difference at {row['n']} vs {row['n_baseline']} seeds."
+    return text + ": not significant, within seed noise."
+
+
+def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
+    tested = comparison[comparison["p_holm"].notna()]
+    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
+    significant = tested[tested["significant"]]
+    if comparison.empty:
+        return ""
+    if tested.empty:
+        return (
+            f"Too few seeds to test any difference against {baseline} "
+            f"(at least {MIN_SEEDS} ok seeds per schedule are needed)."
+        )
+    if significant.empty:
+        if len(tested) == 1:
+            which, noise = "the one comparison tested", "the difference is"
+        else:
+            which, noise = f"all {len(tested)} tested", "the differences are"
+        text = (
+            f"No schedule differs significantly from {baseline} (Holm-adjusted p ≥ {ALPHA} "
+            f"for {which}): {noise} within seed noise."
+        )
+    else:
+        parts = ", ".join(f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples())
+        text = f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): {parts}."
+        if len(significant) < len(tested):
+            text += " The other tested differences are not significant."
+    if untested:
+        text += f" Not tested (too few seeds or no variation): {', '.join(untested)}."
+    return text
+
+
+def _iterations(value: float) -> str:
+    return f"{value:,.0f}" if np.isfinite(value) else "never (most runs did not reach it)"
+
+
+def _speed_sentence(summary: pd.DataFrame, speed: pd.DataFrame, resolution: int | None) -> str:
+    """Which schedule reached the target in the fewest iterations (median over its ok runs, a
+    run that never reached it counting as never), and whether that is beyond seed noise."""
+    if "n_reached" not in summary or summary["target"].isna().all():
+        return ""
+    target = f"{summary['target'].iloc[0] * 100:.4g}%"
+    ranked = summary[np.isfinite(summary["iterations_to_target_median"])]
+    if ranked.empty:
+        return f"No schedule reached the {target} test-accuracy target in most of its ok runs."
+    best = ranked["iterations_to_target_median"].min()
+    fastest = ranked[ranked["iterations_to_target_median"] == best]
+    names = " and ".join(str(s) for s in fastest["schedule"])
+    runs = ", ".join(f"{r.n_reached} of {r.ok}" for r in fastest.itertuples())
+    verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
+    step = f"; resolution one epoch = {resolution:,} iterations" if resolution else ""
+    text = (
+        f"To {target} test accuracy, {names} {verb} (median {best:,.0f} iterations, "
+        f"{runs} ok runs reached it{step})"
+    )
+    if speed.empty:
+        return text + "."
+    baseline = str(speed["baseline"].iloc[0])
+    others = speed[speed["schedule"].isin(fastest["schedule"])]
+    if baseline in set(fastest["schedule"].astype(str)) or others.empty:
+        return text + "."
+    row = others.sort_values("p_holm", na_position="last").iloc[0]
+    text += f", against {_iterations(row['median_baseline'])} for {baseline}"
+    if not np.isfinite(row["p_holm"]):
+        return text + f": {row['verdict']}, so not tested against seed noise."
+    p_text = format_p(row["p_holm"])
+    p_text = p_text if p_text[0] == "<" else "= " + p_text
+    noise = "beyond seed noise" if row["significant"] else "within seed noise"
+    return text + f" (Mann-Whitney, Holm-adjusted p {p_text}): {noise}."
+
+
+def conclusion(
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    speed: pd.DataFrame | None = None,
+    resolution: int | None = None,
+) -> str:
+    """A few sentences stating what the summary and comparison tables support, and no more.
+
+    Significance is claimed only for rows whose ``significant`` flag is set (Holm-adjusted
+    p < 0.05); untested comparisons are called out as such.
+    """
+    with_data = summary[summary["final_test_accuracy_mean"].notna()]
+    if with_data.empty:
+        return "No run finished ok, so there is nothing to compare; see the runs table."
+    baseline = str(comparison["baseline"].iloc[0]) if len(comparison) else ""
+    sentences = [
+        _top_sentence(with_data.iloc[0], comparison, baseline),
+        _comparisons_sentence(comparison, baseline),
+        _speed_sentence(summary, pd.DataFrame() if speed is None else speed, resolution),
+    ]
+    runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
+    if ok < runs:
+        sentences.append(
+            f"{runs - ok} of {runs} runs did not finish ok (listed under Runs); "
+            "the statistics use the ok runs only."
+        )
+    return " ".join(s for s in sentences if s)

@@ -1,0 +1,249 @@
+"""The report of a study folder (HTML + Markdown): reads only the folder, never TensorFlow.
+
+Sections: the answer (generated), the protocol and its split, the winners, tuning effort (best
+vs budget), sensitivity, the final comparison on test, the zero-budget arm, every trial, and
+provenance. Tables of the final runs are the run report's (``clrbench.report.render``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clrbench.analysis import stats
+from clrbench.analysis.study import (
+    best_vs_budget,
+    final_comparison,
+    flatness,
+    select_winners,
+    sensitivity_curve,
+    sensitivity_points,
+    trial_scores,
+)
+from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
+from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.report import figures as run_figures
+from clrbench.report import prose, study_figures, study_prose
+from clrbench.report import render as report
+from clrbench.report import tables as report_tables
+from clrbench.report.study_tables import (
+    budget_table,
+    protocol_rows,
+    sensitivity_table,
+    trials_table,
+    winners_table,
+)
+from clrbench.store.results import Results, load_results
+from clrbench.store.study_state import read_state
+
+
+def _load(folder: Path) -> Results | None:
+    """A phase's results, or None when the phase has no complete run yet."""
+    if not (folder / "runs").is_dir():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResultsWarning)  # the report lists what is missing
+            return load_results(folder)
+    except ResultsError:
+        return None
+
+
+def load_config(study_dir: Path) -> StudyConfig:
+    path = study_dir / "study.toml"
+    try:
+        return StudyConfig.from_dict(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read the study configuration ({exc})") from None
+
+
+def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[str, Any]:
+    """Every statistic of the study report, from the folder alone."""
+    study_dir = Path(study_dir)
+    state, config = read_state(study_dir), load_config(study_dir)
+    trials = _load(study_dir / "trials")
+    if trials is None:
+        raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
+    scores = trial_scores(trials, state["trials"])
+    winners = select_winners(scores)
+    analysis: dict[str, Any] = {"state": state, "config": config, "scores": scores}
+    analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
+    analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
+    analysis["versus"] = None
+    sensitivity = _load(study_dir / "sensitivity")
+    if sensitivity is not None:
+        labels = {octave_label(f, k): (f, k) for f in winners for k in config.octaves}
+        points = sensitivity_points(sensitivity, labels)
+        curve = sensitivity_curve(points)
+        analysis |= {"points": points, "curve": curve}
+        analysis["flat"] = flatness(curve, config.flatness_pp)
+    final = _load(study_dir / "final")
+    if final is not None:
+        present = set(final.schedules) & set(final.runs["schedule"].astype(str))
+        families = [f for f in winners if f in present]
+        if families:
+            analysis["main"] = final_comparison(final, families, target)
+            target = analysis["main"]["target"]
+        if set(ZERO_BUDGET_LABELS) <= present:
+            analysis["zero"] = final_comparison(final, ["lr-find-constant", "lr-find-clr"], target)
+            if families:
+                analysis["versus"] = final_comparison(final, [families[0], "lr-find-clr"], target)
+        analysis["final_all"] = final
+    for key in ("main", "zero", "versus"):
+        if analysis[key] is not None:
+            analysis[key]["conclusion"] = _final_conclusion(analysis[key])
+    return analysis
+
+
+def _final_conclusion(comparison: dict[str, Any]) -> str:
+    """The run report's conclusion, on one of the study's final comparisons."""
+    parts = ("summary", "comparison", "speed", "resolution")
+    return prose.conclusion(*(comparison[part] for part in parts))
+
+
+def conclusion(analysis: dict[str, Any]) -> list[str]:
+    """The generated answer, one paragraph per question (plus the tuning-effort note)."""
+    config = analysis["config"]
+    paragraphs = []
+    if analysis["main"] is not None:
+        paragraphs.append(study_prose.answer_tuned(analysis["main"], config.budget, config.seeds))
+    else:
+        paragraphs.append("The final re-runs on test are not complete yet: no answer on test.")
+    paragraphs.append(
+        study_prose.budget_note(analysis["budget"], config.budget, config.flatness_pp)
+    )
+    if analysis["flat"] is not None:
+        paragraphs.append(
+            study_prose.answer_sensitivity(
+                analysis["flat"], analysis["curve"], config.flatness_pp, config.sensitivity_seeds
+            )
+        )
+    bounds = analysis["state"].get("lr_find")
+    paragraphs.append(study_prose.answer_zero_budget(analysis["zero"], analysis["versus"], bounds))
+    return [p for p in paragraphs if p]
+
+
+def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str, Any]]:
+    config = analysis["config"]
+    specs = [
+        (
+            "budget",
+            "Best validation accuracy vs tuning budget",
+            study_figures.budget_figure(analysis["budget"], colors),
+            "Expected best of k trials per family (bootstrap mean) with the 95% range of the "
+            "best of k.",
+        ),
+        (
+            "trials",
+            "Every trial",
+            study_figures.trials_figure(analysis["scores"], colors),
+            "Final validation accuracy of each trial against its rate; diverged trials as X.",
+        ),
+    ]
+    if analysis["curve"] is not None:
+        figure = study_figures.sensitivity_figure(
+            analysis["points"], analysis["curve"], analysis["flat"], colors, config.flatness_pp
+        )
+        specs.append(
+            (
+                "sensitivity",
+                "Sensitivity to the rate",
+                figure,
+                "Validation accuracy against the multiplier of every rate of the winner; the "
+                f"grey band is the {config.flatness_pp:g} pp below the best mean, the coloured "
+                "span the flat range; diverged seeds as X on the floor.",
+            )
+        )
+    final = analysis.get("final_all")
+    if final is not None:
+        labels = list(final.schedules)
+        final_colors = {s: colors.get(s, c) for s, c in run_figures.palette(labels).items()}
+        specs.append(
+            (
+                "final-accuracy",
+                "Final test accuracy per seed",
+                run_figures.final_accuracy_figure(stats.final_metrics(final), final_colors),
+                "The winners re-trained with fresh seeds and the zero-budget arm, on test.",
+            )
+        )
+        specs.append(
+            (
+                "learning-rate",
+                "The chosen schedules",
+                run_figures.lr_figure(final, final_colors),
+                "The rate each final schedule applies at every iteration.",
+            )
+        )
+    return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+
+
+def render_study(
+    study_dir: str | Path,
+    out_dir: str | Path,
+    formats: Sequence[str] = report.FORMATS,
+    target: float | None = None,
+) -> dict[str, Path]:
+    """Write report.html / report.md (+ figures/) of a study folder; returns the paths."""
+    formats = report.check_options(formats, target)
+    study_dir = Path(study_dir)
+    analysis = analyse_study(study_dir, target)
+    families = [f.label for f in analysis["config"].families]
+    colors = run_figures.palette(families)
+    figures = report._figure_entries(_figures(analysis, colors))
+    context = _context(study_dir, analysis, figures, colors)
+    out = report._output_folder(out_dir)
+    env = report._environment()
+    written: dict[str, Path] = {}
+    for kind in formats:
+        if kind == "md":
+            (out / "figures").mkdir(exist_ok=True)
+            for figure in figures:
+                (out / figure["file"]).write_bytes(figure["png"])
+        written[kind] = out / f"report.{kind}"
+        written[kind].write_text(env.get_template(f"study.{kind}.j2").render(context))
+    return written
+
+
+def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> dict[str, Any]:
+    tables = [winners_table(analysis), budget_table(analysis["budget"])]
+    if analysis["flat"] is not None:
+        tables.append(sensitivity_table(analysis))
+    final_tables = []
+    if analysis["main"] is not None:
+        main = analysis["main"]
+        final_tables += [
+            report_tables.summary_table(main["summary"], main["resolution"]),
+            report_tables.comparison_table(main["comparison"]),
+            report_tables.speed_table(main["speed"], main["target"]),
+        ]
+    if analysis["zero"] is not None:
+        zero = report_tables.comparison_table(analysis["zero"]["comparison"])
+        title = "Zero-budget arm: lr-find-clr against lr-find-constant"
+        final_tables.append(zero | {"id": "zero-budget", "title": title})
+    if analysis["versus"] is not None:
+        versus = report_tables.comparison_table(analysis["versus"]["comparison"])
+        baseline = analysis["versus"]["comparison"]["baseline"].iloc[0]
+        title = f"Zero-budget cycle against the tuned {baseline}"
+        final_tables.append(versus | {"id": "zero-vs-tuned", "title": title})
+    config = analysis["config"]
+    return {
+        "title": f"clrbench study: {config.name}",
+        "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
+        f"{config.seeds} final seeds, {config.epochs} epoch{'s' if config.epochs > 1 else ''} "
+        f"per run, from {study_dir}",
+        "conclusion": conclusion(analysis),
+        "main_conclusion": analysis["main"]["conclusion"] if analysis["main"] else "",
+        "tables": [report_tables.aligned(t) for t in tables],
+        "final_tables": [report_tables.aligned(t) for t in final_tables],
+        "trials_table": report_tables.aligned(trials_table(analysis["scores"])),
+        "colors": {s: report._hex(c) for s, c in colors.items()},
+        "figures": figures,
+        "protocol": protocol_rows(analysis),
+        "commands": [
+            f"python -m clrbench study --config {study_dir}/study.toml --out {study_dir}",
+            f"python -m clrbench report {study_dir}",
+        ],
+    }

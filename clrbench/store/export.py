@@ -1,0 +1,122 @@
+"""Results for other tools: TensorBoard event files and CSV files of the tidy frames.
+
+TensorBoard: one run per subfolder ``<schedule>/seed<seed>``; per optimizer step the scalars
+``batch/lr``, ``batch/loss`` and ``batch/accuracy`` (that batch's own values); per epoch
+``epoch/test_loss``, ``epoch/test_accuracy``, ``epoch/train_loss``, ``epoch/train_accuracy`` and
+``epoch/lr``, at the step that ends the epoch, so both share TensorBoard's step axis. Wall times
+are the run's start plus ``time_s``. Events are written with TensorBoard's own writer and
+protocol buffers (no TensorFlow needed).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from clrbench.errors import ResultsError
+from clrbench.store import atomic
+from clrbench.store.results import Results
+
+BATCH_SCALARS = ("lr", "loss", "accuracy")
+EPOCH_SCALARS = ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "lr")
+EVENTS_PREFIX = "events.out.tfevents."
+
+
+def check_writable(target: Path, what: str) -> None:
+    """Fail before writing anything unless ``target`` (a folder, or a file's folder) can be
+    created and written: its nearest existing ancestor must be a writable folder."""
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if existing == target and what == "folder" and not target.is_dir():
+        raise ResultsError(f"{target}: exists and is not a folder")
+    if not existing.is_dir():
+        raise ResultsError(f"{target}: cannot write there ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ResultsError(f"{target}: cannot write there ({existing} is not writable)")
+
+
+def _run_start(results: Results) -> dict[str, float]:
+    """Each run's start as POSIX seconds (0 when unknown: TensorBoard then shows 1970)."""
+    starts = {}
+    for run_id, started in zip(results.runs["run_id"], results.runs["started_at"], strict=True):
+        try:
+            starts[str(run_id)] = datetime.fromisoformat(str(started)).timestamp()
+        except ValueError:
+            starts[str(run_id)] = 0.0
+    return starts
+
+
+def run_folder(schedule: str, seed: int) -> str:
+    """The TensorBoard run name of one run: ``<schedule>/seed<seed>``."""
+    return f"{schedule}/seed{seed}"
+
+
+def write_tensorboard(results: Results, out: Path) -> list[Path]:
+    """Write one event file per run under ``out/<schedule>/seed<seed>``; returns the folders.
+
+    An earlier export's event files in those folders are replaced, not appended to."""
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    check_writable(out, "folder")
+    starts = _run_start(results)
+    epochs = {key: frame for key, frame in results.epochs.groupby("run_id", observed=True)}
+    folders = []
+    for run_id, batches in results.batches.groupby("run_id", observed=True):
+        schedule, seed = str(batches["schedule"].iloc[0]), int(batches["seed"].iloc[0])
+        folder = out / run_folder(schedule, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(EVENTS_PREFIX + "*"):
+            old.unlink()
+        writer = EventFileWriter(str(folder))
+        start = starts.get(str(run_id), 0.0)
+        _write_scalars(writer, batches, BATCH_SCALARS, "batch", start)
+        if run_id in epochs:
+            _write_scalars(writer, epochs[run_id], EPOCH_SCALARS, "epoch", start)
+        writer.close()
+        folders.append(folder)
+    return folders
+
+
+def _write_scalars(writer, frame: pd.DataFrame, columns: tuple, prefix: str, start: float):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    steps = frame["step"].to_numpy()
+    times = start + frame["time_s"].to_numpy()
+    values = {column: frame[column].to_numpy() for column in columns}
+    for i, step in enumerate(steps):
+        summary = summary_pb2.Summary(
+            value=[
+                summary_pb2.Summary.Value(tag=f"{prefix}/{c}", simple_value=float(values[c][i]))
+                for c in columns
+            ]
+        )
+        writer.add_event(
+            event_pb2.Event(wall_time=float(times[i]), step=int(step), summary=summary)
+        )
+
+
+def csv_paths(file: Path) -> dict[str, Path]:
+    """``FILE`` holds the epochs frame; ``<stem>.batches.csv`` and ``<stem>.runs.csv`` beside it."""
+    stem = file.with_suffix("") if file.suffix == ".csv" else file
+    return {
+        "epochs": file,
+        "batches": stem.with_name(stem.name + ".batches.csv"),
+        "runs": stem.with_name(stem.name + ".runs.csv"),
+    }
+
+
+def write_csv(results: Results, file: Path) -> list[Path]:
+    """Write the epochs, batches and runs frames as CSV (see ``csv_paths``); returns the paths."""
+    paths = csv_paths(file)
+    for path in paths.values():
+        check_writable(path, "file")
+        if path.is_dir():
+            raise ResultsError(f"{path}: is a folder, not a file")
+    for name, path in paths.items():
+        with atomic.atomic_file(path) as tmp:
+            getattr(results, name).to_csv(tmp, index=False)
+    return list(paths.values())

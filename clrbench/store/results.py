@@ -1,0 +1,327 @@
+"""The results store: one folder per run, written atomically, loaded as tidy frames.
+
+Layout: ``OUT/experiment.toml``, ``OUT/manifest.json`` and ``OUT/runs/<run_id>/{batches.parquet,
+epochs.parquet, run.json}``. A run is written to a hidden temporary folder and renamed into place
+(``clrbench.store.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
+full disk leaves no half-written run.
+
+The folder describes itself: ``manifest.json`` (written by ``run``) lists the run ids of the
+folder's current experiment, and each run's ``run.json`` is the truth about that run. Loading never
+recomputes run ids from today's code, so a folder whose experiment no longer validates still loads.
+Runs outside the manifest, runs still missing, and runs trained under an older training semantics
+(:mod:`clrbench.semantics`) are named in a :class:`~clrbench.errors.ResultsWarning`, never dropped
+in silence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store import atomic
+from clrbench.store.records import check_record
+
+RUNS_DIR = "runs"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+NAMED_AT_MOST = 8  # run ids listed in one warning
+
+BATCH_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "seed": "int32",
+    "epoch": "int32",
+    "step": "int64",
+    "lr": "float64",
+    "loss": "float64",
+    "accuracy": "float64",
+    "batch_size": "int32",
+    "time_s": "float64",
+}
+EPOCH_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "seed": "int32",
+    "epoch": "int32",
+    "step": "int64",
+    "lr": "float64",
+    "train_loss": "float64",
+    "train_accuracy": "float64",
+    "test_loss": "float64",
+    "test_accuracy": "float64",
+    "time_s": "float64",
+}
+# Columns of `runs` taken from run.json (provenance columns are added after these).
+RUN_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "schedule_name": "object",
+    "granularity": "object",
+    "params": "object",
+    "seed": "int32",
+    "status": "object",
+    "error": "object",
+    "diverged_step": "Int64",
+    "wall_s": "float64",
+    "setup_s": "float64",
+    "train_s": "float64",
+}
+
+
+@dataclass
+class Results:
+    """Tidy frames of one results folder (see docs: one row per step / epoch / run)."""
+
+    path: Path
+    batches: pd.DataFrame
+    epochs: pd.DataFrame
+    runs: pd.DataFrame
+    experiment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schedules(self) -> list[str]:
+        """Schedule labels in the experiment's order."""
+        return list(self.runs["schedule"].cat.categories)
+
+
+def run_dir(out: Path, run_id: str) -> Path:
+    """Where a complete run lives."""
+    return Path(out) / RUNS_DIR / run_id
+
+
+def is_complete(out: Path, run_id: str) -> bool:
+    """True when the run's folder holds its run.json (it was renamed into place)."""
+    return (run_dir(out, run_id) / "run.json").is_file()
+
+
+def write_run(
+    out: Path, record: dict[str, Any], batches: pd.DataFrame | None, epochs: pd.DataFrame | None
+) -> Path:
+    """Write one run atomically: a temporary folder renamed into place when complete.
+
+    A previous folder for the same run id (only ever replaced under ``--force``) is moved
+    aside first and removed only after the new one is in place.
+    """
+    final = run_dir(out, record["run_id"])
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_folder(final) as tmp:
+        if batches is not None:
+            batches.to_parquet(tmp / "batches.parquet", index=False)
+        if epochs is not None:
+            epochs.to_parquet(tmp / "epochs.parquet", index=False)
+        (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    return final
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_record(folder: Path) -> dict[str, Any]:
+    """A run's run.json, or ResultsError naming the file."""
+    path = folder / "run.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read run record ({exc})") from None
+    return check_record(record, path)
+
+
+def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
+    """A run's frame with its own columns (no run_id/schedule/seed) in their dtypes."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
+    for column, dtype in columns.items():
+        if column in ("run_id", "schedule", "seed"):
+            continue
+        if column not in frame.columns:
+            raise ResultsError(f"{path}: no column '{column}'")
+        try:
+            frame[column] = frame[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ResultsError(f"{path}: column '{column}' is not {dtype} ({exc})") from None
+    return frame
+
+
+def _run_row(record: dict[str, Any]) -> dict[str, Any]:
+    schedule = record["schedule"]
+    row = {
+        "run_id": record["run_id"],
+        "schedule": record["label"],
+        "schedule_name": schedule["name"],
+        "granularity": schedule["granularity"],
+        "params": json.dumps(schedule["params"], sort_keys=True),
+        "seed": record["seed"],
+        "status": record["status"],
+        "error": record.get("error"),
+        "diverged_step": record.get("diverged_step"),
+        "wall_s": record.get("wall_s", np.nan),
+        "setup_s": record.get("setup_s", np.nan),
+        "train_s": record.get("train_s", np.nan),
+        "started_at": record.get("started_at"),
+    }
+    for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
+        row[key] = record["config"].get(key)
+    for key, default in (("validation_size", None), ("split_seed", None), ("evaluate_on", "test")):
+        row[key] = record["config"].get(key, default)
+    row.update(record.get("provenance", {}))
+    return row
+
+
+def is_current(record: dict[str, Any]) -> bool:
+    """True when the run was trained under today's training semantics."""
+    return record.get("training_semantics", 1) == TRAINING_SEMANTICS
+
+
+def write_manifest(out: Path, run_ids: list[str], experiment_name: str) -> None:
+    """Record which runs make up the folder's current experiment (written, then renamed)."""
+    document = {
+        "format": MANIFEST_FORMAT,
+        "experiment": experiment_name,
+        "training_semantics": TRAINING_SEMANTICS,
+        "runs": list(run_ids),
+    }
+    atomic.write_text(Path(out) / MANIFEST, json.dumps(document, indent=2) + "\n")
+
+
+def read_manifest(root: Path) -> list[str] | None:
+    """The run ids listed in the folder's manifest, or None for a folder without one."""
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read manifest ({exc})") from None
+    runs = document.get("runs") if isinstance(document, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise ResultsError(f"{path}: not a clrbench manifest (no list of run ids under 'runs')")
+    return runs
+
+
+def _warn(count: int, what: str, ids: list[str]) -> None:
+    shown = ", ".join(ids[:NAMED_AT_MOST]) + (", ..." if len(ids) > NAMED_AT_MOST else "")
+    warnings.warn(f"{count} run{'s' if count != 1 else ''} {what}: {shown}", ResultsWarning, 3)
+
+
+def _select_runs(root: Path, complete: list[str], run_ids: list[str] | None) -> list[str]:
+    """The complete runs to load; warns about each complete run left out and each missing one."""
+    if run_ids is None:
+        run_ids = read_manifest(root)
+        if run_ids is None:
+            if not complete:
+                return []
+            warnings.warn(
+                f"{root}: no {MANIFEST} (written by an older clrbench): loading every complete run",
+                ResultsWarning,
+                3,
+            )
+            return complete
+    wanted = set(run_ids)
+    others = [r for r in complete if r not in wanted]
+    if others:
+        _warn(len(others), f"in {root} are not part of its current experiment, left out", others)
+    missing = [r for r in run_ids if r not in set(complete)]
+    if missing:
+        _warn(len(missing), "of the experiment are not complete", missing)
+    return [r for r in complete if r in wanted]
+
+
+def load_results(
+    path: str | os.PathLike[str], run_ids: list[str] | None = None, include_stale: bool = False
+) -> Results:
+    """Load a results folder as tidy frames with fixed dtypes.
+
+    The runs loaded are those listed in the folder's ``manifest.json`` (its current experiment),
+    or ``run_ids`` when given. Runs trained under an older training semantics are left out
+    (``include_stale=True`` keeps them). Everything left out is named in a ``ResultsWarning``.
+    """
+    root = Path(path)
+    runs_root = root / RUNS_DIR
+    if not runs_root.is_dir():
+        raise ResultsError(f"{root}: not a clrbench results folder (no {RUNS_DIR}/ inside)")
+    experiment = read_experiment(root)
+    complete = sorted(
+        p.name
+        for p in runs_root.iterdir()
+        if not p.name.startswith(".") and (p / "run.json").is_file()  # hidden: temporary
+    )
+    folders = [runs_root / run_id for run_id in _select_runs(root, complete, run_ids)]
+    records = [read_record(p) for p in folders]
+    stale = [r["run_id"] for r in records if not is_current(r)]
+    if stale and not include_stale:
+        _warn(len(stale), "trained by an older clrbench (stale; `run` retrains them)", stale)
+        kept = [(f, r) for f, r in zip(folders, records, strict=True) if is_current(r)]
+        folders, records = [f for f, _ in kept], [r for _, r in kept]
+    if not folders:
+        also = f" ({len(stale)} stale, see the warning)" if stale else ""
+        raise ResultsError(f"{root}: no completed runs in {runs_root}{also}")
+    order = _label_order(experiment, records)
+    batches: list[pd.DataFrame] = []
+    epochs: list[pd.DataFrame] = []
+    for folder, record in zip(folders, records, strict=True):
+        for name, frames, columns in (
+            ("batches", batches, BATCH_COLUMNS),
+            ("epochs", epochs, EPOCH_COLUMNS),
+        ):
+            file = folder / f"{name}.parquet"
+            if file.exists():
+                frame = _read_parquet(file, columns)
+                frame.insert(0, "run_id", record["run_id"])
+                frame.insert(1, "schedule", record["label"])
+                frame.insert(2, "seed", record["seed"])
+                frames.append(frame)
+            elif record["status"] != "failed":
+                raise ResultsError(f"{file}: missing for a run with status {record['status']}")
+    runs = pd.DataFrame([_run_row(r) for r in records])
+    return Results(
+        path=root,
+        batches=_typed(batches, BATCH_COLUMNS, order),
+        epochs=_typed(epochs, EPOCH_COLUMNS, order),
+        runs=_typed([runs], {**RUN_COLUMNS, **_extra(runs)}, order),
+        experiment=experiment,
+    )
+
+
+def _extra(runs: pd.DataFrame) -> dict[str, str]:
+    return {c: runs[c].dtype for c in runs.columns if c not in RUN_COLUMNS}
+
+
+def _label_order(experiment: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+    labels = [s["label"] for s in experiment.get("schedule", [])]
+    return labels + sorted({r["label"] for r in records} - set(labels))
+
+
+def _typed(frames: list[pd.DataFrame], columns: dict[str, Any], order: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+    data = data.astype({c: t for c, t in columns.items() if t != "category"})
+    data["schedule"] = pd.Categorical(data["schedule"], categories=order)
+    data["run_id"] = pd.Categorical(data["run_id"], categories=sorted(set(data["run_id"])))
+    return data[list(columns)]
+
+
+def read_experiment(root: Path) -> dict[str, Any]:
+    """The resolved experiment stored beside the runs, or {} if there is none."""
+    import tomllib
+
+    path = Path(root) / "experiment.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read experiment ({exc})") from None

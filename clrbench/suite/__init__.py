@@ -1,0 +1,1 @@
+"""suite: see README code map."""

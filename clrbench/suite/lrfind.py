@@ -1,0 +1,157 @@
+"""The range test over seeds: every seed swept in parallel (joblib loky), then read."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from clrbench.analysis.lrfind import LrFindResult, read_seed, round_significant, suggest, tidy
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import steps_per_epoch as count_steps
+from clrbench.config.sweep import SweepSettings
+from clrbench.data.load import load_dataset
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError
+from clrbench.report.lrfind import plot
+from clrbench.schedules import make
+from clrbench.store import atomic
+from clrbench.text import plural
+from clrbench.train import quiet
+from clrbench.train.range_test import sweep_seed
+
+# The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
+# batch size, number of seeds) for --epochs epochs.
+EXPERIMENT_NAME = "clr-from-lr-find"
+EXPERIMENT_EPOCHS = 25
+HALF_CYCLE_EPOCHS = 4  # bckenstler: step_size of 2-8 epochs; 4 is the middle
+
+
+def run_lr_find(
+    settings: SweepSettings,
+    seeds: list[int],
+    data_dir: str | None = None,
+    jobs: int = 1,
+) -> LrFindResult:
+    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds."""
+    from joblib import Parallel, delayed
+
+    started = time.perf_counter()
+    # Fail on missing data or a bad --train-size here, in one line, not in every worker.
+    load_dataset(
+        settings.dataset,
+        data_dir,
+        settings.train_size,
+        seed=0,
+        validation_size=settings.validation_size,
+        split_seed=settings.split_seed,
+    )
+    sweeps = Parallel(n_jobs=jobs, backend="loky")(
+        delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
+    )
+    per_seed = [
+        {**read_seed(s.frame, settings.window), "wall_s": s.wall_s, "threads": s.threads}
+        for s in sweeps
+    ]
+    return LrFindResult(
+        settings=settings,
+        data=tidy(sweeps, settings.window),
+        per_seed=per_seed,
+        suggestion=suggest(per_seed, settings),
+        wall_s=time.perf_counter() - started,
+        jobs=jobs,
+    )
+
+
+def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
+    """lr_find.json, lr_find.parquet and lr_find.png in ``out``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"lr_find.{name}" for name in ("json", "parquet", "png")}
+    with atomic.atomic_file(paths["parquet"]) as tmp:
+        result.data.to_parquet(tmp, index=False)
+    with atomic.atomic_file(paths["png"]) as tmp:
+        plot(result, tmp)
+    summary = result.summary() | {"files": {k: p.name for k, p in paths.items()}}
+    atomic.write_text(paths["json"], json.dumps(summary, indent=2) + "\n")
+    return paths
+
+
+def experiment_config(
+    result: LrFindResult, epochs: int = EXPERIMENT_EPOCHS, seeds: int = 3
+) -> dict[str, Any]:
+    """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
+    suggested bounds, on the sweep's data, subset, optimizer and batch size, ``epochs`` long;
+    cycles sized so that the run ends at (or near) a cycle boundary."""
+    settings, base, peak = (
+        result.settings,
+        result.suggestion["base_lr"],
+        result.suggestion["max_lr"],
+    )
+    train_count = settings.train_size or DATASETS[settings.dataset].train_count
+    steps_per_epoch = count_steps(train_count, settings.batch_size)
+    total = epochs * steps_per_epoch
+    cycles = max(1, round(epochs / (2 * HALF_CYCLE_EPOCHS)))
+    bounds = {"base_lr": base, "max_lr": peak}
+    schedules = [
+        # the triangle's mean rate: the fair constant to compare a cycle with
+        {"label": "constant", "name": "constant", "lr": round_significant((base + peak) / 2)},
+        # the last step, total - 1, is the end of the last cycle
+        {"label": "clr-iter", "name": "triangular", "granularity": "iteration", **bounds,
+         "step_size": max(1, round((total - 1) / (2 * cycles)))},
+        # whole epochs per half cycle; the rate is held within each epoch
+        {"label": "clr-epoch", "name": "triangular", "granularity": "epoch", **bounds,
+         "step_size": max(1, round(epochs / (2 * cycles))) * steps_per_epoch},
+        # Smith 2018: one cycle between the same bounds, then far below
+        {"label": "one-cycle", "name": "one_cycle", "max_lr": peak, "total_steps": total,
+         "div_factor": round(peak / base, 3)},
+    ]  # fmt: skip
+    for entry in schedules:  # every emitted schedule must build
+        params = {k: v for k, v in entry.items() if k not in ("label", "name", "granularity")}
+        granularity = entry.get("granularity", "iteration")
+        spe = steps_per_epoch if granularity == "epoch" else None
+        make(entry["name"], granularity=granularity, steps_per_epoch=spe, **params)
+    experiment = {
+        "name": EXPERIMENT_NAME,
+        "dataset": settings.dataset,
+        "epochs": epochs,
+        "batch_size": settings.batch_size,
+        "seeds": seeds,
+        "optimizer": settings.optimizer,
+    }
+    if settings.train_size is not None:
+        experiment["train_size"] = settings.train_size
+    return {"experiment": experiment, "schedule": schedules}
+
+
+def write_config(result: LrFindResult, config: dict[str, Any], path: Path) -> Path:
+    """Write ``config`` as TOML, with a comment saying where the bounds came from."""
+    try:
+        import tomli_w
+    except ImportError:
+        raise ConfigError("--emit-config needs the tomli-w package (pip install tomli-w)") from None
+    s = result.suggestion
+    header = (
+        f"# Written by `python -m clrbench lr-find` on {time.strftime('%Y-%m-%d %H:%M')}: "
+        f"base_lr={s['base_lr']:g}, max_lr={s['max_lr']:g}\n"
+        f"# (max_lr = median centre of the loss valley, base_lr = max_lr / 4; "
+        f"{len(result.per_seed)} seeds). Run it with: python -m clrbench run --config {path}\n"
+        f"# It trains {describe_config(config)}\n\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, header + tomli_w.dumps(config))
+    return path
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """What an emitted experiment trains, in words: runs, epochs, images and steps."""
+    experiment = Experiment.from_dict(config)
+    runs = len(experiment.schedules) * len(experiment.seeds)
+    subset = "all" if experiment.train_size is None else f"{experiment.train_size:,}"
+    return (
+        f"{plural(len(experiment.schedules), 'schedule')} x "
+        f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
+        f"{plural(experiment.epochs, 'epoch')} on {subset} {experiment.dataset} training images "
+        f"({plural(experiment.total_steps, 'step')} per run, {runs * experiment.total_steps:,} "
+        f"in all)"
+    )

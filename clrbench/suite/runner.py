@@ -1,0 +1,305 @@
+"""Run an experiment: every (schedule, seed) in worker processes, resumable, failure-isolated.
+
+Workers (``clrbench.suite.pool`` processes, or Dask workers through ``dask.distributed`` futures)
+import TensorFlow themselves and return each run's frames; this process, the folder's only
+writer (``clrbench.suite.lock``), writes every run atomically into the results store as it
+completes, so an interrupted suite loses only the runs in flight. A run whose worker dies
+hard (``kill -9``, segfault, OOM) is recorded ``failed`` with the cause and the suite goes on
+on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures``) and
+reports it failed when that is exhausted. ``jobs=1`` trains in this process: a plain loop
+that a debugger can step through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from clrbench.config.experiment import Experiment
+from clrbench.config.runs import RunSpec
+from clrbench.errors import ConfigError, ResultsError
+from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store import atomic, results
+from clrbench.suite.lock import folder_lock
+from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
+from clrbench.suite.provenance import provenance
+from clrbench.train import quiet
+
+BACKENDS = ("loky", "dask")
+# (spec, its record and frames) per run as each completes; a generator, so it can be closed
+Stream = Generator[tuple[RunSpec, dict[str, Any]], None, None]
+PROGRESS_DIR = ".progress"
+# A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
+RUNS_PER_WORKER = 10
+
+
+@dataclass
+class SuiteOutcome:
+    """What a suite did: run records by id (skipped ones included) and where they are."""
+
+    out: Path
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trained: int = 0
+    skipped: int = 0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records.values() if r["status"] == "failed"]
+
+
+def _new_record(spec: RunSpec) -> dict[str, Any]:
+    record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
+    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
+    record["training_semantics"] = TRAINING_SEMANTICS
+    return record
+
+
+def failed_run(
+    spec: RunSpec,
+    error: str,
+    trace: str | None = None,
+    started: float | None = None,
+    clock: float | None = None,
+) -> dict[str, Any]:
+    """A ``failed`` run (no frames): the first line of the cause, the traceback when known.
+    ``started`` is when it began (``time.time()``), ``clock`` the ``perf_counter()`` then."""
+    started = time.time() if started is None else started
+    wall_s = 0.0 if clock is None else time.perf_counter() - clock
+    record = _new_record(spec) | {"status": "failed", "error": error, "traceback": trace}
+    record |= {"wall_s": wall_s, "started_at": _iso(started)}
+    record["provenance"] = provenance({})
+    return {"record": record, "batches": None, "epochs": None}
+
+
+def execute(
+    spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
+) -> dict[str, Any]:
+    """Train one run in a worker; never raises: a failure becomes a ``failed`` record."""
+    from clrbench.train.run import train_run
+
+    quiet.set_verbose(verbose)
+    started, clock = time.time(), time.perf_counter()
+    on_epoch = _ProgressFile(progress_dir, spec.run_id)
+    on_epoch(0, {})  # the run is running
+    try:
+        result = train_run(spec, data_dir=data_dir, on_epoch=on_epoch)
+    except Exception as exc:  # isolate the failure: the other runs go on
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return failed_run(spec, error, traceback.format_exc(), started, clock)
+    finally:
+        on_epoch.done()  # no longer running, even before this process hands the record back
+    record = _new_record(spec) | {
+        "status": result.status,
+        "error": None,
+        "diverged_step": result.diverged_step,
+        "wall_s": result.wall_s,
+        "setup_s": result.setup_s,
+        "train_s": result.train_s,
+        "started_at": _iso(result.started_at),
+        "provenance": provenance(result.info),
+    }
+    return {"record": record, "batches": result.batches, "epochs": result.epochs}
+
+
+class _ProgressFile:
+    """``OUT/runs/.progress/<run_id>``: the epochs a run has finished, whether it still runs,
+    and the worker's pid. Written by the worker, read by ``clrbench.suite.progress``; cosmetic, so
+    it never fails a run."""
+
+    def __init__(self, progress_dir: str | None, run_id: str) -> None:
+        self.path = None if progress_dir is None else Path(progress_dir) / run_id
+        self.epoch = 0
+
+    def __call__(self, epoch: int, row: dict[str, Any]) -> None:
+        self.epoch = epoch
+        self._write(running=True)
+
+    def done(self) -> None:
+        self._write(running=False)
+
+    def _write(self, running: bool) -> None:
+        if self.path is not None:
+            state = {"epoch": self.epoch, "running": running, "pid": os.getpid()}
+            with contextlib.suppress(OSError):
+                atomic.write_text(self.path, json.dumps(state))
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def write_experiment(experiment: Experiment, out: Path) -> None:
+    """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
+    (each written, then renamed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
+    results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
+
+
+def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, dict]:
+    """Split the runs into those to train and the complete ones kept (failed runs and runs
+    trained under an older training semantics retrain)."""
+    todo, kept = [], {}
+    for spec in experiment.runs():
+        if not force and results.is_complete(out, spec.run_id):
+            record = results.read_record(results.run_dir(out, spec.run_id))
+            if record["status"] != "failed" and results.is_current(record):
+                kept[spec.run_id] = record
+                continue
+        todo.append(spec)
+    return todo, kept
+
+
+def _in_process(todo: list[RunSpec], args: tuple) -> Stream:
+    for spec in todo:
+        yield spec, execute(spec, *args)
+
+
+def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Stream:
+    """Worker processes; a task error or a dead worker becomes that run's failed record."""
+    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
+        for spec, done in pool.map_unordered(execute, todo, args):
+            if isinstance(done, WorkerDied):
+                done = failed_run(spec, done.cause, started=done.started, clock=done.clock)
+            elif isinstance(done, TaskError):
+                done = failed_run(spec, done.error, done.traceback)
+            yield spec, done
+
+
+def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) -> Stream:
+    """Dask futures: a task whose worker is lost is retried elsewhere (the scheduler's
+    ``allowed-failures``); when that is exhausted it raises KilledWorker: a failed run."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("--backend dask needs: pip install 'clrbench[dask]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler, timeout="30s"))
+        else:
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                # a free port: Dask's default 8787 may belong to another cluster on this
+                # machine, and then Dask warns (noise for a clrbench user)
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+            client = stack.enter_context(Client(stack.enter_context(cluster)))
+        futures = {
+            client.submit(execute, spec, *args, key=f"{spec.run_id}-{uuid.uuid4().hex[:8]}"): spec
+            for spec in todo
+        }
+        try:
+            for future in as_completed(futures):
+                spec = futures[future]
+                try:
+                    yield spec, future.result()
+                except Exception as exc:  # KilledWorker, a lost connection to the cluster...
+                    yield spec, failed_run(spec, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            client.cancel(list(futures))
+
+
+def _store(out: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """Write one run; if its files cannot be written (disk full, file-size limit), record it
+    ``failed`` instead; if not even that can be written, stop: ResultsError."""
+    record = done["record"]
+    try:
+        results.write_run(out, record, done["batches"], done["epochs"])
+        return record
+    except OSError as exc:
+        error = f"cannot write the run's files: {type(exc).__name__}: {exc}"
+        record = record | {"status": "failed", "error": error, "traceback": None}
+    try:
+        results.write_run(out, record, None, None)
+    except OSError as exc:
+        raise ResultsError(f"{out}: cannot write results ({exc})") from None
+    return record
+
+
+def _leftovers(out: Path) -> None:
+    """Remove what a killed writer left (temporary folders, progress files); we hold the lock."""
+    runs_root = out / results.RUNS_DIR
+    if runs_root.is_dir():
+        for path in runs_root.iterdir():
+            if path.name == PROGRESS_DIR or atomic.is_temporary(path):
+                shutil.rmtree(path, ignore_errors=True)
+    for path in out.iterdir():
+        if atomic.is_temporary(path):
+            path.unlink(missing_ok=True)
+
+
+def run_suite(
+    experiment: Experiment,
+    out: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    data_dir: str | None = None,
+    force: bool = False,
+    progress: Any = None,
+) -> SuiteOutcome:
+    """Train every pending run of ``experiment`` into ``out`` and return the outcome.
+
+    Holds ``out``'s writer lock throughout (BusyError if another writer has it).
+    ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
+    ``finished(record)`` calls; see ``clrbench.suite.progress``.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose loky or dask")
+    out = Path(out)
+    jobs = default_jobs(jobs)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    with folder_lock(out, "run"):
+        _leftovers(out)
+        todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
+        write_experiment(experiment, out)
+        outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
+        if progress is not None and kept:
+            progress.already_complete(len(kept), len(todo))
+        if not todo:
+            return outcome
+        progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
+        progress_dir.mkdir(parents=True, exist_ok=True)
+        if progress is not None:
+            progress.start(todo, progress_dir)
+        args = (data_dir, str(progress_dir), quiet.verbose())
+        try:
+            with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+                for _spec, done in stream:
+                    record = _store(out, done)
+                    outcome.records[record["run_id"]] = record
+                    outcome.trained += 1
+                    if progress is not None:
+                        progress.finished(record)
+        finally:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+    return outcome
+
+
+def _stream(
+    todo: list[RunSpec], backend: str, jobs: int, scheduler: str | None, args: tuple
+) -> Stream:
+    jobs = min(jobs, len(todo))
+    if backend == "dask":
+        return _dask(todo, jobs, scheduler, args)
+    if jobs == 1:
+        return _in_process(todo, args)
+    return _local(todo, jobs, args)

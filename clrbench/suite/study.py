@@ -1,0 +1,288 @@
+"""A study: equal tuning budgets per schedule family, selection on validation only, then re-runs
+of the winners on test, a sensitivity sweep around each winner and Smith's zero-budget arm.
+
+Every training run is an ordinary run of the results store, trained by the ordinary runner
+(``clrbench.suite.runner.run_suite``: parallel, resumable, loky or Dask), in one results folder per
+phase; the study's own state (the split, the trials, the winners, the lr-find bounds, what each
+phase trained) is ``STUDY/study.json``, rewritten after every phase. Layout::
+
+    STUDY/study.toml        the resolved study configuration
+    STUDY/study.json        the state: split, trials, winners, lr-find bounds, phases
+    STUDY/lr-find/          the range test on the train split (zero-budget arm)
+    STUDY/trials/           budget x families runs, one tuning seed, evaluated on validation
+    STUDY/sensitivity/      each winner with all rates x 2^k, evaluated on validation
+    STUDY/final/            winners + zero-budget arm, fresh seeds, evaluated on test
+    STUDY/report/           report.html, report.md, figures/
+
+Only ``final/`` is ever evaluated on the test set, and it is trained after every choice is made.
+Re-running the same command resumes: the plan is a pure function of the configuration, so
+complete runs keep their ids and are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from clrbench.config.experiment import Experiment
+from clrbench.config.study import StudyConfig, entry_for, octave_label
+from clrbench.config.study_space import scale_rates, sobol_points
+from clrbench.data.load import load_dataset
+from clrbench.data.split import split_record
+from clrbench.store import atomic
+from clrbench.store.results import load_results
+from clrbench.store.study_state import write_state
+from clrbench.suite.lrfind import (
+    HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
+)
+
+PHASES = ("lr-find", "trials", "sensitivity", "final")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sampled configuration of a family."""
+
+    family: str
+    index: int
+    label: str
+    point: tuple[float, ...]  # its Sobol coordinates in the unit cube
+    params: dict[str, Any] = field(hash=False)
+
+
+def plan_trials(config: StudyConfig) -> list[Trial]:
+    """``budget`` Sobol trials per family, in family order (a pure function of the config)."""
+    spe, total = config.lengths()
+    width = len(str(config.budget - 1))
+    trials = []
+    for family in config.families:
+        points = sobol_points(len(family.ranged), config.budget, config.sampling_seed, family.label)
+        for index, point in enumerate(points):
+            label = f"{family.label}-t{index:0{width}d}"
+            params = family.resolve(point, spe, total)
+            trials.append(Trial(family.label, index, label, tuple(map(float, point)), params))
+    return trials
+
+
+def trials_experiment(config: StudyConfig, trials: list[Trial]) -> Experiment:
+    """Every trial once, with the tuning seed, evaluated on the validation split."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(entry_for(families[t.family], t.label, t.params) for t in trials)
+    return config.experiment("validation", (config.tuning_seed,), entries, "trials").validated()
+
+
+def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Experiment:
+    """Each winner with all its rates scaled by 2^k, k in ``octaves``, on validation."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(families[name], octave_label(name, k), scale_rates(params, 2.0**k))
+        for name, params in winners.items()
+        for k in config.octaves
+    )
+    seeds = tuple(
+        range(
+            config.sensitivity_first_seed, config.sensitivity_first_seed + config.sensitivity_seeds
+        )
+    )
+    return config.experiment("validation", seeds, entries, "sensitivity").validated()
+
+
+def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[str, dict]:
+    """Smith's recipe from lr-find's bounds: a triangular cycle between them (half cycles of
+    about 4 epochs, the run ending at the end of a cycle), and a constant rate at the triangle's
+    mean rate (lr-find's own emitted experiment does the same)."""
+    from clrbench.analysis.lrfind import round_significant
+
+    spe, total = config.lengths()
+    cycles = max(1, round(total / (2 * HALF_CYCLE_EPOCHS * spe)))
+    base, peak = bounds["base_lr"], bounds["max_lr"]
+    return {
+        "lr-find-clr": {"base_lr": base, "max_lr": peak}
+        | {"step_size": max(1, round((total - 1) / (2 * cycles)))},
+        "lr-find-constant": {"lr": round_significant((base + peak) / 2)},
+    }
+
+
+def final_experiment(
+    config: StudyConfig, winners: dict[str, dict], bounds: dict[str, float] | None
+) -> Experiment:
+    """The winners under their family labels (+ the zero-budget arm), fresh seeds, on test."""
+    from clrbench.config.runs import ScheduleEntry
+
+    families = {f.label: f for f in config.families}
+    entries = [entry_for(families[name], name, params) for name, params in winners.items()]
+    if bounds is not None:
+        zero = zero_budget_params(config, bounds)
+        entries.append(
+            ScheduleEntry(
+                "lr-find-clr", "triangular", params=tuple(sorted(zero["lr-find-clr"].items()))
+            )
+        )
+        entries.append(
+            ScheduleEntry(
+                "lr-find-constant", "constant", params=tuple(zero["lr-find-constant"].items())
+            )
+        )
+    seeds = tuple(range(config.first_seed, config.first_seed + config.seeds))
+    return config.experiment("test", seeds, tuple(entries), "final").validated()
+
+
+# --- state ---
+
+
+def _write_config(config: StudyConfig, out: Path) -> None:
+    atomic.write_text(out / "study.toml", tomli_w.dumps(config.to_dict()))
+
+
+# --- running ---
+
+
+@dataclass
+class StudyOutcome:
+    """What a study did: its folder, state, and per phase the runs trained / kept / failed."""
+
+    out: Path
+    state: dict[str, Any]
+    trained: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Runner:
+    """How the phases train: the runner's options and a progress display per phase."""
+
+    jobs: int | None = None
+    backend: str = "loky"
+    scheduler: str | None = None
+    data_dir: str | None = None
+    progress: Callable[[str, Experiment], Any] | None = None  # -> SuiteProgress-like
+    say: Callable[[str], None] = lambda message: None
+
+
+def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
+    """The study's split, recorded: seed, sizes, SHA-256 of the validation indices (and the data
+    is found and verified here, before anything trains)."""
+    data = load_dataset(config.dataset, data_dir=data_dir)
+    record = split_record(data.y_train, config.validation_size, config.split_seed)
+    return record | {"dataset": config.dataset, "dataset_md5": data.checksums}
+
+
+def run_phase(
+    name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
+) -> None:
+    """One phase through the ordinary runner into ``out/name``."""
+    from clrbench.suite.runner import run_suite
+
+    runner.say(f"{name}: {len(experiment.runs())} runs -> {out / name}")
+    progress = runner.progress(name, experiment) if runner.progress else None
+    try:
+        result = run_suite(
+            experiment,
+            out / name,
+            jobs=runner.jobs,
+            backend=runner.backend,
+            scheduler=runner.scheduler,
+            data_dir=runner.data_dir,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+    outcome.trained[name], outcome.skipped[name] = result.trained, result.skipped
+    outcome.failed += result.failed
+    outcome.state["phases"][name] = {
+        "runs": len(experiment.runs()),
+        "trained": result.trained,
+        "kept": result.skipped,
+        "failed": len(result.failed),
+        "done": True,
+    }
+    write_state(out, outcome.state)
+
+
+def trial_records(trials: list[Trial]) -> list[dict[str, Any]]:
+    return [
+        {"family": t.family, "index": t.index, "label": t.label, "point": list(t.point)}
+        | {"params": t.params}
+        for t in trials
+    ]
+
+
+def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, Any]:
+    """Smith's range test on the train split (never the validation or test set); a previous
+    sweep with the same settings and seeds is reused. Returns its suggestion."""
+    from clrbench.config.sweep import SweepSettings
+    from clrbench.suite.lrfind import run_lr_find, write_outputs
+
+    settings = SweepSettings(
+        steps=config.lr_find_steps,
+        dataset=config.dataset,
+        train_size=config.train_size,
+        batch_size=config.batch_size,
+        optimizer=config.optimizer,
+        threads=config.threads,
+        validation_size=config.validation_size,
+        split_seed=config.split_seed,
+    )
+    seeds = list(range(config.tuning_seed, config.tuning_seed + config.lr_find_seeds))
+    folder = out / "lr-find"
+    previous = _previous_sweep(folder, settings, seeds)
+    if previous is not None:
+        runner.say(f"lr-find: reusing {folder / 'lr_find.json'}")
+        return previous
+    runner.say(
+        f"lr-find: {len(seeds)} seeds x {settings.steps} steps on the train split -> {folder}"
+    )
+    result = run_lr_find(settings, seeds, runner.data_dir, jobs=min(len(seeds), runner.jobs or 1))
+    write_outputs(result, folder)
+    return result.summary()
+
+
+def _previous_sweep(folder: Path, settings: Any, seeds: list[int]) -> dict[str, Any] | None:
+    try:
+        summary = json.loads((folder / "lr_find.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = summary.get("sweep") == json.loads(json.dumps(settings.to_dict()))
+    return summary if same and summary.get("seeds") == seeds else None
+
+
+def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) -> StudyOutcome:
+    """Every phase in order, each resumable; the state is written after each."""
+    from clrbench.analysis.study import select_winners, trial_scores
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    trials = plan_trials(config)
+    experiment = trials_experiment(config, trials)  # validates every trial before any training
+    state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}
+    state |= {"trials": trial_records(trials), "phases": {}, "winners": {}, "lr_find": None}
+    _write_config(config, out)
+    outcome = StudyOutcome(out=out, state=state)
+    write_state(out, state)
+    bounds = None
+    if config.zero_budget:
+        summary = lr_find_phase(config, out, runner)
+        bounds = {"base_lr": summary["base_lr"], "max_lr": summary["max_lr"]}
+        state["lr_find"] = bounds | {"seeds": summary["seeds"], "warnings": summary["warnings"]}
+        state["phases"]["lr-find"] = {"done": True}
+        write_state(out, state)
+    run_phase("trials", experiment, out, runner, outcome)
+    scores = trial_scores(load_results(out / "trials"), state["trials"])
+    winners = select_winners(scores)
+    state["winners"] = winners
+    write_state(out, state)
+    if not winners:
+        runner.say("no trial finished ok: nothing to re-run")
+        return outcome
+    chosen = {family: w["params"] for family, w in winners.items()}
+    run_phase("sensitivity", sensitivity_experiment(config, chosen), out, runner, outcome)
+    run_phase("final", final_experiment(config, chosen, bounds), out, runner, outcome)
+    return outcome

@@ -1,0 +1,59 @@
+"""The fixed part of every run: preprocessing, the model and the optimizer.
+
+The workload is what stays the same while schedules are compared (AlgoPerf's lesson):
+flatten, pixels / 255, Dense(512, relu) -> Dense(10, softmax), sparse categorical
+cross-entropy. TensorFlow is imported lazily so that importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clrbench.config.optimizers import OPTIMIZERS, check_optimizer
+
+if TYPE_CHECKING:
+    import keras
+
+HIDDEN_UNITS = 512
+NUM_CLASSES = 10
+LOSS = "sparse_categorical_crossentropy"
+METRICS = ["accuracy"]  # Keras logs it as accuracy / val_accuracy: the epoch table reads those
+
+
+def preprocess(images: np.ndarray) -> np.ndarray:
+    """Flatten 28x28 uint8 images to float32 rows scaled to [0, 1]."""
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+
+
+def build_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
+    """An optimizer by name with a fixed rate or a LearningRateSchedule."""
+    import keras
+
+    class_name, kwargs = OPTIMIZERS[check_optimizer(name)]
+    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
+
+
+def compile_model(
+    model: keras.Model, optimizer: str, learning_rate: Any, steps_per_execution: int = 1
+) -> None:
+    """Compile with the workload's loss and metric (the one place they are set) and the named
+    optimizer at ``learning_rate`` (a fixed rate or a LearningRateSchedule)."""
+    model.compile(
+        optimizer=build_optimizer(optimizer, learning_rate),
+        loss=LOSS,
+        metrics=METRICS,
+        steps_per_execution=steps_per_execution,
+    )
+
+
+def build_layers(input_dim: int) -> list:
+    """The layers of the benchmark model: Dense 512 relu -> Dense 10 softmax."""
+    import keras
+
+    return [
+        keras.Input(shape=(input_dim,)),
+        keras.layers.Dense(HIDDEN_UNITS, activation="relu"),
+        keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+    ]

@@ -284,6 +284,12 @@ def resolve_baseline(schedules: list[str], baseline_schedule: str | None) -> str
     return "constant" if "constant" in schedules else schedules[0]
 
 
+def _ok_groups(frame: pd.DataFrame, column: str, schedules: list[str]) -> dict[str, np.ndarray]:
+    """Each schedule's values of ``column`` over its ok runs (rows without a value left out)."""
+    ok = frame[(frame["status"] == "ok") & frame[column].notna()]
+    return {s: ok.loc[ok["schedule"] == s, column].to_numpy(np.float64) for s in schedules}
+
+
 def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFrame:
     """Each schedule's final test accuracy (ok runs) against the baseline schedule's.
 
@@ -293,11 +299,7 @@ def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFr
     Groups with fewer than 3 ok seeds are not tested ("too few seeds"; statistics NaN).
     """
     baseline = resolve_baseline(results.schedules, baseline_schedule)
-    final = final_metrics(results)
-    ok = final[(final["status"] == "ok") & final["final_test_accuracy"].notna()]
-    groups = {
-        s: ok.loc[ok["schedule"] == s, "final_test_accuracy"].to_numpy() for s in results.schedules
-    }
+    groups = _ok_groups(final_metrics(results), "final_test_accuracy", results.schedules)
     base = groups[baseline]
     rows = []
     for schedule in results.schedules:
@@ -347,11 +349,7 @@ def compare_speed(
     over the tested comparisons), ``significant`` and ``verdict``.
     """
     baseline = resolve_baseline(results.schedules, baseline_schedule)
-    reach = steps_to_target(results, target)
-    ok = reach[(reach["status"] == "ok") & reach["iterations"].notna()]
-    groups = {
-        s: ok.loc[ok["schedule"] == s, "iterations"].to_numpy(np.float64) for s in results.schedules
-    }
+    groups = _ok_groups(steps_to_target(results, target), "iterations", results.schedules)
     base = groups[baseline]
     rows = []
     for schedule in results.schedules:

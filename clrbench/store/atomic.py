@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,24 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and TMP_MARK in path.name
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done (main thread; elsewhere a no-op).
+
+    An interrupt then lands after a write, never inside it: a KeyboardInterrupt raised between
+    creating a temporary name and the cleanup that follows (or inside that cleanup) would
+    otherwise leave the temporary file or folder behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -42,17 +62,18 @@ def _fsync(path: Path) -> None:
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; rename it into place on success.
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and ``path``
-    is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was; SIGINT and
+    SIGTERM are held until the write is done.
     """
     final = Path(path)
     tmp = temporary_name(final)
-    try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _signals_held():
+        try:
+            yield tmp
+            _fsync(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -75,18 +96,19 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     An existing ``path`` is moved aside first and removed only once the new folder is in
     place (it is moved back if that fails). On any exception the temporary folder is removed
-    and ``path`` is left as it was.
+    and ``path`` is left as it was; SIGINT and SIGTERM are held until the write is done.
     """
     final = Path(path)
     tmp = temporary_name(final)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        for file in tmp.iterdir():
-            _fsync(file)
-        _swap_in(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _signals_held():
+        try:
+            tmp.mkdir(parents=True)
+            yield tmp
+            for file in tmp.iterdir():
+                _fsync(file)
+            _swap_in(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:

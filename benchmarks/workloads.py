@@ -44,7 +44,7 @@ def plain_fit(
     x_test, y_test = workload.preprocess(data.x_test), data.y_test.astype("int32")
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(workload.build_layers(x.shape[1]))
+    model = keras.Sequential(workload.build_layers(x.shape[1], 0))
     model.compile(
         optimizer=workload.build_optimizer("sgd-momentum", make(**SCHEDULE).keras()),
         loss="sparse_categorical_crossentropy",

@@ -101,6 +101,32 @@ def test_same_seed_same_log_and_other_seed_differs(clr_run, mnist_dir):
     assert not np.array_equal(other.batches["loss"], clr_run.batches["loss"])
 
 
+def test_initial_weights_ignore_pythons_shared_generator():
+    """Keras seeds an unseeded initializer from Python's global generator, which every thread
+    of a process shares (a Dask worker's threads draw from it). The model's seeds are the same
+    draws from a private generator: equal to Keras' own weights, whatever else drew between."""
+    import random
+
+    import keras
+
+    from clrbench.train import workload
+
+    keras.utils.set_random_seed(7)
+    keras_default = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(workload.HIDDEN_UNITS, activation="relu"),
+            keras.layers.Dense(workload.NUM_CLASSES, activation="softmax"),
+        ]
+    ).get_weights()
+    keras.utils.set_random_seed(7)
+    random.random()  # another thread's draw, between seeding and building
+    ours = keras.Sequential(workload.build_layers(784, 7)).get_weights()
+    assert len(ours) == len(keras_default) == 4
+    for a, b in zip(ours, keras_default, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_batches_per_compiled_call_do_not_change_the_log(clr_run, mnist_dir):
     run = train_run(spec(), data_dir=str(mnist_dir), steps_per_execution=1)
     columns = ["step", "lr", "loss", "accuracy", "batch_size"]

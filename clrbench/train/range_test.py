@@ -101,7 +101,7 @@ def sweep_seed(
     x, y = workload.preprocess(data.x_train), data.y_train.astype(np.int32)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = logging_model_class()(workload.build_layers(x.shape[1]))
+    model = logging_model_class()(workload.build_layers(x.shape[1], seed))
     model.attach_log(CHECK_EVERY)  # each Keras "epoch" is one chunk of CHECK_EVERY steps
     workload.compile_model(model, settings.optimizer, settings.schedule.keras())
     # The sweep climbs into divergence on purpose and reads it with its own rule (below), so

@@ -119,7 +119,7 @@ def _model(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(spec.seed)
-    model = logging_model_class()(workload.build_layers(input_dim))
+    model = logging_model_class()(workload.build_layers(input_dim, spec.seed))
     model.attach_log(steps_per_epoch)
     callbacks = []
     if spec.lr_mode == "callback":

@@ -10,6 +10,9 @@ History:
    per-epoch step decay dropped one epoch late; divergence was non-finite loss only.
 2. boundaries by integer division of the step; divergence also when a batch loss exceeds
    10 x the first batch's loss or the weights turn non-finite.
+3. the lean loop (``clrbench.train.loop``) trains by default: batches in the order of a seeded
+   numpy permutation per epoch instead of Keras fit's ``tf.random.shuffle``; the same model,
+   initial weights and optimizer (``trainer = "fit"`` keeps Keras fit).
 """
 
-TRAINING_SEMANTICS = 2
+TRAINING_SEMANTICS = 3

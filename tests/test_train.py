@@ -17,7 +17,9 @@ TRAIN_SIZE = 3000  # 24 steps per epoch at batch 128, the last one of 56 images
 STEPS_PER_EPOCH = 24
 
 
-def spec(schedule=None, seed=0, epochs=2, lr_mode="graph", train_size=TRAIN_SIZE) -> RunSpec:
+def spec(
+    schedule=None, seed=0, epochs=2, lr_mode="graph", train_size=TRAIN_SIZE, trainer="loop"
+) -> RunSpec:
     schedule = schedule or make("triangular", base_lr=0.01, max_lr=0.1, step_size=20)
     return RunSpec(
         label="t",
@@ -26,12 +28,19 @@ def spec(schedule=None, seed=0, epochs=2, lr_mode="graph", train_size=TRAIN_SIZE
         epochs=epochs,
         train_size=train_size,
         lr_mode=lr_mode,
+        trainer=trainer,
     )
 
 
 @pytest.fixture(scope="module")
 def clr_run(mnist_dir):
     return train_run(spec(), data_dir=str(mnist_dir))
+
+
+@pytest.fixture(scope="module")
+def fit_run(mnist_dir):
+    """The same run through Keras fit (the callback mode's trainer, and the loop's reference)."""
+    return train_run(spec(trainer="fit"), data_dir=str(mnist_dir))
 
 
 def test_one_row_per_step_with_true_batch_sizes(clr_run):
@@ -46,7 +55,11 @@ def test_one_row_per_step_with_true_batch_sizes(clr_run):
     assert batches["time_s"].is_monotonic_increasing
 
 
-def test_batch_losses_average_to_keras_epoch_loss(clr_run):
+def test_batch_losses_average_to_keras_epoch_loss(fit_run):
+    """Keras fit's own epoch loss (its loss tracker) is the batch-size-weighted mean of the
+    logged batch losses: the log holds each batch's own loss. (The lean loop computes its epoch
+    loss from the log; tests/test_loop.py checks its batch losses against Keras instead.)"""
+    clr_run = fit_run
     batches, epochs = clr_run.batches, clr_run.epochs.set_index("epoch")
     for epoch, rows in batches.groupby("epoch"):
         weights = rows["batch_size"]
@@ -127,8 +140,9 @@ def test_initial_weights_ignore_pythons_shared_generator():
         np.testing.assert_array_equal(a, b)
 
 
-def test_batches_per_compiled_call_do_not_change_the_log(clr_run, mnist_dir):
-    run = train_run(spec(), data_dir=str(mnist_dir), steps_per_execution=1)
+def test_batches_per_compiled_call_do_not_change_the_log(fit_run, mnist_dir):
+    clr_run = fit_run
+    run = train_run(spec(trainer="fit"), data_dir=str(mnist_dir), steps_per_execution=1)
     columns = ["step", "lr", "loss", "accuracy", "batch_size"]
     pd.testing.assert_frame_equal(run.batches[columns], clr_run.batches[columns])
     pd.testing.assert_frame_equal(
@@ -136,10 +150,14 @@ def test_batches_per_compiled_call_do_not_change_the_log(clr_run, mnist_dir):
     )
 
 
-def test_callback_mode_trains_identically(clr_run, mnist_dir):
-    run = train_run(spec(lr_mode="callback"), data_dir=str(mnist_dir))
+def test_callback_mode_trains_identically_through_fit(fit_run, mnist_dir):
+    """The seed's per-batch callback sets the same rates from Python: the same run as the
+    in-graph schedule under Keras fit (the callback mode always trains through fit)."""
+    callback = spec(lr_mode="callback")
+    assert callback.trainer == "fit"  # the default trainer is the loop: the callback needs fit
+    run = train_run(callback, data_dir=str(mnist_dir))
     columns = ["lr", "loss", "accuracy"]
-    pd.testing.assert_frame_equal(run.batches[columns], clr_run.batches[columns])
+    pd.testing.assert_frame_equal(run.batches[columns], fit_run.batches[columns])
 
 
 def _assert_diverged_where_the_loss_exploded(run, epochs_done=1):
@@ -152,8 +170,10 @@ def _assert_diverged_where_the_loss_exploded(run, epochs_done=1):
     assert len(run.epochs) == epochs_done  # stopped at the end of that epoch
 
 
-def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir):
-    run = train_run(spec(make("constant", lr=1e6), epochs=3), data_dir=str(mnist_dir))
+@pytest.mark.parametrize("trainer", ["loop", "fit"])
+def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir, trainer):
+    diverging = spec(make("constant", lr=1e6), epochs=3, trainer=trainer)
+    run = train_run(diverging, data_dir=str(mnist_dir))
     assert run.diverged_step is not None and run.diverged_step < STEPS_PER_EPOCH
     _assert_diverged_where_the_loss_exploded(run)
 
@@ -200,7 +220,13 @@ def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
     assert run.batches["loss"].max() <= 2 * run.batches["loss"].iloc[0]  # far from the bound
 
 
-def test_a_run_traces_its_train_and_test_functions_once_each(mnist_dir, monkeypatch):
+@pytest.mark.parametrize(
+    ("trainer", "functions"),
+    [("loop", ["train_epoch", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],
+)
+def test_a_run_traces_its_train_and_test_functions_once_each(
+    mnist_dir, monkeypatch, trainer, functions
+):
     """What clrbench.train.quiet.ExpectedTracing relies on: within a run nothing is retraced (the
     partial last batch, new epochs and the schedule's graph all reuse the first trace); the
     retracing TensorFlow warns about comes only from the next run's fresh model."""
@@ -221,6 +247,7 @@ def test_a_run_traces_its_train_and_test_functions_once_each(mnist_dir, monkeypa
     }
     for name, params in schedules.items():
         traced.clear()
-        result = train_run(spec(make(name, **params), epochs=3), data_dir=str(mnist_dir))
+        run = spec(make(name, **params), epochs=3, trainer=trainer)
+        result = train_run(run, data_dir=str(mnist_dir))
         assert result.status == "ok"
-        assert traced == ["multi_step_on_iterator"] * 2  # train and test, once each
+        assert traced == functions  # train and test, once each

@@ -34,6 +34,7 @@ from clrbench.config import presets
 from clrbench.config.optimizers import check_optimizer
 from clrbench.config.parse import (
     EVALUATE_ON,
+    TRAINERS,
     check_positive_int,
     experiment_settings,
     parse_entry,
@@ -67,6 +68,7 @@ class Experiment:
     validation_size: int | None = None
     split_seed: int = 0
     evaluate_on: str = "test"
+    trainer: str = "loop"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -92,6 +94,8 @@ class Experiment:
             settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
         if self.evaluate_on != "test":
             settings["evaluate_on"] = self.evaluate_on
+        if self.trainer != "loop":
+            settings["trainer"] = self.trainer
         return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
 
     @property
@@ -121,6 +125,8 @@ class Experiment:
             if not 10 <= self.train_size <= available:
                 raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
         check_optimizer(self.optimizer)
+        if self.trainer not in TRAINERS:
+            raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
         if not self.schedules:
             raise ConfigError("the experiment has no schedules")
         labels = [e.label for e in self.schedules]
@@ -196,6 +202,7 @@ class Experiment:
                 optimizer=self.optimizer,
                 lr_mode=e.lr_mode,
                 threads=self.threads,
+                trainer=self.trainer,  # "fit" for lr_mode "callback" (RunSpec sees to it)
                 validation_size=self.validation_size,
                 split_seed=self.split_seed,
                 evaluate_on=self.evaluate_on,

@@ -21,11 +21,14 @@ EXPERIMENT_KEYS = {
     "validation_size",
     "split_seed",
     "evaluate_on",
+    "trainer",
 }
-STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on"}
+STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on", "trainer"}
 EVALUATE_ON = ("test", "validation")
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
 LR_MODES = ("graph", "callback")
+# the lean loop, or Keras fit (the seed's per-batch callback needs fit: it implies it)
+TRAINERS = ("loop", "fit")
 
 
 def experiment_settings(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[ScheduleEntry, ...]]:

@@ -70,15 +70,23 @@ class RunSpec:
     optimizer: str = "sgd-momentum"
     lr_mode: str = "graph"
     threads: int = 1
+    # "loop": clrbench's lean loop (clrbench.train.loop); "fit": Keras fit, which the seed's
+    # per-batch callback (lr_mode "callback") needs.
+    trainer: str = "loop"
     # A stratified split of the training set held out for validation (None: train on all of
     # it), and which set the per-epoch evaluation uses ("test" or "validation").
     validation_size: int | None = None
     split_seed: int = 0
     evaluate_on: str = "test"
 
+    def __post_init__(self) -> None:
+        if self.lr_mode == "callback":  # Keras calls the seed's per-batch callback: fit only
+            object.__setattr__(self, "trainer", "fit")
+
     def config(self) -> dict[str, Any]:
         """Plain-value configuration: the content the run id hashes (the split keys only when
-        there is a split, so runs without one keep their ids)."""
+        there is a split, the trainer only when it is not the default, so other runs keep their
+        ids; TRAINING_SEMANTICS tells runs of the same id trained by older code)."""
         config = {
             "label": self.label,
             "schedule": self.schedule.to_config(),
@@ -95,6 +103,8 @@ class RunSpec:
             config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
         if self.evaluate_on != "test":
             config["evaluate_on"] = self.evaluate_on
+        if self.trainer != "loop":
+            config["trainer"] = self.trainer
         return config
 
     @property

@@ -175,7 +175,13 @@ def _run_row(record: dict[str, Any]) -> dict[str, Any]:
     }
     for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
         row[key] = record["config"].get(key)
-    for key, default in (("validation_size", None), ("split_seed", None), ("evaluate_on", "test")):
+    optional = {
+        "validation_size": None,
+        "split_seed": None,
+        "evaluate_on": "test",
+        "trainer": "loop",
+    }
+    for key, default in optional.items():
         row[key] = record["config"].get(key, default)
     row.update(record.get("provenance", {}))
     return row

@@ -12,10 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clrbench.train import workload
+
 # The in-graph batch log: one row per step of the epoch, these values in this order. (The
 # stored per-batch table, clrbench.store.results.BATCH_COLUMNS, is built from it.)
 LOG_COLUMNS = ("lr", "loss", "accuracy", "batch_size")
 DIVERGENCE_FACTOR = 10.0  # see clrbench.train.run
+# The per-epoch row's metrics, as each trainer measures them (test_* may be validation: see
+# RunSpec.evaluate_on).
+EPOCH_METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 def logging_model_class():
@@ -46,7 +51,7 @@ def logging_model_class():
             self._loss_tracker.update_state(loss, sample_weight=batch_size)
             grads = tape.gradient(loss, self.trainable_weights)
             self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
-            accuracy = tf.reduce_mean(keras.metrics.sparse_categorical_accuracy(y, y_pred))
+            accuracy = tf.reduce_mean(workload.batch_accuracy(y, y_pred))
             row = tf.stack(
                 [
                     tf.cast(lr, tf.float64),
@@ -72,32 +77,95 @@ def first_divergent(
     return int(hits[0]) if hits.size else None
 
 
+class EpochLog:
+    """Reads each epoch's batch log into tidy frames and epoch rows, and applies the divergence
+    rule; both trainers (``clrbench.train.loop`` and Keras ``fit``) feed it once per epoch.
+
+    Times are ``time.perf_counter()`` seconds since ``t0``, the start of training.
+    """
+
+    def __init__(
+        self,
+        steps_per_epoch: int,
+        t0: float,
+        on_epoch: Callable | None,
+        divergence_factor: float = DIVERGENCE_FACTOR,
+    ):
+        self.steps_per_epoch = steps_per_epoch
+        self.divergence_factor = divergence_factor
+        self.t0 = t0
+        self.on_epoch = on_epoch
+        self.batch_frames: list[pd.DataFrame] = []
+        self.epoch_rows: list[dict[str, Any]] = []
+        self.diverged_step: int | None = None
+        self.first_loss = math.nan
+
+    def add(
+        self,
+        epoch: int,
+        log: np.ndarray,
+        window: tuple[float, float],
+        metrics: dict[str, float],
+        weights_finite: Callable[[], bool],
+    ) -> bool:
+        """Record epoch ``epoch``: its batch log (rows of LOG_COLUMNS), the ``(start, end)`` of
+        its training steps, its train/test ``metrics``. True when the run diverged (stop)."""
+        if epoch == 0:
+            self.first_loss = float(log[0, 1])
+        bad = first_divergent(log[:, 1], self.first_loss, self.divergence_factor)
+        if bad is None and not weights_finite():
+            bad = len(log) - 1  # the epoch's last update broke the weights
+        if bad is not None:
+            log = log[: bad + 1]
+            self.diverged_step = epoch * self.steps_per_epoch + bad
+        frame = self._batch_frame(epoch, log, window)
+        self.batch_frames.append(frame)
+        self.epoch_rows.append(
+            {
+                "epoch": epoch,
+                "step": frame["step"].iloc[-1],
+                "lr": frame["lr"].iloc[-1],
+                **{key: metrics.get(key, np.nan) for key in EPOCH_METRICS},
+                "time_s": time.perf_counter() - self.t0,
+            }
+        )
+        if self.on_epoch is not None:
+            self.on_epoch(epoch + 1, self.epoch_rows[-1])
+        return bad is not None
+
+    def _batch_frame(
+        self, epoch: int, log: np.ndarray, window: tuple[float, float]
+    ) -> pd.DataFrame:
+        began, ended = window
+        done = np.arange(1, len(log) + 1) / self.steps_per_epoch
+        return pd.DataFrame(
+            {
+                "epoch": np.full(len(log), epoch, dtype=np.int32),
+                "step": epoch * self.steps_per_epoch + np.arange(len(log), dtype=np.int64),
+                "lr": log[:, 0],
+                "loss": log[:, 1],
+                "accuracy": log[:, 2],
+                "batch_size": log[:, 3].astype(np.int32),
+                "time_s": began - self.t0 + done * (ended - began),
+            }
+        )
+
+
 def epoch_recorder_class():
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
-        """Reads the batch log once per epoch; stops the run at the first diverged step.
+        """Keras ``fit``'s side of :class:`EpochLog`: reads the model's batch log once per
+        epoch and stops the run at the first diverged step."""
 
-        Times are ``time.perf_counter()`` seconds since ``t0``, the start of ``fit``.
-        """
-
-        def __init__(
-            self,
-            steps_per_epoch: int,
-            t0: float,
-            on_epoch: Callable | None,
-            divergence_factor: float = DIVERGENCE_FACTOR,
-        ):
+        def __init__(self, log: EpochLog):
             super().__init__()
-            self.steps_per_epoch = steps_per_epoch
-            self.divergence_factor = divergence_factor
-            self.t0 = t0
-            self.on_epoch = on_epoch
-            self.batch_frames: list[pd.DataFrame] = []
-            self.epoch_rows: list[dict[str, Any]] = []
-            self.diverged_step: int | None = None
-            self.first_loss = math.nan
-            self.epoch_began = self.train_ended = t0
+            self.log = log
+            self.epoch_began = self.train_ended = log.t0
+
+        batch_frames = property(lambda self: self.log.batch_frames)
+        epoch_rows = property(lambda self: self.log.epoch_rows)
+        diverged_step = property(lambda self: self.log.diverged_step)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_began = time.perf_counter()
@@ -107,49 +175,18 @@ def epoch_recorder_class():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            log = self.model.batch_log.numpy()
-            if epoch == 0:
-                self.first_loss = float(log[0, 1])
-            bad = first_divergent(log[:, 1], self.first_loss, self.divergence_factor)
-            if bad is None and not _weights_finite(self.model):
-                bad = len(log) - 1  # the epoch's last update broke the weights
-            if bad is not None:
-                log = log[: bad + 1]
-                self.diverged_step = epoch * self.steps_per_epoch + bad
-                self.model.stop_training = True
             if self.train_ended < self.epoch_began:  # no validation pass this epoch
                 self.train_ended = time.perf_counter()
-            frame = self._batch_frame(epoch, log)
-            self.batch_frames.append(frame)
-            self.epoch_rows.append(
-                {
-                    "epoch": epoch,
-                    "step": frame["step"].iloc[-1],
-                    "lr": frame["lr"].iloc[-1],
-                    "train_loss": logs.get("loss", np.nan),
-                    "train_accuracy": logs.get("accuracy", np.nan),
-                    "test_loss": logs.get("val_loss", np.nan),
-                    "test_accuracy": logs.get("val_accuracy", np.nan),
-                    "time_s": time.perf_counter() - self.t0,
-                }
-            )
-            if self.on_epoch is not None:
-                self.on_epoch(epoch + 1, self.epoch_rows[-1])
-
-        def _batch_frame(self, epoch: int, log: np.ndarray) -> pd.DataFrame:
-            done = np.arange(1, len(log) + 1) / self.steps_per_epoch
-            seconds = self.train_ended - self.epoch_began
-            return pd.DataFrame(
-                {
-                    "epoch": np.full(len(log), epoch, dtype=np.int32),
-                    "step": epoch * self.steps_per_epoch + np.arange(len(log), dtype=np.int64),
-                    "lr": log[:, 0],
-                    "loss": log[:, 1],
-                    "accuracy": log[:, 2],
-                    "batch_size": log[:, 3].astype(np.int32),
-                    "time_s": self.epoch_began - self.t0 + done * seconds,
-                }
-            )
+            metrics = {
+                "train_loss": logs.get("loss", np.nan),
+                "train_accuracy": logs.get("accuracy", np.nan),
+                "test_loss": logs.get("val_loss", np.nan),
+                "test_accuracy": logs.get("val_accuracy", np.nan),
+            }
+            window = (self.epoch_began, self.train_ended)
+            finite = lambda: _weights_finite(self.model)  # noqa: E731
+            if self.log.add(epoch, self.model.batch_log.numpy(), window, metrics, finite):
+                self.model.stop_training = True
 
     return EpochRecorder
 

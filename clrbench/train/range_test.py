@@ -82,7 +82,7 @@ def sweep_seed(
     settings: SweepSettings, seed: int, data_dir: str | None = None, verbose: bool = False
 ) -> SeedSweep:
     """Train one seed under the range-test schedule; the per-step log up to where it stopped."""
-    from clrbench.train.batch_log import epoch_recorder_class, logging_model_class
+    from clrbench.train.batch_log import EpochLog, epoch_recorder_class, logging_model_class
     from clrbench.train.run import configure_tensorflow
 
     quiet.set_verbose(verbose)
@@ -106,7 +106,7 @@ def sweep_seed(
     workload.compile_model(model, settings.optimizer, settings.schedule.keras())
     # The sweep climbs into divergence on purpose and reads it with its own rule (below), so
     # the recorder stops it only at a non-finite loss.
-    recorder = epoch_recorder_class()(CHECK_EVERY, time.perf_counter(), None, math.inf)
+    recorder = epoch_recorder_class()(EpochLog(CHECK_EVERY, time.perf_counter(), None, math.inf))
     model.fit(
         _batches(x, y, settings.batch_size, seed),
         epochs=math.ceil(settings.steps / CHECK_EVERY),

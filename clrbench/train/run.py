@@ -32,7 +32,8 @@ import pandas as pd
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import Dataset, load_dataset
 from clrbench.train import quiet, workload
-from clrbench.train.batch_log import epoch_recorder_class, logging_model_class
+from clrbench.train.batch_log import EpochLog, epoch_recorder_class, logging_model_class
+from clrbench.train.loop import train_loop
 
 if TYPE_CHECKING:
     from clrbench.config.runs import RunSpec
@@ -111,16 +112,21 @@ def _arrays(spec: RunSpec, data_dir: str | None) -> tuple[Dataset, tuple, tuple]
     return dataset, train, (workload.preprocess(x_eval), y_eval.astype(np.int32))
 
 
-def _model(
-    spec: RunSpec, input_dim: int, steps_per_epoch: int, steps_per_execution: int
-) -> tuple[Any, list]:
-    """The seeded, compiled model with its batch log, and the callbacks its rate mode needs."""
+def _fit(
+    spec: RunSpec,
+    train: tuple,
+    evaluation: tuple,
+    epoch_log: EpochLog,
+    steps_per_execution: int,
+) -> None:
+    """Keras ``fit`` with the logging model's in-graph batch log (or the seed's per-batch
+    callback): kept for that callback and to measure the lean loop against."""
     import keras
 
     keras.backend.clear_session()
-    keras.utils.set_random_seed(spec.seed)
-    model = logging_model_class()(workload.build_layers(input_dim, spec.seed))
-    model.attach_log(steps_per_epoch)
+    keras.utils.set_random_seed(spec.seed)  # fit's shuffle draws from TensorFlow's global seed
+    model = logging_model_class()(workload.build_layers(train[0].shape[1], spec.seed))
+    model.attach_log(epoch_log.steps_per_epoch)
     callbacks = []
     if spec.lr_mode == "callback":
         learning_rate = float(spec.schedule(0))
@@ -129,7 +135,35 @@ def _model(
     else:
         learning_rate = spec.schedule.keras()
     workload.compile_model(model, spec.optimizer, learning_rate, steps_per_execution)
-    return model, callbacks
+    model.fit(
+        *train,
+        batch_size=spec.batch_size,
+        epochs=spec.epochs,
+        shuffle=True,
+        validation_data=evaluation,
+        validation_batch_size=EVAL_BATCH_SIZE,
+        callbacks=[*callbacks, epoch_recorder_class()(epoch_log)],
+        verbose=0,
+    )
+
+
+def _loop(spec: RunSpec, train: tuple, evaluation: tuple, epoch_log: EpochLog) -> None:
+    """The lean loop (``clrbench.train.loop``) on the same model and optimizer."""
+    import keras
+
+    keras.backend.clear_session()
+    model = keras.Sequential(workload.build_layers(train[0].shape[1], spec.seed))
+    optimizer = workload.build_optimizer(spec.optimizer, spec.schedule.keras())
+    train_loop(
+        model,
+        optimizer,
+        train,
+        evaluation,
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        epoch_log=epoch_log,
+    )
 
 
 def train_run(
@@ -138,43 +172,35 @@ def train_run(
     on_epoch: Callable[[int, dict], None] | None = None,
     steps_per_execution: int = STEPS_PER_EXECUTION,
 ) -> RunResult:
-    """Train one run of ``spec`` and return its per-batch and per-epoch logs."""
+    """Train one run of ``spec`` (its ``trainer``) and return its per-batch and per-epoch
+    logs. ``steps_per_execution`` applies to Keras ``fit`` only."""
     started_at, start = time.time(), time.perf_counter()
     threads = configure_tensorflow(spec.threads)
-    dataset, (x_train, y_train), (x_test, y_test) = _arrays(spec, data_dir)
-    steps_per_epoch = count_steps(len(x_train), spec.batch_size)
-    model, callbacks = _model(spec, x_train.shape[1], steps_per_epoch, steps_per_execution)
+    dataset, train, evaluation = _arrays(spec, data_dir)
     t0 = time.perf_counter()
-    recorder = epoch_recorder_class()(steps_per_epoch, t0, on_epoch)
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
-        shuffle=True,
-        validation_data=(x_test, y_test),
-        validation_batch_size=EVAL_BATCH_SIZE,
-        callbacks=[*callbacks, recorder],
-        verbose=0,
-    )
+    epoch_log = EpochLog(count_steps(len(train[1]), spec.batch_size), t0, on_epoch)
+    if spec.trainer == "fit":
+        _fit(spec, train, evaluation, epoch_log, steps_per_execution)
+    else:
+        _loop(spec, train, evaluation, epoch_log)
     end = time.perf_counter()
     info = {
         "threads": threads,
         "dataset_checksums": dataset.checksums,
         "data_source": dataset.source,
-        "test_examples": len(y_test),
+        "test_examples": len(evaluation[1]),
         "evaluated_on": spec.evaluate_on,
         "split": dataset.split,
     }
     return RunResult(
         spec,
-        "diverged" if recorder.diverged_step is not None else "ok",
-        pd.concat(recorder.batch_frames, ignore_index=True),
-        pd.DataFrame(recorder.epoch_rows),
+        "diverged" if epoch_log.diverged_step is not None else "ok",
+        pd.concat(epoch_log.batch_frames, ignore_index=True),
+        pd.DataFrame(epoch_log.epoch_rows),
         wall_s=end - start,
         started_at=started_at,
-        diverged_step=recorder.diverged_step,
-        setup_s=t0 - start,  # TensorFlow import, data, model build, compile
-        train_s=end - t0,
+        diverged_step=epoch_log.diverged_step,
+        setup_s=t0 - start,  # TensorFlow import, reading the data
+        train_s=end - t0,  # building, tracing, every epoch's steps and evaluation
         info=info,
     )

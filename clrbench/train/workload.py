@@ -49,6 +49,28 @@ def compile_model(
     )
 
 
+def loss_object() -> keras.losses.Loss:
+    """The workload's loss as a Keras object: what ``compile(loss=LOSS)`` builds (the batch
+    mean of the per-example cross-entropy)."""
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def per_example_loss(labels: Any, probabilities: Any) -> Any:
+    """Each example's cross-entropy (the loss before its batch mean)."""
+    import keras
+
+    return keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+
+
+def batch_accuracy(labels: Any, probabilities: Any) -> Any:
+    """1.0 for each example whose most probable class is its label, else 0.0 (Keras' metric)."""
+    import keras
+
+    return keras.metrics.sparse_categorical_accuracy(labels, probabilities)
+
+
 def initializer_seeds(seed: int, count: int) -> list[int]:
     """The seeds of the model's ``count`` random initializers for run seed ``seed``.
 

@@ -1,0 +1,111 @@
+"""The lean trainer: one compiled TensorFlow function per epoch.
+
+What Keras ``fit`` does around each step (a ``tf.data`` pipeline, a loss tracker, compiled
+metrics, callbacks between executions) costs ~25% of a step of this small model on a CPU
+core. This loop keeps what the suite compares and drops the rest:
+
+- the same Keras model (``workload.build_layers``: layers and seeded initializers), the same
+  Keras optimizer and its update rule (``optimizer.apply_gradients``), with the schedule
+  evaluated in-graph from the optimizer's step counter: the rate logged is the rate applied;
+- each batch's own rate, loss, accuracy and size written to a ``TensorArray`` inside a
+  ``tf.while_loop`` over the epoch's batches, gathered from the training set held as one
+  tensor; read once per epoch (:class:`clrbench.train.batch_log.EpochLog`);
+- per-epoch evaluation of the whole evaluation set in one compiled function.
+
+The batch order is a seeded numpy permutation per epoch (``np.random.default_rng(seed)``):
+the same seed gives the same batches whatever else runs in the process. That order is not
+Keras ``fit``'s (``tf.random.shuffle`` under the global seed), so a run's numbers differ from
+the ``fit`` path's by the draw of the batches; ``tests/test_loop.py`` and the fidelity study
+in ``benchmarks/README.md`` show by how much.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from clrbench.train import workload
+from clrbench.train.batch_log import LOG_COLUMNS, EpochLog
+
+EVAL_CHUNK = 1000  # examples per evaluation matmul
+
+
+def train_loop(
+    model: Any,
+    optimizer: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    evaluation: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    epoch_log: EpochLog,
+) -> None:
+    """Train ``model`` for ``epochs`` epochs, feeding ``epoch_log`` after each; stops after the
+    epoch in which the run diverged."""
+    import tensorflow as tf
+
+    x_train, y_train = (tf.constant(a) for a in train)
+    x_eval, y_eval = (tf.constant(a) for a in evaluation)
+    examples = len(train[1])
+    steps = -(-examples // batch_size)
+    optimizer.build(model.trainable_variables)
+    loss_fn = workload.loss_object()
+    variables = model.trainable_variables
+
+    def step(x, y):
+        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
+        with tf.GradientTape() as tape:
+            probabilities = model(x, training=True)
+            loss = loss_fn(y, probabilities)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        accuracy = tf.reduce_mean(workload.batch_accuracy(y, probabilities))
+        row = [rate, loss, accuracy, tf.shape(y)[0]]
+        return tf.stack([tf.cast(v, tf.float64) for v in row])
+
+    @tf.function
+    def train_epoch(order):
+        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
+        for i in tf.range(steps):
+            batch = order[i * batch_size : (i + 1) * batch_size]
+            log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
+        return log.stack()
+
+    @tf.function
+    def evaluate():
+        total_loss = tf.constant(0.0, tf.float64)
+        correct = tf.constant(0.0, tf.float64)
+        n = tf.shape(y_eval)[0]
+        for start in tf.range(0, n, EVAL_CHUNK):
+            x, y = x_eval[start : start + EVAL_CHUNK], y_eval[start : start + EVAL_CHUNK]
+            probabilities = model(x, training=False)
+            per_example = workload.per_example_loss(y, probabilities)
+            total_loss += tf.reduce_sum(tf.cast(per_example, tf.float64))
+            correct += tf.reduce_sum(tf.cast(workload.batch_accuracy(y, probabilities), tf.float64))
+        count = tf.cast(n, tf.float64)
+        return total_loss / count, correct / count
+
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        order = tf.constant(rng.permutation(examples).astype(np.int32))
+        began = time.perf_counter()
+        log = train_epoch(order).numpy()
+        ended = time.perf_counter()
+        test_loss, test_accuracy = (float(v) for v in evaluate())
+        sizes = log[:, 3]
+        metrics = {
+            "train_loss": float(log[:, 1] @ sizes / sizes.sum()),
+            "train_accuracy": float(log[:, 2] @ sizes / sizes.sum()),
+            "test_loss": test_loss,
+            "test_accuracy": test_accuracy,
+        }
+        if epoch_log.add(epoch, log, (began, ended), metrics, _finite(model)):
+            return
+
+
+def _finite(model: Any) -> Callable[[], bool]:
+    return lambda: all(bool(np.isfinite(w.numpy()).all()) for w in model.weights)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,6 @@ GATE_EPOCHS, GATE_ROUNDS, GATE_LIMIT = 4, 5, 1.05
 KEYS = ("whole_process_s", "training_s", "first_epoch_s", "steady_epoch_s")
 
 MEASURED: dict[str, dict[str, float]] = {}  # mode -> medians, for the ratios and the report
-
-
-@pytest.fixture(scope="module")
-def data_env():
-    data = os.environ.get("CLRBENCH_DATA_DIR") or str(REPO.parent / "shared/data/mnist")
-    if not (Path(data) / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("MNIST IDX files not found (set CLRBENCH_DATA_DIR)")
-    return os.environ | {"CLRBENCH_DATA_DIR": data, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def whole_process(mode: str, env: dict[str, str], epochs: int = EPOCHS) -> dict[str, float]:

@@ -36,21 +36,22 @@ EVAL_CHUNK = 1000  # examples per evaluation matmul
 def train_loop(
     model: Any,
     optimizer: Any,
-    train: tuple[np.ndarray, np.ndarray],
-    evaluation: tuple[np.ndarray, np.ndarray],
+    train: tuple[Any, Any],
+    evaluation: tuple[Any, Any],
     *,
     epochs: int,
     batch_size: int,
     seed: int,
     epoch_log: EpochLog,
 ) -> None:
-    """Train ``model`` for ``epochs`` epochs, feeding ``epoch_log`` after each; stops after the
+    """Train ``model`` for ``epochs`` epochs on ``train`` (images, labels: arrays or tensors),
+    evaluating on ``evaluation`` and feeding ``epoch_log`` after each epoch; stops after the
     epoch in which the run diverged."""
     import tensorflow as tf
 
-    x_train, y_train = (tf.constant(a) for a in train)
-    x_eval, y_eval = (tf.constant(a) for a in evaluation)
-    examples = len(train[1])
+    x_train, y_train = (tf.convert_to_tensor(a) for a in train)
+    x_eval, y_eval = (tf.convert_to_tensor(a) for a in evaluation)
+    examples = int(y_train.shape[0])
     steps = -(-examples // batch_size)
     optimizer.build(model.trainable_variables)
     loss_fn = workload.loss_object()

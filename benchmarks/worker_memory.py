@@ -4,8 +4,10 @@ One ``clrbench.suite.pool.WorkerPool`` worker trains RUNS small runs back to bac
 ``clrbench.suite.runner.execute``: data, model, fit, frames); after each run the worker reports its
 current resident set (``VmRSS``) and its peak so far (``VmHWM``) from ``/proc/self/status``.
 Then the same with the runner's recycling (``RUNS_PER_WORKER``): a fresh worker every N runs.
+Each for both trainers (the lean loop, Keras fit) unless ``--trainer`` names one.
 
-    python benchmarks/worker_memory.py [--runs 20] [--train-size 1000] [--epochs 1] [--json F]
+    python benchmarks/worker_memory.py [--runs 20] [--train-size 1000] [--epochs 1]
+        [--trainer loop|fit] [--json F]
 
 Figures and how to read them: benchmarks/README.md. Linux only (``/proc``).
 """
@@ -42,7 +44,7 @@ def measured_run(spec: Any, data_dir: str | None) -> dict[str, Any]:
     }
 
 
-def experiment(runs: int, train_size: int, epochs: int) -> Any:
+def experiment(runs: int, train_size: int, epochs: int, trainer: str = "loop") -> Any:
     from clrbench.config.experiment import Experiment
 
     return Experiment.from_dict(
@@ -52,6 +54,7 @@ def experiment(runs: int, train_size: int, epochs: int) -> Any:
                 "epochs": epochs,
                 "seeds": runs,
                 "train_size": train_size,
+                "trainer": trainer,
             },
             "schedule": [{"label": "clr", "name": "triangular", "base_lr": 0.01, "max_lr": 0.1,
                           "step_size": 8}],
@@ -59,7 +62,9 @@ def experiment(runs: int, train_size: int, epochs: int) -> Any:
     )  # fmt: skip
 
 
-def measure(runs: int, train_size: int, epochs: int, max_tasks: int | None) -> list[dict]:
+def measure(
+    runs: int, train_size: int, epochs: int, max_tasks: int | None, trainer: str = "loop"
+) -> list[dict]:
     """Each run's memory figures, in order, from one worker slot."""
     from clrbench.suite.pool import WorkerPool
 
@@ -69,7 +74,7 @@ def measure(runs: int, train_size: int, epochs: int, max_tasks: int | None) -> l
     import worker_memory
 
     data_dir = os.environ.get("CLRBENCH_DATA_DIR")
-    specs = experiment(runs, train_size, epochs).runs()
+    specs = experiment(runs, train_size, epochs, trainer).runs()
     rows = []
     with WorkerPool(1, max_tasks=max_tasks) as pool:
         for _spec, row in pool.map_unordered(worker_memory.measured_run, specs, (data_dir,)):
@@ -100,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--train-size", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--trainer", choices=("loop", "fit"), action="append")
     parser.add_argument("--json", metavar="FILE", help="also write every figure here")
     args = parser.parse_args(argv)
     report = {}
-    for name, max_tasks in (
-        ("one worker", None),
-        (f"recycled every {RUNS_PER_WORKER}", RUNS_PER_WORKER),
+    for trainer, (name, max_tasks) in (
+        (trainer, mode)
+        for trainer in args.trainer or ("loop", "fit")
+        for mode in (("one worker", None), (f"recycled every {RUNS_PER_WORKER}", RUNS_PER_WORKER))
     ):
-        rows = measure(args.runs, args.train_size, args.epochs, max_tasks)
+        name = f"{trainer}, {name}"
+        rows = measure(args.runs, args.train_size, args.epochs, max_tasks, trainer)
         report[name] = {"summary": summary(rows), "rows": rows}
         print(f"{name}: " + ", ".join(f"{k} {v:.0f}" for k, v in report[name]["summary"].items()))
         print("  RSS MB after each run: " + " ".join(f"{r['rss_mb']:.0f}" for r in rows))

@@ -58,6 +58,26 @@ def test_run_ids_are_readable_and_change_with_the_configuration():
     assert Experiment.from_dict(changed).runs()[0].run_id != ids[0]
 
 
+def test_the_trainer_is_the_lean_loop_unless_fit_is_asked_or_needed():
+    raw = {
+        "experiment": {"name": "x", "seeds": 1},
+        "schedule": [
+            {"label": "graph", "name": "constant", "lr": 0.1},
+            {"label": "callback", "name": "constant", "lr": 0.1, "lr_mode": "callback"},
+        ],
+    }
+    loop = Experiment.from_dict(raw)
+    assert [s.trainer for s in loop.runs()] == ["loop", "fit"]  # the callback needs Keras fit
+    assert "trainer" not in loop.to_dict()["experiment"]
+    assert "trainer" not in loop.runs()[0].config()  # the default keeps run ids as they were
+    fit = Experiment.from_dict({**raw, "experiment": raw["experiment"] | {"trainer": "fit"}})
+    assert [s.trainer for s in fit.runs()] == ["fit", "fit"]
+    assert fit.to_dict()["experiment"]["trainer"] == "fit"
+    assert Experiment.from_dict(fit.to_dict()) == fit  # round trip
+    assert fit.runs()[0].run_id != loop.runs()[0].run_id  # another trainer, another run
+    assert fit.runs()[1].run_id == loop.runs()[1].run_id  # the callback run was fit already
+
+
 def test_seed_list_and_count():
     base = {"experiment": {"seeds": [5, 6]}, "schedule": [{"name": "constant", "lr": 0.1}]}
     assert Experiment.from_dict(base).seeds == (5, 6)
@@ -155,6 +175,8 @@ def test_a_schedule_whose_length_differs_from_the_run_gets_a_note(total_steps, e
         ({"schedule": [{"name": "constant", "lr": 0.1, "label": 3}]}, "#1 label must be"),
         ({"schedule": [{"name": ["constant"], "lr": 0.1}]}, "#1 name must be"),
         ({"schedule": [{"name": "constant", "lr": 0.1, "lr_mode": []}]}, "#1 lr_mode must be"),
+        ({"experiment": {"trainer": "keras"}}, r"trainer must be one of \('loop', 'fit'\)"),
+        ({"experiment": {"trainer": 1}}, r"\[experiment\] trainer must be a non-empty string"),
     ],
 )  # fmt: skip
 def test_invalid_experiments_fail_before_training(change, message):

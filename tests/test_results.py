@@ -82,6 +82,7 @@ def test_write_run_replaces_atomically(results_copy):
         ("diverged_step", 1.5),
         ("provenance", {"cpu": ["x"]}),
         ("config.epochs", "2"),
+        ("config.trainer", "keras"),
         ("schedule.granularity", "batch"),
     ],
 )

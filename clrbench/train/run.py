@@ -1,10 +1,19 @@
 """One training run with honest per-batch logging.
 
 Keras's batch-end ``logs`` are running means over the epoch, and a Python callback per
-batch costs a device-to-host sync. So the model's ``train_step`` writes each batch's own
-rate, loss, accuracy and size into a preallocated in-graph buffer, and a callback reads
-that buffer once per epoch. The rate comes from the optimizer itself, read just before
-``apply_gradients`` (which is the value Keras applies to the weights).
+batch costs a device-to-host sync. So each batch's own rate, loss, accuracy and size are
+written inside the compiled training function and read once per epoch
+(``clrbench.train.batch_log.EpochLog``). Two trainers do it:
+
+- ``loop`` (the default, ``clrbench.train.loop``): one ``tf.function`` per epoch, a
+  ``tf.while_loop`` over batches gathered from the training set held as a tensor, the Keras
+  model and the Keras optimizer, the log in a ``TensorArray``;
+- ``fit``: Keras ``fit`` on a model whose ``train_step`` writes the log into a preallocated
+  in-graph buffer (``batch_log.logging_model_class``), ~25% slower per step; kept for the seed's
+  per-batch rate callback (``lr_mode = "callback"``, which needs fit's batch hooks) and as the
+  reference the loop is measured against.
+
+Either way the rate is read from the optimizer just before the update: the value applied.
 
 Per-batch ``time_s`` is interpolated linearly within each epoch between the measured start
 of the epoch and the end of its training steps: ``tf.timestamp`` is refused under op

@@ -83,3 +83,30 @@ def test_the_loop_is_keras_on_the_same_batches(schedule, mnist_dir):
         part = slice(epoch * 24, (epoch + 1) * 24)
         mean = log[part, 1] @ sizes[part] / sizes[part].sum()
         assert run.epochs["train_loss"].iloc[epoch] == pytest.approx(mean, rel=1e-12)
+
+
+def test_a_worker_keeps_its_inputs_only_for_the_same_data(mnist_dir):
+    """The inputs a worker keeps between runs (as tensors) are keyed by the data: another subset
+    or split in the same process trains on its own images, never the previous run's."""
+    from clrbench.train import run as run_module
+
+    def spec(train_size, validation_size=None):
+        return RunSpec(
+            label="t",
+            schedule=make("constant", lr=0.1),
+            seed=0,
+            epochs=1,
+            train_size=train_size,
+            validation_size=validation_size,
+        )
+
+    first = train_run(spec(2000), data_dir=str(mnist_dir))
+    kept = next(iter(run_module._TENSORS.values()))
+    again = train_run(spec(2000), data_dir=str(mnist_dir))
+    assert next(iter(run_module._TENSORS.values())) is kept  # reused, not rebuilt
+    assert first.batches["loss"].tolist() == again.batches["loss"].tolist()
+    other = train_run(spec(3000), data_dir=str(mnist_dir))
+    assert len(other.batches) == 24 and len(first.batches) == 16
+    split = train_run(spec(3000, validation_size=10000), data_dir=str(mnist_dir))
+    assert len(run_module._TENSORS) == 1  # one entry: memory stays flat
+    assert split.batches["loss"].iloc[0] != other.batches["loss"].iloc[0]  # other images

@@ -106,14 +106,15 @@ class EpochLog:
         log: np.ndarray,
         window: tuple[float, float],
         metrics: dict[str, float],
-        weights_finite: Callable[[], bool],
+        finite: Callable[[], bool],
     ) -> bool:
         """Record epoch ``epoch``: its batch log (rows of LOG_COLUMNS), the ``(start, end)`` of
-        its training steps, its train/test ``metrics``. True when the run diverged (stop)."""
+        its training steps, its train/test ``metrics``, and ``finite()``: whether the weights are
+        all finite (asked only when no loss crossed the bound). True when the run diverged."""
         if epoch == 0:
             self.first_loss = float(log[0, 1])
         bad = first_divergent(log[:, 1], self.first_loss, self.divergence_factor)
-        if bad is None and not weights_finite():
+        if bad is None and not finite():
             bad = len(log) - 1  # the epoch's last update broke the weights
         if bad is not None:
             log = log[: bad + 1]
@@ -184,12 +185,13 @@ def epoch_recorder_class():
                 "test_accuracy": logs.get("val_accuracy", np.nan),
             }
             window = (self.epoch_began, self.train_ended)
-            finite = lambda: _weights_finite(self.model)  # noqa: E731
+            finite = lambda: weights_finite(self.model)  # noqa: E731
             if self.log.add(epoch, self.model.batch_log.numpy(), window, metrics, finite):
                 self.model.stop_training = True
 
     return EpochRecorder
 
 
-def _weights_finite(model) -> bool:
+def weights_finite(model) -> bool:
+    """Whether every weight of ``model`` is finite (a diverged update can break them)."""
     return all(np.isfinite(w).all() for w in model.get_weights())

@@ -22,13 +22,12 @@ in ``benchmarks/README.md`` show by how much.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from clrbench.train import workload
-from clrbench.train.batch_log import LOG_COLUMNS, EpochLog
+from clrbench.train.batch_log import LOG_COLUMNS, EpochLog, weights_finite
 
 EVAL_CHUNK = 1000  # examples per evaluation matmul
 
@@ -104,9 +103,5 @@ def train_loop(
             "test_loss": test_loss,
             "test_accuracy": test_accuracy,
         }
-        if epoch_log.add(epoch, log, (began, ended), metrics, _finite(model)):
+        if epoch_log.add(epoch, log, (began, ended), metrics, lambda: weights_finite(model)):
             return
-
-
-def _finite(model: Any) -> Callable[[], bool]:
-    return lambda: all(bool(np.isfinite(w.numpy()).all()) for w in model.weights)

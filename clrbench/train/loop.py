@@ -22,6 +22,7 @@ in ``benchmarks/README.md`` show by how much.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,12 @@ def train_loop(
     batch_size: int,
     seed: int,
     epoch_log: EpochLog,
+    batch_order: Callable[[int], np.ndarray] | None = None,
 ) -> None:
     """Train ``model`` for ``epochs`` epochs on ``train`` (images, labels: arrays or tensors),
     evaluating on ``evaluation`` and feeding ``epoch_log`` after each epoch; stops after the
-    epoch in which the run diverged."""
+    epoch in which the run diverged. ``batch_order(epoch)``, if given, replaces the seeded
+    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``)."""
     import tensorflow as tf
 
     x_train, y_train = (tf.convert_to_tensor(a) for a in train)
@@ -90,8 +93,10 @@ def train_loop(
         return total_loss / count, correct / count
 
     rng = np.random.default_rng(seed)
+    epoch_log.t0 = time.perf_counter()  # training starts: the model and optimizer are built
     for epoch in range(epochs):
-        order = tf.constant(rng.permutation(examples).astype(np.int32))
+        indices = rng.permutation(examples) if batch_order is None else batch_order(epoch)
+        order = tf.constant(np.asarray(indices, dtype=np.int32))
         began = time.perf_counter()
         log = train_epoch(order).numpy()
         ended = time.perf_counter()

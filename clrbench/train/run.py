@@ -171,6 +171,7 @@ def _fit(
     else:
         learning_rate = spec.schedule.keras()
     workload.compile_model(model, spec.optimizer, learning_rate, steps_per_execution)
+    epoch_log.t0 = time.perf_counter()
     model.fit(
         *train,
         batch_size=spec.batch_size,
@@ -183,7 +184,9 @@ def _fit(
     )
 
 
-def _loop(spec: RunSpec, train: tuple, evaluation: tuple, epoch_log: EpochLog) -> None:
+def _loop(
+    spec: RunSpec, train: tuple, evaluation: tuple, epoch_log: EpochLog, batch_order: Any
+) -> None:
     """The lean loop (``clrbench.train.loop``) on the same model and optimizer."""
     import keras
 
@@ -199,6 +202,7 @@ def _loop(spec: RunSpec, train: tuple, evaluation: tuple, epoch_log: EpochLog) -
         batch_size=spec.batch_size,
         seed=spec.seed,
         epoch_log=epoch_log,
+        batch_order=batch_order,
     )
 
 
@@ -207,18 +211,20 @@ def train_run(
     data_dir: str | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
     steps_per_execution: int = STEPS_PER_EXECUTION,
+    batch_order: Callable[[int], np.ndarray] | None = None,
 ) -> RunResult:
     """Train one run of ``spec`` (its ``trainer``) and return its per-batch and per-epoch
-    logs. ``steps_per_execution`` applies to Keras ``fit`` only."""
+    logs. ``steps_per_execution`` applies to Keras ``fit`` only; ``batch_order`` to the loop
+    only (see ``clrbench.train.loop.train_loop``)."""
     started_at, start = time.time(), time.perf_counter()
     threads = configure_tensorflow(spec.threads)
     dataset, train, evaluation = _inputs(spec, data_dir, as_tensors=spec.trainer == "loop")
-    t0 = time.perf_counter()
-    epoch_log = EpochLog(count_steps(len(train[1]), spec.batch_size), t0, on_epoch)
+    # t0, the start of training, is reset by the trainer once the model is built and compiled
+    epoch_log = EpochLog(count_steps(len(train[1]), spec.batch_size), time.perf_counter(), on_epoch)
     if spec.trainer == "fit":
         _fit(spec, train, evaluation, epoch_log, steps_per_execution)
     else:
-        _loop(spec, train, evaluation, epoch_log)
+        _loop(spec, train, evaluation, epoch_log, batch_order)
     end = time.perf_counter()
     info = {
         "threads": threads,
@@ -236,7 +242,7 @@ def train_run(
         wall_s=end - start,
         started_at=started_at,
         diverged_step=epoch_log.diverged_step,
-        setup_s=t0 - start,  # TensorFlow import, reading the data
-        train_s=end - t0,  # building, tracing, every epoch's steps and evaluation
+        setup_s=epoch_log.t0 - start,  # TensorFlow import, data, model build, compile
+        train_s=end - epoch_log.t0,  # every epoch's steps (tracing included) and evaluation
         info=info,
     )

@@ -154,7 +154,9 @@ def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str,
                 figure,
                 "Validation accuracy against the multiplier of every rate of the winner; the "
                 f"grey band is the {config.flatness_pp:g} pp below the best mean, the coloured "
-                "span the flat range; diverged seeds as X on the floor.",
+                f"span the flat range. The axis shows the {study_figures.ZOOM_PP:g} pp below each "
+                "family's best: a mean below it is a triangle on the floor with its value, a "
+                "diverged seed an X.",
             )
         )
     final = analysis.get("final_all")

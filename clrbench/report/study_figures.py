@@ -15,6 +15,10 @@ from matplotlib.lines import Line2D
 from clrbench.config.study_space import rate_params
 from clrbench.report.figures import _figure
 
+# The sensitivity panels show this many pp below the family's best (a collapse would squash the
+# flat range into a line); what falls below is drawn on the floor with its value.
+ZOOM_PP = 1.5
+
 
 def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     """Expected best validation accuracy after k trials, with the 95% range of the best of k."""
@@ -73,7 +77,7 @@ def sensitivity_figure(
     points: pd.DataFrame, curve: pd.DataFrame, flat: pd.DataFrame, colors: dict, pp: float
 ) -> Figure:
     """One panel per family: validation accuracy against the rate multiplier 2^k (log2 axis),
-    seeds as dots, mean as a line, diverged seeds as X on the floor, the flat range shaded."""
+    seeds as dots, mean as a line, the flat range shaded (see _sensitivity_panel)."""
     families = list(dict.fromkeys(curve["family"]))
     cols = min(3, max(1, len(families)))
     rows = -(-max(1, len(families)) // cols)
@@ -94,26 +98,43 @@ def sensitivity_figure(
         ax.set_title(family)
     handles = [
         Line2D([], [], color="black", marker="o", label="mean over ok seeds"),
+        Line2D([], [], color="black", marker="v", linestyle="", label="mean below the axis"),
         Line2D([], [], color="black", marker="X", linestyle="", label="diverged seed"),
         Line2D([], [], color="grey", linewidth=8, alpha=0.25, label=f"within {pp:g} pp of best"),
     ]
-    figure.legend(handles=handles, loc="outside upper center", ncols=3, frameon=False)
+    figure.legend(handles=handles, loc="outside upper center", ncols=4, frameon=False)
     return figure
 
 
 def _sensitivity_panel(ax, points, curve, flat, color, pp: float) -> None:
+    """The axis spans ZOOM_PP below the best mean, where the flat range is readable; a mean
+    below that is drawn as a triangle on the floor, labelled with its value (seeds below it are
+    not drawn), and a diverged seed as an X there."""
     ok = points[points["status"] == "ok"]
     good = curve[curve["status"] == "ok"]
     means = good["mean"] * 100
-    floor = (ok["validation_accuracy"].min() * 100 - 0.5) if len(ok) else 0
-    ax.plot(good["k"], means, color=color, marker="o")
-    ax.scatter(ok["k"], ok["validation_accuracy"] * 100, color=color, s=14, alpha=0.6)
+    seeds = ok["validation_accuracy"] * 100
+    known = len(flat) and np.isfinite(flat["best"].iloc[0])
+    best = flat["best"].iloc[0] * 100 if known else (means.max() if len(means) else 100.0)
+    top = max([best, *means, *seeds]) + 0.15 * ZOOM_PP
+    bottom = best - ZOOM_PP
+    floor = bottom + 0.06 * (top - bottom)
+    low_means = means < floor
+    ax.plot(good["k"], means.where(~low_means, floor), color=color)
+    ax.scatter(good["k"][~low_means], means[~low_means], color=color, marker="o", s=30)
+    high = seeds >= floor
+    ax.scatter(ok["k"][high], seeds[high], color=color, s=14, alpha=0.6)
+    for k, mean in zip(good["k"][low_means], means[low_means], strict=True):
+        ax.scatter([k], [floor], color=color, marker="v", s=60)
+        ax.annotate(f"{mean:.1f}%", (k, floor), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=8, color=color)  # fmt: skip
     diverged = points[points["status"] == "diverged"]
     ax.scatter(diverged["k"], np.full(len(diverged), floor), color=color, marker="X", s=60)
-    if len(flat) and np.isfinite(flat["best"].iloc[0]):
+    if known:
         row = flat.iloc[0]
-        ax.axhspan(row["best"] * 100 - pp, row["best"] * 100, color="grey", alpha=0.15)
+        ax.axhspan(best - pp, best, color="grey", alpha=0.15)
         ax.axvspan(row["low"], row["high"], color=color, alpha=0.12)
+    ax.set_ylim(bottom, top)
     ks = sorted(set(curve["k"]))
     ax.set_xticks(ks, labels=[_multiplier(k) for k in ks])
     ax.set(xlabel="rate multiplier", ylabel="validation accuracy (%)")

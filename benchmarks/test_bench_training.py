@@ -5,15 +5,15 @@ TensorFlow start-up, data loading, one epoch with its test evaluation. The bench
 that process's wall time; the in-process training time (``fit`` only, reported by the
 script) is recorded beside it in ``extra_info``, with both ratios to plain ``fit``.
 
-``test_gate_logging_overhead`` is the gate: plain ``fit`` with the same
-``steps_per_execution`` as clrbench (``plain-chunked``, so only the logging differs) and
-clrbench's in-graph per-iteration schedule with per-batch logging, interleaved over 5 rounds
-of whole processes
-of 4 epochs, medians compared. It asserts on the steady per-epoch time (per process the
-median of epochs 2-4, the cost a 25-epoch run pays 25 times; this machine has occasional
-epochs 30-40% slow from outside interference, which a median of three shrugs off) and
-records the whole-process time, the in-process training time and the first epoch (which
-also pays the tracing) beside it.
+``test_gate_logging_overhead`` is the gate: plain ``fit`` with ``steps_per_execution`` 32
+(``plain-chunked``) and a clrbench run (the lean trainer since issue 16; before it, ``fit`` with
+the same ``steps_per_execution``, so that only the logging differed), interleaved over 5 rounds
+of whole processes of 4 epochs, medians compared. Modes ``clrbench-fit``, ``lean`` and the
+PyTorch peers are compared in ``test_bench_step.py``. It asserts on the steady per-epoch
+time (per process the median of epochs 2-4, the cost a 25-epoch run pays 25 times; this
+machine has occasional epochs 30-40% slow from outside interference, which a median of three
+shrugs off) and records the whole-process time, the in-process training time and the first
+epoch (which also pays the tracing) beside it.
 """
 
 from __future__ import annotations

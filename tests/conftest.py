@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class _NoTorchInThisProcess(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``import torch`` fail in the test process, which imports TensorFlow: newer torch
+    builds segfault when both share a process, taking the whole run down with no summary.
+    PyTorch runs in an interpreter of its own (tests/torch_reference.py). The import fails
+    when it executes (an ImportError, which optional-import code handles), not at lookup."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            return importlib.machinery.ModuleSpec(name, self)
+        return None
+
+    def create_module(self, spec):
+        raise ImportError(
+            "torch must not be imported by the test process (it imports TensorFlow): "
+            "run PyTorch in a subprocess, as tests/torch_reference.py does"
+        )
+
+    def exec_module(self, module):  # never reached: create_module raises
+        raise ImportError("torch must not be imported by the test process")
+
+
+sys.meta_path.insert(0, _NoTorchInThisProcess())
 
 
 def load_synthetic():

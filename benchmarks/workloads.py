@@ -234,7 +234,12 @@ def lean_tf(epochs: int, data_dir: str | None = None) -> dict[str, list[float]]:
 def torch_eager(epochs: int, data_dir: str | None = None, log: bool = True):
     """The PyTorch script a user might write instead: eager, one thread, the same model
     (logits + cross-entropy), SGD momentum 0.9, ``CyclicLR`` stepped per batch; with ``log``,
-    each batch's loss, accuracy and rate read to Python (``.item()``), as clrbench records."""
+    each batch's loss, accuracy and rate read to Python (``.item()``), as clrbench records.
+
+    Runs in a process of its own (``python benchmarks/workloads.py torch 3``), which loads the
+    data without TensorFlow: newer torch builds segfault in a process that imported it."""
+    if "tensorflow" in sys.modules:
+        raise SystemExit("torch_eager: TensorFlow is loaded; run PyTorch in a process of its own")
     import torch
 
     torch.set_num_threads(1)

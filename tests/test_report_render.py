@@ -11,13 +11,13 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import load_synthetic
+from report_data import Tables
 
 from clrbench.analysis import stats
 from clrbench.cli.main import main
@@ -27,36 +27,6 @@ from clrbench.report import render as report
 from clrbench.store.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class Tables(HTMLParser):
-    """Every <table> of a page as {id of the preceding heading: [[cell text, ...], ...]}."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.heading, self.rows, self.cell = "", None, None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "h2":
-            self.heading = dict(attrs).get("id", "")
-        elif tag == "table":
-            self.rows = self.tables.setdefault(self.heading, [])
-        elif tag == "tr" and self.rows is not None:
-            self.rows.append([])
-        elif tag in ("td", "th") and self.rows is not None:
-            self.cell = ""
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self.cell is not None:
-            self.rows[-1].append(self.cell.strip())
-            self.cell = None
-        elif tag == "table":
-            self.rows = None
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.cell += data
 
 
 @pytest.fixture(scope="module")

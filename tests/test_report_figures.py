@@ -110,3 +110,25 @@ def test_test_panels_fit_epochs_two_onwards(tmp_path):
     low, high = loss_axes.get_ylim()
     assert low <= later.min() and later.max() <= high  # every later epoch is on the axis
     assert high < first.max()  # but epoch 1 does not set the scale
+
+
+def test_the_same_folder_gives_the_same_figures_byte_for_byte(tmp_path):
+    """seaborn jitters strip plots with NumPy's global generator: seeded per plot, the strips
+    come out the same every time, and the caller's generator state is left as it was."""
+    folder = load_synthetic().write_synthetic_results(
+        tmp_path / "s", ("constant", "clr-iter"), seeds=3, epochs=2, train_size=1280
+    )
+    results = load_results(folder)
+    analysis = report.analyse(results)
+
+    def pngs() -> dict[str, bytes]:
+        specs = figures.build_figures(
+            results, analysis["final"], analysis["reach"], analysis["target"]
+        )
+        return {spec["name"]: page.png_bytes(spec["figure"]) for spec in specs}
+
+    before = np.random.get_state()  # noqa: NPY002 (the global generator seaborn reads)
+    first = pngs()
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(before[1], after[1]) and before[2] == after[2]
+    assert pngs() == first

@@ -7,7 +7,9 @@ The colours are ``clrbench.report.page.palette``'s; ``page`` encodes the figures
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -170,6 +172,25 @@ def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
     return figure
 
 
+def _strips(**kwargs: Any) -> None:
+    """``sns.stripplot`` with the same jitter every time: seaborn draws it from NumPy's global
+    generator, so it is seeded for the plot (the caller's state put back afterwards) and the
+    same results folder gives the same figures, byte for byte."""
+    with _seeded_global_rng(0):
+        sns.stripplot(**kwargs)
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int) -> Iterator[None]:
+    # NumPy's legacy global generator on purpose: it is the one seaborn's jitter reads
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
 def _categorical_axis(ax, colors: dict[str, Any]) -> None:
     ax.set_yticks(range(len(colors)), labels=list(colors))
     ax.set_ylim(len(colors) - 0.5, -0.5)
@@ -196,7 +217,7 @@ def final_accuracy_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure
         with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11 a deprecated `vert`
             warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
             sns.boxplot(**kw, dodge=False, fill=False, showfliers=False, width=0.5)
-        sns.stripplot(**kw, dodge=False, size=7, jitter=0.12, edgecolor="black", linewidth=0.6)
+        _strips(**kw, dodge=False, size=7, jitter=0.12, edgecolor="black", linewidth=0.6)
     _categorical_axis(ax, colors)
     ax.set(xlabel="final test accuracy (%)")
     ax.set_title("Final test accuracy per seed (points) over its box (ok runs)")
@@ -207,7 +228,7 @@ def _target_panel(ax, reach: pd.DataFrame, column: str, edge: float, colors) -> 
     reached = reach[reach["reached"]]
     if len(reached):
         kw = _hue(colors, y="schedule", order=list(colors), ax=ax, dodge=False)
-        sns.stripplot(data=reached, x=column, size=7, jitter=0.12, **kw)
+        _strips(data=reached, x=column, size=7, jitter=0.12, **kw)
     _crosses(ax, reach[~reach["reached"]], edge, colors)
     ax.axvline(edge, color="0.6", linestyle="--", linewidth=0.8)
     where = dict(xycoords=("data", "axes fraction"), textcoords="offset points")
@@ -242,7 +263,7 @@ def cost_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     if len(ok):
         kw = _hue(colors, data=ok, x="train_s", y="schedule", order=list(colors), ax=ax)
         sns.barplot(**kw, dodge=False, errorbar=None, alpha=0.35, width=0.6)
-        sns.stripplot(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
+        _strips(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
     _crosses(ax, timed[timed["status"] != "ok"], "train_s", colors)
     _categorical_axis(ax, colors)
     ax.set(xlabel="training seconds per run (steps + test evaluation, start-up excluded)")

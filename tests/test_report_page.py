@@ -44,7 +44,8 @@ def write_document(kind, results, study_analysis, out: Path, templates=page.TEMP
 @contextlib.contextmanager
 def file_size_limit(limit: int):
     """A real RLIMIT_FSIZE for this process: a write past ``limit`` bytes fails (EFBIG; Python
-    ignores SIGXFSZ). The old limit is put back afterwards."""
+    ignores SIGXFSZ). The old limit is put back afterwards. In-process, so that the documents
+    are the fixtures' own; pytest writes its report only after the test, with the limit gone."""
     old = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
     try:

@@ -1,7 +1,7 @@
 """The layering's runtime promise: commands that only read stay free of TensorFlow.
 
 (The import direction itself is checked by import-linter, `lint-imports`, configured in
-pyproject.toml; `report` and `check` are covered in test_report.py and test_regress.py.)
+pyproject.toml; `report` and `check` are covered in test_report_render.py and test_regress.py.)
 """
 
 from __future__ import annotations

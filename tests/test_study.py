@@ -226,32 +226,3 @@ def test_emit_config_round_trips(tmp_path):
     config = StudyConfig.from_dict(load_toml(path))
     assert [f.label for f in config.families] == ["constant", "sgdr"] and config.budget == 3
     assert plan_trials(config)[0].params == plan_trials(config)[0].params
-
-
-def test_the_sensitivity_panel_zooms_on_the_flat_range_and_floors_a_collapse():
-    """A collapse (50% at x4, a diverged seed at x8) must not squash the 0.2 pp band: the axis
-    spans ZOOM_PP below the best, the collapsed mean sits on the floor labelled with its value."""
-    from clrbench.report import study_figures
-
-    ks = [-1, 0, 1, 2, 3]
-    accuracies = dict(zip(ks[:4], [0.977, 0.979, 0.978, 0.50], strict=True))
-    rows = [(k, s, "ok", acc) for k, acc in accuracies.items() for s in (0, 1)]
-    rows += [(3, 0, "diverged", np.nan), (3, 1, "diverged", np.nan)]
-    points = pd.DataFrame(rows, columns=["k", "seed", "status", "validation_accuracy"])
-    points["family"] = "constant"
-    curve = pd.DataFrame(
-        {
-            "family": "constant",
-            "k": ks,
-            "status": ["ok"] * 4 + ["diverged"],
-            "mean": [0.977, 0.979, 0.978, 0.50, np.nan],
-        }
-    )
-    flat = pd.DataFrame({"family": ["constant"], "best": [0.979], "low": [-0.5], "high": [0.8]})
-    figure = study_figures.sensitivity_figure(points, curve, flat, {"constant": "C0"}, 0.2)
-    ax = figure.axes[0]
-    bottom, top = ax.get_ylim()
-    assert bottom == pytest.approx(97.9 - study_figures.ZOOM_PP)
-    assert 97.9 < top < 97.9 + study_figures.ZOOM_PP
-    assert [t.get_text() for t in ax.texts] == ["50.0%"]  # the collapsed mean, on the floor
-    assert ax.texts[0].xy[1] == pytest.approx(bottom + 0.06 * (top - bottom))

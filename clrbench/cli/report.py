@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Load the folder, render the report, print the paths written."""
-    from clrbench.report.render import check_options, render
+    from clrbench.report.page import check_options
+    from clrbench.report.render import render
     from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading

@@ -2,13 +2,14 @@
 
 Each builder takes the tidy frames and returns a matplotlib ``Figure`` (tests inspect their
 legends); ``build_figures`` assembles the six figures of the report with titles and captions.
+The colours are ``clrbench.report.page.palette``'s; ``page`` encodes the figures.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -21,42 +22,15 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from clrbench.analysis import stats
+from clrbench.report.page import palette
 from clrbench.store.results import Results
 
 SMOOTH_ITERATIONS = 50  # centred rolling-mean window for the per-batch curves
 MAX_POINTS = 600  # points per curve after downsampling the per-batch data
-FIGURE_DPI = 100
 
 
-# One colour per schedule, in experiment order: from Okabe & Ito's and Paul Tol's palettes,
-# ordered so that in CAM02-UCS every pair of the first five differs by at least 22 (every pair
-# of all ten by at least 8.8) under normal vision and under simulated full deuteranomaly,
-# protanomaly and tritanomaly (colorspacious; tests/test_report.py checks it). Related
-# schedules of the default suite get related hues: clr-epoch light blue, clr-iter dark blue.
-PALETTE = (
-    "#882255",  # wine: constant
-    "#CCBB44",  # yellow: step-decay
-    "#56B4E9",  # sky blue: clr-epoch
-    "#0072B2",  # blue: clr-iter
-    "#CC6677",  # rose: sine-exp
-    "#332288",  # indigo
-    "#999933",  # olive
-    "#AA3377",  # purple
-    "#117733",  # green
-    "#CC79A7",  # pink
-)
-
-
-def palette(schedules: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """One colour per schedule label, in experiment order (colour-blind safe up to 10)."""
-    if len(schedules) > len(PALETTE):
-        colors = sns.color_palette("husl", len(schedules))
-    else:
-        colors = sns.color_palette(PALETTE[: len(schedules)])
-    return dict(zip(schedules, colors, strict=True))
-
-
-def _figure(rows: int = 1, cols: int = 1, height: float = 4.0, **kwargs: Any):
+def figure_grid(rows: int = 1, cols: int = 1, height: float = 4.0, **kwargs: Any):
+    """A report-wide Figure (10 in wide, ``height`` per row) and its axes, always 2-D."""
     figure = Figure(figsize=(10, height * rows), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.subplots(rows, cols, squeeze=False, **kwargs)
@@ -110,7 +84,7 @@ def _epoch_starts(epochs: pd.DataFrame) -> np.ndarray:
 
 def lr_figure(results: Results, colors: dict[str, Any]) -> Figure:
     """Figure 1: each schedule's learning rate per iteration (one seed), epochs marked."""
-    figure, axes = _figure(height=4.2)
+    figure, axes = figure_grid(height=4.2)
     ax = axes[0, 0]
     runs = results.runs[results.runs["run_id"].isin(results.batches["run_id"])]
     shown = runs.assign(not_ok=runs["status"] != "ok").sort_values(["not_ok", "seed"])
@@ -158,7 +132,7 @@ def _positive(agg: pd.DataFrame) -> pd.DataFrame:
 def training_figure(results: Results, colors: dict[str, Any], window: int) -> Figure:
     """Figure 2: smoothed training loss and error rate per iteration (log axes), mean over
     seeds, band. An error rate rather than accuracy: accuracy sits near 1 for most of a run."""
-    figure, axes = _figure(2, 1, height=3.4, sharex=True)
+    figure, axes = figure_grid(2, 1, height=3.4, sharex=True)
     smooth = smoothed_batches(results, window)
     smooth = smooth.assign(error=1.0 - smooth["accuracy"])
     what = f"centred rolling mean over {window} iterations per run; mean over seeds, band"
@@ -185,7 +159,7 @@ def _scale_from_second_epoch(ax, agg: pd.DataFrame) -> None:
 
 def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
     """Figure 3: test accuracy and test loss after each epoch, mean over seeds, band."""
-    figure, axes = _figure(1, 2, height=4.0)
+    figure, axes = figure_grid(1, 2, height=4.0)
     epochs = _ok(results.epochs, results).assign(epoch_number=lambda f: f["epoch"] + 1)
     for ax, column in zip(axes[0], ("test_accuracy", "test_loss"), strict=True):
         agg = _mean_band(epochs, "epoch_number", column)
@@ -196,6 +170,25 @@ def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
         ax.set_title(f"{column.replace('_', ' ').capitalize()} per epoch (mean over seeds, band)")
     _legend(figure, colors, set(epochs["schedule"].astype(str)))
     return figure
+
+
+def _strips(**kwargs: Any) -> None:
+    """``sns.stripplot`` with the same jitter every time: seaborn draws it from NumPy's global
+    generator, so it is seeded for the plot (the caller's state put back afterwards) and the
+    same results folder gives the same figures, byte for byte."""
+    with _seeded_global_rng(0):
+        sns.stripplot(**kwargs)
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int) -> Iterator[None]:
+    # NumPy's legacy global generator on purpose: it is the one seaborn's jitter reads
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _categorical_axis(ax, colors: dict[str, Any]) -> None:
@@ -215,7 +208,7 @@ def _crosses(ax, frame: pd.DataFrame, x: Any, colors: dict[str, Any]) -> None:
 
 def final_accuracy_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     """Figure 4: final test accuracy of every ok seed per schedule, over a box."""
-    figure, axes = _figure(height=0.6 * len(colors) + 1.6)
+    figure, axes = figure_grid(height=0.6 * len(colors) + 1.6)
     ax = axes[0, 0]
     ok = final[(final["status"] == "ok") & final["final_test_accuracy"].notna()]
     ok = ok.assign(accuracy_pct=ok["final_test_accuracy"] * 100)
@@ -224,7 +217,7 @@ def final_accuracy_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure
         with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11 a deprecated `vert`
             warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
             sns.boxplot(**kw, dodge=False, fill=False, showfliers=False, width=0.5)
-        sns.stripplot(**kw, dodge=False, size=7, jitter=0.12, edgecolor="black", linewidth=0.6)
+        _strips(**kw, dodge=False, size=7, jitter=0.12, edgecolor="black", linewidth=0.6)
     _categorical_axis(ax, colors)
     ax.set(xlabel="final test accuracy (%)")
     ax.set_title("Final test accuracy per seed (points) over its box (ok runs)")
@@ -235,7 +228,7 @@ def _target_panel(ax, reach: pd.DataFrame, column: str, edge: float, colors) -> 
     reached = reach[reach["reached"]]
     if len(reached):
         kw = _hue(colors, y="schedule", order=list(colors), ax=ax, dodge=False)
-        sns.stripplot(data=reached, x=column, size=7, jitter=0.12, **kw)
+        _strips(data=reached, x=column, size=7, jitter=0.12, **kw)
     _crosses(ax, reach[~reach["reached"]], edge, colors)
     ax.axvline(edge, color="0.6", linestyle="--", linewidth=0.8)
     where = dict(xycoords=("data", "axes fraction"), textcoords="offset points")
@@ -248,7 +241,7 @@ def target_figure(
     results: Results, reach: pd.DataFrame, colors: dict[str, Any], target: float
 ) -> Figure:
     """Figure 5: iterations and seconds until the test accuracy first reaches ``target``."""
-    figure, axes = _figure(1, 2, height=0.6 * len(colors) + 1.8)
+    figure, axes = figure_grid(1, 2, height=0.6 * len(colors) + 1.8)
     ok = reach[reach["status"] == "ok"]
     epochs = results.epochs
     ends = {"iterations": epochs["step"].max() + 1, "seconds": epochs["time_s"].max()}
@@ -263,14 +256,14 @@ def target_figure(
 
 def cost_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     """Figure 6: training seconds of every run (bars: mean of the ok runs; X: not ok)."""
-    figure, axes = _figure(height=0.6 * len(colors) + 1.6)
+    figure, axes = figure_grid(height=0.6 * len(colors) + 1.6)
     ax = axes[0, 0]
     timed = final[final["train_s"].notna()]
     ok = timed[timed["status"] == "ok"]
     if len(ok):
         kw = _hue(colors, data=ok, x="train_s", y="schedule", order=list(colors), ax=ax)
         sns.barplot(**kw, dodge=False, errorbar=None, alpha=0.35, width=0.6)
-        sns.stripplot(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
+        _strips(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
     _crosses(ax, timed[timed["status"] != "ok"], "train_s", colors)
     _categorical_axis(ax, colors)
     ax.set(xlabel="training seconds per run (steps + test evaluation, start-up excluded)")
@@ -323,13 +316,3 @@ def build_figures(
          "with. Diverged and failed runs stop early; bars are the mean over ok runs."),
     ]  # fmt: skip
     return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """The figure as PNG bytes (Agg canvas)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    return buffer.getvalue()
-
-
-# --- tables: numbers formatted once here, laid out by the templates ---

@@ -7,12 +7,13 @@ from typing import Any
 
 from clrbench.analysis.lrfind import LrFindResult
 from clrbench.config.sweep import VALLEY_FACTOR
+from clrbench.report import page
 from clrbench.train.range_test import smooth
 
 
 def plot(result: LrFindResult, path: Path) -> Any:
     """Loss (raw, smoothed, mean) and accuracy against the rate on a log axis, bounds marked;
-    saved to ``path`` and returned (a matplotlib Figure)."""
+    written to ``path`` (a PNG, atomically) and returned (a matplotlib Figure)."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     figure = Figure(figsize=(10, 8), layout="constrained")
@@ -41,7 +42,7 @@ def plot(result: LrFindResult, path: Path) -> Any:
     accuracy_axes.set(ylim=(0, 1.02), ylabel="accuracy (per batch)", xlabel="learning rate")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(True, which="major", alpha=0.3)
-    figure.savefig(path, dpi=120, format="png")
+    page.write_figure(figure, path, dpi=120)
     return figure
 
 

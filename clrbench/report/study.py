@@ -2,7 +2,8 @@
 
 Sections: the answer (generated), the protocol and its split, the winners, tuning effort (best
 vs budget), sensitivity, the final comparison on test, the zero-budget arm, every trial, and
-provenance. Tables of the final runs are the run report's (``clrbench.report.render``).
+provenance. Tables and figures of the final runs are the run report's (``clrbench.report.tables``,
+``clrbench.report.figures``); ``clrbench.report.page`` writes the files (``study.*.j2``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from clrbench.analysis import stats
 from clrbench.analysis.study import (
@@ -26,8 +29,7 @@ from clrbench.analysis.study import (
 from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.report import figures as run_figures
-from clrbench.report import prose, study_figures, study_prose
-from clrbench.report import render as report
+from clrbench.report import page, prose, study_figures, study_prose
 from clrbench.report import tables as report_tables
 from clrbench.report.study_tables import (
     budget_table,
@@ -68,19 +70,34 @@ def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[st
     if trials is None:
         raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
     scores = trial_scores(trials, state["trials"])
+    points = None
+    sensitivity = _load(study_dir / "sensitivity")
+    if sensitivity is not None:
+        winners = select_winners(scores)
+        labels = {octave_label(f, k): (f, k) for f in winners for k in config.octaves}
+        points = sensitivity_points(sensitivity, labels)
+    return study_analysis(config, state, scores, points, _load(study_dir / "final"), target)
+
+
+def study_analysis(
+    config: StudyConfig,
+    state: dict[str, Any],
+    scores: pd.DataFrame,
+    points: pd.DataFrame | None,
+    final: Results | None,
+    target: float | None = None,
+) -> dict[str, Any]:
+    """Every statistic of the study report from its phases: the trials' scores, the
+    sensitivity points (None before that phase) and the final runs (None before those)."""
     winners = select_winners(scores)
     analysis: dict[str, Any] = {"state": state, "config": config, "scores": scores}
     analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
     analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
     analysis["versus"] = None
-    sensitivity = _load(study_dir / "sensitivity")
-    if sensitivity is not None:
-        labels = {octave_label(f, k): (f, k) for f in winners for k in config.octaves}
-        points = sensitivity_points(sensitivity, labels)
+    if points is not None:
         curve = sensitivity_curve(points)
         analysis |= {"points": points, "curve": curve}
         analysis["flat"] = flatness(curve, config.flatness_pp)
-    final = _load(study_dir / "final")
     if final is not None:
         present = set(final.schedules) & set(final.runs["schedule"].astype(str))
         families = [f for f in winners if f in present]
@@ -162,7 +179,7 @@ def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str,
     final = analysis.get("final_all")
     if final is not None:
         labels = list(final.schedules)
-        final_colors = {s: colors.get(s, c) for s, c in run_figures.palette(labels).items()}
+        final_colors = {s: colors.get(s, c) for s, c in page.palette(labels).items()}
         specs.append(
             (
                 "final-accuracy",
@@ -185,28 +202,28 @@ def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str,
 def render_study(
     study_dir: str | Path,
     out_dir: str | Path,
-    formats: Sequence[str] = report.FORMATS,
+    formats: Sequence[str] = page.FORMATS,
     target: float | None = None,
+    templates: Path = page.TEMPLATES,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/) of a study folder; returns the paths."""
-    formats = report.check_options(formats, target)
+    formats = page.check_options(formats, target)
     study_dir = Path(study_dir)
-    analysis = analyse_study(study_dir, target)
-    families = [f.label for f in analysis["config"].families]
-    colors = run_figures.palette(families)
-    figures = report._figure_entries(_figures(analysis, colors))
+    return write_study(study_dir, analyse_study(study_dir, target), out_dir, formats, templates)
+
+
+def write_study(
+    study_dir: Path,
+    analysis: dict[str, Any],
+    out_dir: str | Path,
+    formats: Sequence[str] = page.FORMATS,
+    templates: Path = page.TEMPLATES,
+) -> dict[str, Path]:
+    """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
+    colors = page.palette([f.label for f in analysis["config"].families])
+    figures = page.encode_figures(_figures(analysis, colors))
     context = _context(study_dir, analysis, figures, colors)
-    out = report._output_folder(out_dir)
-    env = report._environment()
-    written: dict[str, Path] = {}
-    for kind in formats:
-        if kind == "md":
-            (out / "figures").mkdir(exist_ok=True)
-            for figure in figures:
-                (out / figure["file"]).write_bytes(figure["png"])
-        written[kind] = out / f"report.{kind}"
-        written[kind].write_text(env.get_template(f"study.{kind}.j2").render(context))
-    return written
+    return page.write_pages(out_dir, "study", context, figures, formats, templates)
 
 
 def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> dict[str, Any]:
@@ -241,7 +258,7 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
         "tables": [report_tables.aligned(t) for t in tables],
         "final_tables": [report_tables.aligned(t) for t in final_tables],
         "trials_table": report_tables.aligned(trials_table(analysis["scores"])),
-        "colors": {s: report._hex(c) for s, c in colors.items()},
+        "colors": page.hex_colors(colors),
         "figures": figures,
         "protocol": protocol_rows(analysis),
         "commands": [

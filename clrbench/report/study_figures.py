@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from clrbench.config.study_space import rate_params
-from clrbench.report.figures import _figure
+from clrbench.report.figures import figure_grid
 
 # The sensitivity panels show this many pp below the family's best (a collapse would squash the
 # flat range into a line); what falls below is drawn on the floor with its value.
@@ -22,7 +22,7 @@ ZOOM_PP = 1.5
 
 def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     """Expected best validation accuracy after k trials, with the 95% range of the best of k."""
-    figure, axes = _figure(height=4.2)
+    figure, axes = figure_grid(height=4.2)
     ax = axes[0, 0]
     for family, group in curve.groupby("family", sort=False):
         color = colors.get(family, "grey")
@@ -46,7 +46,7 @@ def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
 
 def trials_figure(scores: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     """Every trial's final validation accuracy against its (peak) rate; diverged as X."""
-    figure, axes = _figure(height=4.2)
+    figure, axes = figure_grid(height=4.2)
     ax = axes[0, 0]
     scored = scores[scores["status"].isin(["ok", "diverged"])].copy()
     scored["rate"] = [_main_rate(p) for p in scored["params"]]
@@ -81,7 +81,7 @@ def sensitivity_figure(
     families = list(dict.fromkeys(curve["family"]))
     cols = min(3, max(1, len(families)))
     rows = -(-max(1, len(families)) // cols)
-    figure, axes = _figure(rows, cols, height=3.2, sharey=False)
+    figure, axes = figure_grid(rows, cols, height=3.2, sharey=False)
     for index, ax in enumerate(axes.flat):
         if index >= len(families):
             ax.set_visible(False)
@@ -136,9 +136,10 @@ def _sensitivity_panel(ax, points, curve, flat, color, pp: float) -> None:
         ax.axvspan(row["low"], row["high"], color=color, alpha=0.12)
     ax.set_ylim(bottom, top)
     ks = sorted(set(curve["k"]))
-    ax.set_xticks(ks, labels=[_multiplier(k) for k in ks])
+    ax.set_xticks(ks, labels=[multiplier_label(k) for k in ks])
     ax.set(xlabel="rate multiplier", ylabel="validation accuracy (%)")
 
 
-def _multiplier(k: int) -> str:
+def multiplier_label(k: int) -> str:
+    """The rate multiplier 2^k as ×2, ×1/4 (figures and tables)."""
     return f"×{2.0**k:g}" if k >= 0 else f"×1/{2**-k}"

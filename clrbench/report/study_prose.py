@@ -119,7 +119,7 @@ def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, pp: float, seeds
         return "No sensitivity point finished ok, so sensitivity cannot be judged."
     ranked = rated.sort_values("width", ascending=False)
     top = ranked.iloc[0]
-    widths = ", ".join(f"{r.family} {_width(r)}" for r in ranked.itertuples())
+    widths = ", ".join(f"{r.family} {width_text(r)}" for r in ranked.itertuples())
     noise = curve.loc[curve["status"] == "ok", "sd"].median() * 100
     noise_text = f"; seed sd of a point ≈ {noise:.2f} pp" if np.isfinite(noise) else ""
     text = (
@@ -147,7 +147,8 @@ def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, pp: float, seeds
     return text
 
 
-def _width(row) -> str:
+def width_text(row) -> str:
+    """A flat range's width in octaves, ``≥`` when it reached the end of the grid."""
     censored = row.censored_low or row.censored_high
     return f"{'≥ ' if censored else ''}{row.width:.1f}"
 

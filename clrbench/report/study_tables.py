@@ -99,10 +99,10 @@ def sensitivity_table(analysis: dict[str, Any]) -> dict[str, Any]:
         rows.append(
             [
                 r.family,
-                study_figures._multiplier(int(r.best_k)) if pd.notna(r.best_k) else "–",
+                study_figures.multiplier_label(int(r.best_k)) if pd.notna(r.best_k) else "–",
                 pct(r.best),
                 f"{2.0**r.low:.3g} to {2.0**r.high:.3g}" if pd.notna(r.low) else "–",
-                study_prose._width(r) if pd.notna(r.width) else "–",
+                study_prose.width_text(r) if pd.notna(r.width) else "–",
                 ", ".join(
                     f"×{m:g} ({s})" for m, s in zip(bad["multiplier"], bad["status"], strict=True)
                 )

@@ -1,0 +1,203 @@
+"""The study report (``clrbench.report.study*``) on a study's phases built without training
+(``report_data``): its tables, its generated answers, the document, the sensitivity figure."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import report_data
+from report_data import Tables
+
+from clrbench.analysis.study import flatness, sensitivity_curve
+from clrbench.report import study, study_figures, study_prose, study_tables
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory):
+    parts = report_data.study_parts(tmp_path_factory.mktemp("study") / "final")
+    return study.study_analysis(**parts)
+
+
+@pytest.fixture(scope="module")
+def written(analysis, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study-report")
+    return study.write_study(folder, analysis, folder / "report")
+
+
+def test_winners_are_chosen_on_validation_and_the_outcomes_counted(analysis):
+    table = study_tables.winners_table(analysis)
+    rows = {row[0]: row for row in table["rows"]}
+    assert list(rows) == report_data.FAMILIES
+    # constant: ok 0.95, 0.97, diverged, ok 0.96; clr-iter: 0.975, failed, 0.98, 0.97
+    assert rows["constant"][2:5] == ["3/1/0", "constant-t1", "97.00"]
+    assert rows["clr-iter"][2:5] == ["3/0/1", "clr-iter-t2", "98.00"]
+    assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "no ok trial"]
+    params = analysis["scores"].set_index("label").loc["constant-t1", "params"]
+    assert rows["constant"][5] == f"lr={params['lr']:g}"
+
+
+def test_the_budget_table_shows_powers_of_two_up_to_the_budget(analysis):
+    table = study_tables.budget_table(analysis["budget"])
+    assert table["headers"] == ["Family", "k = 1", "k = 2", "k = 4"]
+    cells = {row[0]: row[1:] for row in table["rows"]}
+    # k = 1: the mean score of a family's trials (a diverged trial scores chance, 10%)
+    expected, low, high = map(float, re.findall(r"[\d.]+", cells["constant"][0]))
+    assert expected == pytest.approx((95 + 97 + 10 + 96) / 4, abs=1.0)
+    assert (low, high) == (10.00, 97.00)
+    assert cells["sine-exp"] == ["10.00 (10.00–10.00)"] * 3
+    # clr-iter's failed trial is no draw: 3 trials, so no k = 4
+    assert cells["clr-iter"][1].endswith("–98.00)") and cells["clr-iter"][2] == "–"
+
+
+def test_the_sensitivity_table_gives_the_flat_range_and_what_was_not_ok(analysis):
+    rows = {row[0]: row for row in study_tables.sensitivity_table(analysis)["rows"]}
+    # constant: best 98.0% at x1; 97.9% at x1/2 and x2, 96% at x4 -> flat within 0.2 pp
+    # from k = -1 - (97.9-97.8)/(97.9-95) to 1 + (97.9-97.8)/(97.9-96)
+    constant = rows["constant"]
+    assert constant[1:3] == ["×1", "98.00"]
+    low, high = -1 - 0.1 / 2.9, 1 + 0.1 / 1.9
+    assert constant[3] == f"{2.0**low:.3g} to {2.0**high:.3g}"
+    assert constant[4] == f"{high - low:.1f}" and constant[5] == "none"
+    assert rows["clr-iter"][5] == "×8 (diverged)"
+
+
+def test_the_trials_table_lists_every_planned_trial(analysis):
+    table = study_tables.trials_table(analysis["scores"])
+    assert [row[0] for row in table["rows"]] == list(analysis["scores"]["label"])
+    statuses = {row[0]: row[2] for row in table["rows"]}
+    assert statuses["clr-iter-t1"] == "failed" and statuses["constant-t2"] == "diverged"
+
+
+def test_the_protocol_names_the_split_and_every_phase_setting(analysis):
+    protocol = dict(study_tables.protocol_rows(analysis))
+    assert protocol["validation split"].startswith("50,000 train / 10,000 validation of the mnist")
+    assert protocol["split checksum"].endswith("ab" * 32)
+    assert "4 trials per family" in protocol["budget"]
+    assert protocol["zero-budget arm"] == "on"
+
+
+def _comparison(rows: list[tuple], baseline: str = "constant") -> pd.DataFrame:
+    columns = ["schedule", "difference", "ci_low", "ci_high", "p_holm", "significant", "verdict"]
+    return pd.DataFrame(rows, columns=columns).assign(baseline=baseline)
+
+
+def test_the_tuned_answer_says_yes_no_or_cannot_tell():
+    better = _comparison([("clr-iter", 0.005, 0.002, 0.008, 0.01, True, "better")])
+    text = study_prose.answer_tuned({"comparison": better}, 16, 5)
+    assert text == (
+        "Given the same tuning effort (16 trials per family, chosen on validation), yes: on "
+        "test, clr-iter +0.50 pp (95% CI +0.20 pp to +0.80 pp, Holm p = 0.01) beats a tuned "
+        "constant rate."
+    )
+    noise = _comparison(
+        [
+            ("clr-iter", 0.001, -0.001, 0.003, 0.4, False, "no difference"),
+            ("sgdr", -0.004, -0.006, -0.002, 0.02, True, "worse"),
+        ]
+    )
+    text = study_prose.answer_tuned({"comparison": noise}, 16, 5)
+    assert "no schedule beats a tuned constant rate beyond seed noise" in text
+    assert "the differences run from -0.40 pp to +0.10 pp; the largest, clr-iter is +0.10" in text
+    assert text.endswith("Significantly below constant: sgdr -0.40 pp (95% CI -0.60 pp to "
+                         "-0.20 pp, Holm p = 0.02).")  # fmt: skip
+    untested = _comparison([("clr-iter", 0.001, math.nan, math.nan, math.nan, False, "n/a")])
+    text = study_prose.answer_tuned({"comparison": untested}, 4, 2)
+    assert "cannot tell: too few ok seeds (2 per schedule; at least 3 are needed)" in text
+    text = study_prose.answer_tuned({"comparison": _comparison([])}, 4, 2)
+    assert text == "Only one family has a winner, so there is nothing to compare on test."
+
+
+def test_the_budget_note_flags_a_rising_curve_and_a_small_budget(analysis):
+    note = study_prose.budget_note(analysis["budget"], 4, 0.2)
+    assert note.startswith("After 4 trials the expected best validation accuracy (95% range)")
+    # constant's exact expectation rises from k = 2 to k = 4; sine-exp's (always chance) not
+    assert "Still rising at the full budget: constant (+" in note and "sine-exp (" not in note
+    assert "too small to show where tuning saturates" in note
+    assert "too small" not in study_prose.budget_note(analysis["budget"], 16, 0.2)
+    assert study_prose.budget_note(analysis["budget"].iloc[:0], 4, 0.2) == ""
+
+
+def test_the_sensitivity_answer_names_the_least_sensitive_only_beyond_the_grid_step(analysis):
+    text = study_prose.answer_sensitivity(analysis["flat"], analysis["curve"], 0.2, 2)
+    assert text.startswith("clr-iter is the least sensitive to its rate.")
+    assert text.endswith("Not ok (diverged or failed): clr-iter at ×8.")
+    close = dict(report_data.SHAPES, constant=report_data.SHAPES["clr-iter"][:6] + [0.9])
+    curve = sensitivity_curve(report_data.sensitivity_points(close))
+    text = study_prose.answer_sensitivity(flatness(curve, 0.2), curve, 0.2, 2)
+    assert text.startswith("No family is clearly least sensitive: ")
+    nothing = analysis["flat"].assign(width=np.nan)
+    assert "cannot be judged" in study_prose.answer_sensitivity(nothing, curve, 0.2, 2)
+
+
+def test_the_zero_budget_answer_compares_the_cycle_with_both_constants(analysis):
+    text = study_prose.answer_zero_budget(
+        analysis["zero"], analysis["versus"], report_data.STATE["lr_find"]
+    )
+    assert text.startswith(
+        "Smith's zero-budget recipe (bounds from one lr-find sweep on the train split: "
+        "base_lr 0.0123, max_lr 0.234; no tuning): the triangular cycle reached "
+    )
+    assert "against a constant rate at lr-find's suggestion, and " in text
+    assert text.endswith("against the tuned constant.")
+    assert study_prose.answer_zero_budget(None, None, report_data.STATE["lr_find"]) == ""
+
+
+def test_the_document_answers_on_top_and_has_every_section(written, analysis):
+    html, markdown = written["html"].read_text(), written["md"].read_text()
+    answers = study.conclusion(analysis)
+    assert len(answers) == 4 and answers[0].startswith("Given the same tuning effort")
+    for answer in answers:
+        assert f"> {answer}\n" in markdown
+    assert html.index('id="conclusion"') < html.index("<table")
+    for heading in ("Winners", "Tuning effort", "Sensitivity", "Final comparison on test",
+                    "Zero-budget arm", "Every trial", "Protocol"):  # fmt: skip
+        assert f"## {heading}" in markdown and f">{heading}" in html
+    parser = Tables()
+    parser.feed(html)
+    winners = {row[0]: row for row in parser.tables["winners"][1:]}
+    assert winners["clr-iter"][3] == "clr-iter-t2"
+    assert dict(parser.tables["protocol"])["zero-budget arm"] == "on"
+    for link in re.findall(r"\]\((figures/[^)]+)\)", markdown):
+        assert (written["md"].parent / link).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_study_without_sensitivity_or_final_runs_says_what_is_missing(tmp_path):
+    config = report_data.study_config()
+    partial = study.study_analysis(config, report_data.STATE, report_data.trial_scores(config),
+                                   None, None)  # fmt: skip
+    written = study.write_study(tmp_path, partial, tmp_path / "report", ("md",))
+    markdown = written["md"].read_text()
+    assert "> The final re-runs on test are not complete yet: no answer on test." in markdown
+    assert "## Final comparison on test" not in markdown and "## Sensitivity" not in markdown
+    assert "## Winners" in markdown and "## Every trial" in markdown
+
+
+def test_the_sensitivity_panel_zooms_on_the_flat_range_and_floors_a_collapse():
+    """A collapse (50% at x4, a diverged seed at x8) must not squash the 0.2 pp band: the axis
+    spans ZOOM_PP below the best, the collapsed mean sits on the floor labelled with its value."""
+    ks = [-1, 0, 1, 2, 3]
+    accuracies = dict(zip(ks[:4], [0.977, 0.979, 0.978, 0.50], strict=True))
+    rows = [(k, s, "ok", acc) for k, acc in accuracies.items() for s in (0, 1)]
+    rows += [(3, 0, "diverged", np.nan), (3, 1, "diverged", np.nan)]
+    points = pd.DataFrame(rows, columns=["k", "seed", "status", "validation_accuracy"])
+    points["family"] = "constant"
+    curve = pd.DataFrame(
+        {
+            "family": "constant",
+            "k": ks,
+            "status": ["ok"] * 4 + ["diverged"],
+            "mean": [0.977, 0.979, 0.978, 0.50, np.nan],
+        }
+    )
+    flat = pd.DataFrame({"family": ["constant"], "best": [0.979], "low": [-0.5], "high": [0.8]})
+    figure = study_figures.sensitivity_figure(points, curve, flat, {"constant": "C0"}, 0.2)
+    ax = figure.axes[0]
+    bottom, top = ax.get_ylim()
+    assert bottom == pytest.approx(97.9 - study_figures.ZOOM_PP)
+    assert 97.9 < top < 97.9 + study_figures.ZOOM_PP
+    assert [t.get_text() for t in ax.texts] == ["50.0%"]  # the collapsed mean, on the floor
+    assert ax.texts[0].xy[1] == pytest.approx(bottom + 0.06 * (top - bottom))

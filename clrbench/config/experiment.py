@@ -151,7 +151,9 @@ class Experiment:
         return tuple(
             note.text
             for entry in self.schedules
-            for note in shape_notes(self._build(entry, False), self.total_steps, entry.label)
+            for note in shape_notes(
+                self._build(entry, check_rates=False), self.total_steps, entry.label
+            )
         )
 
     def _build(self, entry: ScheduleEntry, check_rates: bool = True) -> Schedule:

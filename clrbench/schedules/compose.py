@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.core import CONFIG_KEYS, Schedule, evaluate, make
+from clrbench.schedules.core import CONFIG_KEYS, Schedule, make
 from clrbench.schedules.formulas import _real
 from clrbench.schedules.spec import Param, _count, _rate, _rate_or_zero, builtin
 
@@ -100,9 +100,9 @@ def _warmup(step, xp, schedule, steps, start_lr):
     ``s(step - steps)``: the schedule starts at its own step 0 when the warm-up ends (optax
     ``warmup_cosine_decay_schedule``, ``join_schedules``), so its cycles keep their own phase.
     """
-    peak = evaluate(schedule, xp.zeros_like(step), xp)
+    peak = schedule.evaluate(xp.zeros_like(step), xp)
     ramp = start_lr + (peak - start_lr) * (_real(step, xp) / steps)
-    after = evaluate(schedule, xp.maximum(step - steps, 0), xp)
+    after = schedule.evaluate(xp.maximum(step - steps, 0), xp)
     return xp.where(step < steps, ramp, after)
 
 
@@ -122,9 +122,9 @@ def _join(step, xp, schedules, boundaries):
     ``schedules[i](step - boundaries[i - 1])`` from step ``boundaries[i - 1]`` on (optax
     ``join_schedules``).
     """
-    rate = evaluate(schedules[0], step, xp)
+    rate = schedules[0].evaluate(step, xp)
     for boundary, schedule in zip(boundaries, schedules[1:], strict=True):
-        later = evaluate(schedule, xp.maximum(step - boundary, 0), xp)
+        later = schedule.evaluate(xp.maximum(step - boundary, 0), xp)
         rate = xp.where(step >= boundary, later, rate)
     return rate
 
@@ -139,7 +139,7 @@ def _join(step, xp, schedules, boundaries):
 )
 def _scale(step, xp, schedule, factor):
     """A schedule multiplied by a constant: ``factor * s(step)``."""
-    return factor * evaluate(schedule, step, xp)
+    return factor * schedule.evaluate(step, xp)
 
 
 def warmup(schedule: Schedule | Mapping, steps: int, start_lr: float = 0.0,

@@ -183,11 +183,6 @@ def _unpickle(name, param_items, granularity, steps_per_epoch, registration) -> 
     return Schedule(name, param_items, granularity, steps_per_epoch)
 
 
-def evaluate(schedule: Schedule, steps: Any, xp: Any) -> Any:
-    """``schedule.evaluate(steps, xp)``: the formula at int64 ``steps``."""
-    return schedule.evaluate(steps, xp)
-
-
 def make(
     name: str,
     *,

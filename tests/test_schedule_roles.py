@@ -3,10 +3,6 @@ the study's search space come from them, for built-ins, compositions and plug-in
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from conftest import load_synthetic
@@ -36,7 +32,6 @@ from clrbench.schedules import (
 from clrbench.schedules import scale_rates as scale_schedule_rates
 from clrbench.suite.runner import write_experiment
 
-REPO = Path(__file__).resolve().parents[1]
 RUN_STEPS = 25 * 469
 
 
@@ -275,18 +270,3 @@ def test_the_report_marks_a_schedule_the_run_ends_before_completing(tmp_path):
         "† The run ends before this schedule's shape does: one-cycle: total_steps = 500 but the "
         "run has 20 steps; training stops 480 steps before the schedule ends."
     ) in markdown
-
-
-@pytest.mark.slow  # starts an interpreter
-def test_import_schedules_loads_no_dataframe_or_deep_learning_library():
-    """A plug-in author's ``import clrbench.schedules`` (and a worker's) stays light."""
-    heavy = ("pandas", "pyarrow", "tensorflow", "keras", "torch", "scipy", "matplotlib")
-    code = (
-        "import sys\nimport clrbench.schedules as s\n"
-        "s.make('warmup', steps=5, schedule={'name': 'constant', 'lr': 0.1})(3)\n"
-        f"print(*[m for m in {heavy!r} if m in sys.modules])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
-    )
-    assert done.stdout.split() == []

@@ -119,6 +119,20 @@ def test_the_study_scales_and_tunes_a_plugins_rates(plugin):
     assert octave == {"peak": 0.25, "ramp": 100, "hold": 3000, "floor": 0.25}
 
 
+def test_a_space_that_gives_a_rate_in_epochs_is_one_error(plugin):
+    """``unit = "epochs"`` multiplies by the steps per epoch: right for the plug-in's warm-up
+    (role ``warmup``), a silent x469 for its rate."""
+    space = {"peak": {"log": [0.1, 1.0]}, "hold": 3000, "floor": 0.01}
+    family = parse_family({"label": "ok", "name": plugin, "space": space | {"ramp": {
+        "int": [1, 3], "unit": "epochs"}}}, 0)  # fmt: skip
+    assert family.resolve([0.0, 0.0], 469, RUN_STEPS)["ramp"] == 469
+    with pytest.raises(ConfigError, match="floor is a rate parameter of ramp_hold"):
+        parse_family(
+            {"label": "bad", "name": plugin, "space": space | {"ramp": 10} | {
+                "floor": {"log": [0.1, 1.0], "unit": "epochs"}}}, 0,
+        )  # fmt: skip
+
+
 def test_an_old_plugin_without_roles_still_builds_and_is_never_scaled():
     def flat(step, xp, level: float, every: int):
         return level + 0.0 * xp.asarray(step, dtype=xp.float64)

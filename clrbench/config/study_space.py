@@ -193,7 +193,24 @@ def parse_family(raw: Any, index: int) -> Family:
             )
     if not family.ranged:
         raise ConfigError(f"family {family.label!r}: no knob has a range, nothing to tune")
+    _check_units_fit_roles(family)
     return family
+
+
+def _check_units_fit_roles(family: Family) -> None:
+    """``unit = "epochs"`` turns a value into steps: only for a parameter that counts
+    iterations (its declared role), or a rate would silently be multiplied by an epoch."""
+    try:
+        declared = schedules.roles(family.name)
+    except ClrbenchError:  # an unknown schedule is named when the trials are built
+        return
+    for knob in family.knobs:
+        role = declared.get(knob.name)
+        if knob.unit == "epochs" and role is not None and role not in schedules.STEP_ROLES:
+            raise ConfigError(
+                f"family {family.label!r}, {knob.name}: unit = 'epochs' is for counts of "
+                f"iterations, and {knob.name} is a {role} parameter of {family.name}"
+            )
 
 
 def family_seed(sampling_seed: int, label: str) -> np.random.Generator:

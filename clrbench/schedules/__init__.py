@@ -56,14 +56,21 @@ from clrbench.schedules.plugins import (
     unregister,
 )
 from clrbench.schedules.registry import roles
-from clrbench.schedules.spec import ANNEALS, GRANULARITIES, ROLES, SWEEP_MODES, ParamValue
+from clrbench.schedules.spec import (
+    ANNEALS,
+    GRANULARITIES,
+    ROLES,
+    STEP_ROLES,
+    SWEEP_MODES,
+    ParamValue,
+)
 
 __all__ = [
-    "ANNEALS", "GRANULARITIES", "ROLES", "SWEEP_MODES", "AtLeastOne", "Count", "Cycle", "Factor",
-    "Fraction", "HalfCycle", "Length", "NonNegative", "ParamValue", "Rate", "RateOrZero", "Role",
-    "Schedule", "ShapeNote", "Warmup", "catalog", "check_exact", "declare", "describe",
-    "in_graph_rates", "join", "make", "names", "rate_params", "register", "roles", "scale",
-    "scale_rates", "shape_notes", "tie_to_run", "unregister", "warmup",
+    "ANNEALS", "GRANULARITIES", "ROLES", "STEP_ROLES", "SWEEP_MODES", "AtLeastOne", "Count",
+    "Cycle", "Factor", "Fraction", "HalfCycle", "Length", "NonNegative", "ParamValue", "Rate",
+    "RateOrZero", "Role", "Schedule", "ShapeNote", "Warmup", "catalog", "check_exact", "declare",
+    "describe", "in_graph_rates", "join", "make", "names", "rate_params", "register", "roles",
+    "scale", "scale_rates", "shape_notes", "tie_to_run", "unregister", "warmup",
 ]  # fmt: skip
 
 

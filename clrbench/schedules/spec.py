@@ -124,6 +124,9 @@ class Param:
     default: Any = None  # a ParamValue or UNSET (no value, Keras's None); None: required
     role: str = "shape"
 
+    def __post_init__(self) -> None:
+        check_role(f"parameter {self.name!r}", self.role)
+
 
 # A composition's spans: (its own parameters, the steps it runs for) -> for each parameter
 # holding nested schedules, the steps each of them runs for (a warm-up's schedule: the rest).

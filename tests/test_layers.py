@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("tensorflow", "keras")
 
@@ -50,6 +52,21 @@ def test_building_the_parser_imports_no_command_work():
     code = (
         "import sys\nfrom clrbench.cli.main import build_parser\nbuild_parser()\n"
         f"print(*[m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split() == []
+
+
+@pytest.mark.slow  # starts an interpreter
+def test_import_schedules_loads_no_dataframe_or_deep_learning_library():
+    """A plug-in author's ``import clrbench.schedules`` (and a worker's) stays light."""
+    heavy = ("pandas", "pyarrow", "tensorflow", "keras", "torch", "scipy", "matplotlib")
+    code = (
+        "import sys\nimport clrbench.schedules as s\n"
+        "s.make('warmup', steps=5, schedule={'name': 'constant', 'lr': 0.1})(3)\n"
+        f"print(*[m for m in {heavy!r} if m in sys.modules])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True

@@ -92,7 +92,8 @@ def test_every_phase_is_an_ordinary_experiment_with_distinct_seeds(quick):
 
 def test_scaling_touches_only_rates():
     params = {"base_lr": 0.02, "max_lr": 0.2, "step_size": 100}
-    assert scale_rates(params, 4.0) == {"base_lr": 0.08, "max_lr": 0.8, "step_size": 100}
+    scaled = scale_rates("triangular", params, 4.0)
+    assert scaled == {"base_lr": 0.08, "max_lr": 0.8, "step_size": 100}
 
 
 # --- best vs budget ---

@@ -21,7 +21,9 @@ TOML shape (``python -m clrbench run --config exp.toml``)::
 
 ``name`` may also be a composition (``warmup``, ``join``, ``scale``, with nested schedule tables),
 an importable ``"package.module:function"``, an entry-point name, or ``"keras:CosineDecay"``;
-see ``clrbench.schedules``.
+see ``clrbench.schedules``. A length may be tied to the run, ``total_steps = "run"`` or
+``steps = "run * 0.08"``: it is resolved when the run's length is known, so ``--epochs`` and
+``--train-size`` resize it.
 """
 
 from __future__ import annotations
@@ -42,14 +44,8 @@ from clrbench.config.parse import (
 from clrbench.config.runs import RunSpec, ScheduleEntry, steps_per_epoch
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
-from clrbench.schedules import names
+from clrbench.schedules import Schedule, names, shape_notes
 from clrbench.text import did_you_mean
-
-# Cycle-shaped schedules: (parameter holding the cycle length, steps per cycle per unit).
-CYCLES = {"triangular": ("step_size", 2), "triangular2": ("step_size", 2)}
-CYCLES |= {"exp_range": ("step_size", 2), "sine_exp": ("period", 1), "sgdr": ("first_period", 1)}
-# Schedules with a length of their own: the parameter holding it, in steps.
-LENGTHS = {"one_cycle": "total_steps", "range_test": "num_steps"}
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,7 @@ class Experiment:
         return self.steps_per_epoch * self.epochs
 
     def validated(self) -> Experiment:
-        """Check everything before any training starts; returns self with cycle notes."""
+        """Check everything before any training starts; returns self with the shape notes."""
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("threads", self.threads)
@@ -133,9 +129,7 @@ class Experiment:
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
-        notes = [n for e in self.schedules if (n := self._cycle_note(e))]
-        notes += [n for e in self.schedules if (n := self._length_note(e))]
-        return replace(self, notes=tuple(notes))
+        return replace(self, notes=self._shape_notes())
 
     def _check_split(self) -> None:
         if self.evaluate_on not in EVALUATE_ON:
@@ -151,49 +145,27 @@ class Experiment:
         if not 10 <= self.validation_size <= limit:
             raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
 
-    def _length_note(self, entry: ScheduleEntry) -> str | None:
-        """Say when a schedule with a length of its own does not span the run."""
-        schedule = entry.build(self.steps_per_epoch)
-        key = LENGTHS.get(entry.name)
-        if key is None or schedule.params[key] == self.total_steps:
-            return None
-        length = schedule.params[key]
-        if length > self.total_steps:
-            return (
-                f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
-                f"training stops {length - self.total_steps:,} steps before the schedule ends"
+    def _shape_notes(self) -> tuple[str, ...]:
+        """Where a schedule's lengths or cycles do not fit the run (from its parameters' roles:
+        a length that differs from the run, a warm-up it never leaves, a mid-cycle end)."""
+        return tuple(
+            note.text
+            for entry in self.schedules
+            for note in shape_notes(
+                self._build(entry, check_rates=False), self.total_steps, entry.label
             )
-        return (
-            f"{entry.label}: {key} = {length:,} but the run has {self.total_steps:,} steps; "
-            f"the last {self.total_steps - length:,} steps hold the final rate "
-            f"{schedule(length - 1):.3g}"
         )
 
-    def _cycle_note(self, entry: ScheduleEntry) -> str | None:
-        """Say when a cyclic schedule's training does not end at a cycle boundary."""
-        schedule = entry.build(self.steps_per_epoch)
-        if entry.name not in CYCLES:
-            return None
-        key, factor = CYCLES[entry.name]
-        cycle = schedule.params[key] * factor
-        if entry.name == "sgdr" and schedule.params["t_mult"] > 1:
-            return None  # growing periods: the boundaries are not a multiple of one length
-        left = self.total_steps % cycle
-        if left == 0:
-            return None
-        return (
-            f"{entry.label}: training ends {left} steps into cycle "
-            f"{self.total_steps // cycle + 1} ({self.total_steps:,} steps, "
-            f"cycles of {cycle:,}), not at a cycle boundary"
-        )
+    def _build(self, entry: ScheduleEntry, check_rates: bool = True) -> Schedule:
+        """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""
+        return entry.build(self.steps_per_epoch, self.total_steps, check_rates)
 
     def runs(self) -> list[RunSpec]:
         """One RunSpec per (schedule, seed), schedules in order."""
-        spe = self.steps_per_epoch
         return [
             RunSpec(
                 label=e.label,
-                schedule=e.build(spe, self.total_steps),
+                schedule=self._build(e),
                 seed=seed,
                 dataset=self.dataset,
                 epochs=self.epochs,

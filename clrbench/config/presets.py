@@ -66,7 +66,8 @@ def extra_schedules(steps_per_epoch: int, epochs: int, cycle_epochs: float) -> l
     return [
         {"label": "triangular2", "name": "triangular2", **bounds},
         {"label": "exp-range", "name": "exp_range", "gamma": gamma, **bounds},
-        {"label": "one-cycle", "name": "one_cycle", "max_lr": MAX_LR, "total_steps": total},
+        # the whole run, whatever --epochs or --train-size make it
+        {"label": "one-cycle", "name": "one_cycle", "max_lr": MAX_LR, "total_steps": "run"},
         {
             "label": "sgdr",
             "name": "sgdr",
@@ -81,25 +82,31 @@ def extra_schedules(steps_per_epoch: int, epochs: int, cycle_epochs: float) -> l
             "decay_rate": 0.5,
             "decay_steps": period,
         },
-        *warmup_schedules(steps_per_epoch, epochs, bounds),
+        *warmup_schedules(epochs, bounds),
     ]
 
 
-def warmup_schedules(steps_per_epoch: int, epochs: int, bounds: dict) -> list[dict]:
+def warmup_schedules(epochs: int, bounds: dict) -> list[dict]:
     """Compositions: a linear warm-up from 0, then a schedule counting from its own step 0.
 
-    ``warmup-cosine``: two epochs of warm-up to max_lr, then one cosine period to 0 over the rest
-    of the run (optax's ``warmup_cosine_decay_schedule``, SGDR without a restart);
-    ``warmup-clr``: one epoch of warm-up to base_lr, then the triangular cycle of ``clr-iter``.
+    ``warmup-cosine``: two epochs' share of the run as warm-up to max_lr, then one cosine period
+    to 0 over the rest of the run (optax's ``warmup_cosine_decay_schedule``, SGDR without a
+    restart); ``warmup-clr``: one epoch's share of warm-up to base_lr, then the triangular cycle
+    of ``clr-iter``. Tied to the run (``"run * F"``; the cosine's ``"run"`` is what the warm-up
+    leaves), so they keep their proportions when ``--epochs``/``--train-size`` resize the run.
     """
-    total, warm = steps_per_epoch * epochs, 2 * steps_per_epoch
-    cosine = {"name": "sgdr", "max_lr": MAX_LR, "min_lr": 0.0, "first_period": total - warm}
+    cosine = {"name": "sgdr", "max_lr": MAX_LR, "min_lr": 0.0, "first_period": "run"}
     return [
-        {"label": "warmup-cosine", "name": "warmup", "steps": warm, "schedule": cosine},
+        {
+            "label": "warmup-cosine",
+            "name": "warmup",
+            "steps": f"run * {2 / epochs:.6g}",
+            "schedule": cosine,
+        },
         {
             "label": "warmup-clr",
             "name": "warmup",
-            "steps": steps_per_epoch,
+            "steps": f"run * {1 / epochs:.6g}",
             "schedule": {"name": "triangular", **bounds},
         },
     ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clrbench.errors import ClrbenchError, ConfigError
-from clrbench.schedules import Schedule, make
+from clrbench.schedules import Schedule, make, tie_to_run
 
 
 def steps_per_epoch(examples: int, batch_size: int) -> int:
@@ -28,17 +28,20 @@ class ScheduleEntry:
     params: tuple[tuple[str, Any], ...] = ()
     lr_mode: str = "graph"
 
-    def build(self, steps_per_epoch: int, total_steps: int | None = None) -> Schedule:
-        """The validated Schedule for this entry; with ``total_steps``, also checked to give a
-        finite rate >= 0 at every step of the run (a plug-in's formula can do anything)."""
+    def build(
+        self, steps_per_epoch: int, total_steps: int | None = None, check_rates: bool = True
+    ) -> Schedule:
+        """The validated Schedule for this entry; with ``total_steps``, its run-tied lengths
+        (``"run"``, ``"run * F"``) resolved for that run and (``check_rates``) every rate of the
+        run checked to be finite and >= 0 (a plug-in's formula can do anything)."""
         try:
-            schedule = make(
-                self.name,
-                granularity=self.granularity,
-                steps_per_epoch=steps_per_epoch,
-                **dict(self.params),
-            )
+            params = dict(self.params)
             if total_steps is not None:
+                params = tie_to_run(self.name, params, total_steps)
+            schedule = make(
+                self.name, granularity=self.granularity, steps_per_epoch=steps_per_epoch, **params
+            )
+            if total_steps is not None and check_rates:
                 _check_rates_once(schedule, total_steps)
             return schedule
         except ClrbenchError as exc:

@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from clrbench.errors import ConfigError
+from clrbench import schedules
+from clrbench.errors import ClrbenchError, ConfigError
 
 KINDS = ("log", "uniform", "int")
 UNITS = ("steps", "epochs", "fraction_at_end")
-# Parameters that are learning rates: the sensitivity study scales all of them together.
-RATE_PARAMS = ("lr", "initial_lr", "base_lr", "max_lr", "min_lr")
 SIGNIFICANT = 4
 
 
@@ -143,6 +142,7 @@ class Family:
     ) -> dict:
         """Schedule parameters at a point of the unit cube (one coordinate per ranged knob)."""
         raw = dict(zip((k.name for k in self.ranged), point, strict=True))
+        rates = set(rate_params({k.name: None for k in self.knobs}, self.name))
         values: dict[str, float] = {}
         for knob in sorted(self.knobs, key=lambda k: k.times is not None):
             value = knob.value(raw.get(knob.name, 0.0))
@@ -150,7 +150,8 @@ class Family:
                 value *= values[knob.times]
             values[knob.name] = value
         return {
-            k.name: _in_unit(values[k.name], k, steps_per_epoch, total_steps) for k in self.knobs
+            k.name: _in_unit(values[k.name], k, steps_per_epoch, total_steps, k.name in rates)
+            for k in self.knobs
         }
 
     def to_toml(self) -> dict[str, Any]:
@@ -158,13 +159,15 @@ class Family:
         return entry | {"space": {k.name: k.to_toml() for k in self.knobs}}
 
 
-def _in_unit(value: float, knob: Knob, steps_per_epoch: int, total_steps: int) -> float | int:
+def _in_unit(
+    value: float, knob: Knob, steps_per_epoch: int, total_steps: int, rate: bool
+) -> float | int:
     if knob.unit == "epochs":
         return max(1, round(value * steps_per_epoch))
     if knob.unit == "fraction_at_end":
         return float(f"{value ** (1 / total_steps):.9g}")
     if knob.kind == "int" or (knob.kind is None and value == int(value) and knob.times is None):
-        return int(value) if knob.name not in RATE_PARAMS else float(value)
+        return float(value) if rate else int(value)
     return float(f"{value:.{SIGNIFICANT}g}")
 
 
@@ -190,7 +193,24 @@ def parse_family(raw: Any, index: int) -> Family:
             )
     if not family.ranged:
         raise ConfigError(f"family {family.label!r}: no knob has a range, nothing to tune")
+    _check_units_fit_roles(family)
     return family
+
+
+def _check_units_fit_roles(family: Family) -> None:
+    """``unit = "epochs"`` turns a value into steps: only for a parameter that counts
+    iterations (its declared role), or a rate would silently be multiplied by an epoch."""
+    try:
+        declared = schedules.roles(family.name)
+    except ClrbenchError:  # an unknown schedule is named when the trials are built
+        return
+    for knob in family.knobs:
+        role = declared.get(knob.name)
+        if knob.unit == "epochs" and role is not None and role not in schedules.STEP_ROLES:
+            raise ConfigError(
+                f"family {family.label!r}, {knob.name}: unit = 'epochs' is for counts of "
+                f"iterations, and {knob.name} is a {role} parameter of {family.name}"
+            )
 
 
 def family_seed(sampling_seed: int, label: str) -> np.random.Generator:
@@ -208,14 +228,27 @@ def sobol_points(dimensions: int, count: int, sampling_seed: int, label: str) ->
         return sampler.random(count)
 
 
-def rate_params(params: dict[str, Any]) -> list[str]:
-    """The learning-rate parameters of a schedule's parameters."""
-    return [name for name in params if name in RATE_PARAMS]
+def rate_params(params: dict[str, Any], name: str | None = None) -> list[str]:
+    """The learning-rate parameters among ``params``: those of role ``rate`` in schedule
+    ``name``'s declaration; without a name (a trial's parameters alone), those some registered
+    schedule declares a rate."""
+    if name is None:
+        known = {k for n in schedules.names() for k in _rates_of(n)}
+    else:
+        known = set(_rates_of(name))
+    return [k for k in params if k in known]
 
 
-def scale_rates(params: dict[str, Any], factor: float) -> dict[str, Any]:
-    """The parameters with every learning rate multiplied by ``factor``."""
-    return {
-        name: float(f"{value * factor:.{SIGNIFICANT + 2}g}") if name in RATE_PARAMS else value
-        for name, value in params.items()
-    }
+def _rates_of(name: str) -> list[str]:
+    try:
+        return schedules.rate_params(name)
+    except ClrbenchError:  # a plug-in that does not load here has no known rates
+        return []
+
+
+def scale_rates(name: str, params: dict[str, Any], factor: float) -> dict[str, Any]:
+    """The parameters of schedule ``name`` with every learning rate (role ``rate``, nested
+    schedules' too) multiplied by ``factor``."""
+    return schedules.scale_rates(
+        name, params, factor, rounded=lambda v: float(f"{v:.{SIGNIFICANT + 2}g}")
+    )

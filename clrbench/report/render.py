@@ -19,6 +19,8 @@ from clrbench.report.page import FORMATS, check_options
 from clrbench.report.tables import (
     aligned,
     comparison_table,
+    incomplete_shapes,
+    mark_incomplete,
     provenance_rows,
     runs_table,
     speed_table,
@@ -59,6 +61,11 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
     target = analysis["target"]
     how = "the highest multiple of 0.5 pp that at least 80% of ok runs reach"
     runs = results.runs
+    flags = incomplete_shapes(runs)
+
+    def mark(table: dict[str, Any]) -> dict[str, Any]:
+        return mark_incomplete(table, flags)
+
     return {
         "title": f"clrbench report: {name}",
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
@@ -72,9 +79,9 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
             f"python -m clrbench report {folder}",
         ],
         "tables": {
-            "summary": aligned(summary_table(analysis["summary"], analysis["resolution"])),
-            "comparison": aligned(comparison_table(analysis["comparison"])),
-            "speed": aligned(speed_table(analysis["speed"], target)),
+            "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
+            "comparison": aligned(mark(comparison_table(analysis["comparison"]))),
+            "speed": aligned(mark(speed_table(analysis["speed"], target))),
             "runs": aligned(runs_table(analysis["final"])),
         },
         "colors": page.hex_colors(page.palette(results.schedules)),

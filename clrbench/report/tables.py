@@ -13,11 +13,15 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.data.registry import DATASETS
 from clrbench.environment import package_version
+from clrbench.errors import ClrbenchError
 from clrbench.report import prose
+from clrbench.schedules import make, shape_notes
 from clrbench.store.results import RUN_COLUMNS, Results
 
 TOOLS = ("clrbench", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jinja2")
+INCOMPLETE = "†"  # after a schedule whose shape the run ends before completing
 
 
 def pct(value: float, digits: int = 2) -> str:
@@ -116,6 +120,50 @@ def speed_table(speed: pd.DataFrame, target: float) -> dict[str, Any]:
     )
     title = f"Time to target against {baseline}"
     return {"id": "speed", "title": title, "headers": headers, "rows": rows, "note": note}
+
+
+def incomplete_shapes(runs: pd.DataFrame) -> dict[str, str]:
+    """``{schedule label: why}`` for each schedule whose shape its run ends before completing
+    (a length or warm-up longer than the run, a cycle never completed), from the roles of its
+    parameters (``clrbench.schedules.shape_notes``)."""
+    flags = {}
+    for label, group in runs.groupby("schedule", observed=True, sort=False):
+        notes = _incomplete_notes(group.iloc[0], str(label))
+        if notes:
+            flags[str(label)] = "; ".join(notes)
+    return flags
+
+
+def _incomplete_notes(run: Any, label: str) -> list[str]:
+    if '"keras:' in run.params or run.schedule_name.startswith("keras:"):
+        return []  # Keras's own schedules declare no lengths, and the report stays TF-free
+    train = run.train_size
+    if pd.isna(train):
+        held_out = 0 if pd.isna(run.validation_size) else int(run.validation_size)
+        train = DATASETS[run.dataset].train_count - held_out
+    steps_per_epoch = math.ceil(int(train) / int(run.batch_size))
+    try:
+        schedule = make(
+            run.schedule_name,
+            granularity=run.granularity,
+            steps_per_epoch=steps_per_epoch,
+            **json.loads(run.params),
+        )
+    except (ClrbenchError, KeyError):  # a plug-in not installed where the report is made
+        return []
+    run_steps = steps_per_epoch * int(run.epochs)
+    return [n.text for n in shape_notes(schedule, run_steps, label) if n.incomplete]
+
+
+def mark_incomplete(table: dict[str, Any], flags: dict[str, str]) -> dict[str, Any]:
+    """``table`` with INCOMPLETE after each flagged schedule (first column) and a footnote."""
+    flagged = [row[0] for row in table["rows"] if row[0] in flags]
+    if not flagged:
+        return table
+    rows = [[f"{r[0]} {INCOMPLETE}", *r[1:]] if r[0] in flags else r for r in table["rows"]]
+    why = "; ".join(flags[label] for label in flagged)
+    footnote = f"{INCOMPLETE} The run ends before this schedule's shape does: {why}."
+    return table | {"rows": rows, "note": f"{table['note']} {footnote}".strip()}
 
 
 def status_text(status: str, diverged_step: Any, error: Any) -> str:

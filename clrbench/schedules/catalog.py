@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.formulas import _REGISTRY, _Spec
+from clrbench.schedules.registry import names, resolve
+from clrbench.schedules.spec import UNSET, Spec
+
+__all__ = ["catalog", "describe", "names"]
 
 KERAS_ROW: tuple[str, list[str], str, str] = (
     "keras:<Class>",
@@ -16,26 +19,14 @@ KERAS_ROW: tuple[str, list[str], str, str] = (
 )
 
 
-def names() -> list[str]:
-    """Schedule names: built-ins, compositions, ``register()``-ed plug-ins and installed
-    ``clrbench.schedules`` entry points, sorted (dotted paths and ``keras:`` names resolve too)."""
-    from clrbench.schedules.plugins import entry_points
-
-    return sorted(set(_REGISTRY) | set(entry_points()))
-
-
-def _spec(name: str) -> _Spec | str:
-    from clrbench.schedules.core import resolve
-
+def _spec(name: str) -> Spec | str:
     try:
         return resolve(name)
     except ScheduleError as exc:  # a broken plug-in is listed with its error, not fatal
         return str(exc)
 
 
-def _params(spec: _Spec) -> list[tuple[str, Any, str]]:
-    from clrbench.schedules.core import UNSET
-
+def _params(spec: Spec) -> list[tuple[str, Any, str]]:
     return [(p.name, None if p.default is UNSET else p.default, p.meaning) for p in spec.params]
 
 

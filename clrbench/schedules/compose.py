@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.core import CONFIG_KEYS, Schedule, evaluate, make
-from clrbench.schedules.formulas import _count, _Param, _rate, _rate_or_zero, _real, _register
+from clrbench.schedules.core import CONFIG_KEYS, Schedule, make
+from clrbench.schedules.formulas import _real
+from clrbench.schedules.spec import Param, _count, _rate, _rate_or_zero, builtin
 
 
 def _nested(where: str, value: Any) -> Schedule:
@@ -64,15 +65,33 @@ def _one_boundary_between_each(name: str, p: dict) -> None:
         )
 
 
+# The steps each nested schedule runs for, of the ``span`` steps the composition runs for.
+
+
+def _after_warmup(p: dict, span: int) -> dict[str, list[int]]:
+    return {"schedule": [span - p["steps"]]}
+
+
+def _between_boundaries(p: dict, span: int) -> dict[str, list[int]]:
+    starts = [0, *p["boundaries"]]
+    ends = [*p["boundaries"], span]
+    return {"schedules": [end - start for start, end in zip(starts, ends, strict=True)]}
+
+
+def _whole(p: dict, span: int) -> dict[str, list[int]]:
+    return {"schedule": [span]}
+
+
 _INNER = "the schedule after the warm-up, counting from its own step 0"
 
 
-@_register(
+@builtin(
     "warmup",
-    _Param("schedule", _nested, _INNER),
-    _Param("steps", _count, "iterations of linear warm-up"),
-    _Param("start_lr", _rate_or_zero, "rate at step 0", 0.0),
+    Param("schedule", _nested, _INNER, role="schedule"),
+    Param("steps", _count, "iterations of linear warm-up", role="warmup"),
+    Param("start_lr", _rate_or_zero, "rate at step 0", 0.0, role="rate"),
     origin="composition",
+    spans=_after_warmup,
 )
 def _warmup(step, xp, schedule, steps, start_lr):
     """Linear warm-up from start_lr to the schedule's first rate over ``steps``, then the schedule.
@@ -81,18 +100,21 @@ def _warmup(step, xp, schedule, steps, start_lr):
     ``s(step - steps)``: the schedule starts at its own step 0 when the warm-up ends (optax
     ``warmup_cosine_decay_schedule``, ``join_schedules``), so its cycles keep their own phase.
     """
-    peak = evaluate(schedule, xp.zeros_like(step), xp)
+    peak = schedule.evaluate(xp.zeros_like(step), xp)
     ramp = start_lr + (peak - start_lr) * (_real(step, xp) / steps)
-    after = evaluate(schedule, xp.maximum(step - steps, 0), xp)
+    after = schedule.evaluate(xp.maximum(step - steps, 0), xp)
     return xp.where(step < steps, ramp, after)
 
 
-@_register(
+@builtin(
     "join",
-    _Param("schedules", _schedule_list, "schedules, each counting from its own step 0"),
-    _Param("boundaries", _boundaries, "steps where the next schedule takes over"),
+    Param(
+        "schedules", _schedule_list, "schedules, each counting from its own step 0", role="schedule"
+    ),
+    Param("boundaries", _boundaries, "steps where the next schedule takes over", role="steps"),
     relations=(_one_boundary_between_each,),
     origin="composition",
+    spans=_between_boundaries,
 )
 def _join(step, xp, schedules, boundaries):
     """Schedules joined at step boundaries, each counting from its own start.
@@ -100,22 +122,24 @@ def _join(step, xp, schedules, boundaries):
     ``schedules[i](step - boundaries[i - 1])`` from step ``boundaries[i - 1]`` on (optax
     ``join_schedules``).
     """
-    rate = evaluate(schedules[0], step, xp)
+    rate = schedules[0].evaluate(step, xp)
     for boundary, schedule in zip(boundaries, schedules[1:], strict=True):
-        later = evaluate(schedule, xp.maximum(step - boundary, 0), xp)
+        later = schedule.evaluate(xp.maximum(step - boundary, 0), xp)
         rate = xp.where(step >= boundary, later, rate)
     return rate
 
 
-@_register(
+@builtin(
     "scale",
-    _Param("schedule", _nested, "the schedule to scale"),
-    _Param("factor", _rate, "multiplier of every rate, > 0"),
+    Param("schedule", _nested, "the schedule to scale", role="schedule"),
+    # shape, not rate: scaling the composition scales the nested schedule's rates already
+    Param("factor", _rate, "multiplier of every rate, > 0"),
     origin="composition",
+    spans=_whole,
 )
 def _scale(step, xp, schedule, factor):
     """A schedule multiplied by a constant: ``factor * s(step)``."""
-    return factor * evaluate(schedule, step, xp)
+    return factor * schedule.evaluate(step, xp)
 
 
 def warmup(schedule: Schedule | Mapping, steps: int, start_lr: float = 0.0,

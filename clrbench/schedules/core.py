@@ -1,5 +1,5 @@
-"""The public value type: a validated schedule (name, parameters, granularity), its evaluation,
-and name resolution across built-ins, compositions, plug-ins and Keras's own schedules."""
+"""The public value type: a validated schedule (name, parameters, granularity) and its
+evaluation; names are resolved by ``registry``."""
 
 from __future__ import annotations
 
@@ -10,35 +10,14 @@ from typing import Any
 import numpy as np
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.formulas import _REGISTRY, GRANULARITIES, _count, _Spec
+from clrbench.schedules.plugins import register
+from clrbench.schedules.registry import resolve
+from clrbench.schedules.spec import GRANULARITIES, REGISTRY, UNSET, Spec, _count
 
 CONFIG_KEYS = frozenset({"name", "params", "granularity", "steps_per_epoch", "source"})
 
 
-class _Unset:
-    """Default of an optional parameter that is simply left out when not given."""
-
-    def __repr__(self) -> str:
-        return "unset"
-
-
-UNSET = _Unset()
-
-
-def resolve(name: Any) -> _Spec:
-    """The spec behind a schedule name: registered, ``keras:<Class>``, ``module:function``, or a
-    ``clrbench.schedules`` entry point (the last three resolved on first use)."""
-    if not isinstance(name, str) or not name:
-        raise ScheduleError(f"a schedule name must be a non-empty string, got {name!r}")
-    spec = _REGISTRY.get(name)
-    if spec is not None:
-        return spec
-    from clrbench.schedules import plugins
-
-    return plugins.resolve(name)
-
-
-def _validate_params(name: str, spec: _Spec, given: Mapping[str, Any]) -> tuple:
+def _validate_params(name: str, spec: Spec, given: Mapping[str, Any]) -> tuple:
     """Check a parameter mapping against the spec; fill defaults; return it in spec order."""
     known = [p.name for p in spec.params]
     for key in given:
@@ -92,7 +71,7 @@ class Schedule:
     param_items: tuple[tuple[str, Any], ...]
     granularity: str = "iteration"
     steps_per_epoch: int | None = None
-    spec: _Spec = field(init=False, repr=False, compare=False)
+    spec: Spec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         spec = resolve(self.name)
@@ -117,7 +96,7 @@ class Schedule:
         integral = steps.dtype.kind in "iu" or (finite and np.all(steps == np.floor(steps)))
         if not integral or np.any(steps < 0):
             raise ScheduleError(f"{self.name}: step must be an integer >= 0, got {step!r}")
-        lr = np.asarray(evaluate(self, steps.astype(np.int64), np), dtype=np.float64)
+        lr = np.asarray(self.evaluate(steps.astype(np.int64), np), dtype=np.float64)
         if lr.shape != steps.shape:
             try:
                 lr = np.broadcast_to(lr, steps.shape).copy()
@@ -183,27 +162,25 @@ class Schedule:
             )
         return schedule
 
+    def evaluate(self, steps: Any, xp: Any) -> Any:
+        """The formula at int64 ``steps`` (an array, or a tensor with ``xp`` the tensorflow
+        numpy), held per epoch (integer division) for epoch granularity."""
+        if self.granularity == "epoch":
+            spe = self.steps_per_epoch
+            steps = spe * xp.floor_divide(steps, spe)
+        return self.spec.formula(steps, xp, **self.params)
+
     def keras(self) -> Any:
         """This schedule as a ``keras.optimizers.schedules.LearningRateSchedule`` (imports TF)."""
-        from clrbench.schedules.keras_adapter import keras_schedule_class
+        from clrbench.schedules.keras_adapter import keras_schedule_class  # TF on first use
 
-        return keras_schedule_class()(self)
+        return keras_schedule_class(Schedule)(self)
 
 
 def _unpickle(name, param_items, granularity, steps_per_epoch, registration) -> Schedule:
-    if registration is not None and name not in _REGISTRY:
-        from clrbench.schedules.plugins import register
-
+    if registration is not None and name not in REGISTRY:
         register(name, *registration)
     return Schedule(name, param_items, granularity, steps_per_epoch)
-
-
-def evaluate(schedule: Schedule, steps: Any, xp: Any) -> Any:
-    """The formula at int64 ``steps``, held per epoch (integer division) for epoch granularity."""
-    if schedule.granularity == "epoch":
-        spe = schedule.steps_per_epoch
-        steps = spe * xp.floor_divide(steps, spe)
-    return schedule.spec.formula(steps, xp, **schedule.params)
 
 
 def make(

@@ -16,76 +16,28 @@ epoch at its first step, ``f(steps_per_epoch * (step // steps_per_epoch))`` (Ker
 ``decay_steps``, ``period``, ``first_period``, ``total_steps``, ``num_steps``) are always in
 *iterations*, also for epoch granularity.
 
+Each parameter is declared with its check and its role (``spec``: rate, length, cycle, ...).
 Formulas from outside the package (plug-ins), compositions and Keras's own schedules go through
 the same registry and checks: see ``plugins``, ``compose`` and ``keras_adapter``.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from clrbench.errors import ScheduleError
-
-GRANULARITIES = ("iteration", "epoch")
-ANNEALS = ("cos", "linear")
-SWEEP_MODES = ("exp", "linear")
-ParamValue = float | int | str
-
-
-# --- parameter checks: each takes ("<schedule>: <param>", value) and returns the stored value ---
-
-
-def _number(where: str, value: Any) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ScheduleError(f"{where} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ScheduleError(f"{where} must be finite, got {value!r}")
-    return float(value)
-
-
-def _bounded(low: float, high: float, low_open: bool, high_open: bool, text: str) -> Callable:
-    def check(where: str, value: Any) -> float:
-        x = _number(where, value)
-        if x < low or x > high or (low_open and x == low) or (high_open and x == high):
-            raise ScheduleError(f"{where} must be {text}, got {value!r}")
-        return x
-
-    return check
-
-
-_rate = _bounded(0.0, math.inf, True, True, "> 0")
-_rate_or_zero = _bounded(0.0, math.inf, False, True, ">= 0")
-_factor = _bounded(0.0, 1.0, True, False, "in (0, 1]")
-_fraction = _bounded(0.0, 1.0, True, True, "in (0, 1)")
-_at_least_one = _bounded(1.0, math.inf, False, True, ">= 1")
-
-
-def _count(where: str, value: Any) -> int:
-    """A positive integer (an integral float is accepted and stored as int)."""
-    x = _number(where, value)
-    if x < 1 or x != math.floor(x):
-        raise ScheduleError(f"{where} must be a positive integer, got {value!r}")
-    return int(x)
-
-
-def _anneal(where: str, value: Any) -> str:
-    if value not in ANNEALS:
-        raise ScheduleError(f"{where} must be one of {', '.join(ANNEALS)}, got {value!r}")
-    return str(value)
-
-
-def _sweep_mode(where: str, value: Any) -> str:
-    if value not in SWEEP_MODES:
-        raise ScheduleError(f"{where} must be one of {', '.join(SWEEP_MODES)}, got {value!r}")
-    return str(value)
-
+from clrbench.schedules.spec import (
+    Param,
+    _anneal,
+    _at_least_one,
+    _count,
+    _factor,
+    _fraction,
+    _rate,
+    _rate_or_zero,
+    _sweep_mode,
+    builtin,
+)
 
 # --- cross-parameter checks: each takes (schedule name, params) ---
 
@@ -111,55 +63,12 @@ def _warmup_not_empty(name: str, p: dict) -> None:
         )
 
 
-# --- registry ---
+_p = Param
 
 
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    check: Callable[[str, Any], Any]  # -> ParamValue; a composition's: a Schedule, or several
-    meaning: str
-    default: Any = None  # a ParamValue or core.UNSET (no value, Keras's None); None: required
-
-
-@dataclass(frozen=True)
-class _Spec:
-    formula: Callable[..., Any]
-    params: tuple[_Param, ...]
-    relations: tuple[Callable[[str, dict], None], ...]
-    origin: str = "built-in"
-    function: str | None = None  # plug-ins: "module:qualname", part of the run id
-    version: str | None = None  # plug-ins: declared, or a hash of the function's source
-    summary: str | None = None
-    registration: tuple | None = None  # register()-ed: (formula, version, check), for workers
-
-    @property
-    def doc(self) -> str:
-        text = self.summary or (getattr(self.formula, "__doc__", None) or "").strip()
-        return text.splitlines()[0] if text else ""
-
-
-_REGISTRY: dict[str, _Spec] = {}
-
-
-def _register(
-    name: str, *params: _Param, relations: tuple = (), origin: str = "built-in"
-) -> Callable:
-    def decorate(formula: Callable) -> Callable:
-        arguments = list(inspect.signature(formula).parameters)[2:]
-        assert arguments == [p.name for p in params], f"{name}: formula/parameter mismatch"
-        _REGISTRY[name] = _Spec(formula, params, relations, origin)
-        return formula
-
-    return decorate
-
-
-_p = _Param
-
-
-_BASE = _p("base_lr", _rate, "lower learning rate of the cycle")
-_MAX = _p("max_lr", _rate, "upper learning rate of the cycle")
-_STEP_SIZE = _p("step_size", _count, "iterations per half cycle")
+_BASE = _p("base_lr", _rate, "lower learning rate of the cycle", role="rate")
+_MAX = _p("max_lr", _rate, "upper learning rate of the cycle", role="rate")
+_STEP_SIZE = _p("step_size", _count, "iterations per half cycle", role="half_cycle")
 _CLR = (_BASE, _MAX, _STEP_SIZE)
 
 
@@ -171,28 +80,33 @@ def _real(step, xp):
     return xp.asarray(step, dtype=xp.float64)
 
 
-@_register("constant", _p("lr", _rate, "the learning rate"))
+@builtin("constant", _p("lr", _rate, "the learning rate", role="rate"))
 def _constant(step, xp, lr):
     """A constant rate: ``lr``."""
     return lr + 0.0 * _real(step, xp)
 
 
-@_register(
+@builtin(
     "step_decay",
-    _p("initial_lr", _rate, "rate at step 0"),
+    _p("initial_lr", _rate, "rate at step 0", role="rate"),
     _p("drop", _factor, "factor applied every every_steps, in (0, 1]"),
-    _p("every_steps", _count, "iterations between drops"),
+    _p("every_steps", _count, "iterations between drops", role="steps"),
 )
 def _step_decay(step, xp, initial_lr, drop, every_steps):
     """Step decay: ``initial_lr * drop ** (step // every_steps)`` (integer division)."""
     return initial_lr * xp.power(drop, _real(xp.floor_divide(step, every_steps), xp))
 
 
-@_register(
+@builtin(
     "exp_decay",
-    _p("initial_lr", _rate, "rate at step 0"),
+    _p("initial_lr", _rate, "rate at step 0", role="rate"),
     _p("decay_rate", _factor, "factor applied per decay_steps, in (0, 1]"),
-    _p("decay_steps", _count, "iterations over which the rate is multiplied by decay_rate"),
+    _p(
+        "decay_steps",
+        _count,
+        "iterations over which the rate is multiplied by decay_rate",
+        role="steps",
+    ),
 )
 def _exp_decay(step, xp, initial_lr, decay_rate, decay_steps):
     """Exponential decay: ``initial_lr * decay_rate ** (step / decay_steps)``."""
@@ -211,7 +125,7 @@ def _clr_wave(step, xp, step_size):
     return _real(cycle, xp), 1.0 - xp.abs(position / step_size - 1.0)
 
 
-@_register("triangular", *_CLR, relations=(_base_le_max,))
+@builtin("triangular", *_CLR, relations=(_base_le_max,))
 def _triangular(step, xp, base_lr, max_lr, step_size):
     """Cyclical LR, triangle base_lr -> max_lr -> base_lr every 2*step_size (Smith 2015).
 
@@ -222,7 +136,7 @@ def _triangular(step, xp, base_lr, max_lr, step_size):
     return base_lr + (max_lr - base_lr) * wave
 
 
-@_register("triangular2", *_CLR, relations=(_base_le_max,))
+@builtin("triangular2", *_CLR, relations=(_base_le_max,))
 def _triangular2(step, xp, base_lr, max_lr, step_size):
     """Cyclical LR whose amplitude halves every cycle (Smith 2015).
 
@@ -233,7 +147,7 @@ def _triangular2(step, xp, base_lr, max_lr, step_size):
     return base_lr + (max_lr - base_lr) * wave * xp.power(0.5, cycle - 1.0)
 
 
-@_register(
+@builtin(
     "exp_range",
     *_CLR,
     _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]"),
@@ -249,11 +163,11 @@ def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
     return base_lr + (max_lr - base_lr) * wave * xp.power(gamma, _real(step, xp))
 
 
-@_register(
+@builtin(
     "sine_exp",
     _BASE,
     _MAX,
-    _p("period", _count, "iterations per full sine cycle"),
+    _p("period", _count, "iterations per full sine cycle", role="cycle"),
     _p("decay", _factor, "amplitude factor per iteration, in (0, 1]"),
     relations=(_base_le_max,),
 )
@@ -278,10 +192,10 @@ def _anneal_linear(start, end, pct, xp):
     return start + (end - start) * pct
 
 
-@_register(
+@builtin(
     "one_cycle",
-    _p("max_lr", _rate, "peak learning rate"),
-    _p("total_steps", _count, "iterations in the cycle"),
+    _p("max_lr", _rate, "peak learning rate", role="rate"),
+    _p("total_steps", _count, "iterations in the cycle", role="length"),
     _p("pct_start", _fraction, "fraction of total_steps spent warming up", 0.3),
     _p("div_factor", _at_least_one, "initial_lr = max_lr / div_factor", 25.0),
     _p("final_div_factor", _at_least_one, "min_lr = initial_lr / final_div_factor", 1e4),
@@ -308,12 +222,12 @@ def _one_cycle(step, xp, max_lr, total_steps, pct_start, div_factor, final_div_f
     return xp.where(step <= warmup_end, rising, falling)
 
 
-@_register(
+@builtin(
     "sgdr",
-    _p("max_lr", _rate, "rate at each restart"),
-    _p("min_lr", _rate_or_zero, "rate at the end of each period (may be 0)"),
-    _p("first_period", _count, "iterations in the first period"),
-    _p("t_mult", _count, "integer growth factor of the period after a restart", 1),
+    _p("max_lr", _rate, "rate at each restart", role="rate"),
+    _p("min_lr", _rate_or_zero, "rate at the end of each period (may be 0)", role="rate"),
+    _p("first_period", _count, "iterations in the first period", role="cycle"),
+    _p("t_mult", _count, "integer growth factor of the period after a restart", 1, role="growth"),
     relations=(_min_lt_max,),
 )
 def _sgdr(step, xp, max_lr, min_lr, first_period, t_mult):
@@ -349,11 +263,11 @@ def _sgdr_position(step, xp, first_period, t_mult):
     return step - start(n), first_period * xp.power(t_mult, n)
 
 
-@_register(
+@builtin(
     "range_test",
-    _p("min_lr", _rate, "rate at step 0"),
-    _p("max_lr", _rate, "rate reached at num_steps and held after"),
-    _p("num_steps", _count, "iterations of the sweep from min_lr to max_lr"),
+    _p("min_lr", _rate, "rate at step 0", role="rate"),
+    _p("max_lr", _rate, "rate reached at num_steps and held after", role="rate"),
+    _p("num_steps", _count, "iterations of the sweep from min_lr to max_lr", role="length"),
     _p("mode", _sweep_mode, "'exp' (geometric) or 'linear' growth", "exp"),
     relations=(_min_lt_max,),
 )

@@ -1,8 +1,9 @@
-"""The TensorFlow side of schedules: the Keras adapter, Keras's own schedules by name
-(``keras:CosineDecay``), and the exactness check (numpy vs in-graph at every step).
+"""The TensorFlow side of schedules, below ``Schedule``: the Keras adapter class and Keras's own
+schedules by name (``keras:CosineDecay``) as specs.
 
-Imported only on first use (``Schedule.keras()``, a ``keras:`` name, ``check_exact``), so that
-``import clrbench.schedules`` stays free of TensorFlow.
+Imported only on first use (``Schedule.keras()``, a ``keras:`` name), so that
+``import clrbench.schedules`` stays free of TensorFlow. It knows ``Schedule`` only as the type it
+is given (``keras_schedule_class(Schedule)``), so the import arrows point one way.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.core import UNSET, Schedule, evaluate
-from clrbench.schedules.formulas import _Param, _Spec
+from clrbench.schedules.spec import UNSET, Param, Spec
 
 
 @functools.cache
-def keras_schedule_class() -> type:
-    """``KerasSchedule``, registered for Keras serialisation as ``clrbench>KerasSchedule``."""
+def keras_schedule_class(schedule_type: Any) -> type:
+    """``KerasSchedule`` for ``schedule_type`` (``Schedule``: it has ``evaluate(steps, xp)``,
+    ``to_config`` and ``from_config``), registered for Keras serialisation as
+    ``clrbench>KerasSchedule``."""
 
     @keras.saving.register_keras_serializable(package="clrbench")
     class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -36,11 +38,11 @@ def keras_schedule_class() -> type:
         the schedule's ``to_config``.
         """
 
-        def __init__(self, schedule: Schedule) -> None:
+        def __init__(self, schedule: Any) -> None:
             self.schedule = schedule
 
         def __call__(self, step: Any) -> Any:
-            lr = evaluate(self.schedule, tf.cast(step, tf.int64), tnp)
+            lr = self.schedule.evaluate(tf.cast(step, tf.int64), tnp)
             return tf.cast(lr, tf.float32)
 
         def get_config(self) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def keras_schedule_class() -> type:
 
         @classmethod
         def from_config(cls, config: dict[str, Any]) -> KerasSchedule:
-            return cls(Schedule.from_config(config))
+            return cls(schedule_type.from_config(config))
 
     KerasSchedule.__module__, KerasSchedule.__qualname__ = "clrbench.schedules", "KerasSchedule"
     return KerasSchedule
@@ -82,7 +84,7 @@ def _keras_args(params: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
-def keras_spec(name: str) -> _Spec:
+def keras_spec(name: str) -> Spec:
     """The spec of ``keras:<Class>``: its constructor arguments are the parameters (``name``
     excluded), checked by constructing it."""
     classes = keras_classes()
@@ -101,7 +103,8 @@ def keras_spec(name: str) -> _Spec:
             default = None
         else:
             default = UNSET if argument.default is None else argument.default
-        params.append(_Param(argument.name, _plain_value, f"{class_name} argument", default))
+        role = _keras_role(argument.name)
+        params.append(Param(argument.name, _plain_value, f"{class_name} argument", default, role))
 
     def constructs(schedule_name: str, values: dict) -> None:
         try:
@@ -113,7 +116,15 @@ def keras_spec(name: str) -> _Spec:
     formula = functools.partial(_keras_formula, class_name)
     summary = (cls.__doc__ or "").strip().splitlines()[0]
     origin = f"Keras {keras.__version__}"
-    return _Spec(formula, tuple(params), (constructs,), origin, summary=summary)
+    return Spec(formula, tuple(params), (constructs,), origin, summary=summary)
+
+
+def _keras_role(argument: str) -> str:
+    """Keras's constructor arguments follow one naming convention: ``*learning_rate`` and
+    ``warmup_target`` are rates, ``*_steps`` counts of iterations, the rest shape."""
+    if argument.endswith("learning_rate") or argument == "warmup_target":
+        return "rate"
+    return "steps" if argument.endswith("_steps") else "shape"
 
 
 def _keras_formula(class_name: str, step: Any, xp: Any, **params: Any) -> Any:
@@ -130,47 +141,3 @@ def _keras_formula(class_name: str, step: Any, xp: Any, **params: Any) -> Any:
         flat = tf.constant(steps.reshape(-1))
         rates = tf.vectorized_map(schedule, flat).numpy().astype(np.float64)
         return rates.reshape(steps.shape)
-
-
-# --- exactness: the formula in numpy and in the graph, at every step ---
-
-
-def in_graph_rates(schedule: Any, steps: int) -> np.ndarray:
-    """The rates at steps ``0..steps-1`` (float32), each evaluated from a scalar int64 step inside
-    one ``tf.function`` (a ``tf.while_loop`` the graph optimiser rewrites, as the optimizer's
-    train step is). ``schedule``: a ``Schedule`` or any Keras ``LearningRateSchedule``."""
-    adapter = schedule.keras() if isinstance(schedule, Schedule) else schedule
-
-    @tf.function
-    def rates():
-        def body(step, out):
-            return step + 1, out.write(tf.cast(step, tf.int32), adapter(step))
-
-        start = (tf.constant(0, tf.int64), tf.TensorArray(tf.float32, size=steps))
-        _, out = tf.while_loop(lambda step, _: step < steps, body, start)
-        return out.stack()
-
-    return rates().numpy()
-
-
-def check_exact(schedule: Schedule, steps: int, rtol: float = 1e-6, atol: float = 1e-6) -> None:
-    """Assert that the schedule gives the same rate in the graph as in numpy at every step of a
-    run of ``steps`` steps (use the run's length: ``epochs * ceil(train_size / batch_size)``).
-
-    Equal means within float32 precision: ``|graph - numpy| <= rtol * |numpy| + atol * max``,
-    ``max`` the run's largest rate (Keras's own schedules compute in float32, whose rounding is
-    large relative to rates near zero). A boundary computed as ``floor(step / n)`` in floating
-    point fails here, at the multiples of ``n`` where the graph optimiser rounds it down.
-    Raises ``AssertionError`` naming the first step that differs.
-    """
-    graph = in_graph_rates(schedule, steps)
-    expected = schedule(np.arange(steps))
-    scale = float(np.max(np.abs(expected))) if steps else 0.0
-    close = np.abs(graph - expected) <= rtol * np.abs(expected) + atol * scale
-    if not close.all():
-        step = int(np.argmin(close))
-        raise AssertionError(
-            f"{schedule.name}: in the graph the rate at step {step} is {graph[step]!r}, "
-            f"numpy gives {expected[step]!r} ({np.count_nonzero(~close)} of {steps:,} steps "
-            f"differ beyond rtol={rtol}, atol={atol} x the largest rate)"
-        )

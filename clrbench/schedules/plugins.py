@@ -5,9 +5,14 @@ array (``numpy``) or tensor (``tensorflow.experimental.numpy``): boundaries by i
 ``xp.floor_divide``/``xp.remainder`` of the step, smooth parts in float64. Its parameters are
 declared by its signature: every parameter after ``(step, xp)`` needs a type annotation, which is
 its check (``float``: a finite number, ``int``: an integer, ``str``, ``bool``, ``Literal[...]``,
-or one of the constrained aliases below such as ``Rate``); a default makes it optional.
-``declare(version=..., check=...)`` adds a version (otherwise a hash of the function's source)
-and a cross-parameter check. The version and ``module:qualname`` are part of every run id.
+or one of the constrained aliases below such as ``Rate``); a default makes it optional. The
+aliases also give the parameter its role (``Rate``: a learning rate the study scales, ``Length``:
+the shape's length, ``Cycle``, ...; see ``spec``); any other annotation is a ``shape`` parameter.
+``declare(version=..., check=..., roles=...)`` adds a version (otherwise a hash of the function's
+source), a cross-parameter check and roles by parameter name. The version and
+``module:qualname`` are part of every run id.
+
+Name resolution (which of these a name is) lives in ``registry``, above this module.
 """
 
 from __future__ import annotations
@@ -18,39 +23,54 @@ import inspect
 import marshal
 import typing
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Annotated, Any, Literal
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules.formulas import (
-    _REGISTRY,
+from clrbench.schedules.spec import (
+    REGISTRY,
+    Param,
+    Spec,
     _at_least_one,
     _count,
     _factor,
     _fraction,
     _number,
-    _Param,
     _rate,
     _rate_or_zero,
-    _Spec,
+    check_role,
 )
 
 ENTRY_POINT_GROUP = "clrbench.schedules"
 
-# Constrained parameter types for plug-in signatures (the built-ins' own checks).
-Rate = Annotated[float, _rate]  # > 0
+
+@dataclass(frozen=True)
+class Role:
+    """A parameter's role in an annotation: ``Annotated[int, Role("length")]`` (see ``spec``)."""
+
+    name: str
+
+
+# Constrained parameter types for plug-in signatures (the built-ins' own checks and roles).
+Rate = Annotated[float, _rate, Role("rate")]  # a learning rate > 0
+RateOrZero = Annotated[float, _rate_or_zero, Role("rate")]  # a learning rate >= 0
 NonNegative = Annotated[float, _rate_or_zero]  # >= 0
 Factor = Annotated[float, _factor]  # in (0, 1]
 Fraction = Annotated[float, _fraction]  # in (0, 1)
 AtLeastOne = Annotated[float, _at_least_one]  # >= 1
-Count = Annotated[int, _count]  # a positive integer (iterations, periods)
+Count = Annotated[int, _count, Role("steps")]  # a positive integer of iterations
+Length = Annotated[int, _count, Role("length")]  # iterations of the whole shape
+Warmup = Annotated[int, _count, Role("warmup")]  # iterations of a leading warm-up
+Cycle = Annotated[int, _count, Role("cycle")]  # iterations per cycle
+HalfCycle = Annotated[int, _count, Role("half_cycle")]  # iterations per half cycle
 
-ALIASES = {Rate: "Rate (> 0)", NonNegative: "NonNegative (>= 0)", Factor: "Factor (0, 1]",
+ALIASES = {Rate: "Rate (> 0)", RateOrZero: "RateOrZero (>= 0)",
+           NonNegative: "NonNegative (>= 0)", Factor: "Factor (0, 1]",
            Fraction: "Fraction (0, 1)", AtLeastOne: "AtLeastOne (>= 1)",
-           Count: "Count (integer >= 1)"}  # fmt: skip
-
-_RESOLVED: dict[str, _Spec] = {}
+           Count: "Count (integer >= 1)", Length: "Length (iterations)",
+           Warmup: "Warmup (iterations)", Cycle: "Cycle (iterations)",
+           HalfCycle: "HalfCycle (iterations)"}  # fmt: skip
 
 
 def _integer(where: str, value: Any) -> int:
@@ -111,14 +131,30 @@ def _meaning(annotation: Any) -> str:
     return getattr(annotation, "__name__", repr(annotation))
 
 
-def declare(version: str | None = None, check: Callable[[dict], None] | None = None) -> Callable:
+def _role_for(annotation: Any) -> str:
+    """The role an annotation declares (a ``Role`` in ``Annotated``, as ``Rate`` has), else
+    ``shape``: an undeclared parameter is passed to the formula and never scaled or noted."""
+    if typing.get_origin(annotation) is Annotated:
+        for meta in typing.get_args(annotation)[1:]:
+            if isinstance(meta, Role):
+                return meta.name
+    return "shape"
+
+
+def declare(
+    version: str | None = None,
+    check: Callable[[dict], None] | None = None,
+    roles: dict[str, str] | None = None,
+) -> Callable:
     """Decorate a plug-in formula with a version (instead of a hash of its source: bump it when a
-    helper the formula calls changes) and/or ``check(params)``, raising ``ValueError`` with a
-    message for parameter combinations that make no sense."""
+    helper the formula calls changes), ``check(params)``, raising ``ValueError`` with a message
+    for parameter combinations that make no sense, and/or ``roles`` (``{"peak": "rate"}``: what
+    each parameter is, beyond what its annotation says; see ``clrbench.schedules.ROLES``)."""
 
     def decorate(formula: Callable) -> Callable:
         setattr(formula, "__clrbench_version__", version)  # noqa: B010 (mypy: a function has no such attribute)
         setattr(formula, "__clrbench_check__", check)  # noqa: B010
+        setattr(formula, "__clrbench_roles__", roles)  # noqa: B010
         return formula
 
     return decorate
@@ -144,7 +180,8 @@ def spec_from_function(
     version: str | None = None,
     check: Callable | None = None,
     registration: tuple | None = None,
-) -> _Spec:
+    roles: dict[str, str] | None = None,
+) -> Spec:
     """Validate a formula's signature and turn it into a spec (parameters from the signature)."""
     if not callable(formula) or not hasattr(formula, "__code__"):
         raise ScheduleError(f"{name}: {formula!r} is not a function")
@@ -159,6 +196,7 @@ def spec_from_function(
         hints = typing.get_type_hints(formula, include_extras=True)
     except Exception as exc:
         raise ScheduleError(f"{name}: cannot read its annotations ({exc})") from None
+    declared = _declared_roles(name, formula, roles, [p.name for p in arguments[2:]])
     params = []
     for argument in arguments[2:]:
         where = f"{name}: parameter {argument.name!r}"
@@ -172,13 +210,33 @@ def spec_from_function(
             if argument.default is None:
                 raise ScheduleError(f"{where}: a default of None is not supported")
             default = checker(f"{name}: default of {argument.name}", argument.default)
-        params.append(_Param(argument.name, checker, _meaning(hints[argument.name]), default))
+        annotation = hints[argument.name]
+        role = declared.get(argument.name, _role_for(annotation))
+        role = check_role(where, role)
+        params.append(Param(argument.name, checker, _meaning(annotation), default, role))
     function, derived = identity(formula)
     version = version if version is not None else derived
     check = check if check is not None else getattr(formula, "__clrbench_check__", None)
     relations = () if check is None else (_relation(check),)
-    spec = _Spec(formula, tuple(params), relations, origin, function, version)
+    spec = Spec(formula, tuple(params), relations, origin, function, version)
     return replace(spec, registration=registration)
+
+
+def _declared_roles(
+    name: str, formula: Any, roles: dict[str, str] | None, known: list[str]
+) -> dict[str, str]:
+    """Roles given to ``register``/``declare``, each naming a parameter of the formula."""
+    declared = roles if roles is not None else getattr(formula, "__clrbench_roles__", None)
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise ScheduleError(f"{name}: roles must be a dict of parameter -> role, got {declared!r}")
+    for param in declared:
+        if param not in known:
+            raise ScheduleError(
+                f"{name}: roles names {param!r}, not a parameter (parameters: {', '.join(known)})"
+            )
+    return dict(declared)
 
 
 def _relation(check: Callable[[dict], None]) -> Callable[[str, dict], None]:
@@ -196,25 +254,26 @@ def register(
     formula: Callable,
     version: str | None = None,
     check: Callable[[dict], None] | None = None,
+    roles: dict[str, str] | None = None,
 ) -> None:
     """Make ``formula`` available as schedule ``name`` in this process (and in the workers it
-    sends runs to); registering the same name again replaces it."""
-    existing = _REGISTRY.get(name)
+    sends runs to); registering the same name again replaces it. ``roles``: as in ``declare``."""
+    existing = REGISTRY.get(name)
     if not isinstance(name, str) or not name.isidentifier():
         raise ScheduleError(f"register: a schedule name must be an identifier, got {name!r}")
     if existing is not None and existing.registration is None:
         raise ScheduleError(f"register: {name!r} is a {existing.origin} schedule; choose a name")
     origin = f"register() in {getattr(formula, '__module__', '?')}"
-    registration = (formula, version, check)
-    _REGISTRY[name] = spec_from_function(name, formula, origin, version, check, registration)
+    registration = (formula, version, check, roles)
+    REGISTRY[name] = spec_from_function(name, formula, origin, version, check, registration, roles)
 
 
 def unregister(name: str) -> None:
     """Remove a ``register()``-ed schedule (built-ins cannot be removed)."""
-    spec = _REGISTRY.get(name)
+    spec = REGISTRY.get(name)
     if spec is None or spec.registration is None:
         raise ScheduleError(f"unregister: {name!r} is not a register()-ed schedule")
-    del _REGISTRY[name]
+    del REGISTRY[name]
 
 
 def entry_points() -> dict[str, metadata.EntryPoint]:
@@ -222,32 +281,17 @@ def entry_points() -> dict[str, metadata.EntryPoint]:
     found: dict[str, metadata.EntryPoint] = {}
     for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(point.name, point)
-    return {k: v for k, v in found.items() if k not in _REGISTRY}
+    return {k: v for k, v in found.items() if k not in REGISTRY}
 
 
-def resolve(name: str) -> _Spec:
-    """A ``keras:<Class>``, ``module:function`` or entry-point schedule (cached per process)."""
-    if name in _RESOLVED:
-        return _RESOLVED[name]
-    if name.startswith("keras:"):
-        from clrbench.schedules.keras_adapter import keras_spec
+def from_import_path(path: str) -> Spec:
+    """The spec of a ``package.module:function`` schedule."""
+    return spec_from_function(path, _import(path), f"import path {path.split(':')[0]}")
 
-        spec = keras_spec(name)
-    elif ":" in name:
-        spec = spec_from_function(name, _import(name), f"import path {name.split(':')[0]}")
-    else:
-        point = entry_points().get(name)
-        if point is None:
-            from clrbench.schedules.catalog import names
-            from clrbench.text import did_you_mean
 
-            raise ScheduleError(
-                f"unknown schedule {name!r}{did_you_mean(name, names())}; valid: "
-                f"{', '.join(names())}, 'package.module:function' or 'keras:<Class>'"
-            )
-        spec = spec_from_function(name, _load(point), f"entry point of {_dist(point)}")
-    _RESOLVED[name] = spec
-    return spec
+def from_entry_point(point: metadata.EntryPoint) -> Spec:
+    """The spec of an installed ``clrbench.schedules`` entry point."""
+    return spec_from_function(point.name, _load(point), f"entry point of {_dist(point)}")
 
 
 def _import(path: str) -> Any:

@@ -81,7 +81,9 @@ def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Exp
     """Each winner with all its rates scaled by 2^k, k in ``octaves``, on validation."""
     families = {f.label: f for f in config.families}
     entries = tuple(
-        entry_for(families[name], octave_label(name, k), scale_rates(params, 2.0**k))
+        entry_for(
+            families[name], octave_label(name, k), scale_rates(families[name].name, params, 2.0**k)
+        )
         for name, params in winners.items()
         for k in config.octaves
     )

@@ -3,14 +3,17 @@
 A formula is ``f(step, xp, **params)``: ``xp`` is numpy or ``tensorflow.experimental.numpy`` and
 ``step`` an int64 array of optimizer steps. Boundaries (where a phase ends, which stair we are
 on) are integer operations on ``step``; only the smooth parts are float64. The annotations are
-the parameter checks; ``declare`` adds a cross-parameter check.
+the parameter checks and roles (``Rate``: a learning rate the study scales; ``Length``: the
+shape's length, which an experiment can tie to the run with ``total_steps = "run"``; ``Warmup``,
+``Count``: iterations); ``declare`` adds a cross-parameter check, and roles by name where an
+annotation's default would be wrong (``stairs`` is a count of stairs, not of iterations).
 """
 
 from __future__ import annotations
 
 import math
 
-from clrbench.schedules import Count, Factor, NonNegative, Rate, declare
+from clrbench.schedules import Count, Factor, Length, Rate, RateOrZero, Warmup, declare
 
 
 def _warmup_shorter_than_run(params: dict) -> None:
@@ -28,9 +31,9 @@ def warm_cosine(
     step,
     xp,
     peak_lr: Rate,
-    warmup_steps: Count,
-    total_steps: Count,
-    final_lr: NonNegative = 0.0,
+    warmup_steps: Warmup,
+    total_steps: Length,
+    final_lr: RateOrZero = 0.0,
 ):
     """Linear warm-up from 0 to peak_lr over warmup_steps, then cosine to final_lr at total_steps.
 
@@ -45,6 +48,7 @@ def warm_cosine(
     return xp.where(step < warmup_steps, peak_lr * real / warmup_steps, cosine)
 
 
+@declare(roles={"stairs": "shape"})
 def stepped_cycle(step, xp, base_lr: Rate, max_lr: Rate, stair_steps: Count, stairs: Count,
                   drop: Factor = 1.0):  # fmt: skip
     """A staircase from base_lr up to max_lr in ``stairs`` stairs of ``stair_steps`` each, then

@@ -41,7 +41,9 @@ def three_seeds(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def check(capsys, folder: Path, baseline: Path, junit: Path, *options: str) -> tuple[int, str]:
-    code = main(["check", str(folder), "--baseline", str(baseline), "--junit", str(junit), *options])
+    code = main(
+        ["check", str(folder), "--baseline", str(baseline), "--junit", str(junit), *options]
+    )
     return code, capsys.readouterr().err
 
 

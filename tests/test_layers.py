@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("tensorflow", "keras")
+HEAVY = ("tensorflow", "keras", "mlflow")  # mlflow: only `export --mlflow` imports it
 
 
 def _loaded_after(argv: list[str]) -> tuple[int, list[str], str]:

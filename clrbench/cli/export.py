@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 from pathlib import Path
 
 from clrbench.errors import ConfigError, ResultsError
@@ -79,6 +80,7 @@ def export_to_mlflow(results, args: argparse.Namespace) -> None:
     """Log to MLflow; print the experiment, the parent run and how many runs were added."""
     from clrbench.store.mlflow_export import export_mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its database set-up notices
     name = results.experiment.get("experiment", {}).get("name", results.path.name)
     experiment = args.mlflow_experiment or f"clrbench-{name}"
     done = export_mlflow(results, args.mlflow, experiment)

@@ -143,8 +143,8 @@ def check(
     report = CheckReport()
     note, one_sided = ("note", "untested") if allow_config_change else ("fail", "fail")
     report.record("", "configuration", config_message(baseline, current), note)
-    for label, line in schedule_set_messages(baseline, current):
-        report.record(label, "schedule set", line, one_sided)  # on one side only: untested
+    for label, message in schedule_set_messages(baseline, current):
+        report.record(label, "schedule set", message, one_sided)  # on one side only: untested
     common = [label for label in baseline["metrics"] if label in current["metrics"]]
     for label in common:
         runs = current["runs"][label]

@@ -102,11 +102,10 @@ def junit_tree(report: CheckReport, results_label: str, baseline_label: str) -> 
         "skipped": sum(case.find("skipped") is not None for case in cases),
     }
     counted = {key: str(value) for key, value in counts.items()} | {"time": "0"}
-    root = ET.Element("testsuites", name=SUITE, **counted)
+    root = ET.Element("testsuites", {"name": SUITE} | counted)
     timestamp = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
-    suite = ET.SubElement(
-        root, "testsuite", name=SUITE, timestamp=timestamp, hostname=socket.gethostname(), **counted
-    )
+    where = {"timestamp": timestamp, "hostname": socket.gethostname()}
+    suite = ET.SubElement(root, "testsuite", {"name": SUITE} | where | counted)
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("results", results_label),

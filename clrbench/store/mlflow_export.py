@@ -236,8 +236,8 @@ def _log_child(
     _log_metrics(client, child, metrics)
     client.set_tag(child, EXPORTED, "true")
     status = RunStatus.FINISHED if run["status"] == "ok" else RunStatus.FAILED
-    wall_s = run.get("wall_s")
-    end = None if start is None or not np.isfinite(wall_s) else start + int(wall_s * 1000)
+    wall_s = float(run.get("wall_s") or np.nan)
+    end = None if start is None or np.isnan(wall_s) else start + int(wall_s * 1000)
     client.set_terminated(child, RunStatus.to_string(status), end_time=end)
 
 

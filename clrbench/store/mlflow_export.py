@@ -15,7 +15,8 @@ Idempotent: runs are found again by tags (``clrbench.folder_id``, a hash of the 
 resolved path, and ``clrbench.run_id``), so exporting again adds only runs the tracking store
 does not have yet. A run counts as exported once its ``clrbench.exported`` tag is set, which
 happens last; a run left half-logged by an interrupted export is deleted and logged again.
-Metrics go in ``MlflowClient.log_batch`` calls of at most MLflow's batch limits.
+A run's metrics go in one ``MlflowClient.log_batch`` call, which splits them into requests
+within MLflow's batch limits.
 
 MLflow is an optional extra (``pip install 'clrbench[mlflow]'``) imported only here.
 """
@@ -23,6 +24,7 @@ MLflow is an optional extra (``pip install 'clrbench[mlflow]'``) imported only h
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,18 +234,13 @@ def _log_child(
     metrics = _metrics(batches, BATCH_METRICS, {}, start_s)
     validation = run.get("evaluate_on") == "validation"
     names = {c: c.replace("test_", "validation_") if validation else c for c in EPOCH_METRICS}
-    metrics = _chain(metrics, _metrics(epochs, EPOCH_METRICS, names, start_s))
+    metrics = itertools.chain(metrics, _metrics(epochs, EPOCH_METRICS, names, start_s))
     _log_metrics(client, child, metrics)
     client.set_tag(child, EXPORTED, "true")
     status = RunStatus.FINISHED if run["status"] == "ok" else RunStatus.FAILED
     wall_s = float(run.get("wall_s") or np.nan)
     end = None if start is None or np.isnan(wall_s) else start + int(wall_s * 1000)
     client.set_terminated(child, RunStatus.to_string(status), end_time=end)
-
-
-def _chain(*iterators: Iterator[Any]) -> Iterator[Any]:
-    for iterator in iterators:
-        yield from iterator
 
 
 def _metrics(
@@ -264,17 +261,9 @@ def _metrics(
 
 
 def _log_metrics(client: MlflowClient, run_id: str, metrics: Iterator[Any]) -> None:
-    """``log_batch`` in chunks of MLflow's batch limit."""
-    from mlflow.utils.validation import MAX_METRICS_PER_BATCH
-
-    chunk: list[Any] = []
-    for metric in metrics:
-        chunk.append(metric)
-        if len(chunk) == MAX_METRICS_PER_BATCH:
-            client.log_batch(run_id, metrics=chunk, synchronous=True)
-            chunk = []
-    if chunk:
-        client.log_batch(run_id, metrics=chunk, synchronous=True)
+    """All of a run's metric values in one ``log_batch``: MlflowClient splits them into
+    requests within MLflow's batch limit (1,000 values; it does so since MLflow 1.27)."""
+    client.log_batch(run_id, metrics=list(metrics), synchronous=True)
 
 
 def _param_value(value: Any) -> str:
@@ -286,11 +275,8 @@ def _param_value(value: Any) -> str:
 
 
 def _log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
-    """Parameters as strings (None as "None"), in batches of MLflow's limit."""
+    """Parameters as strings (None as "None"), in one ``log_batch`` (split by MlflowClient)."""
     from mlflow.entities import Param
-    from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
     entities = [Param(key, _param_value(value)) for key, value in params.items()]
-    for start in range(0, len(entities), MAX_PARAMS_TAGS_PER_BATCH):
-        part = entities[start : start + MAX_PARAMS_TAGS_PER_BATCH]
-        client.log_batch(run_id, params=part, synchronous=True)
+    client.log_batch(run_id, params=entities, synchronous=True)

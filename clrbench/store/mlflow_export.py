@@ -58,6 +58,7 @@ WORKLOAD_PARAMS = (
 )
 TAG = "clrbench."  # prefix of clrbench's own tags
 EXPORTED = TAG + "exported"  # set last: the run is complete in the tracking store
+MAX_ERROR_TAG = 5000  # characters; MLflow's tag values hold at most 8,000
 REPORT_DIR = "report"  # the folder's report (written by `report`), uploaded with the parent
 
 
@@ -152,8 +153,8 @@ def _parent_run(client: MlflowClient, experiment_id: str, results: Results) -> s
     params["schedules"] = ",".join(results.schedules)
     _log_params(client, run.info.run_id, params)
     _upload_report(client, run.info.run_id, results)
-    client.set_tag(run.info.run_id, EXPORTED, "true")
     client.set_terminated(run.info.run_id)
+    client.set_tag(run.info.run_id, EXPORTED, "true")
     return run.info.run_id
 
 
@@ -210,7 +211,7 @@ def run_tags(run: dict[str, Any], identity: str, parent_run_id: str) -> dict[str
         f"{TAG}training_semantics": str(TRAINING_SEMANTICS),
     }
     if isinstance(run.get("error"), str):
-        tags[f"{TAG}error"] = run["error"]
+        tags[f"{TAG}error"] = run["error"][:MAX_ERROR_TAG]
     return tags
 
 
@@ -236,11 +237,11 @@ def _log_child(
     names = {c: c.replace("test_", "validation_") if validation else c for c in EPOCH_METRICS}
     metrics = itertools.chain(metrics, _metrics(epochs, EPOCH_METRICS, names, start_s))
     _log_metrics(client, child, metrics)
-    client.set_tag(child, EXPORTED, "true")
     status = RunStatus.FINISHED if run["status"] == "ok" else RunStatus.FAILED
     wall_s = float(run.get("wall_s") or np.nan)
     end = None if start is None or np.isnan(wall_s) else start + int(wall_s * 1000)
     client.set_terminated(child, RunStatus.to_string(status), end_time=end)
+    client.set_tag(child, EXPORTED, "true")  # last: everything above is in the store
 
 
 def _metrics(

@@ -65,3 +65,12 @@ def test_workflow_runs_the_ci_preset_then_the_markdown_check():
         s for s in workflow["jobs"]["gate"]["steps"] if "setup-python" in s.get("uses", "")
     )
     assert setup["with"]["cache"] == "pip"
+
+
+def test_workflow_publishes_the_checks_junit_file():
+    (_, check) = (build_parser().parse_args(c) for c in clrbench_commands())
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["gate"]["steps"]
+    publish = next(s for s in steps if "action-junit-report" in s.get("uses", ""))
+    assert publish["uses"].rsplit("@", 1)[1].startswith("v")  # pinned to a release
+    assert publish["with"]["report_paths"] == check.junit
+    assert publish["if"] == "success() || failure()"  # also, above all, after a regression

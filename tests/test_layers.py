@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("tensorflow", "keras")
+HEAVY = ("tensorflow", "keras", "mlflow")  # mlflow: only `export --mlflow` imports it
 
 
 def _loaded_after(argv: list[str]) -> tuple[int, list[str], str]:

@@ -3,7 +3,7 @@
 ``check`` exits 0 when nothing regressed, 1 when something did (or nothing could be compared,
 or the configuration or the schedules changed, unless ``--allow-config-change``), 2 on bad
 input. It writes nothing but the Markdown summary appended to ``$GITHUB_STEP_SUMMARY`` when
-that variable is set.
+that variable is set, and the JUnit XML file of ``--junit FILE``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table")
     output.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write the check as JUnit XML for CI test reports (one test case per "
+        "comparison and per check; a regression is a failure, an untestable one skipped)",
+    )
     p.set_defaults(func=check_command)
 
 
@@ -114,6 +120,10 @@ def check_command(args: argparse.Namespace) -> int:
     from clrbench.gate.output import console, markdown
 
     tolerances = parse_tolerances(args.tolerance)  # bad options first, before any reading
+    if args.junit:
+        from clrbench.gate.junit import check_junit_path
+
+        check_junit_path(Path(args.junit))
     baseline = read_baseline(args.baseline)
     current = metrics_document(_load(args.results_dir))
     refuse_few_seeds(baseline, f"{args.baseline}: the baseline", args.allow_few_seeds)
@@ -128,6 +138,10 @@ def check_command(args: argparse.Namespace) -> int:
     else:
         print(console(report, args.baseline), end="")
     _append_step_summary(table)
+    if args.junit:
+        from clrbench.gate.junit import write_junit
+
+        write_junit(report, args.junit, args.results_dir, args.baseline)
     return 0 if report.passed else 1
 
 

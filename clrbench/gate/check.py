@@ -45,24 +45,52 @@ from clrbench.gate.comparison import (
 )
 from clrbench.gate.messages import (
     completeness_message,
+    config_message,
     metric_message,
     power_notes,
+    schedule_set_messages,
     seed_notes,
     status_message,
-    structure_messages,
 )
 
 if TYPE_CHECKING:
     from clrbench.store.results import Results
 
 
+NOTHING_COMPARED = "nothing was compared: no schedule has ok runs both here and in the baseline"
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One check of the gate besides the metric comparisons, passed or not (the JUnit output
+    lists each as a test case). ``subject`` is a schedule, or "" for the whole check;
+    ``verdict`` is ``ok``, ``fail``, ``note`` (reported, not failing: --allow-config-change)
+    or ``untested`` (a schedule on one side only); ``line`` says why when it is not ``ok``."""
+
+    subject: str
+    name: str
+    verdict: str
+    line: str | None = None
+
+
 @dataclass
 class CheckReport:
-    """Everything a check found: all comparisons, failing lines and informative notes."""
+    """Everything a check found: all comparisons, failing lines and informative notes, and
+    every other check made (``checks``, passed ones included)."""
 
     comparisons: list[Comparison] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    checks: list[GateCheck] = field(default_factory=list)
+
+    def record(self, subject: str, name: str, line: str | None, verdict: str = "fail") -> None:
+        """Add a check: passed when ``line`` is None, else ``line`` is a failure (``verdict``
+        ``fail``) or a note (``note``, ``untested``)."""
+        if line is None:
+            self.checks.append(GateCheck(subject, name, "ok"))
+            return
+        (self.failures if verdict == "fail" else self.notes).append(line)
+        self.checks.append(GateCheck(subject, name, verdict, line))
 
     @property
     def passed(self) -> bool:
@@ -113,16 +141,15 @@ def check(
 ) -> CheckReport:
     """Compare a :func:`metrics_document` with a baseline; empty ``failures`` means pass."""
     report = CheckReport()
-    structure = structure_messages(baseline, current)
-    (report.notes if allow_config_change else report.failures).extend(structure)
+    note, one_sided = ("note", "untested") if allow_config_change else ("fail", "fail")
+    report.record("", "configuration", config_message(baseline, current), note)
+    for label, message in schedule_set_messages(baseline, current):
+        report.record(label, "schedule set", message, one_sided)  # on one side only: untested
     common = [label for label in baseline["metrics"] if label in current["metrics"]]
     for label in common:
         runs = current["runs"][label]
-        lines = (
-            completeness_message(label, runs),
-            status_message(label, baseline["runs"][label], runs),
-        )
-        report.failures += [line for line in lines if line]
+        report.record(label, "runs complete", completeness_message(label, runs))
+        report.record(label, "run status", status_message(label, baseline["runs"][label], runs))
         for name, stat in baseline["metrics"][label].items():
             now = current["metrics"][label].get(name)
             if now is None or now["mean"] is None or stat["mean"] is None:
@@ -133,10 +160,7 @@ def check(
             report.comparisons.append(comparison)
             if line := metric_message(comparison):
                 report.failures.append(line)
-    if not report.comparisons:
-        report.failures.append(
-            "nothing was compared: no schedule has ok runs both here and in the baseline"
-        )
+    report.record("", "something compared", None if report.comparisons else NOTHING_COMPARED)
     report.notes += power_notes(report.comparisons) + seed_notes(report.comparisons)
     return report
 

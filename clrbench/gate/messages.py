@@ -66,23 +66,41 @@ def completeness_message(schedule: str, current: dict[str, Any]) -> str | None:
     )
 
 
+def config_message(baseline: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """None, or a line naming what changed in the configuration since the baseline."""
+    if current["config_hash"] == baseline["config_hash"]:
+        return None
+    changes = config_changes(baseline["experiment"], current["experiment"])
+    what = "; ".join(changes) if changes else "schedules differ"
+    return (
+        f"configuration changed since the baseline: {what} "
+        "(make a new baseline, or pass --allow-config-change to compare anyway)"
+    )
+
+
+def schedule_set_messages(
+    baseline: dict[str, Any], current: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """``(schedule, line)`` for each schedule gone missing from the results and each new one."""
+    missing = [
+        (label, f"{label}: in the baseline but not in the results")
+        for label in baseline["metrics"]
+        if label not in current["metrics"]
+    ]
+    new = [
+        (label, f"{label}: new schedule, not in the baseline (not checked)")
+        for label in current["metrics"]
+        if label not in baseline["metrics"]
+    ]
+    return missing + new
+
+
 def structure_messages(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Lines for a changed configuration, a schedule gone missing and a new schedule."""
-    lines = []
-    if current["config_hash"] != baseline["config_hash"]:
-        changes = config_changes(baseline["experiment"], current["experiment"])
-        what = "; ".join(changes) if changes else "schedules differ"
-        lines.append(
-            f"configuration changed since the baseline: {what} "
-            "(make a new baseline, or pass --allow-config-change to compare anyway)"
-        )
-    for label in baseline["metrics"]:
-        if label not in current["metrics"]:
-            lines.append(f"{label}: in the baseline but not in the results")
-    for label in current["metrics"]:
-        if label not in baseline["metrics"]:
-            lines.append(f"{label}: new schedule, not in the baseline (not checked)")
-    return lines
+    config = config_message(baseline, current)
+    return ([config] if config else []) + [
+        line for _, line in schedule_set_messages(baseline, current)
+    ]
 
 
 # --- the whole check ---

@@ -156,3 +156,51 @@ def test_quiet_run_prints_only_the_path_and_no_tensorflow_noise(tmp_path, mnist_
     assert verbose.returncode == 0, verbose.stderr
     retraced = "triggered tf.function retracing" in verbose.stderr
     assert retraced == (trainer == "fit")  # under fit, the filter is what hides it
+
+
+TENSORFLOW_START_UP = ("absl", "cudart", "oneDNN", "TF_ENABLE", "cpu_feature_guard")
+
+
+def _clrbench(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m clrbench ARGS`` in a fresh process, as a user starts it (TensorFlow not yet
+    imported, no TF_CPP_MIN_LOG_LEVEL of ours in the environment)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    return subprocess.run(
+        [sys.executable, "-m", "clrbench", *args],
+        capture_output=True,
+        text=True,
+        env=base | {"PYTHONPATH": str(REPO)} | env,
+        timeout=300,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.slow
+def test_export_tensorboard_prints_no_tensorflow_start_up(small_results, tmp_path):
+    """TensorBoard's event writer imports TensorFlow when it is installed; its start-up lines
+    stay hidden as under `run`, and `--verbose` brings them back (so this test sees them)."""
+    done = _clrbench("export", str(small_results), "--tensorboard", str(tmp_path / "tb"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith(f"{tmp_path / 'tb'}: 4 runs")
+    verbose = _clrbench(
+        "export", str(small_results), "--tensorboard", str(tmp_path / "tb2"), "--verbose"
+    )
+    assert verbose.returncode == 0, verbose.stderr
+    assert any(word in verbose.stderr for word in TENSORFLOW_START_UP), verbose.stderr
+
+
+@pytest.mark.slow
+def test_download_fallback_prints_no_tensorflow_start_up(tmp_path):
+    """No data on disk: the Keras download fallback imports TensorFlow; offline (a proxy that
+    refuses every connection), the command says one line and exits 2, with no start-up lines."""
+    out = tmp_path / "out"
+    offline = {"HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")}
+    offline |= {key: "http://127.0.0.1:9" for key in ("https_proxy", "HTTPS_PROXY")}
+    env = {"CLRBENCH_DATA_DIR": ""} | offline
+    done = _clrbench("run", "--preset", "quick", "--out", str(out), **env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("clrbench: error: mnist data not found; tried:")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not any(word in done.stderr for word in TENSORFLOW_START_UP)
+    assert not out.exists()

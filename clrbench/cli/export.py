@@ -11,6 +11,8 @@ from clrbench.errors import ConfigError, ResultsError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
+    from clrbench.cli.main import add_verbose
+
     p = subparsers.add_parser(
         "export",
         help="write a results folder as TensorBoard scalars and/or CSV",
@@ -21,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")
     p.add_argument("--tensorboard", metavar="DIR", help="folder for the event files")
     p.add_argument("--csv", metavar="FILE", help="CSV of the epochs frame (+ batches, runs)")
+    add_verbose(p)  # TensorBoard's writer starts TensorFlow when it is installed
     p.set_defaults(func=export_command)
 
 

@@ -5,7 +5,8 @@ TensorBoard: one run per subfolder ``<schedule>/seed<seed>``; per optimizer step
 ``epoch/test_loss``, ``epoch/test_accuracy``, ``epoch/train_loss``, ``epoch/train_accuracy`` and
 ``epoch/lr``, at the step that ends the epoch, so both share TensorBoard's step axis. Wall times
 are the run's start plus ``time_s``. Events are written with TensorBoard's own writer and
-protocol buffers (no TensorFlow needed).
+protocol buffers (no TensorFlow needed; TensorBoard uses it when it is installed, and its
+start-up lines are hidden as for ``run``: see ``clrbench.quiet``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clrbench import quiet
 from clrbench.errors import ResultsError
 from clrbench.store import atomic
 from clrbench.store.results import FLOAT32_RECORDED, Results
@@ -72,7 +74,8 @@ def write_tensorboard(results: Results, out: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob(EVENTS_PREFIX + "*"):
             old.unlink()
-        writer = EventFileWriter(str(folder))
+        with quiet.startup_silenced():  # the first writer imports TensorFlow, if installed
+            writer = EventFileWriter(str(folder))
         start = starts.get(str(run_id), 0.0)
         _write_scalars(writer, batches, BATCH_SCALARS, "batch", start)
         if run_id in epochs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import load_synthetic
 
 from clrbench import __version__
 from clrbench.cli.main import main
@@ -204,3 +206,22 @@ def test_download_fallback_prints_no_tensorflow_start_up(tmp_path):
     assert done.stderr.count("\n") == 1, done.stderr
     assert not any(word in done.stderr for word in TENSORFLOW_START_UP)
     assert not out.exists()
+
+
+def test_baseline_defaults_to_the_results_folder_and_never_overwrites(tmp_path, capsys, monkeypatch):
+    """Run from a clone, the default must not land in the project's tracked reports/ folder."""
+    results = load_synthetic().write_synthetic_results(
+        tmp_path / "results", labels=("constant", "step"), seeds=3, epochs=2, train_size=1000
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", str(results)]) == 0
+    written = results / "baseline-synthetic.json"
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"baseline: {written} (sha256:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no reports/ here
+    assert json.loads(written.read_text())["format"]
+    before = written.read_bytes()
+    assert main(["baseline", str(results)]) == 2
+    error = capsys.readouterr().err
+    assert error == f"clrbench: error: {written}: baseline exists; pass --force to replace it\n"
+    assert written.read_bytes() == before
+    assert main(["check", str(results), "--baseline", str(written)]) == 0

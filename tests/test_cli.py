@@ -208,7 +208,7 @@ def test_download_fallback_prints_no_tensorflow_start_up(tmp_path):
     assert not out.exists()
 
 
-def test_baseline_defaults_to_the_results_folder_and_never_overwrites(tmp_path, capsys, monkeypatch):
+def test_baseline_defaults_to_the_results_folder(tmp_path, capsys, monkeypatch):
     """Run from a clone, the default must not land in the project's tracked reports/ folder."""
     results = load_synthetic().write_synthetic_results(
         tmp_path / "results", labels=("constant", "step"), seeds=3, epochs=2, train_size=1000

@@ -16,3 +16,19 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string if none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+MINUS = "\u2212"  # "−", the minus sign of typeset numbers (the hyphen-minus "-" is shorter)
+
+
+def number(value: float, spec: str = "g") -> str:
+    """``format(value, spec)`` for a person to read: a negative number with the minus sign
+    "−", as every table and message shows it, and no "-0.00" for a value that rounds to zero.
+    (CSV and JSON keep plain numbers.)"""
+    text = format(float(value), "z" + spec if spec[:1] != "+" else "+z" + spec[1:])
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+def signed(value: float, spec: str = ".2f") -> str:
+    """A difference with its sign always shown: ``+0.81``, ``−0.12``, ``+0.00``."""
+    return number(value, "+" + spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -17,7 +18,7 @@ from clrbench.cli.main import main
 from clrbench.cli.run import accuracy_cell, header
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
-from clrbench.text import did_you_mean, plural
+from clrbench.text import MINUS, did_you_mean, number, plural, signed
 
 REPO = Path(__file__).resolve().parents[1]
 # 1,000 images: 8 steps per epoch, the last batch of 104; a run takes a few seconds.
@@ -225,3 +226,64 @@ def test_baseline_defaults_to_the_results_folder(tmp_path, capsys, monkeypatch):
     assert error == f"clrbench: error: {written}: baseline exists; pass --force to replace it\n"
     assert written.read_bytes() == before
     assert main(["check", str(results), "--baseline", str(written)]) == 0
+
+
+def test_signed_numbers_use_one_minus_sign():
+    assert [signed(v) for v in (0.814, -0.124, 0.0, -0.001)] == ["+0.81", "−0.12", "+0.00", "+0.00"]
+    assert signed(-0.0152, ".4f") == "−0.0152" and signed(float("-inf")) == "−inf"
+    assert [number(v, ".2f") for v in (-1.5, 2.0, -0.001)] == ["−1.50", "2.00", "0.00"]
+    assert number(-1234.5, ",.0f") == "−1,234" and number(2.5e-7, ".2g") == "2.5e-07"
+
+
+# an ASCII hyphen-minus used as a sign: before a digit, not inside a word, date or exponent
+ASCII_MINUS = re.compile(r"(?<![\w.])-\d")
+
+
+def _synthetic(folder: Path, seeds: int) -> Path:
+    labels = ("constant", "step", "clr-iter")
+    return load_synthetic().write_synthetic_results(
+        folder, labels=labels, seeds=seeds, epochs=2, train_size=1000
+    )
+
+
+def test_check_table_signs_every_change_with_the_same_minus(tmp_path, capsys):
+    """Changes (signed, some negative here: 3 of the baseline's 5 seeds) and allowed worsenings
+    sat side by side as "-0.14 pp" and "−2.63 pp"."""
+    baseline = tmp_path / "baseline.json"
+    main(["baseline", str(_synthetic(tmp_path / "a", 5)), "-o", str(baseline)])
+    current = _synthetic(tmp_path / "b", 3)
+    capsys.readouterr()
+    for output in ([], ["--markdown"]):
+        assert main(["check", str(current), "--baseline", str(baseline), *output]) == 0
+        table = capsys.readouterr().out
+        assert f"{MINUS}0.02 pp" in table  # step's final test accuracy, 3 seeds against 5
+        assert f"{MINUS}0.0152" in table  # constant's final train loss
+        assert not ASCII_MINUS.search(table), ASCII_MINUS.findall(table)
+
+
+def test_report_signs_every_difference_with_the_same_minus(tmp_path):
+    """Against the best schedule every difference is negative: the comparison table, its
+    intervals and the prose all use "−"; the CSV keeps plain numbers."""
+    results = _synthetic(tmp_path / "results", 3)
+    out = tmp_path / "report"
+    command = ["report", str(results), "--out", str(out), "--format", "md"]
+    assert main([*command, "--baseline-schedule", "clr-iter"]) == 0
+    text = (out / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| constant | 3 vs 3 |"))
+    assert row.count(MINUS) == 4, row  # difference, both ends of its interval, Hedges' g
+    assert not ASCII_MINUS.search(text), ASCII_MINUS.findall(text)
+    assert MINUS not in (out / "summary.csv").read_text()
+
+
+def test_list_piped_shows_whole_cells_without_markup(capsys):
+    """Piped (not a terminal): each row on one line, every cell whole, ``code`` shown as code."""
+    from clrbench.schedules import catalog
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    text = "\n".join(lines)
+    assert "``" not in text and "…" not in text
+    for name, params, doc, _ in catalog(keras=True):
+        shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
+        row = next(line for line in lines if line.startswith(f"│ {name} "))
+        assert shown in row and doc.replace("``", "") in row, row

@@ -25,7 +25,12 @@ def number(value: float, spec: str = "g") -> str:
     """``format(value, spec)`` for a person to read: a negative number with the minus sign
     "−", as every table and message shows it, and no "-0.00" for a value that rounds to zero.
     (CSV and JSON keep plain numbers.)"""
-    text = format(float(value), "z" + spec if spec[:1] != "+" else "+z" + spec[1:])
+    sign = "+" if spec.startswith("+") else ""
+    rest = spec.removeprefix("+")
+    if rest.endswith("d"):
+        text = format(int(value), spec)
+    else:  # a float: "z" makes a negative value that rounds to zero 0.00
+        text = format(float(value), f"{sign}z{rest}")
     return MINUS + text[1:] if text.startswith("-") else text
 
 

@@ -233,6 +233,7 @@ def test_signed_numbers_use_one_minus_sign():
     assert signed(-0.0152, ".4f") == "−0.0152" and signed(float("-inf")) == "−inf"
     assert [number(v, ".2f") for v in (-1.5, 2.0, -0.001)] == ["−1.50", "2.00", "0.00"]
     assert number(-1234.5, ",.0f") == "−1,234" and number(2.5e-7, ".2g") == "2.5e-07"
+    assert [number(k, "d") for k in (-3, 0, 2)] == ["−3", "0", "2"] and signed(2, "d") == "+2"
 
 
 # an ASCII hyphen-minus used as a sign: before a digit, not inside a word, date or exponent

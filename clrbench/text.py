@@ -1,9 +1,12 @@
-"""Small helpers for messages a person reads: counts with the right plural, close-match hints."""
+"""Small helpers for messages a person reads: counts with the right plural, close-match hints,
+signed numbers."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+MINUS = "\u2212"  # "−", the minus sign of typeset numbers (the hyphen-minus "-" is shorter)
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
@@ -16,9 +19,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string if none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-MINUS = "\u2212"  # "−", the minus sign of typeset numbers (the hyphen-minus "-" is shorter)
 
 
 def number(value: float, spec: str = "g") -> str:

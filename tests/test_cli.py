@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import load_synthetic
 
 from clrbench import __version__
 from clrbench.cli.main import main
 from clrbench.cli.run import accuracy_cell, header
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
-from clrbench.text import did_you_mean, plural
+from clrbench.text import MINUS, did_you_mean, number, plural, signed
 
 REPO = Path(__file__).resolve().parents[1]
 # 1,000 images: 8 steps per epoch, the last batch of 104; a run takes a few seconds.
@@ -156,3 +159,132 @@ def test_quiet_run_prints_only_the_path_and_no_tensorflow_noise(tmp_path, mnist_
     assert verbose.returncode == 0, verbose.stderr
     retraced = "triggered tf.function retracing" in verbose.stderr
     assert retraced == (trainer == "fit")  # under fit, the filter is what hides it
+
+
+TENSORFLOW_START_UP = ("absl", "cudart", "oneDNN", "TF_ENABLE", "cpu_feature_guard")
+
+
+def _clrbench(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m clrbench ARGS`` in a fresh process, as a user starts it (TensorFlow not yet
+    imported, no TF_CPP_MIN_LOG_LEVEL of ours in the environment)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    return subprocess.run(
+        [sys.executable, "-m", "clrbench", *args],
+        capture_output=True,
+        text=True,
+        env=base | {"PYTHONPATH": str(REPO)} | env,
+        timeout=300,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.slow
+def test_export_tensorboard_prints_no_tensorflow_start_up(small_results, tmp_path):
+    """TensorBoard's event writer imports TensorFlow when it is installed; its start-up lines
+    stay hidden as under `run`, and `--verbose` brings them back (so this test sees them)."""
+    done = _clrbench("export", str(small_results), "--tensorboard", str(tmp_path / "tb"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith(f"{tmp_path / 'tb'}: 4 runs")
+    verbose = _clrbench(
+        "export", str(small_results), "--tensorboard", str(tmp_path / "tb2"), "--verbose"
+    )
+    assert verbose.returncode == 0, verbose.stderr
+    assert any(word in verbose.stderr for word in TENSORFLOW_START_UP), verbose.stderr
+
+
+@pytest.mark.slow
+def test_download_fallback_prints_no_tensorflow_start_up(tmp_path):
+    """No data on disk: the Keras download fallback imports TensorFlow; offline (a proxy that
+    refuses every connection), the command says one line and exits 2, with no start-up lines."""
+    out = tmp_path / "out"
+    offline = {"HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")}
+    offline |= {key: "http://127.0.0.1:9" for key in ("https_proxy", "HTTPS_PROXY")}
+    env = {"CLRBENCH_DATA_DIR": ""} | offline
+    done = _clrbench("run", "--preset", "quick", "--out", str(out), **env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("clrbench: error: mnist data not found; tried:")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not any(word in done.stderr for word in TENSORFLOW_START_UP)
+    assert not out.exists()
+
+
+def test_baseline_defaults_to_the_results_folder(tmp_path, capsys, monkeypatch):
+    """Run from a clone, the default must not land in the project's tracked reports/ folder."""
+    results = load_synthetic().write_synthetic_results(
+        tmp_path / "results", labels=("constant", "step"), seeds=3, epochs=2, train_size=1000
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", str(results)]) == 0
+    written = results / "baseline-synthetic.json"
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"baseline: {written} (sha256:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no reports/ here
+    assert json.loads(written.read_text())["format"]
+    before = written.read_bytes()
+    assert main(["baseline", str(results)]) == 2
+    error = capsys.readouterr().err
+    assert error == f"clrbench: error: {written}: baseline exists; pass --force to replace it\n"
+    assert written.read_bytes() == before
+    assert main(["check", str(results), "--baseline", str(written)]) == 0
+
+
+def test_signed_numbers_use_one_minus_sign():
+    assert [signed(v) for v in (0.814, -0.124, 0.0, -0.001)] == ["+0.81", "−0.12", "+0.00", "+0.00"]
+    assert signed(-0.0152, ".4f") == "−0.0152" and signed(float("-inf")) == "−inf"
+    assert [number(v, ".2f") for v in (-1.5, 2.0, -0.001)] == ["−1.50", "2.00", "0.00"]
+    assert number(-1234.5, ",.0f") == "−1,234" and number(2.5e-7, ".2g") == "2.5e-07"
+    assert [number(k, "d") for k in (-3, 0, 2)] == ["−3", "0", "2"] and signed(2, "d") == "+2"
+
+
+# an ASCII hyphen-minus used as a sign: before a digit, not inside a word, date or exponent
+ASCII_MINUS = re.compile(r"(?<![\w.])-\d")
+
+
+def _synthetic(folder: Path, seeds: int) -> Path:
+    labels = ("constant", "step", "clr-iter")
+    return load_synthetic().write_synthetic_results(
+        folder, labels=labels, seeds=seeds, epochs=2, train_size=1000
+    )
+
+
+def test_check_table_signs_every_change_with_the_same_minus(tmp_path, capsys):
+    """Changes (signed, some negative here: 3 of the baseline's 5 seeds) and allowed worsenings
+    sat side by side as "-0.14 pp" and "−2.63 pp"."""
+    baseline = tmp_path / "baseline.json"
+    main(["baseline", str(_synthetic(tmp_path / "a", 5)), "-o", str(baseline)])
+    current = _synthetic(tmp_path / "b", 3)
+    capsys.readouterr()
+    for output in ([], ["--markdown"]):
+        assert main(["check", str(current), "--baseline", str(baseline), *output]) == 0
+        table = capsys.readouterr().out
+        assert f"{MINUS}0.02 pp" in table  # step's final test accuracy, 3 seeds against 5
+        assert f"{MINUS}0.0152" in table  # constant's final train loss
+        assert not ASCII_MINUS.search(table), ASCII_MINUS.findall(table)
+
+
+def test_report_signs_every_difference_with_the_same_minus(tmp_path):
+    """Against the best schedule every difference is negative: the comparison table, its
+    intervals and the prose all use "−"; the CSV keeps plain numbers."""
+    results = _synthetic(tmp_path / "results", 3)
+    out = tmp_path / "report"
+    command = ["report", str(results), "--out", str(out), "--format", "md"]
+    assert main([*command, "--baseline-schedule", "clr-iter"]) == 0
+    text = (out / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| constant | 3 vs 3 |"))
+    assert row.count(MINUS) == 4, row  # difference, both ends of its interval, Hedges' g
+    assert not ASCII_MINUS.search(text), ASCII_MINUS.findall(text)
+    assert MINUS not in (out / "summary.csv").read_text()
+
+
+def test_list_piped_shows_whole_cells_without_markup(capsys):
+    """Piped (not a terminal): each row on one line, every cell whole, ``code`` shown as code."""
+    from clrbench.schedules import catalog
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    text = "\n".join(lines)
+    assert "``" not in text and "…" not in text
+    for name, params, doc, _ in catalog(keras=True):
+        shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
+        row = next(line for line in lines if line.startswith(f"│ {name} "))
+        assert shown in row and doc.replace("``", "") in row, row

@@ -67,9 +67,42 @@ def test_csv_holds_the_tidy_frames(small_results, tmp_path, capsys):
     np.testing.assert_array_equal(epochs["test_accuracy"], results.epochs["test_accuracy"])
     batches = pd.read_csv(tmp_path / "suite.batches.csv")
     assert len(batches) == len(results.batches)
-    np.testing.assert_array_equal(batches["lr"], results.batches["lr"])
     runs = pd.read_csv(tmp_path / "suite.runs.csv")
     assert sorted(runs["run_id"]) == sorted(results.runs["run_id"].astype(str))
+
+
+def test_csv_writes_float32_values_as_recorded(small_results, tmp_path):
+    """The rate, loss and accuracy of a batch were float32 in the graph: the CSV holds their
+    shortest float32 form (the clr schedule's base rate 0.02, not 0.019999999552965164), which
+    reads back as exactly the recorded float32; float64 metrics stay exact in float64."""
+    file = tmp_path / "suite.csv"
+    assert main(["export", str(small_results), "--csv", str(file)]) == 0
+    results = load_results(small_results)
+    batches_text = (tmp_path / "suite.batches.csv").read_text()
+    assert "0.019999999552965164" not in batches_text
+    assert ",0.02," in batches_text  # clr-iter's base_lr at step 0
+    batches = pd.read_csv(tmp_path / "suite.batches.csv")
+    epochs = pd.read_csv(file)
+    for frame, stored, columns in (
+        (batches, results.batches, ("lr", "loss", "accuracy")),
+        (epochs, results.epochs, ("lr",)),
+    ):
+        for column in columns:
+            np.testing.assert_array_equal(
+                frame[column].to_numpy(np.float32), stored[column].to_numpy(np.float32)
+            )
+    for column in ("test_accuracy", "test_loss", "train_loss", "time_s"):
+        np.testing.assert_array_equal(epochs[column], results.epochs[column])
+
+
+def test_csv_into_a_missing_folder_creates_it(small_results, tmp_path, capsys):
+    file = tmp_path / "new" / "deeper" / "suite.csv"
+    assert main(["export", str(small_results), "--csv", str(file)]) == 0
+    assert capsys.readouterr().err == ""
+    assert sorted(p.name for p in file.parent.iterdir()) == [
+        "suite.batches.csv", "suite.csv", "suite.runs.csv"
+    ]  # fmt: skip
+    assert len(pd.read_csv(file)) == len(load_results(small_results).epochs)
 
 
 @pytest.mark.parametrize("option", ["--tensorboard", "--csv"])

@@ -138,7 +138,7 @@ def test_a_regression_and_a_failed_run_are_failures(three_seeds, tmp_path, capsy
     expected = len(LABELS) * (len(METRICS) + CHECKS_PER_SCHEDULE) + WHOLE_CHECKS
     assert counts(junit) == {"passed": expected - 3, "failed": 3, "skipped": 0}
     (failure,) = found[("clr-iter", "final_test_accuracy")].result
-    assert failure.message.startswith("fail: final_test_accuracy changed by -5.00 pp")
+    assert failure.message.startswith("fail: final_test_accuracy changed by −5.00 pp")
     assert "allowed drop −0.10 pp, minimum detectable drop" in failure.message
     assert failure.text.startswith("clr-iter: final_test_accuracy fell from")
     (status,) = found[("constant", "run status")].result

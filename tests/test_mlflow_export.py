@@ -44,6 +44,13 @@ def synthetic_folder(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp_path(tmp_path, monkeypatch):
+    """MLflow puts a database store's artifacts in ./mlruns of the working directory: keep
+    them out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 def export(capsys, folder: Path, uri: str, *options: str) -> tuple[int, str, str]:
     code = main(["export", str(folder), "--mlflow", uri, *options])
     out, err = capsys.readouterr()

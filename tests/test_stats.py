@@ -203,7 +203,7 @@ def test_conclusion_with_one_tested_comparison_is_singular():
 def test_conclusion_when_the_baseline_is_best():
     text = prose.conclusion(*_frames(0.01, top="constant"))
     assert text.startswith("constant (the baseline) reached the highest")
-    assert "clr (-0.21 pp)" in text
+    assert "clr (−0.21 pp)" in text
 
 
 def test_conclusion_is_consistent_with_the_synthetic_tables(synthetic):

@@ -13,6 +13,8 @@ from clrbench.errors import ConfigError, ResultsError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
+    from clrbench.cli.main import add_verbose
+
     p = subparsers.add_parser(
         "export",
         help="write a results folder as TensorBoard scalars, CSV and/or MLflow runs",
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tensorboard", metavar="DIR", help="folder for the event files")
     p.add_argument("--csv", metavar="FILE", help="CSV of the epochs frame (+ batches, runs)")
     add_mlflow_options(p)
+    add_verbose(p)  # TensorBoard's writer starts TensorFlow when it is installed
     p.set_defaults(func=export_command)
 
 

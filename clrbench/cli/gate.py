@@ -32,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a folder written by `run`")
     p.add_argument(
-        "-o", "--output", metavar="FILE", help="default reports/baseline-<experiment name>.json"
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="default RESULTS_DIR/baseline-<experiment name>.json (give a path outside the "
+        "results folder to commit it, e.g. reports/baseline-ci.json)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing baseline file")
     p.add_argument("--allow-few-seeds", action="store_true", help=FEW_SEEDS_HELP)
@@ -90,7 +94,9 @@ def baseline_command(args: argparse.Namespace) -> int:
     document = make_baseline(_load(args.results_dir), gate_settings())
     refuse_few_seeds(document, f"{args.results_dir}: a baseline", args.allow_few_seeds)
     name = document["experiment"].get("experiment", {}).get("name", "experiment")
-    path = write_baseline(document, args.output or f"reports/baseline-{name}.json", args.force)
+    # by default beside the runs it describes, never inside a folder the user did not name
+    default = Path(args.results_dir) / f"baseline-{name}.json"
+    path = write_baseline(document, args.output or default, args.force)
     for label, per_metric in document["metrics"].items():
         stat, runs = per_metric["final_test_accuracy"], document["runs"][label]
         shown = "n/a" if stat["mean"] is None else f"{stat['mean'] * 100:.2f}%"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.schedules import catalog
+
+CODE = re.compile(r"``(.+?)``")  # reStructuredText inline code, as the docstrings write it
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,23 +21,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=list_command)
 
 
+def doc_text(doc: str) -> Text:
+    """A schedule's one-line doc for the table: its ``code`` as code (bold in a terminal,
+    plain in a pipe), not as markup."""
+    text = Text()
+    for i, part in enumerate(CODE.split(doc)):
+        text.append(part, style="bold" if i % 2 else "")
+    return text
+
+
+def new_table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps; nothing is cut
+    return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """In a terminal, the table fits its width; piped, every row stays on one line (grep)."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        Console(file=console.file, width=max(console.width, natural)).print(table)
+
+
 def list_command(args: argparse.Namespace) -> int:
     """Print the schedule registry and the presets with their schedule labels."""
     console = Console()
-    table = Table(
-        title="Schedules: clrbench.schedules.make(name, **params); steps count iterations"
+    table = new_table(
+        "Schedules: clrbench.schedules.make(name, **params); steps count iterations",
+        ("name", "parameters", "what it does", "from"),
     )
-    for column in ("name", "parameters", "what it does", "from"):
-        table.add_column(column)
     for name, params, doc, origin in catalog(keras=True):
         shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
-        table.add_row(name, shown, doc, origin)
-    console.print(table)
-    presets = Table(title="Presets (python -m clrbench run --preset NAME)")
-    for column in ("preset", "what", "schedules (label = name)"):
-        presets.add_column(column)
+        table.add_row(name, shown, doc_text(doc), origin)
+    print_table(console, table)
+    presets = new_table(
+        "Presets (python -m clrbench run --preset NAME)",
+        ("preset", "what", "schedules (label = name)"),
+    )
     for name, experiment in PRESETS.items():
         labels = ", ".join(f"{s['label']} = {s['name']}" for s in experiment["schedule"])
         presets.add_row(name, PRESET_HELP[name], labels)
-    console.print(presets)
+    print_table(console, presets)
     return 0

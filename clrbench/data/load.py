@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from clrbench import quiet
 from clrbench.data.idx import idx_payload, parse_idx
 from clrbench.data.registry import (
     DATASETS,
@@ -275,7 +276,8 @@ def _load_from_keras(name: str) -> _Arrays:
     if previous_timeout is None:
         socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
     try:
-        import keras  # imported here: TensorFlow takes seconds to import
+        with quiet.startup_silenced():  # Keras imports TensorFlow: its start-up lines
+            import keras  # imported here: TensorFlow takes seconds to import
 
         loader = getattr(keras.datasets, spec.keras_module)
         (x_train, y_train), (x_test, y_test) = loader.load_data()

@@ -7,17 +7,21 @@ from typing import Any
 
 from clrbench.gate.baseline import MIN_SEEDS, NOT_OK, config_changes
 from clrbench.gate.comparison import Comparison
+from clrbench.text import number
 
 
 def format_value(c: Comparison, value: float) -> str:
-    return f"{value * 100:.2f}%" if c.accuracy else f"{value:.4f}"
+    return f"{number(value * 100, '.2f')}%" if c.accuracy else number(value, ".4f")
 
 
 def format_amount(c: Comparison, amount: float, signed: bool = False) -> str:
+    """An accuracy amount in pp, a loss amount as it is; ``signed``: "+0.12 pp", "−0.12 pp"."""
     if math.isnan(amount):
         return "n/a"
     sign = "+" if signed else ""
-    return f"{amount * 100:{sign}.2f} pp" if c.accuracy else f"{amount:{sign}.4f}"
+    if c.accuracy:
+        return f"{number(amount * 100, sign + '.2f')} pp"
+    return number(amount, sign + ".4f")
 
 
 def metric_message(c: Comparison) -> str | None:

@@ -21,7 +21,7 @@ def _rule() -> str:
 
 def _cells(c: Comparison) -> list[str]:
     arrow = "↑" if c.direction == "higher" else "↓"
-    bad_sign = "−" if c.direction == "higher" else "+"
+    worst_allowed = -c.allowed if c.direction == "higher" else c.allowed
     verdict = {"fail": "FAIL", "ok": "ok", "untested": "untested"}[c.verdict]
     return [
         c.schedule,
@@ -29,7 +29,7 @@ def _cells(c: Comparison) -> list[str]:
         _side(c, c.baseline),
         _side(c, c.current),
         format_amount(c, c.difference, signed=True),
-        bad_sign + format_amount(c, c.allowed),
+        format_amount(c, worst_allowed, signed=True),
         format_amount(c, c.detectable),
         verdict,
     ]

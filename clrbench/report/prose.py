@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+from clrbench.text import signed
 
 
 def _pp(fraction: float) -> str:
     """A signed difference of accuracies in percentage points."""
-    return f"{fraction * 100:+.2f} pp"
+    return f"{signed(fraction * 100)} pp"
 
 
 def format_p(p: float) -> str:

@@ -17,13 +17,14 @@ import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
 from clrbench.report.prose import format_p
+from clrbench.text import signed
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation
 GRID_OCTAVES = 1.0  # widths closer than this are within the sensitivity grid's resolution
 
 
 def _pp(value: float) -> str:
-    return f"{value * 100:+.2f} pp"
+    return f"{signed(value * 100)} pp"
 
 
 def _pct(value: float) -> str:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from clrbench.report import study_figures, study_prose
 from clrbench.report.tables import pct
+from clrbench.text import number
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -119,7 +120,7 @@ def sensitivity_table(analysis: dict[str, Any]) -> dict[str, Any]:
     ]
     note = (
         f"Every rate of each winner multiplied by 2^k, "
-        f"k = {', '.join(map(str, analysis['config'].octaves))}, "
+        f"k = {', '.join(number(k, 'd') for k in analysis['config'].octaves)}, "
         f"{analysis['config'].sensitivity_seeds} seeds each, evaluated on validation. Flat range: "
         f"around the best multiplier, where the mean validation accuracy stays within {pp:g} pp "
         "of it, interpolated linearly in log2 of the multiplier (a diverged neighbour ends it at "

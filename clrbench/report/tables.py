@@ -19,6 +19,7 @@ from clrbench.errors import ClrbenchError
 from clrbench.report import prose
 from clrbench.schedules import make, shape_notes
 from clrbench.store.results import RUN_COLUMNS, Results
+from clrbench.text import number, signed
 
 TOOLS = ("clrbench", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jinja2")
 INCOMPLETE = "†"  # after a schedule whose shape the run ends before completing
@@ -29,7 +30,7 @@ def pct(value: float, digits: int = 2) -> str:
 
 
 def num(value: float, fmt: str = ".1f") -> str:
-    return format(value, fmt) if value is not None and np.isfinite(value) else "–"
+    return number(value, fmt) if value is not None and np.isfinite(value) else "–"
 
 
 def iterations(value: float) -> str:
@@ -79,8 +80,8 @@ def comparison_table(comparison: pd.DataFrame) -> dict[str, Any]:
     headers = ["Schedule", "Seeds (vs baseline)", "Difference pp", "95% CI pp (Welch)",
                "p (Welch)", "p (Holm)", "Hedges' g", "Verdict"]  # fmt: skip
     rows = [
-        [str(r.schedule), f"{r.n} vs {r.n_baseline}", f"{r.difference * 100:+.2f}",
-         f"{r.ci_low * 100:+.2f} to {r.ci_high * 100:+.2f}" if np.isfinite(r.ci_low) else "–",
+        [str(r.schedule), f"{r.n} vs {r.n_baseline}", signed(r.difference * 100),
+         f"{signed(r.ci_low * 100)} to {signed(r.ci_high * 100)}" if np.isfinite(r.ci_low) else "–",
          prose.format_p(r.p_value), prose.format_p(r.p_holm), num(r.hedges_g, ".2f"),
          r.verdict]
         for r in comparison.itertuples()

@@ -5,7 +5,8 @@ TensorBoard: one run per subfolder ``<schedule>/seed<seed>``; per optimizer step
 ``epoch/test_loss``, ``epoch/test_accuracy``, ``epoch/train_loss``, ``epoch/train_accuracy`` and
 ``epoch/lr``, at the step that ends the epoch, so both share TensorBoard's step axis. Wall times
 are the run's start plus ``time_s``. Events are written with TensorBoard's own writer and
-protocol buffers (no TensorFlow needed).
+protocol buffers (no TensorFlow needed; TensorBoard uses it when it is installed, and its
+start-up lines are hidden as for ``run``: see ``clrbench.quiet``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from clrbench import quiet
 from clrbench.errors import ResultsError
 from clrbench.store import atomic
-from clrbench.store.results import Results
+from clrbench.store.results import FLOAT32_RECORDED, Results
 
 BATCH_SCALARS = ("lr", "loss", "accuracy")
 EPOCH_SCALARS = ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "lr")
@@ -71,7 +74,8 @@ def write_tensorboard(results: Results, out: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob(EVENTS_PREFIX + "*"):
             old.unlink()
-        writer = EventFileWriter(str(folder))
+        with quiet.startup_silenced():  # the first writer imports TensorFlow, if installed
+            writer = EventFileWriter(str(folder))
         start = starts.get(str(run_id), 0.0)
         _write_scalars(writer, batches, BATCH_SCALARS, "batch", start)
         if run_id in epochs:
@@ -110,13 +114,31 @@ def csv_paths(file: Path) -> dict[str, Path]:
 
 
 def write_csv(results: Results, file: Path) -> list[Path]:
-    """Write the epochs, batches and runs frames as CSV (see ``csv_paths``); returns the paths."""
+    """Write the epochs, batches and runs frames as CSV (see ``csv_paths``), creating ``file``'s
+    folder if needed; returns the paths."""
     paths = csv_paths(file)
     for path in paths.values():
         check_writable(path, "file")
         if path.is_dir():
             raise ResultsError(f"{path}: is a folder, not a file")
+    file.parent.mkdir(parents=True, exist_ok=True)  # as --tensorboard makes its folder
     for name, path in paths.items():
         with atomic.atomic_file(path) as tmp:
-            getattr(results, name).to_csv(tmp, index=False)
+            _as_recorded(getattr(results, name), FLOAT32_RECORDED.get(name, ())).to_csv(
+                tmp, index=False
+            )
     return list(paths.values())
+
+
+def _as_recorded(frame: pd.DataFrame, float32_columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frame`` with the columns recorded in float32 as float32 again, so that the CSV shows
+    the value the run recorded (``0.02``), not its float64 widening (``0.019999999552965164``);
+    read back as float32, it is that value exactly. A column holding any value float32 cannot
+    represent exactly (another writer's folder) is left as it is."""
+    exact = {}
+    for column in float32_columns:
+        values = frame[column].to_numpy(np.float64)
+        narrowed = values.astype(np.float32)
+        if np.array_equal(narrowed.astype(np.float64), values, equal_nan=True):
+            exact[column] = narrowed
+    return frame.assign(**exact)

@@ -60,6 +60,10 @@ EPOCH_COLUMNS = {
     "test_accuracy": "float64",
     "time_s": "float64",
 }
+# Columns whose values the trainers record in float32 (the optimizer's rate and each batch's
+# loss and accuracy, read in the graph and widened exactly to float64 by
+# clrbench.train.batch_log); the train/test metrics per epoch are float64 sums and means.
+FLOAT32_RECORDED = {"batches": ("lr", "loss", "accuracy"), "epochs": ("lr",)}
 # Columns of `runs` taken from run.json (provenance columns are added after these).
 RUN_COLUMNS = {
     "run_id": "category",

@@ -54,7 +54,7 @@ def _violate(what: str) -> None:
     if not (_State.enabled and _State.test):
         return
     message = (
-        f"{_State.test} {what} but is not marked slow: the fast tier (-m \"not slow\") trains no "
+        f'{_State.test} {what} but is not marked slow: the fast tier (-m "not slow") trains no '
         "model and starts no process (mark it @pytest.mark.slow, or use benchmarks/synthetic.py)"
     )
     if threading.current_thread() is not threading.main_thread():

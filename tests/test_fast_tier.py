@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-GENERATED = '''
+GENERATED = """
 import multiprocessing
 import subprocess
 import sys
@@ -63,7 +63,7 @@ def test_starts_a_worker():
 @pytest.mark.slow
 def test_slow():
     subprocess.run([sys.executable, "-c", "pass"], check=True)
-'''
+"""
 
 
 class Reports:

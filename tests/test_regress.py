@@ -29,6 +29,7 @@ from clrbench.gate.comparison import (
     detectable_drop,
     welch,
 )
+from clrbench.gate.messages import completeness_message, status_message
 from clrbench.suite.runner import run_suite
 
 # Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with
@@ -184,6 +185,83 @@ def test_welch_edge_cases():
     assert all(np.isnan(welch(None, 1, None, 1)))
     # a single run borrows the other sample's std, with that sample's degrees of freedom
     assert welch(0.01, 5, None, 1) == pytest.approx((np.sqrt(0.01**2 / 5 + 0.01**2), 4))
+
+
+def test_welch_a_single_first_run_borrows_the_second_samples_std_and_df():
+    assert welch(None, 1, 0.01, 5) == pytest.approx((np.sqrt(0.01**2 + 0.01**2 / 5), 4))
+    assert welch(None, 1, 0.02, 3) == pytest.approx((np.sqrt(0.02**2 + 0.02**2 / 3), 2))
+
+
+def counts(runs: int, ok: int, diverged: int = 0, failed: int = 0, expected=None) -> dict:
+    """One schedule's run counts as metrics_document writes them."""
+    expected = runs if expected is None else expected
+    return {"expected": expected, "runs": runs, "ok": ok, "diverged": diverged, "failed": failed}
+
+
+def test_status_check_fails_a_larger_share_of_runs_not_ok_and_passes_an_equal_one():
+    one_in_five = counts(5, 4, diverged=1)
+    assert status_message("s", one_in_five, counts(5, 4, diverged=1)) is None  # equal share
+    assert status_message("s", one_in_five, counts(5, 4, failed=1)) is None  # either status
+    assert status_message("s", one_in_five, counts(10, 8, diverged=2)) is None  # 2 of 10 = 1 of 5
+    assert status_message("s", counts(10, 8, failed=2), one_in_five) is None
+    assert status_message("s", one_in_five, counts(5, 3, diverged=1, failed=1)) == (
+        "s: 2 of 5 runs did not finish ok (diverged 1, failed 1); the baseline had 1 of 5"
+    )
+    assert status_message("s", counts(10, 9, diverged=1), one_in_five) is not None  # 20% > 10%
+    for line in (counts(5, 4, diverged=1), counts(5, 4, failed=1)):
+        assert status_message("s", counts(5, 5), line) is not None  # none before: any fails
+    assert status_message("s", counts(5, 5), counts(5, 5)) is None
+    assert status_message("s", counts(3, 0, diverged=3), counts(3, 0, diverged=3)) == (
+        "s: no run finished ok (diverged 3, failed 0); nothing to compare"
+    )
+
+
+def test_completeness_check_fails_fewer_complete_runs_than_the_experiments():
+    assert completeness_message("s", counts(5, 5)) is None
+    assert completeness_message("s", counts(4, 4, expected=5)) == (
+        "s: only 4 of the experiment's 5 runs are complete (interrupted suite?)"
+    )
+
+
+def test_check_reports_the_status_and_completeness_lines():
+    def document(runs: dict) -> dict:
+        metrics = {name: stat([0.97, 0.98, 0.99]) for name in METRICS}
+        return {
+            "config_hash": "h",
+            "experiment": {},
+            "runs": {"s": runs},
+            "metrics": {"s": metrics},
+        }
+
+    baseline = document(counts(3, 3))
+    assert check(document(counts(3, 3)), baseline).passed
+    report = check(document(counts(3, 2, diverged=1, expected=4)), baseline)
+    assert report.failures == [
+        "s: only 3 of the experiment's 4 runs are complete (interrupted suite?)",
+        "s: 1 of 3 runs did not finish ok (diverged 1, failed 0); the baseline had 0 of 3",
+    ]
+
+
+@pytest.mark.filterwarnings("always::clrbench.errors.ResultsWarning")  # CLI prints it
+def test_a_missing_run_of_the_experiment_fails_the_check(synthetic_small, tmp_path, capsys):
+    folder = copy_results(synthetic_small, tmp_path)
+    baseline = make_baseline_file(folder, tmp_path, capsys, "--allow-few-seeds")
+    victim = sorted((folder / "runs").glob("constant-*"))[0]
+    shutil.rmtree(victim)
+    code, out, err = run_small_check(capsys, folder, baseline)
+    assert code == 1 and f"1 run of the experiment are not complete: {victim.name}" in err
+    line = "FAIL constant: only 1 of the experiment's 2 runs are complete (interrupted suite?)"
+    assert line in out
+
+
+@pytest.mark.filterwarnings("always::clrbench.errors.ResultsWarning")  # CLI prints it
+def test_a_baseline_is_refused_from_an_incomplete_suite(synthetic_small, tmp_path, capsys):
+    folder = copy_results(synthetic_small, tmp_path)
+    shutil.rmtree(sorted((folder / "runs").glob("clr-iter-*"))[0])
+    path = tmp_path / "baseline.json"
+    code = main(["baseline", str(folder), "-o", str(path), "--allow-few-seeds"])
+    assert code == 2 and not path.exists()
+    assert "incomplete suite (clr-iter 1/2 runs)" in capsys.readouterr().err
 
 
 def stat(values, direction="higher") -> dict:

@@ -16,7 +16,6 @@ from clrbench.config.experiment import Experiment
 from clrbench.errors import ResultsWarning
 from clrbench.suite.runner import run_suite
 
-
 LOG_COLUMNS = ["run_id", "seed", "epoch", "step", "lr", "loss", "accuracy", "batch_size"]
 
 

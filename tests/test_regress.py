@@ -295,6 +295,13 @@ def test_zero_spread_passes_equal_means_and_one_seed_is_untested():
     assert untested.verdict == "untested" and not untested.failed
 
 
+def test_equal_means_summed_in_another_order_do_not_fail_a_zero_spread_comparison():
+    base = {"direction": "higher", "mean": 0.97, "std": 0.0, "n": 3}
+    other_order = dict(base, mean=0.97 - 1e-15)  # the same values summed in another order
+    assert not compare_metric("c", "final_test_accuracy", base, other_order, ALPHA).failed
+    assert compare_metric("c", "final_test_accuracy", base, dict(base, mean=0.9699), ALPHA).failed
+
+
 def paired_stat(values, seeds) -> dict:
     return stat(values) | {"values": list(values), "seeds": list(seeds)}
 

@@ -420,3 +420,14 @@ def test_compare_verdict_follows_holm_not_the_raw_p_value():
     table = stats.compare(hand_made({"constant": base, "a": higher, "b": higher}))
     assert (table["p_value"] < 0.05).all() and (table["p_holm"] > 0.05).all()
     assert (table["verdict"] == "not significant").all() and not table["significant"].any()
+
+
+def test_speed_verdict_follows_holm_not_the_raw_p_value():
+    # a and b each reach 99% at iterations 10-40, constant at 50-80: Mann-Whitney p = 2/70 =
+    # 0.029 each (exact, 4 vs 4, no ties), Holm over the two 0.057: faster, not significant
+    early = [[0.9] * i + [0.99] * (8 - i) for i in range(4)]
+    late = [[0.9] * i + [0.99] * (8 - i) for i in range(4, 8)]
+    speed = stats.compare_speed(hand_made({"constant": late, "a": early, "b": early}), 0.99)
+    assert speed["p_value"].tolist() == pytest.approx([2 / 70, 2 / 70])
+    assert speed["p_holm"].tolist() == pytest.approx([4 / 70, 4 / 70])
+    assert (speed["verdict"] == "faster, not significant").all()

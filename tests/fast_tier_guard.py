@@ -79,18 +79,20 @@ def _audit(event: str, args: tuple) -> None:
 
 
 def _guard_trainers() -> None:
-    """Replace each trainer, in its module and wherever clrbench imported it by name."""
+    """Replace each trainer in its module and in every module that imported it by name (the
+    test modules did, when they were collected)."""
     for module_name, name in TRAINERS.items():
         module = importlib.import_module(module_name)
-        original = getattr(module, name)
-        if getattr(original, "__fast_tier_guarded__", False):
-            continue
-        guarded = _forbidding(original, f"trained a model ({module_name}.{name})")
+        current = getattr(module, name)
+        if getattr(current, "__fast_tier_guarded__", False):  # installed by an earlier session
+            original, guarded = current.__wrapped__, current
+        else:
+            original = current
+            guarded = _forbidding(original, f"trained a model ({module_name}.{name})")
         for loaded in list(sys.modules.values()):
-            if getattr(loaded, "__name__", "").startswith("clrbench"):
-                for attribute, value in list(vars(loaded).items()):
-                    if value is original:
-                        setattr(loaded, attribute, guarded)
+            names = getattr(loaded, "__dict__", {})
+            for attribute in [key for key, value in list(names.items()) if value is original]:
+                setattr(loaded, attribute, guarded)
 
 
 def _guard_keras(keras: Any) -> None:

@@ -155,11 +155,11 @@ def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, caps
 
 
 @pytest.mark.slow  # run_suite asks git for the commit (a process) before it reads the runs
-def test_a_corrupt_existing_run_stops_before_anything_is_written(synthetic_small, tmp_path):
+def test_a_corrupt_existing_run_stops_before_anything_is_written(small_results, tmp_path):
     from clrbench.errors import ResultsError
 
     out = tmp_path / "results"
-    shutil.copytree(synthetic_small, out)
+    shutil.copytree(small_results, out)
     victim = sorted((out / "runs").iterdir())[0] / "run.json"
     victim.write_text("{broken")
     before = (out / "experiment.toml").read_text()

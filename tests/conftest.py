@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST files and small real training runs."""
+"""Shared fixtures: the real MNIST files, small real training runs (slow tier) and synthetic
+results folders of the same shape (fast tier); the fast tier's guard (tests/fast_tier_guard.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fast_tier_guard import (  # noqa: F401 (pytest hooks: the fast tier trains nothing)
+    pytest_collection_finish,
+    pytest_runtest_call,
+    pytest_runtest_protocol,
+    pytest_sessionfinish,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,3 +106,19 @@ def small_results(tmp_path_factory, mnist_dir) -> Path:
     outcome = run_suite(Experiment.from_dict(SMALL_SUITE), out, jobs=2, data_dir=str(mnist_dir))
     assert not outcome.failed, outcome.failed
     return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_small(tmp_path_factory) -> Path:
+    """A synthetic results folder shaped like ``small_results`` (the same two labels, 2 seeds,
+    2 epochs of 47 steps), written through the real store without training.
+
+    Tests must not modify it; copy it to tmp_path first.
+    """
+    out = tmp_path_factory.mktemp("synthetic-small") / "results"
+    experiment = SMALL_SUITE["experiment"]
+    labels = tuple(entry["label"] for entry in SMALL_SUITE["schedule"])
+    return load_synthetic().write_synthetic_results(
+        out, labels, seeds=experiment["seeds"], epochs=experiment["epochs"],
+        train_size=experiment["train_size"],
+    )  # fmt: skip

@@ -45,6 +45,7 @@ def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_leaves_the_old_file_intact(tmp_path):
     """A real RLIMIT_FSIZE in a child process: the write fails (EFBIG), nothing is half-done."""
     path = tmp_path / "summary.csv"

@@ -259,6 +259,7 @@ def test_unknown_dataset() -> None:
         load_dataset("cifar10")
 
 
+@pytest.mark.slow
 def test_import_does_not_import_tensorflow() -> None:
     code = (
         "import sys, clrbench.data.load; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
@@ -281,6 +282,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_offline_failure_lists_tried_paths(tmp_path: Path) -> None:
     # A fresh process with an empty Keras home: Keras reads KERAS_HOME once, at import.
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
@@ -341,6 +343,7 @@ print("keras imported:", "keras" in sys.modules)
 
 
 @pytest.mark.parametrize("kind", ["empty folder", "no such folder", "three of four files"])
+@pytest.mark.slow
 def test_env_var_without_the_files_is_an_error_not_a_download(tmp_path: Path, kind: str) -> None:
     folder = tmp_path / "data"
     if kind == "empty folder":

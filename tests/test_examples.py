@@ -25,6 +25,7 @@ def checker() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_workflow_matches_githubs_workflow_schema():
     done = subprocess.run(
         [checker(), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
@@ -34,6 +35,7 @@ def test_workflow_matches_githubs_workflow_schema():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_schema_check_catches_a_broken_workflow(tmp_path):
     text = WORKFLOW.read_text()
     assert "    runs-on: ubuntu-latest\n" in text

@@ -10,7 +10,6 @@ import pytest
 from clrbench.cli.main import main
 from clrbench.store.results import load_results
 
-pytestmark = pytest.mark.slow  # uses the trained small_results folder
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
@@ -22,11 +21,11 @@ def _read(folder):
     return accumulator
 
 
-def test_tensorboard_scalars_are_the_runs_logs(small_results, tmp_path, capsys):
+def test_tensorboard_scalars_are_the_runs_logs(synthetic_small, tmp_path, capsys):
     out = tmp_path / "tb"
-    assert main(["export", str(small_results), "--tensorboard", str(out)]) == 0
+    assert main(["export", str(synthetic_small), "--tensorboard", str(out)]) == 0
     assert "4 runs" in capsys.readouterr().out
-    results = load_results(small_results)
+    results = load_results(synthetic_small)
     folders = sorted(str(p.relative_to(out)) for p in out.glob("*/*") if p.is_dir())
     assert folders == ["clr-iter/seed0", "clr-iter/seed1", "constant/seed0", "constant/seed1"]
     for run_id, batches in results.batches.groupby("run_id", observed=True):
@@ -48,14 +47,14 @@ def test_tensorboard_scalars_are_the_runs_logs(small_results, tmp_path, capsys):
             [s.value for s in test_accuracy], epochs["test_accuracy"].to_numpy(np.float32)
         )
     # exporting again replaces the event files instead of doubling every point
-    assert main(["export", str(small_results), "--tensorboard", str(out)]) == 0
+    assert main(["export", str(synthetic_small), "--tensorboard", str(out)]) == 0
     assert len(list((out / "constant/seed0").iterdir())) == 1
 
 
-def test_csv_holds_the_tidy_frames(small_results, tmp_path, capsys):
+def test_csv_holds_the_tidy_frames(synthetic_small, tmp_path, capsys):
     file = tmp_path / "suite.csv"
-    assert main(["export", str(small_results), "--csv", str(file)]) == 0
-    results = load_results(small_results)
+    assert main(["export", str(synthetic_small), "--csv", str(file)]) == 0
+    results = load_results(synthetic_small)
     written = capsys.readouterr().out.split()
     assert written == [
         str(file),
@@ -107,11 +106,11 @@ def test_csv_into_a_missing_folder_creates_it(small_results, tmp_path, capsys):
 
 @pytest.mark.parametrize("option", ["--tensorboard", "--csv"])
 def test_unwritable_destination_is_one_line_exit_2_nothing_written(
-    small_results, tmp_path, capsys, option
+    synthetic_small, tmp_path, capsys, option
 ):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code = main(["export", str(small_results), option, str(blocker / "inside" / "x.csv")])
+    code = main(["export", str(synthetic_small), option, str(blocker / "inside" / "x.csv")])
     error = capsys.readouterr().err.strip()
     assert code == 2 and len(error.splitlines()) == 1 and "is not a folder" in error
     assert blocker.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [blocker]

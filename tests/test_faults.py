@@ -263,6 +263,7 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_pa
     assert len(after) == 4 and {k: after[k] for k in before} == before
 
 
+@pytest.mark.slow
 def test_lr_find_and_run_are_refused_on_a_folder_this_process_holds(tmp_path, mnist_dir):
     out = tmp_path / "held"
     with folder_lock(out, "run"):
@@ -296,6 +297,7 @@ def read_only_prefix(folder: Path) -> tuple[str, ...]:
     return (*prefix, script, str(folder))
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_is_one_line_and_exit_2(tmp_path, tiny_results, mnist_dir):
     folder = tmp_path / "ro"
     shutil.copytree(tiny_results, folder / "results")

@@ -97,7 +97,7 @@ def test_noise_model_is_the_committed_baselines_real_spread(baseline):
         assert mean[0] == pytest.approx(stat["mean"], rel=1e-12)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains nothing, but 20,000 real checks take ~30 s of CPU
 def test_unchanged_configuration_false_alarm_at_most_one_percent(baseline):
     failed = simulate(baseline, NULL_CHECKS, seed=12)
     rate = np.mean([bool(f) for f in failed])
@@ -105,7 +105,7 @@ def test_unchanged_configuration_false_alarm_at_most_one_percent(baseline):
     assert rate > 0.001  # the budget is used, not wasted on a needlessly loose rule
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains nothing, but 2,000 real checks per schedule take ~4 s of CPU each
 @pytest.mark.parametrize("label", LABELS)
 def test_half_point_drop_of_one_schedule_is_caught(baseline, label):
     failed = simulate(baseline, POWER_CHECKS, seed=zlib.crc32(label.encode()), shifted=label)

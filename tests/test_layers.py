@@ -31,6 +31,7 @@ def _loaded_after(argv: list[str]) -> tuple[int, list[str], str]:
     return done.returncode, loaded, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_list_starts_without_tensorflow():
     returncode, loaded, output = _loaded_after(["list"])
     assert returncode == 0, output
@@ -38,6 +39,7 @@ def test_list_starts_without_tensorflow():
     assert loaded == [], f"list imported {loaded}"
 
 
+@pytest.mark.slow
 def test_study_emit_config_starts_without_tensorflow(tmp_path):
     returncode, loaded, output = _loaded_after(
         ["study", "--preset", "quick", "--emit-config", str(tmp_path / "study.toml")]
@@ -47,6 +49,7 @@ def test_study_emit_config_starts_without_tensorflow(tmp_path):
     assert loaded == [], f"study --emit-config imported {loaded}"
 
 
+@pytest.mark.slow
 def test_building_the_parser_imports_no_command_work():
     """Every command module is imported to build the parser: none may pull in TensorFlow."""
     code = (

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.analysis.lrfind import DATA_COLUMNS, read_seed
+from clrbench.analysis.lrfind import DATA_COLUMNS, read_seed, suggest
 from clrbench.cli.main import main
 from clrbench.config.sweep import CHECK_EVERY, SweepSettings
 from clrbench.suite.lrfind import run_lr_find
@@ -57,6 +57,38 @@ def test_reading_finds_the_minimum_before_divergence():
     assert reading["valley_high_lr"] == pytest.approx(10 ** (-0.7 + 0.548), rel=0.15)
     assert reading["max_lr"] == pytest.approx(10**-0.7, rel=0.15)
     assert reading["base_lr"] == pytest.approx(reading["max_lr"] / 4)
+
+
+def test_the_valley_includes_a_loss_exactly_at_one_and_a_half_times_the_minimum():
+    lr = np.geomspace(1e-3, 1.0, 40)
+    loss = np.repeat([2.0, 1.0, 1.5, 3.0], 10)  # the valley: steps 10-29 (1.5 = 1.5 x 1.0)
+    reading = read_seed(_frame(lr, loss), 3)
+    assert (reading["valley_low_lr"], reading["valley_high_lr"]) == (lr[10], lr[29])
+    assert reading["max_lr"] == pytest.approx(np.sqrt(lr[10] * lr[29]))
+    assert reading["min_loss"] == 1.0 and reading["divergence_step"] is None
+
+
+def seed_reading(seed: int, max_lr: float, divergence_lr: float | None = 1.0) -> dict:
+    return {
+        "seed": seed, "max_lr": max_lr, "valley_low_lr": max_lr / 2, "valley_high_lr": 2 * max_lr,
+        "min_loss": 0.3, "initial_loss": 2.3, "lr_min_loss": max_lr, "divergence_lr": divergence_lr,
+    }  # fmt: skip
+
+
+def test_bounds_are_the_median_over_seeds_rounded_to_two_digits():
+    # max_lr 0.1, 0.12, 0.5: median 0.12 (the mean, 0.24, would follow the odd seed)
+    readings = [seed_reading(0, 0.1), seed_reading(1, 0.12), seed_reading(2, 0.5, None)]
+    suggestion = suggest(readings, SweepSettings())
+    assert (suggestion["max_lr"], suggestion["base_lr"]) == (0.12, 0.03)
+    assert (suggestion["valley_low_lr"], suggestion["valley_high_lr"]) == (0.06, 0.24)
+    assert suggestion["divergence_lr"] == 1.0  # the median over the seeds that diverged
+    assert suggestion["spread"]["max_lr"] == pytest.approx(5.0)
+    assert suggestion["warnings"][0].startswith("seed(s) 2 did not diverge")
+    assert (
+        suggestion["warnings"][-1]
+        == "seeds disagree by 5.0x on max_lr: try more --steps or --seeds"
+    )
+    assert suggest([seed_reading(0, 0.123456)], SweepSettings())["max_lr"] == 0.12
 
 
 # --- real sweeps ---

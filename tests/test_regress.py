@@ -1,4 +1,5 @@
-"""The regression gate on real training runs: baseline, check, its rule, CLI and summaries."""
+"""The regression gate: baseline, check, its rule, CLI and summaries, on synthetic results shaped
+like the small suite; real regressions and real seed noise on trained runs (slow)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from clrbench.gate.comparison import (
     detectable_drop,
     welch,
 )
+from clrbench.gate.messages import completeness_message, status_message
 from clrbench.suite.runner import run_suite
 
 # Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with
@@ -78,8 +80,15 @@ def failures(out: str) -> list[str]:
 
 
 @pytest.fixture
-def baseline(small_results, tmp_path, capsys) -> Path:
-    """The small suite's baseline (2 seeds: explicitly allowed)."""
+def baseline(synthetic_small, tmp_path, capsys) -> Path:
+    """The baseline of a synthetic folder shaped like the small suite (2 seeds: explicitly
+    allowed)."""
+    return make_baseline_file(synthetic_small, tmp_path, capsys, "--allow-few-seeds")
+
+
+@pytest.fixture
+def small_baseline(small_results, tmp_path, capsys) -> Path:
+    """The trained small suite's baseline (2 seeds: explicitly allowed)."""
     return make_baseline_file(small_results, tmp_path, capsys, "--allow-few-seeds")
 
 
@@ -91,9 +100,9 @@ def run_small_check(capsys, results_dir, baseline, *options) -> tuple[int, str, 
 # --- the baseline file ---
 
 
-def test_baseline_has_configuration_statistics_and_directions(small_results, baseline):
+def test_baseline_has_configuration_statistics_and_directions(synthetic_small, baseline):
     document = json.loads(baseline.read_text())
-    results = load_results(small_results)
+    results = load_results(synthetic_small)
     assert document["experiment"] == results.experiment
     assert document["config_hash"] == config_hash(results.experiment)
     assert set(document["metrics"]) == {"constant", "clr-iter"}
@@ -112,13 +121,13 @@ def test_baseline_has_configuration_statistics_and_directions(small_results, bas
         assert per_metric["best_test_accuracy"]["direction"] == "higher"
 
 
-def test_baseline_is_never_overwritten_without_force(small_results, baseline, capsys):
+def test_baseline_is_never_overwritten_without_force(synthetic_small, baseline, capsys):
     before = baseline.read_text()
     few = "--allow-few-seeds"
-    assert main(["baseline", str(small_results), "-o", str(baseline), few]) == 2
+    assert main(["baseline", str(synthetic_small), "-o", str(baseline), few]) == 2
     assert "--force" in capsys.readouterr().err
     assert baseline.read_text() == before
-    assert main(["baseline", str(small_results), "-o", str(baseline), "--force", few]) == 0
+    assert main(["baseline", str(synthetic_small), "-o", str(baseline), "--force", few]) == 0
 
 
 def test_config_hash_ignores_name_seeds_and_order_but_not_settings():
@@ -178,6 +187,83 @@ def test_welch_edge_cases():
     assert welch(0.01, 5, None, 1) == pytest.approx((np.sqrt(0.01**2 / 5 + 0.01**2), 4))
 
 
+def test_welch_a_single_first_run_borrows_the_second_samples_std_and_df():
+    assert welch(None, 1, 0.01, 5) == pytest.approx((np.sqrt(0.01**2 + 0.01**2 / 5), 4))
+    assert welch(None, 1, 0.02, 3) == pytest.approx((np.sqrt(0.02**2 + 0.02**2 / 3), 2))
+
+
+def counts(runs: int, ok: int, diverged: int = 0, failed: int = 0, expected=None) -> dict:
+    """One schedule's run counts as metrics_document writes them."""
+    expected = runs if expected is None else expected
+    return {"expected": expected, "runs": runs, "ok": ok, "diverged": diverged, "failed": failed}
+
+
+def test_status_check_fails_a_larger_share_of_runs_not_ok_and_passes_an_equal_one():
+    one_in_five = counts(5, 4, diverged=1)
+    assert status_message("s", one_in_five, counts(5, 4, diverged=1)) is None  # equal share
+    assert status_message("s", one_in_five, counts(5, 4, failed=1)) is None  # either status
+    assert status_message("s", one_in_five, counts(10, 8, diverged=2)) is None  # 2 of 10 = 1 of 5
+    assert status_message("s", counts(10, 8, failed=2), one_in_five) is None
+    assert status_message("s", one_in_five, counts(5, 3, diverged=1, failed=1)) == (
+        "s: 2 of 5 runs did not finish ok (diverged 1, failed 1); the baseline had 1 of 5"
+    )
+    assert status_message("s", counts(10, 9, diverged=1), one_in_five) is not None  # 20% > 10%
+    for line in (counts(5, 4, diverged=1), counts(5, 4, failed=1)):
+        assert status_message("s", counts(5, 5), line) is not None  # none before: any fails
+    assert status_message("s", counts(5, 5), counts(5, 5)) is None
+    assert status_message("s", counts(3, 0, diverged=3), counts(3, 0, diverged=3)) == (
+        "s: no run finished ok (diverged 3, failed 0); nothing to compare"
+    )
+
+
+def test_completeness_check_fails_fewer_complete_runs_than_the_experiments():
+    assert completeness_message("s", counts(5, 5)) is None
+    assert completeness_message("s", counts(4, 4, expected=5)) == (
+        "s: only 4 of the experiment's 5 runs are complete (interrupted suite?)"
+    )
+
+
+def test_check_reports_the_status_and_completeness_lines():
+    def document(runs: dict) -> dict:
+        metrics = {name: stat([0.97, 0.98, 0.99]) for name in METRICS}
+        return {
+            "config_hash": "h",
+            "experiment": {},
+            "runs": {"s": runs},
+            "metrics": {"s": metrics},
+        }
+
+    baseline = document(counts(3, 3))
+    assert check(document(counts(3, 3)), baseline).passed
+    report = check(document(counts(3, 2, diverged=1, expected=4)), baseline)
+    assert report.failures == [
+        "s: only 3 of the experiment's 4 runs are complete (interrupted suite?)",
+        "s: 1 of 3 runs did not finish ok (diverged 1, failed 0); the baseline had 0 of 3",
+    ]
+
+
+@pytest.mark.filterwarnings("always::clrbench.errors.ResultsWarning")  # CLI prints it
+def test_a_missing_run_of_the_experiment_fails_the_check(synthetic_small, tmp_path, capsys):
+    folder = copy_results(synthetic_small, tmp_path)
+    baseline = make_baseline_file(folder, tmp_path, capsys, "--allow-few-seeds")
+    victim = sorted((folder / "runs").glob("constant-*"))[0]
+    shutil.rmtree(victim)
+    code, out, err = run_small_check(capsys, folder, baseline)
+    assert code == 1 and f"1 run of the experiment are not complete: {victim.name}" in err
+    line = "FAIL constant: only 1 of the experiment's 2 runs are complete (interrupted suite?)"
+    assert line in out
+
+
+@pytest.mark.filterwarnings("always::clrbench.errors.ResultsWarning")  # CLI prints it
+def test_a_baseline_is_refused_from_an_incomplete_suite(synthetic_small, tmp_path, capsys):
+    folder = copy_results(synthetic_small, tmp_path)
+    shutil.rmtree(sorted((folder / "runs").glob("clr-iter-*"))[0])
+    path = tmp_path / "baseline.json"
+    code = main(["baseline", str(folder), "-o", str(path), "--allow-few-seeds"])
+    assert code == 2 and not path.exists()
+    assert "incomplete suite (clr-iter 1/2 runs)" in capsys.readouterr().err
+
+
 def stat(values, direction="higher") -> dict:
     values = np.asarray(values, dtype=float)
     std = float(values.std(ddof=1)) if values.size > 1 else None
@@ -207,6 +293,13 @@ def test_zero_spread_passes_equal_means_and_one_seed_is_untested():
     single = stat([0.97])
     untested = compare_metric("c", "final_test_accuracy", single, stat([0.5]), ALPHA)
     assert untested.verdict == "untested" and not untested.failed
+
+
+def test_equal_means_summed_in_another_order_do_not_fail_a_zero_spread_comparison():
+    base = {"direction": "higher", "mean": 0.97, "std": 0.0, "n": 3}
+    other_order = dict(base, mean=0.97 - 1e-15)  # the same values summed in another order
+    assert not compare_metric("c", "final_test_accuracy", base, other_order, ALPHA).failed
+    assert compare_metric("c", "final_test_accuracy", base, dict(base, mean=0.9699), ALPHA).failed
 
 
 def paired_stat(values, seeds) -> dict:
@@ -268,10 +361,10 @@ def test_parse_tolerance(text, expected):
         ("final_test_accuracy:0.5%", "is not an amount"),
     ],
 )
-def test_bad_tolerance_is_one_line_exit_2(text, reason, small_results, baseline, capsys):
+def test_bad_tolerance_is_one_line_exit_2(text, reason, synthetic_small, baseline, capsys):
     with pytest.raises(ConfigError, match=reason):
         parse_tolerance(text)
-    code, out, err = run_small_check(capsys, small_results, baseline, "--tolerance", text)
+    code, out, err = run_small_check(capsys, synthetic_small, baseline, "--tolerance", text)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("clrbench: error: --tolerance")
 
@@ -279,8 +372,8 @@ def test_bad_tolerance_is_one_line_exit_2(text, reason, small_results, baseline,
 # --- the check on real results ---
 
 
-def test_check_passes_on_the_results_its_baseline_was_made_from(small_results, baseline, capsys):
-    code, out, err = run_small_check(capsys, small_results, baseline)
+def test_check_passes_on_the_results_its_baseline_was_made_from(synthetic_small, baseline, capsys):
+    code, out, err = run_small_check(capsys, synthetic_small, baseline)
     assert code == 0, out
     assert "check passed: 2 schedules" in out
     assert (
@@ -291,9 +384,9 @@ def test_check_passes_on_the_results_its_baseline_was_made_from(small_results, b
 
 
 def test_check_writes_nothing_but_appends_the_step_summary(
-    small_results, baseline, tmp_path, capsys, monkeypatch
+    synthetic_small, baseline, tmp_path, capsys, monkeypatch
 ):
-    results = copy_results(small_results, tmp_path)
+    results = copy_results(synthetic_small, tmp_path)
     summary = tmp_path / "step-summary.md"
     summary.write_text("## earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -321,26 +414,26 @@ def test_check_writes_nothing_but_appends_the_step_summary(
     ],
 )
 def test_missing_or_corrupt_baseline_is_one_line_exit_2(
-    content, message, small_results, tmp_path, capsys
+    content, message, synthetic_small, tmp_path, capsys
 ):
     path = tmp_path / "baseline.json"
     if content is not None:
         path.write_text(content)
-    code, out, err = run_small_check(capsys, small_results, path)
+    code, out, err = run_small_check(capsys, synthetic_small, path)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err
 
 
-def test_edited_baseline_is_refused(baseline, capsys, small_results):
+def test_edited_baseline_is_refused(baseline, capsys, synthetic_small):
     document = json.loads(baseline.read_text())
     document["experiment"]["experiment"]["epochs"] = 3  # no longer matches its hash
     baseline.write_text(json.dumps(document))
-    code, _, err = run_small_check(capsys, small_results, baseline)
+    code, _, err = run_small_check(capsys, synthetic_small, baseline)
     assert code == 2 and "'config_hash' does not match" in err
     document["metrics"]["constant"]["final_test_accuracy"]["mean"] = "high"
     document["experiment"]["experiment"]["epochs"] = 2
     baseline.write_text(json.dumps(document))
-    code, _, err = run_small_check(capsys, small_results, baseline)
+    code, _, err = run_small_check(capsys, synthetic_small, baseline)
     assert code == 2 and "constant.final_test_accuracy needs" in err
 
 
@@ -352,22 +445,22 @@ def test_no_results_is_one_line_exit_2(make, baseline, tmp_path, capsys):
     assert code == 2 and out == "" and err.count("\n") == 1
 
 
-def test_missing_and_new_schedules_are_reported(small_results, baseline, capsys):
+def test_missing_and_new_schedules_are_reported(synthetic_small, baseline, capsys):
     document = json.loads(baseline.read_text())
     for key in ("metrics", "runs"):
         document[key]["old-constant"] = document[key].pop("constant")
     document["experiment"]["schedule"][0]["label"] = "old-constant"
     document["config_hash"] = config_hash(document["experiment"])
     baseline.write_text(json.dumps(document))
-    code, out, _ = run_small_check(capsys, small_results, baseline)
+    code, out, _ = run_small_check(capsys, synthetic_small, baseline)
     assert code == 1
     assert "FAIL old-constant: in the baseline but not in the results" in out
     assert "FAIL constant: new schedule, not in the baseline (not checked)" in out
-    code, out, _ = run_small_check(capsys, small_results, baseline, "--allow-config-change")
+    code, out, _ = run_small_check(capsys, synthetic_small, baseline, "--allow-config-change")
     assert code == 0 and "note: old-constant: in the baseline but not in the results" in out
 
 
-def test_nothing_compared_is_a_failure(small_results, baseline, capsys):
+def test_nothing_compared_is_a_failure(synthetic_small, baseline, capsys):
     document = json.loads(baseline.read_text())
     for key in ("metrics", "runs"):
         document[key] = {f"old-{label}": v for label, v in document[key].items()}
@@ -375,15 +468,15 @@ def test_nothing_compared_is_a_failure(small_results, baseline, capsys):
         entry["label"] = f"old-{entry['label']}"
     document["config_hash"] = config_hash(document["experiment"])
     baseline.write_text(json.dumps(document))
-    code, out, _ = run_small_check(capsys, small_results, baseline, "--allow-config-change")
+    code, out, _ = run_small_check(capsys, synthetic_small, baseline, "--allow-config-change")
     assert code == 1
     assert failures(out) == [
         "FAIL nothing was compared: no schedule has ok runs both here and in the baseline"
     ]
 
 
-def test_every_current_run_diverged_fails_even_when_the_baseline_did_too(small_results):
-    current = metrics_document(load_results(small_results))
+def test_every_current_run_diverged_fails_even_when_the_baseline_did_too(synthetic_small):
+    current = metrics_document(load_results(synthetic_small))
     diverged = copy.deepcopy(current)
     for label in diverged["runs"]:
         diverged["runs"][label] |= {"ok": 0, "diverged": 2}
@@ -398,24 +491,24 @@ def test_every_current_run_diverged_fails_even_when_the_baseline_did_too(small_r
     assert check(current, diverged).failures[-1].startswith("nothing was compared")
 
 
-def test_fewer_than_three_seeds_refused_unless_allowed(small_results, tmp_path, capsys):
+def test_fewer_than_three_seeds_refused_unless_allowed(synthetic_small, tmp_path, capsys):
     path = tmp_path / "few.json"
-    assert main(["baseline", str(small_results), "-o", str(path)]) == 2
+    assert main(["baseline", str(synthetic_small), "-o", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "at least 3 seeds per schedule" in err
     assert "constant (2 seeds)" in err and not path.exists()
-    make_baseline_file(small_results, tmp_path, capsys, "--allow-few-seeds")
-    code, out, err = run_check(capsys, small_results, tmp_path / "baseline.json")
+    make_baseline_file(synthetic_small, tmp_path, capsys, "--allow-few-seeds")
+    code, out, err = run_check(capsys, synthetic_small, tmp_path / "baseline.json")
     assert code == 2 and out == "" and "--allow-few-seeds" in err and err.count("\n") == 1
-    code, out, _ = run_small_check(capsys, small_results, tmp_path / "baseline.json")
+    code, out, _ = run_small_check(capsys, synthetic_small, tmp_path / "baseline.json")
     assert code == 0
     assert "note: constant: n = 2 vs 2 seeds: no useful statistical power" in out
 
 
-def test_console_markdown_and_json_state_the_power(small_results, baseline, capsys):
-    code, text, _ = run_small_check(capsys, small_results, baseline)
-    _, table, _ = run_small_check(capsys, small_results, baseline, "--markdown")
-    code_json, raw, _ = run_small_check(capsys, small_results, baseline, "--json")
+def test_console_markdown_and_json_state_the_power(synthetic_small, baseline, capsys):
+    code, text, _ = run_small_check(capsys, synthetic_small, baseline)
+    _, table, _ = run_small_check(capsys, synthetic_small, baseline, "--markdown")
+    code_json, raw, _ = run_small_check(capsys, synthetic_small, baseline, "--json")
     assert code == code_json == 0
     report = json.loads(raw)
     assert report["verdict"] == "passed" and report["false_alarm"] == 0.01
@@ -423,7 +516,7 @@ def test_console_markdown_and_json_state_the_power(small_results, baseline, caps
     assert {(e["schedule"], e["metric"]) for e in entries} == {
         (label, name) for label in ("constant", "clr-iter") for name in METRICS
     }
-    document = metrics_document(load_results(small_results))
+    document = metrics_document(load_results(synthetic_small))
     for e in entries:
         stat = document["metrics"][e["schedule"]][e["metric"]]
         assert e["baseline"] == e["current"] == {"mean": stat["mean"], "sd": stat["std"], "n": 2}
@@ -455,10 +548,11 @@ def test_committed_ci_baseline_matches_the_ci_preset():
     assert all(r["ok"] == r["runs"] == seeds >= 3 for r in baseline["runs"].values())
 
 
-def test_check_does_not_import_tensorflow(small_results, baseline):
+@pytest.mark.slow  # a new interpreter
+def test_check_does_not_import_tensorflow(synthetic_small, baseline):
     code = (
         "import sys; from clrbench.cli.main import main; "
-        f"code = main(['check', {str(small_results)!r}, '--baseline', {str(baseline)!r}, "
+        f"code = main(['check', {str(synthetic_small)!r}, '--baseline', {str(baseline)!r}, "
         "'--allow-few-seeds']); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
         "raise SystemExit(code)"
@@ -473,8 +567,9 @@ def test_check_does_not_import_tensorflow(small_results, baseline):
 @LEFT_OUT
 @pytest.mark.slow
 def test_rate_divided_by_100_fails_naming_the_schedule(
-    small_results, baseline, tmp_path, capsys, mnist_dir
+    small_results, small_baseline, tmp_path, capsys, mnist_dir
 ):
+    baseline = small_baseline
     results = copy_results(small_results, tmp_path)  # clr-iter's runs are reused as they are
     worse = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=0.001))
     assert run_suite(worse, results, jobs=2, data_dir=str(mnist_dir)).trained == 2
@@ -496,7 +591,8 @@ def test_rate_divided_by_100_fails_naming_the_schedule(
 
 @LEFT_OUT
 @pytest.mark.slow
-def test_diverged_runs_fail(small_results, baseline, tmp_path, capsys, mnist_dir):
+def test_diverged_runs_fail(small_results, small_baseline, tmp_path, capsys, mnist_dir):
+    baseline = small_baseline
     results = copy_results(small_results, tmp_path)
     # weights overflow at the first update, the loss is NaN at step 1 (lr=1e4 only kills the
     # ReLUs: Keras clips the probabilities, so that loss stays finite)

@@ -13,8 +13,8 @@ from clrbench.store.results import load_results
 
 
 @pytest.fixture(scope="module")
-def small(small_results):
-    return load_results(small_results)
+def small(synthetic_small):
+    return load_results(synthetic_small)
 
 
 def figure_texts(figure) -> set[str]:

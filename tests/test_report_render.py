@@ -1,5 +1,6 @@
-"""The run report (``clrbench.report.render``) of a real small results folder: files,
-self-containment, tables, options, failed runs, CLI, headless Chromium."""
+"""The run report (``clrbench.report.render``) of a results folder shaped like the small suite
+(synthetic: written through the real store, no training): files, self-containment, tables,
+options, failed runs, CLI; in headless Chromium (slow)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def small(small_results):
-    return load_results(small_results)
+def small(synthetic_small):
+    return load_results(synthetic_small)
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +158,9 @@ def edit_run(folder: Path, run_id: str, **changes) -> dict:
     return record
 
 
-def test_failed_and_diverged_runs_are_listed(small_results, tmp_path):
+def test_failed_and_diverged_runs_are_listed(synthetic_small, tmp_path):
     folder = shutil.copytree(
-        small_results, tmp_path / "results", ignore=shutil.ignore_patterns("report")
+        synthetic_small, tmp_path / "results", ignore=shutil.ignore_patterns("report")
     )
     run_ids = sorted(p.name for p in (folder / "runs").iterdir())
     failed, diverged = run_ids[0], run_ids[-1]
@@ -205,9 +206,9 @@ def test_cli_missing_folder_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("damage", ["not json", "{}", '{"status": "ok"}'])
-def test_cli_corrupt_run_json_is_one_line_and_exit_2(small_results, tmp_path, capsys, damage):
+def test_cli_corrupt_run_json_is_one_line_and_exit_2(synthetic_small, tmp_path, capsys, damage):
     folder = shutil.copytree(
-        small_results, tmp_path / "results", ignore=shutil.ignore_patterns("report")
+        synthetic_small, tmp_path / "results", ignore=shutil.ignore_patterns("report")
     )
     victim = sorted((folder / "runs").iterdir())[0] / "run.json"
     victim.write_text(damage)
@@ -218,10 +219,11 @@ def test_cli_corrupt_run_json_is_one_line_and_exit_2(small_results, tmp_path, ca
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
 
 
-def test_cli_renders_without_tensorflow(small_results, tmp_path):
+@pytest.mark.slow  # a new interpreter
+def test_cli_renders_without_tensorflow(synthetic_small, tmp_path):
     script = (
         "import sys\nfrom clrbench.cli.main import main\n"
-        f"code = main(['report', {str(small_results)!r}, '--out', {str(tmp_path)!r}])\n"
+        f"code = main(['report', {str(synthetic_small)!r}, '--out', {str(tmp_path)!r}])\n"
         "assert 'tensorflow' not in sys.modules, 'report imported TensorFlow'\n"
         "sys.exit(code)\n"
     )

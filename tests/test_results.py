@@ -15,9 +15,10 @@ from clrbench.store.results import write_run
 
 
 @pytest.fixture
-def results_copy(small_results, tmp_path):
+def results_copy(synthetic_small, tmp_path):
+    """A copy of a synthetic folder shaped like the small suite (2 schedules x 2 seeds)."""
     out = tmp_path / "results"
-    shutil.copytree(small_results, out)
+    shutil.copytree(synthetic_small, out)
     return out
 
 
@@ -174,11 +175,14 @@ def test_a_folder_without_manifest_loads_every_complete_run_with_a_warning(resul
         assert len(load_results(results_copy).runs) == 4
 
 
-def test_runs_of_an_older_training_semantics_are_stale(results_copy, mnist_dir):
+@pytest.mark.slow  # retrains the stale runs of the real small suite
+def test_runs_of_an_older_training_semantics_are_stale(small_results, tmp_path, mnist_dir):
     from conftest import SMALL_SUITE
 
     from clrbench.config.experiment import Experiment
     from clrbench.suite.runner import run_suite
+
+    results_copy = shutil.copytree(small_results, tmp_path / "results")
 
     stale = sorted(_records(results_copy))[:2]
     for run_id in stale:  # as written before the semantics were recorded

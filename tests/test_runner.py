@@ -16,8 +16,6 @@ from clrbench.config.experiment import Experiment
 from clrbench.errors import ResultsWarning
 from clrbench.suite.runner import run_suite
 
-pytestmark = pytest.mark.slow
-
 LOG_COLUMNS = ["run_id", "seed", "epoch", "step", "lr", "loss", "accuracy", "batch_size"]
 
 
@@ -26,6 +24,7 @@ def sorted_log(results) -> pd.DataFrame:
     return frame.sort_values(["run_id", "step"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_small_suite_gives_tidy_frames(small_results):
     r = load_results(small_results)
     assert sorted(r.runs["status"]) == ["ok"] * 4
@@ -45,6 +44,7 @@ def test_small_suite_gives_tidy_frames(small_results):
     assert r.runs["dataset_md5"].str.contains("6bbc9ace898e44ae57da46a324031adb").all()
 
 
+@pytest.mark.slow
 def test_batch_losses_average_to_keras_epoch_loss(small_results):
     r = load_results(small_results)
     for (run_id, epoch), rows in r.batches.groupby(["run_id", "epoch"], observed=True):
@@ -53,6 +53,7 @@ def test_batch_losses_average_to_keras_epoch_loss(small_results):
         np.testing.assert_allclose(mean, keras_loss, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_run_folders_are_complete_and_named(small_results):
     folders = sorted(p.name for p in (small_results / "runs").iterdir())
     assert len(folders) == 4
@@ -66,6 +67,7 @@ def test_run_folders_are_complete_and_named(small_results):
     assert (small_results / "experiment.toml").exists()
 
 
+@pytest.mark.slow
 def test_same_log_with_one_job_as_with_two(small_results, tmp_path, mnist_dir):
     run_suite(Experiment.from_dict(SMALL_SUITE), tmp_path, jobs=1, data_dir=str(mnist_dir))
     pd.testing.assert_frame_equal(
@@ -73,6 +75,7 @@ def test_same_log_with_one_job_as_with_two(small_results, tmp_path, mnist_dir):
     )
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_log(small_results, tmp_path, mnist_dir):
     pytest.importorskip("dask.distributed")
     experiment = Experiment.from_dict(SMALL_SUITE)
@@ -82,6 +85,7 @@ def test_dask_local_cluster_gives_the_same_log(small_results, tmp_path, mnist_di
     )
 
 
+@pytest.mark.slow
 def test_resume_skips_complete_runs_and_force_retrains(small_results, tmp_path, mnist_dir):
     out = tmp_path / "results"
     shutil.copytree(small_results, out)
@@ -102,6 +106,7 @@ def test_resume_skips_complete_runs_and_force_retrains(small_results, tmp_path, 
     assert np.allclose(r.batches["lr"], 0.05)
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, mnist_dir):
     # 1e6 diverges; the wrong data dir on one label is impossible, so make one run fail by
     # asking for an optimizer whose update raises: a non-finite rate is caught at build time,
@@ -129,6 +134,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, mnist_dir):
     assert r.runs.set_index("schedule").loc["diverges", "diverged_step"] < 47
 
 
+@pytest.mark.slow
 def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, capsys):
     from clrbench.cli.main import main
 
@@ -148,6 +154,7 @@ def test_cli_run_trains_summarises_reports_and_resumes(tmp_path, mnist_dir, caps
     assert capsys.readouterr() == (f"{out}\n", "")  # --quiet: the results path, nothing else
 
 
+@pytest.mark.slow  # run_suite asks git for the commit (a process) before it reads the runs
 def test_a_corrupt_existing_run_stops_before_anything_is_written(small_results, tmp_path):
     from clrbench.errors import ResultsError
 

@@ -208,6 +208,7 @@ def registered():
     unregister("halving")
 
 
+@pytest.mark.slow
 def test_registered_schedule_is_listed_validated_and_travels_to_workers(registered):
     from joblib import Parallel, delayed
 
@@ -259,6 +260,7 @@ def _run_id(tmp_path: Path, body: str, decorator: str = "") -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_run_id_changes_with_the_source_or_the_declared_version(tmp_path):
     first = _run_id(tmp_path, "lr + 0.0 * step")
     assert first == _run_id(tmp_path, "lr + 0.0 * step")
@@ -283,6 +285,7 @@ def test_config_names_the_function_and_refuses_a_changed_one(example_on_path):
 # --- the installed example: entry points ---
 
 
+@pytest.mark.slow
 def test_entry_point_of_the_installed_example_is_listed_and_built(installed_example, monkeypatch):
     monkeypatch.syspath_prepend(str(installed_example))
     assert {"warm_cosine", "stepped_cycle"} <= set(names())

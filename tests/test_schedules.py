@@ -435,6 +435,7 @@ def test_config_round_trip(name, params, granularity):
     assert schedule.params  # frozen: mutating the returned dict changes nothing
 
 
+@pytest.mark.slow
 def test_importing_does_not_import_tensorflow():
     code = "import sys, clrbench.schedules; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -514,6 +515,7 @@ def test_keras_optimizer_applies_the_schedule(keras, name, params):
         assert float(optimizer.learning_rate) == pytest.approx(schedule(step), rel=1e-6)
 
 
+@pytest.mark.slow  # fits a one-weight model (Keras training)
 def test_saved_model_keeps_the_schedule(keras, tmp_path):
     from clrbench.schedules import KerasSchedule
 

@@ -251,14 +251,20 @@ def test_conclusion_names_the_fastest_schedule_to_target(synthetic, target):
 # --- edges, on hand-made frames: zero variance, float32 ties at a target, never reached ---
 
 
-def hand_made(curves: dict[str, list[list[float]]], steps_per_epoch: int = 10) -> Results:
+def hand_made(
+    curves: dict[str, list[list[float]]],
+    steps_per_epoch: int = 10,
+    statuses: dict[str, str] | None = None,
+) -> Results:
     """Results whose run i of schedule s has per-epoch test accuracies ``curves[s][i]`` (stored
-    through float32, as Keras reports them), 10,000 test examples, all ok."""
+    through float32, as Keras reports them), 10,000 test examples, all ok but the runs named in
+    ``statuses`` (run id ``<schedule>-s<i>`` -> status)."""
     runs, epochs = [], []
     for schedule, per_seed in curves.items():
         for seed, accuracies in enumerate(per_seed):
             run_id = f"{schedule}-s{seed}"
-            runs.append({"run_id": run_id, "schedule": schedule, "seed": seed, "status": "ok"})
+            status = (statuses or {}).get(run_id, "ok")
+            runs.append({"run_id": run_id, "schedule": schedule, "seed": seed, "status": status})
             for epoch, accuracy in enumerate(accuracies):
                 epochs.append(
                     {"run_id": run_id, "schedule": schedule, "seed": seed, "epoch": epoch}
@@ -331,3 +337,97 @@ def test_speed_comparison_edges_ties_and_too_few_seeds():
         stats.summarize(results, 0.99), stats.compare(results), speed.reset_index()
     )
     assert "two is fastest" in text and "too few seeds" in text
+
+
+# --- rules, each on frames small enough to check by eye ---
+
+
+def test_time_to_target_is_the_median_over_ok_runs_only():
+    # ok runs reach 99% at iterations 10, 10 and 40: median 10 (mean 20); two diverged runs
+    # first reached it at 40 and 40 (counted, they would move the median to 40)
+    fast, slow = [0.99, 0.99, 0.99, 0.99], [0.9, 0.9, 0.9, 0.99]
+    results = hand_made(
+        {"constant": [fast, fast, slow, slow, slow]},
+        statuses={"constant-s3": "diverged", "constant-s4": "diverged"},
+    )
+    row = stats.summarize(results, target=0.99).iloc[0]
+    assert (row["runs"], row["ok"], row["n_reached"]) == (5, 3, 3)
+    assert row["iterations_to_target_median"] == 10  # epoch 0 ends at step 9
+    assert row["seconds_to_target_median"] == 1.0  # time_s of epoch 0
+
+
+def test_time_to_target_median_counts_never_as_slowest():
+    # 3 of 5 ok runs reach the target: the median is the third-fastest; 2 of 5: never (inf)
+    reach = [[0.9, 0.99], [0.9, 0.99], [0.99, 0.99], [0.9, 0.9], [0.9, 0.9]]
+    row = stats.summarize(hand_made({"constant": reach}), target=0.99).iloc[0]
+    assert (row["n_reached"], row["iterations_to_target_median"]) == (3, 20)
+    rarely = hand_made({"constant": reach[2:]})
+    row = stats.summarize(rarely, target=0.99).iloc[0]
+    assert row["n_reached"] == 1 and row["iterations_to_target_median"] == math.inf
+
+
+def test_summary_accuracy_statistics_use_ok_runs_only():
+    results = hand_made(
+        {"constant": [[0.97], [0.98], [0.99], [0.10]]}, statuses={"constant-s3": "diverged"}
+    )
+    row = stats.summarize(results, target=0.9).iloc[0]
+    assert row["final_test_accuracy_mean"] == pytest.approx(0.98, abs=1e-7)
+    assert row["final_test_accuracy_std"] == pytest.approx(0.01, abs=1e-7)
+    assert row["best_test_accuracy_mean"] == pytest.approx(0.98, abs=1e-7)
+    low, high = sps.t.interval(0.95, 2, 0.98, 0.01 / math.sqrt(3))
+    assert row["final_test_accuracy_ci_low"] == pytest.approx(low, abs=1e-7)
+    assert row["final_test_accuracy_ci_high"] == pytest.approx(high, abs=1e-7)
+
+
+def test_speed_comparison_uses_ok_runs_only():
+    # constant's ok runs reach 99% at 20; its diverged runs first reached it at 10
+    curves = {
+        "constant": [[0.9, 0.99]] * 3 + [[0.99, 0.99]] * 3,
+        "clr": [[0.9, 0.99]] * 3,
+    }
+    statuses = {f"constant-s{i}": "diverged" for i in (3, 4, 5)}
+    speed = stats.compare_speed(hand_made(curves, statuses=statuses), 0.99).iloc[0]
+    assert (speed["n_baseline"], speed["reached_baseline"], speed["median_baseline"]) == (3, 3, 20)
+    assert speed["verdict"] == "tied (same median)"
+
+
+def test_compare_uses_ok_runs_only():
+    curves = {"constant": [[0.97], [0.98], [0.99], [0.10]], "clr": [[0.97], [0.98], [0.99]]}
+    row = stats.compare(hand_made(curves, statuses={"constant-s3": "failed"})).iloc[0]
+    assert (row["n"], row["n_baseline"]) == (3, 3)
+    assert row["difference"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_default_target_is_the_highest_half_point_that_four_in_five_ok_runs_reach():
+    # ok runs' best accuracies 99.2 (4 runs) and 98.7: 4 of 5 reach 99%; three diverged runs
+    # at 98.7 (counted, only 4 of 8 would reach it)
+    curves = [[0.992]] * 4 + [[0.987]] * 4
+    diverged = {f"constant-s{i}": "diverged" for i in (5, 6, 7)}
+    assert stats.default_target(hand_made({"constant": curves}, statuses=diverged)) == 0.99
+    three_in_five = hand_made({"constant": [[0.992]] * 3 + [[0.987]] * 2})
+    assert stats.default_target(three_in_five) == 0.985
+
+
+def test_holm_is_monotone_in_the_sorted_p_values():
+    # unadjusted order 0.01 < 0.02 < 0.03; scaled 0.03, 0.04, 0.03 -> monotone 0.03, 0.04, 0.04
+    assert stats.holm([0.03, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+
+
+def test_compare_verdict_follows_holm_not_the_raw_p_value():
+    # two schedules 2.5 pp above constant, seed sd 1 pp: Welch p = 0.038 each, Holm 0.075
+    base = [[0.95], [0.96], [0.97]]
+    higher = [[0.975], [0.985], [0.995]]
+    table = stats.compare(hand_made({"constant": base, "a": higher, "b": higher}))
+    assert (table["p_value"] < 0.05).all() and (table["p_holm"] > 0.05).all()
+    assert (table["verdict"] == "not significant").all() and not table["significant"].any()
+
+
+def test_speed_verdict_follows_holm_not_the_raw_p_value():
+    # a and b each reach 99% at iterations 10-40, constant at 50-80: Mann-Whitney p = 2/70 =
+    # 0.029 each (exact, 4 vs 4, no ties), Holm over the two 0.057: faster, not significant
+    early = [[0.9] * i + [0.99] * (8 - i) for i in range(4)]
+    late = [[0.9] * i + [0.99] * (8 - i) for i in range(4, 8)]
+    speed = stats.compare_speed(hand_made({"constant": late, "a": early, "b": early}), 0.99)
+    assert speed["p_value"].tolist() == pytest.approx([2 / 70, 2 / 70])
+    assert speed["p_holm"].tolist() == pytest.approx([4 / 70, 4 / 70])
+    assert (speed["verdict"] == "faster, not significant").all()

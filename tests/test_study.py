@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from test_stats import hand_made  # results from hand-written per-epoch accuracies
 
 from clrbench.analysis.study import (
     best_quantile_exact,
@@ -18,6 +19,7 @@ from clrbench.analysis.study import (
     expected_best_exact,
     flatness,
     select_winners,
+    trial_scores,
 )
 from clrbench.cli.main import main
 from clrbench.config.study import StudyConfig
@@ -117,6 +119,18 @@ def test_expected_best_matches_enumeration_and_the_bootstrap(values):
         assert low == best_quantile_exact(values, k, 0.025)
         assert high == best_quantile_exact(values, k, 0.975)
         assert low == np.quantile(maxima, 0.025, method="inverted_cdf")
+
+
+def test_trial_scores_are_ok_accuracy_chance_for_diverged_and_none_for_failed_or_missing():
+    results = hand_made(
+        {"a-t0": [[0.9, 0.95]], "a-t1": [[0.99, 0.99]], "a-t2": [[0.97, 0.97]]},
+        statuses={"a-t1-s0": "diverged", "a-t2-s0": "failed"},
+    )
+    trials = [{"family": "a", "index": i, "label": f"a-t{i}", "params": {}} for i in range(4)]
+    scores = trial_scores(results, trials)
+    assert scores["status"].tolist() == ["ok", "diverged", "failed", "missing"]
+    assert scores["score"].tolist()[:2] == pytest.approx([0.95, 0.1])  # final, not best; chance
+    assert scores["score"].iloc[2:].isna().all()  # a crash and a missing run are not draws
 
 
 def test_best_vs_budget_scores_diverged_trials_as_chance_and_never_selects_them():

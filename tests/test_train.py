@@ -11,8 +11,6 @@ from clrbench.schedules import make
 from clrbench.train.batch_log import DIVERGENCE_FACTOR, first_divergent
 from clrbench.train.run import train_run
 
-pytestmark = pytest.mark.slow
-
 TRAIN_SIZE = 3000  # 24 steps per epoch at batch 128, the last one of 56 images
 STEPS_PER_EPOCH = 24
 
@@ -43,6 +41,7 @@ def fit_run(mnist_dir):
     return train_run(spec(trainer="fit"), data_dir=str(mnist_dir))
 
 
+@pytest.mark.slow
 def test_one_row_per_step_with_true_batch_sizes(clr_run):
     batches = clr_run.batches
     assert clr_run.status == "ok"
@@ -55,6 +54,7 @@ def test_one_row_per_step_with_true_batch_sizes(clr_run):
     assert batches["time_s"].is_monotonic_increasing
 
 
+@pytest.mark.slow
 def test_batch_losses_average_to_keras_epoch_loss(fit_run):
     """Keras fit's own epoch loss (its loss tracker) is the batch-size-weighted mean of the
     logged batch losses: the log holds each batch's own loss. (The lean loop computes its epoch
@@ -69,6 +69,7 @@ def test_batch_losses_average_to_keras_epoch_loss(fit_run):
         np.testing.assert_allclose(accuracy, epochs.loc[epoch, "train_accuracy"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_batch_values_are_not_running_means(clr_run):
     rows = clr_run.batches[clr_run.batches["epoch"] == 1]
     running_mean = np.cumsum(rows["loss"] * rows["batch_size"]) / np.cumsum(rows["batch_size"])
@@ -76,6 +77,7 @@ def test_batch_values_are_not_running_means(clr_run):
     assert rows["accuracy"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_logged_rate_is_the_schedule_at_every_step(clr_run):
     steps = clr_run.batches["step"].to_numpy()
     expected = clr_run.spec.schedule(steps)
@@ -83,6 +85,7 @@ def test_logged_rate_is_the_schedule_at_every_step(clr_run):
     assert clr_run.batches["lr"].max() > 0.09  # the cycle peaked inside the run
 
 
+@pytest.mark.slow
 def test_per_epoch_granularity_holds_the_rate_within_each_epoch(mnist_dir):
     schedule = make(
         "triangular",
@@ -98,6 +101,7 @@ def test_per_epoch_granularity_holds_the_rate_within_each_epoch(mnist_dir):
     np.testing.assert_allclose(by_epoch.first(), [0.01, 0.1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_epoch_rows_have_test_metrics(clr_run):
     epochs = clr_run.epochs
     assert epochs["epoch"].tolist() == [0, 1]
@@ -106,6 +110,7 @@ def test_epoch_rows_have_test_metrics(clr_run):
     assert (epochs["test_loss"] > 0).all()
 
 
+@pytest.mark.slow
 def test_same_seed_same_log_and_other_seed_differs(clr_run, mnist_dir):
     columns = ["step", "lr", "loss", "accuracy", "batch_size"]
     again = train_run(spec(), data_dir=str(mnist_dir))
@@ -140,6 +145,7 @@ def test_initial_weights_ignore_pythons_shared_generator():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_batches_per_compiled_call_do_not_change_the_log(fit_run, mnist_dir):
     clr_run = fit_run
     run = train_run(spec(trainer="fit"), data_dir=str(mnist_dir), steps_per_execution=1)
@@ -150,6 +156,7 @@ def test_batches_per_compiled_call_do_not_change_the_log(fit_run, mnist_dir):
     )
 
 
+@pytest.mark.slow
 def test_callback_mode_trains_identically_through_fit(fit_run, mnist_dir):
     """The seed's per-batch callback sets the same rates from Python: the same run as the
     in-graph schedule under Keras fit (the callback mode always trains through fit)."""
@@ -170,6 +177,7 @@ def _assert_diverged_where_the_loss_exploded(run, epochs_done=1):
     assert len(run.epochs) == epochs_done  # stopped at the end of that epoch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", ["loop", "fit"])
 def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir, trainer):
     diverging = spec(make("constant", lr=1e6), epochs=3, trainer=trainer)
@@ -178,6 +186,7 @@ def test_a_diverging_rate_is_recorded_as_diverged(mnist_dir, trainer):
     _assert_diverged_where_the_loss_exploded(run)
 
 
+@pytest.mark.slow
 def test_an_exploding_but_finite_loss_is_diverged(mnist_dir):
     """The issue's probe: lr = 50, one epoch of 2,000 images; the loss grows to ~1e8 but stays
     finite (so a NaN-only rule called it ok)."""
@@ -197,6 +206,7 @@ def test_first_divergent_on_both_sides_of_the_bound():
     assert first_divergent(np.array([np.inf]), np.inf) == 0
 
 
+@pytest.mark.slow
 def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
     """At the real epoch length (469 steps), a per-epoch step decay from the high-but-healthy 0.2:
     the rate the optimizer applied equals the schedule at every step and drops exactly at the
@@ -220,6 +230,7 @@ def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
     assert run.batches["loss"].max() <= 2 * run.batches["loss"].iloc[0]  # far from the bound
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("trainer", "functions"),
     [("loop", ["train_epoch", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],

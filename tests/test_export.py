@@ -70,6 +70,7 @@ def test_csv_holds_the_tidy_frames(synthetic_small, tmp_path, capsys):
     assert sorted(runs["run_id"]) == sorted(results.runs["run_id"].astype(str))
 
 
+@pytest.mark.slow  # float32 values as training records them: a trained folder
 def test_csv_writes_float32_values_as_recorded(small_results, tmp_path):
     """The rate, loss and accuracy of a batch were float32 in the graph: the CSV holds their
     shortest float32 form (the clr schedule's base rate 0.02, not 0.019999999552965164), which
@@ -94,14 +95,14 @@ def test_csv_writes_float32_values_as_recorded(small_results, tmp_path):
         np.testing.assert_array_equal(epochs[column], results.epochs[column])
 
 
-def test_csv_into_a_missing_folder_creates_it(small_results, tmp_path, capsys):
+def test_csv_into_a_missing_folder_creates_it(synthetic_small, tmp_path, capsys):
     file = tmp_path / "new" / "deeper" / "suite.csv"
-    assert main(["export", str(small_results), "--csv", str(file)]) == 0
+    assert main(["export", str(synthetic_small), "--csv", str(file)]) == 0
     assert capsys.readouterr().err == ""
     assert sorted(p.name for p in file.parent.iterdir()) == [
         "suite.batches.csv", "suite.csv", "suite.runs.csv"
     ]  # fmt: skip
-    assert len(pd.read_csv(file)) == len(load_results(small_results).epochs)
+    assert len(pd.read_csv(file)) == len(load_results(synthetic_small).epochs)
 
 
 @pytest.mark.parametrize("option", ["--tensorboard", "--csv"])
@@ -120,6 +121,6 @@ def test_export_needs_a_destination_and_a_results_folder(tmp_path, capsys):
     assert main(["export", str(tmp_path)]) == 2
     assert main(["export", str(tmp_path / "nope"), "--csv", str(tmp_path / "x.csv")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert "give --tensorboard DIR and/or --csv FILE" in errors[0]
+    assert "give --tensorboard DIR, --csv FILE and/or --mlflow URI" in errors[0]
     assert "no such results folder" in errors[1]
     assert list(tmp_path.iterdir()) == []

@@ -208,6 +208,7 @@ def run_cli(argv: list[str], block_mlflow: bool = False) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_without_mlflow_one_line_naming_the_extra_and_exit_2(synthetic_folder, tmp_path):
     done = run_cli(["export", str(synthetic_folder), "--mlflow", store(tmp_path)], True)
     assert done.returncode == 2
@@ -215,6 +216,7 @@ def test_without_mlflow_one_line_naming_the_extra_and_exit_2(synthetic_folder, t
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_check_and_list_do_not_import_mlflow(synthetic_folder, tmp_path):
     done = run_cli(["list"])
     assert done.returncode == 0 and "MLFLOW_LOADED False" in done.stdout

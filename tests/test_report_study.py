@@ -101,9 +101,9 @@ def test_the_tuned_answer_says_yes_no_or_cannot_tell():
     )
     text = study_prose.answer_tuned({"comparison": noise}, 16, 5)
     assert "no schedule beats a tuned constant rate beyond seed noise" in text
-    assert "the differences run from -0.40 pp to +0.10 pp; the largest, clr-iter is +0.10" in text
-    assert text.endswith("Significantly below constant: sgdr -0.40 pp (95% CI -0.60 pp to "
-                         "-0.20 pp, Holm p = 0.02).")  # fmt: skip
+    assert "the differences run from −0.40 pp to +0.10 pp; the largest, clr-iter is +0.10" in text
+    assert text.endswith("Significantly below constant: sgdr −0.40 pp (95% CI −0.60 pp to "
+                         "−0.20 pp, Holm p = 0.02).")  # fmt: skip
     untested = _comparison([("clr-iter", 0.001, math.nan, math.nan, math.nan, False, "n/a")])
     text = study_prose.answer_tuned({"comparison": untested}, 4, 2)
     assert "cannot tell: too few ok seeds (2 per schedule; at least 3 are needed)" in text

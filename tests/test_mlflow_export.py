@@ -57,8 +57,21 @@ def export(capsys, folder: Path, uri: str, *options: str) -> tuple[int, str, str
     return code, out, err
 
 
-def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An empty SQLite tracking store, its schema already created (MLflow's migrations take
+    seconds; each test copies the file instead of migrating its own)."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store_uri(empty_store, tmp_path) -> str:
+    """A fresh, empty tracking store of the test's own."""
+    path = tmp_path / "mlflow.db"
+    shutil.copyfile(empty_store, path)
+    return f"sqlite:///{path}"
 
 
 def runs_of(client: MlflowClient, experiment: str) -> tuple[object, list]:
@@ -111,9 +124,9 @@ def assert_run_matches_the_parquet(client, child, results) -> None:
 
 
 def test_export_logs_every_run_under_one_parent_and_again_adds_nothing(
-    synthetic_folder, tmp_path, capsys
+    store_uri, synthetic_folder, tmp_path, capsys
 ):
-    uri = store(tmp_path)
+    uri = store_uri
     code, out, _ = export(capsys, synthetic_folder, uri)
     assert code == 0 and "4 runs added, 0 already there" in out
     client = MlflowClient(tracking_uri=uri)
@@ -139,8 +152,10 @@ def test_export_logs_every_run_under_one_parent_and_again_adds_nothing(
     assert len(client.list_artifacts(parent.info.run_id, "report")) == 1
 
 
-def test_an_interrupted_export_is_completed_not_duplicated(synthetic_folder, tmp_path, capsys):
-    uri = store(tmp_path)
+def test_an_interrupted_export_is_completed_not_duplicated(
+    store_uri, synthetic_folder, tmp_path, capsys
+):
+    uri = store_uri
     assert export(capsys, synthetic_folder, uri)[0] == 0
     client = MlflowClient(tracking_uri=uri)
     parent, children = runs_of(client, "clrbench-synthetic")
@@ -156,11 +171,11 @@ def test_an_interrupted_export_is_completed_not_duplicated(synthetic_folder, tmp
         assert_run_matches_the_parquet(client, child, results)
 
 
-def test_a_new_run_in_the_folder_is_added_to_the_same_parent(tmp_path, capsys):
+def test_a_new_run_in_the_folder_is_added_to_the_same_parent(store_uri, tmp_path, capsys):
     folder = tmp_path / "results"
     write = load_synthetic().write_synthetic_results
     write(folder, labels=("constant",), seeds=1, epochs=1, train_size=1280)
-    uri = store(tmp_path)
+    uri = store_uri
     assert "1 runs added" in export(capsys, folder, uri)[1]
     write(folder, labels=("constant",), seeds=2, epochs=1, train_size=1280)  # a resumed suite
     assert "1 runs added, 1 already there" in export(capsys, folder, uri)[1]
@@ -168,7 +183,7 @@ def test_a_new_run_in_the_folder_is_added_to_the_same_parent(tmp_path, capsys):
     assert sorted(c.data.params["seed"] for c in children) == ["0", "1"]
 
 
-def test_validation_metrics_are_named_as_such(tmp_path, capsys):
+def test_validation_metrics_are_named_as_such(store_uri, tmp_path, capsys):
     folder = tmp_path / "results"
     load_synthetic().write_synthetic_results(
         folder, labels=("constant",), seeds=1, epochs=1, train_size=1280
@@ -177,7 +192,7 @@ def test_validation_metrics_are_named_as_such(tmp_path, capsys):
         document = json.loads(record.read_text())
         document["config"] |= {"evaluate_on": "validation", "validation_size": 640}
         record.write_text(json.dumps(document))
-    uri = store(tmp_path)
+    uri = store_uri
     assert export(capsys, folder, uri)[0] == 0
     _, (child,) = runs_of(MlflowClient(tracking_uri=uri), "clrbench-synthetic")
     assert {"validation_accuracy", "validation_loss"} <= set(child.data.metrics)
@@ -185,8 +200,8 @@ def test_validation_metrics_are_named_as_such(tmp_path, capsys):
     assert child.data.params["evaluate_on"] == "validation"
 
 
-def test_experiment_name_option(synthetic_folder, tmp_path, capsys):
-    uri = store(tmp_path)
+def test_experiment_name_option(store_uri, synthetic_folder, tmp_path, capsys):
+    uri = store_uri
     code, out, _ = export(capsys, synthetic_folder, uri, "--mlflow-experiment", "mine")
     assert code == 0 and "experiment 'mine'" in out
     assert MlflowClient(tracking_uri=uri).get_experiment_by_name("mine") is not None
@@ -210,7 +225,8 @@ def run_cli(argv: list[str], block_mlflow: bool = False) -> subprocess.Completed
 
 @pytest.mark.slow  # a fresh interpreter
 def test_without_mlflow_one_line_naming_the_extra_and_exit_2(synthetic_folder, tmp_path):
-    done = run_cli(["export", str(synthetic_folder), "--mlflow", store(tmp_path)], True)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # no store: nothing may create it
+    done = run_cli(["export", str(synthetic_folder), "--mlflow", uri], True)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "pip install 'clrbench[mlflow]'" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
@@ -230,8 +246,8 @@ def test_check_and_list_do_not_import_mlflow(synthetic_folder, tmp_path):
 
 
 @pytest.mark.slow
-def test_export_of_a_trained_suite(small_results, tmp_path, capsys):
-    uri = store(tmp_path)
+def test_export_of_a_trained_suite(store_uri, small_results, tmp_path, capsys):
+    uri = store_uri
     code, out, _ = export(capsys, small_results, uri)
     assert code == 0 and "4 runs added" in out
     client = MlflowClient(tracking_uri=uri)

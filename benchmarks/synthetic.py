@@ -18,6 +18,7 @@ import pandas as pd
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.records import RunRecord
 from clrbench.store.results import write_run
 from clrbench.suite.runner import write_experiment
 
@@ -104,24 +105,24 @@ def _epoch_frame(
     ]
 
 
-def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str, Any]:
-    """A run.json record shaped like clrbench.suite.runner.execute's."""
+def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> RunRecord:
+    """A run record shaped like clrbench.suite.runner.execute's."""
     versions = {f"{name}_version": "0.0-synthetic" for name in ("clrbench", "tensorflow", "keras")}
-    return {
-        "run_id": spec.run_id,
-        "label": spec.label,
-        "seed": spec.seed,
-        "schedule": spec.schedule.to_config(),
-        "config": spec.config(),
-        "training_semantics": TRAINING_SEMANTICS,
-        "status": status,
-        "error": extra.get("error"),
-        "diverged_step": extra.get("diverged_step"),
-        "wall_s": wall_s,
-        "setup_s": 3.0,
-        "train_s": wall_s - 3.0,
-        "started_at": f"2025-01-01T00:{spec.seed:02d}:00+00:00",
-        "provenance": versions
+    return RunRecord(
+        run_id=spec.run_id,
+        label=spec.label,
+        seed=spec.seed,
+        schedule=spec.schedule.to_config(),
+        config=spec.config(),
+        training_semantics=TRAINING_SEMANTICS,
+        status=status,
+        error=extra.get("error"),
+        diverged_step=extra.get("diverged_step"),
+        wall_s=wall_s,
+        setup_s=3.0,
+        train_s=wall_s - 3.0,
+        started_at=f"2025-01-01T00:{spec.seed:02d}:00+00:00",
+        provenance=versions
         | {
             "numpy_version": np.__version__,
             "python_version": platform.python_version(),
@@ -132,7 +133,7 @@ def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str
             "dataset_md5": "train-images-idx3-ubyte.gz:0000synthetic",
             "git_commit": None,
         },
-    }
+    )
 
 
 def _write_one(out: Path, spec: RunSpec, steps_per_epoch: int, outcome: str) -> None:

@@ -137,7 +137,7 @@ def run_command(args: argparse.Namespace) -> int:
                 console.print(f"report: {path}", markup=False)
     errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:
-        errors.print(f"[red]failed[/red] {record['run_id']}: {record['error']}", highlight=False)
+        errors.print(f"[red]failed[/red] {record.run_id}: {record.error}", highlight=False)
     if args.quiet:
         print(out)  # the one line of --quiet: where the results are
     else:

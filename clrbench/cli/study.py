@@ -122,5 +122,5 @@ def study_command(args: argparse.Namespace) -> int:
         for path in render_study(out, out / "report").values():
             console.print(f"report: {path}")
     for record in outcome.failed:
-        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
+        console.print(f"[red]failed[/red] {record.run_id}: {record.error}")
     return 1 if outcome.failed else 0

@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
+from clrbench.store.records import RunRecord
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
@@ -40,7 +41,7 @@ from clrbench.train import quiet
 
 BACKENDS = ("loky", "dask")
 # (spec, its record and frames) per run as each completes; a generator, so it can be closed
-Stream = Generator[tuple[RunSpec, dict[str, Any]], None, None]
+Stream = Generator[tuple[RunSpec, "Trained"], None, None]
 PROGRESS_DIR = ".progress"
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
@@ -51,20 +52,35 @@ class SuiteOutcome:
     """What a suite did: run records by id (skipped ones included) and where they are."""
 
     out: Path
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, RunRecord] = field(default_factory=dict)
     trained: int = 0
     skipped: int = 0
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records.values() if r["status"] == "failed"]
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records.values() if r.status == "failed"]
 
 
-def _new_record(spec: RunSpec) -> dict[str, Any]:
-    record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
-    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
-    record["training_semantics"] = TRAINING_SEMANTICS
-    return record
+@dataclass
+class Trained:
+    """What a worker hands back for one run: its record and frames (None for a failed run)."""
+
+    record: RunRecord
+    batches: Any = None  # pd.DataFrame
+    epochs: Any = None
+
+
+def _new_record(spec: RunSpec, status: str, **outcome: Any) -> RunRecord:
+    return RunRecord(
+        run_id=spec.run_id,
+        label=spec.label,
+        seed=spec.seed,
+        schedule=spec.schedule.to_config(),
+        config=spec.config(),
+        status=status,
+        training_semantics=TRAINING_SEMANTICS,
+        **outcome,
+    )
 
 
 def failed_run(
@@ -73,20 +89,26 @@ def failed_run(
     trace: str | None = None,
     started: float | None = None,
     clock: float | None = None,
-) -> dict[str, Any]:
+) -> Trained:
     """A ``failed`` run (no frames): the first line of the cause, the traceback when known.
     ``started`` is when it began (``time.time()``), ``clock`` the ``perf_counter()`` then."""
     started = time.time() if started is None else started
     wall_s = 0.0 if clock is None else time.perf_counter() - clock
-    record = _new_record(spec) | {"status": "failed", "error": error, "traceback": trace}
-    record |= {"wall_s": wall_s, "started_at": _iso(started)}
-    record["provenance"] = provenance({})
-    return {"record": record, "batches": None, "epochs": None}
+    record = _new_record(
+        spec,
+        "failed",
+        error=error,
+        traceback=trace,
+        wall_s=wall_s,
+        started_at=_iso(started),
+        provenance=provenance({}),
+    )
+    return Trained(record)
 
 
 def execute(
     spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
-) -> dict[str, Any]:
+) -> Trained:
     """Train one run in a worker; never raises: a failure becomes a ``failed`` record."""
     from clrbench.train.run import train_run
 
@@ -101,17 +123,17 @@ def execute(
         return failed_run(spec, error, traceback.format_exc(), started, clock)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
-    record = _new_record(spec) | {
-        "status": result.status,
-        "error": None,
-        "diverged_step": result.diverged_step,
-        "wall_s": result.wall_s,
-        "setup_s": result.setup_s,
-        "train_s": result.train_s,
-        "started_at": _iso(result.started_at),
-        "provenance": provenance(result.info),
-    }
-    return {"record": record, "batches": result.batches, "epochs": result.epochs}
+    record = _new_record(
+        spec,
+        result.status,
+        diverged_step=result.diverged_step,
+        wall_s=result.wall_s,
+        setup_s=result.setup_s,
+        train_s=result.train_s,
+        started_at=_iso(result.started_at),
+        provenance=provenance(result.info),
+    )
+    return Trained(record, result.batches, result.epochs)
 
 
 class _ProgressFile:
@@ -156,7 +178,7 @@ def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, 
     for spec in experiment.runs():
         if not force and results.is_complete(out, spec.run_id):
             record = results.read_record(results.run_dir(out, spec.run_id))
-            if record["status"] != "failed" and results.is_current(record):
+            if record.status != "failed" and record.is_current:
                 kept[spec.run_id] = record
                 continue
         todo.append(spec)
@@ -215,16 +237,16 @@ def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) ->
             client.cancel(list(futures))
 
 
-def _store(out: Path, done: dict[str, Any]) -> dict[str, Any]:
+def _store(out: Path, done: Trained) -> RunRecord:
     """Write one run; if its files cannot be written (disk full, file-size limit), record it
     ``failed`` instead; if not even that can be written, stop: ResultsError."""
-    record = done["record"]
+    record = done.record
     try:
-        results.write_run(out, record, done["batches"], done["epochs"])
+        results.write_run(out, record, done.batches, done.epochs)
         return record
     except OSError as exc:
         error = f"cannot write the run's files: {type(exc).__name__}: {exc}"
-        record = record | {"status": "failed", "error": error, "traceback": None}
+        record = replace(record, status="failed", error=error, traceback=None)
     try:
         results.write_run(out, record, None, None)
     except OSError as exc:
@@ -285,7 +307,7 @@ def run_suite(
             with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
                 for _spec, done in stream:
                     record = _store(out, done)
-                    outcome.records[record["run_id"]] = record
+                    outcome.records[record.run_id] = record
                     outcome.trained += 1
                     if progress is not None:
                         progress.finished(record)

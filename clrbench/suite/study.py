@@ -36,6 +36,7 @@ from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.store import atomic
+from clrbench.store.records import RunRecord
 from clrbench.store.results import load_results
 from clrbench.store.study_state import write_state
 from clrbench.suite.lrfind import (
@@ -151,7 +152,7 @@ class StudyOutcome:
     state: dict[str, Any]
     trained: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[RunRecord] = field(default_factory=list)
 
 
 @dataclass

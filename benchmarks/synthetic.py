@@ -169,7 +169,7 @@ def write_synthetic_results(
     """
     out = Path(out)
     experiment = make_experiment(labels, seeds, epochs, train_size)
-    write_experiment(experiment, out)
+    write_experiment(experiment.plan(), out)
     outcomes = outcomes or {}
     for spec in experiment.runs():
         outcome = outcomes.get((spec.label, spec.seed), "ok")

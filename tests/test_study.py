@@ -217,6 +217,35 @@ def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
     assert not out.exists()
 
 
+HOLD_LOCK = """
+import sys, time
+from clrbench.suite.lock import folder_lock
+with folder_lock(sys.argv[1], "study"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_study_folder_held_by_another_process_is_refused_before_anything_is_written(
+    tmp_path, capsys
+):
+    import subprocess
+    import sys
+
+    out = tmp_path / "study"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            assert main(["study", "--preset", "quick", "--budget", "2", "--out", str(out)]) == 2
+        finally:
+            holder.kill()
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the plan's header line
+    assert error.startswith(f"clrbench: error: {out}: in use by clrbench study (pid {holder.pid} ")
+    assert {p.name for p in out.iterdir()} <= {".clrbench.suite.lock", ".clrbench.suite.lock.json"}
+
+
 def test_emit_config_round_trips(tmp_path):
     path = tmp_path / "study.toml"
     assert main(["study", "--preset", "quick", "--families", "constant,sgdr", "--budget", "3",

@@ -82,9 +82,10 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 def study_command(args: argparse.Namespace) -> int:
     """Validate, plan, train every phase (resumable), report; 1 if any run failed."""
+    from clrbench.suite.lock import folder_lock
     from clrbench.suite.pool import default_jobs
     from clrbench.suite.progress import SuiteProgress
-    from clrbench.suite.study import Runner, run_study
+    from clrbench.suite.study import Runner, study_locked
 
     config = resolve_study(args)
     if args.jobs is not None and args.jobs < 1:
@@ -113,14 +114,15 @@ def study_command(args: argparse.Namespace) -> int:
         progress=lambda name, experiment: SuiteProgress(console, experiment.epochs, args.quiet),
         say=(lambda message: None) if args.quiet else console.print,
     )
-    outcome = run_study(config, out, runner)
-    trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
-    console.print(f"{trained} runs trained, {kept} already complete")
-    if not args.no_report and outcome.state.get("winners"):
-        from clrbench.report.study import render_study
+    with folder_lock(out, "study"):  # one writer of the study's state, through the report
+        outcome = study_locked(config, out, runner)
+        trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
+        console.print(f"{trained} runs trained, {kept} already complete")
+        if not args.no_report and outcome.state.get("winners"):
+            from clrbench.report.study import render_study
 
-        for path in render_study(out, out / "report").values():
-            console.print(f"report: {path}")
+            for path in render_study(out, out / "report").values():
+                console.print(f"report: {path}")
     for record in outcome.failed:
         console.print(f"[red]failed[/red] {record.run_id}: {record.error}")
     return 1 if outcome.failed else 0

@@ -187,8 +187,14 @@ class Experiment:
             f"cycles of {cycle:,}), not at a cycle boundary"
         )
 
+    def plan(self) -> Plan:
+        """What this experiment trains, computed once: every run (each schedule built and its
+        rates checked over the run). Everything downstream (``run_suite``, the manifest,
+        resume, the interruption line) reads the plan, never the experiment's runs again."""
+        return Plan(self, tuple(self.runs()))
+
     def runs(self) -> list[RunSpec]:
-        """One RunSpec per (schedule, seed), schedules in order."""
+        """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""
         spe = self.steps_per_epoch
         return [
             RunSpec(
@@ -224,6 +230,18 @@ class Experiment:
                 others.append(entry)
         chosen = [known.get(item) or _by_name(item, own, others) for item in wanted]
         return replace(self, schedules=tuple(chosen)).validated()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment and its runs, in order: what a suite trains and a folder's manifest lists."""
+
+    experiment: Experiment
+    runs: tuple[RunSpec, ...]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [spec.run_id for spec in self.runs]
 
 
 def _by_name(

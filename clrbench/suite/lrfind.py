@@ -11,7 +11,6 @@ from clrbench.analysis.lrfind import LrFindResult, read_seed, round_significant,
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.sweep import SweepSettings
-from clrbench.data.load import load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
 from clrbench.report.lrfind import plot
@@ -34,19 +33,11 @@ def run_lr_find(
     data_dir: str | None = None,
     jobs: int = 1,
 ) -> LrFindResult:
-    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds."""
+    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds. The
+    caller has found and verified the data (``lr-find``, ``study``: once per command)."""
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
-    # Fail on missing data or a bad --train-size here, in one line, not in every worker.
-    load_dataset(
-        settings.dataset,
-        data_dir,
-        settings.train_size,
-        seed=0,
-        validation_size=settings.validation_size,
-        split_seed=settings.split_seed,
-    )
     sweeps = Parallel(n_jobs=jobs, backend="loky")(
         delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
     )

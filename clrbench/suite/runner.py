@@ -28,7 +28,7 @@ from typing import Any
 
 import tomli_w
 
-from clrbench.config.experiment import Experiment
+from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
@@ -163,19 +163,19 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def write_experiment(experiment: Experiment, out: Path) -> None:
+def write_experiment(plan: Plan, out: Path) -> None:
     """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
     (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
-    results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
+    atomic.write_text(out / "experiment.toml", tomli_w.dumps(plan.experiment.to_dict()))
+    results.write_manifest(out, plan.run_ids, plan.experiment.name)
 
 
-def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, dict]:
+def pending_runs(plan: Plan, out: Path, force: bool) -> tuple[list, dict]:
     """Split the runs into those to train and the complete ones kept (failed runs and runs
     trained under an older training semantics retrain)."""
     todo, kept = [], {}
-    for spec in experiment.runs():
+    for spec in plan.runs:
         if not force and results.is_complete(out, spec.run_id):
             record = results.read_record(results.run_dir(out, spec.run_id))
             if record.status != "failed" and record.is_current:
@@ -267,7 +267,7 @@ def _leftovers(out: Path) -> None:
 
 
 def run_suite(
-    experiment: Experiment,
+    plan: Plan | Experiment,
     out: str | os.PathLike[str],
     *,
     jobs: int | None = None,
@@ -277,43 +277,76 @@ def run_suite(
     force: bool = False,
     progress: Any = None,
 ) -> SuiteOutcome:
-    """Train every pending run of ``experiment`` into ``out`` and return the outcome.
+    """Train every pending run of ``plan`` (an Experiment is planned here) into ``out`` and
+    return the outcome.
 
-    Holds ``out``'s writer lock throughout (BusyError if another writer has it).
+    Holds ``out``'s writer lock throughout (BusyError if another writer has it); a command that
+    holds it already (``run``: through its report) calls :func:`train_locked`.
     ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
     ``finished(record)`` calls; see ``clrbench.suite.progress``.
     """
+    out = Path(out)
+    _check_options(backend, jobs)  # before the lock creates the folder
+    with folder_lock(out, "run"):
+        return train_locked(
+            plan if isinstance(plan, Plan) else plan.plan(),
+            out,
+            jobs=jobs,
+            backend=backend,
+            scheduler=scheduler,
+            data_dir=data_dir,
+            force=force,
+            progress=progress,
+        )
+
+
+def train_locked(
+    plan: Plan,
+    out: Path,
+    *,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    data_dir: str | None = None,
+    force: bool = False,
+    progress: Any = None,
+) -> SuiteOutcome:
+    """:func:`run_suite` for a caller that holds ``out``'s lock (``folder_lock``)."""
+    jobs = _check_options(backend, jobs)
+    _leftovers(out)
+    todo, kept = pending_runs(plan, out, force)  # a corrupt old record stops us here
+    write_experiment(plan, out)
+    outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
+    if progress is not None and kept:
+        progress.already_complete(len(kept), len(todo))
+    if not todo:
+        return outcome
+    progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress.start(todo, progress_dir)
+    args = (data_dir, str(progress_dir), quiet.verbose())
+    try:
+        with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+            for _spec, done in stream:
+                record = _store(out, done)
+                outcome.records[record.run_id] = record
+                outcome.trained += 1
+                if progress is not None:
+                    progress.finished(record)
+    finally:
+        shutil.rmtree(progress_dir, ignore_errors=True)
+    return outcome
+
+
+def _check_options(backend: str, jobs: int | None) -> int:
+    """The number of workers (ConfigError for an unknown backend or fewer than one job)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose loky or dask")
-    out = Path(out)
     jobs = default_jobs(jobs)
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    with folder_lock(out, "run"):
-        _leftovers(out)
-        todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
-        write_experiment(experiment, out)
-        outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
-        if progress is not None and kept:
-            progress.already_complete(len(kept), len(todo))
-        if not todo:
-            return outcome
-        progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
-        progress_dir.mkdir(parents=True, exist_ok=True)
-        if progress is not None:
-            progress.start(todo, progress_dir)
-        args = (data_dir, str(progress_dir), quiet.verbose())
-        try:
-            with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
-                for _spec, done in stream:
-                    record = _store(out, done)
-                    outcome.records[record.run_id] = record
-                    outcome.trained += 1
-                    if progress is not None:
-                        progress.finished(record)
-        finally:
-            shutil.rmtree(progress_dir, ignore_errors=True)
-    return outcome
+    return jobs
 
 
 def _stream(

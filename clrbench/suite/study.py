@@ -39,6 +39,7 @@ from clrbench.store import atomic
 from clrbench.store.records import RunRecord
 from clrbench.store.results import load_results
 from clrbench.store.study_state import write_state
+from clrbench.suite.lock import folder_lock
 from clrbench.suite.lrfind import (
     HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
 )
@@ -178,14 +179,15 @@ def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
 def run_phase(
     name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
 ) -> None:
-    """One phase through the ordinary runner into ``out/name``."""
+    """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock)."""
     from clrbench.suite.runner import run_suite
 
-    runner.say(f"{name}: {len(experiment.runs())} runs -> {out / name}")
+    plan = experiment.plan()
+    runner.say(f"{name}: {len(plan.runs)} runs -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
     try:
         result = run_suite(
-            experiment,
+            plan,
             out / name,
             jobs=runner.jobs,
             backend=runner.backend,
@@ -199,7 +201,7 @@ def run_phase(
     outcome.trained[name], outcome.skipped[name] = result.trained, result.skipped
     outcome.failed += result.failed
     outcome.state["phases"][name] = {
-        "runs": len(experiment.runs()),
+        "runs": len(plan.runs),
         "trained": result.trained,
         "kept": result.skipped,
         "failed": len(result.failed),
@@ -256,11 +258,19 @@ def _previous_sweep(folder: Path, settings: Any, seeds: list[int]) -> dict[str, 
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) -> StudyOutcome:
-    """Every phase in order, each resumable; the state is written after each."""
+    """Every phase in order, each resumable, with ``out`` locked (BusyError if another writer
+    has it); a command that holds the lock already (``study``: through its report) calls
+    :func:`study_locked`."""
+    out = Path(out)
+    with folder_lock(out, "study"):
+        return study_locked(config, out, runner)
+
+
+def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome:
+    """:func:`run_study` for a caller that holds ``out``'s lock: the state is written after
+    every phase, by this one writer."""
     from clrbench.analysis.study import select_winners, trial_scores
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
     experiment = trials_experiment(config, trials)  # validates every trial before any training
     state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}

@@ -103,12 +103,12 @@ def clrbench_run(
     """clrbench's ``train_run`` (per-batch logging; rate in-graph or by callback; the lean
     loop or Keras fit)."""
     from clrbench.config.runs import RunSpec
+    from clrbench.config.workload import Workload
     from clrbench.schedules import make
     from clrbench.train.run import train_run
 
-    spec = RunSpec(
-        "bench", make(**SCHEDULE), seed=0, epochs=epochs, lr_mode=lr_mode, trainer=trainer
-    )
+    workload = Workload(epochs=epochs, trainer=trainer)
+    spec = RunSpec("bench", make(**SCHEDULE), seed=0, workload=workload, lr_mode=lr_mode)
     return train_run(spec, data_dir=data_dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def test_plural():
 
 def test_header_counts_in_words():
     one = Experiment.from_dict(PRESETS["quick"]).select(["constant"])
-    one = one.__class__(**{**one.__dict__, "seeds": (0,), "epochs": 1})
+    one = dataclasses.replace(one.with_workload(epochs=1), seeds=(0,))
     assert header(one.plan(), jobs=2) == (
         "quick: 1 schedule x 1 seed = 1 run of 1 epoch (47 steps each), 1 at a time"
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from clrbench.config.runs import RunSpec
+from clrbench.config.workload import Workload
 from clrbench.data.load import load_dataset
 from clrbench.schedules import make
 from clrbench.train import workload
@@ -65,7 +66,7 @@ def keras_replay(schedule, data_dir):
     ids=["triangular", "step-decay-per-epoch"],
 )
 def test_the_loop_is_keras_on_the_same_batches(schedule, mnist_dir):
-    spec = RunSpec(label="t", schedule=schedule, seed=SEED, epochs=EPOCHS, train_size=TRAIN_SIZE)
+    spec = RunSpec("t", schedule, SEED, Workload(epochs=EPOCHS, train_size=TRAIN_SIZE))
     assert spec.trainer == "loop"
     run = train_run(spec, data_dir=str(mnist_dir))
     rows, evaluations = keras_replay(schedule, str(mnist_dir))
@@ -95,9 +96,7 @@ def test_a_worker_keeps_its_inputs_only_for_the_same_data(mnist_dir):
             label="t",
             schedule=make("constant", lr=0.1),
             seed=0,
-            epochs=1,
-            train_size=train_size,
-            validation_size=validation_size,
+            workload=Workload(epochs=1, train_size=train_size, validation_size=validation_size),
         )
 
     first = train_run(spec(2000), data_dir=str(mnist_dir))

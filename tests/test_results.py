@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clrbench import load_results
-from clrbench.config.runs import RunSpec
+from clrbench.config.workload import Workload
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store.records import CONFIG_DEFAULTS, RunRecord
@@ -235,9 +235,9 @@ def test_a_record_from_before_semantics_and_stage_timings_loads_as_stale():
     assert json.loads(record.to_json())["written_by_a_newer_clrbench"] == {"x": 1}
 
 
-def test_config_defaults_are_run_spec_defaults():
-    # RunSpec.config() leaves these out at their defaults; the record reads them back.
-    defaults = {f.name: f.default for f in dataclasses.fields(RunSpec)}
+def test_config_defaults_are_workload_defaults():
+    # Workload.config() leaves these out at their defaults; the record reads them back.
+    defaults = {f.name: f.default for f in dataclasses.fields(Workload)}
     for key, value in CONFIG_DEFAULTS.items():
         if key != "split_seed":  # meaningless without a split: None, not RunSpec's 0
             assert defaults[key] == value, key

@@ -72,21 +72,21 @@ def test_trials_cover_their_space(quick):
 def test_every_phase_is_an_ordinary_experiment_with_distinct_seeds(quick):
     trials = plan_trials(quick)
     tuning = trials_experiment(quick, trials)
-    assert tuning.evaluate_on == "validation" and tuning.seeds == (quick.tuning_seed,)
+    assert tuning.workload.evaluate_on == "validation" and tuning.seeds == (quick.tuning_seed,)
     assert {r.run_id for r in tuning.runs()} == {
         r.run_id for r in trials_experiment(quick, trials).runs()
     }
     winners = {t.family: t.params for t in trials if t.index == 0}
     sensitivity = sensitivity_experiment(quick, winners)
-    assert sensitivity.evaluate_on == "validation"
+    assert sensitivity.workload.evaluate_on == "validation"
     assert len(sensitivity.runs()) == len(winners) * 7 * quick.sensitivity_seeds
     final = final_experiment(quick, winners, {"base_lr": 0.04, "max_lr": 0.17})
-    assert final.evaluate_on == "test" and final.validation_size == 10_000
+    assert final.workload.evaluate_on == "test" and final.workload.validation_size == 10_000
     assert [e.label for e in final.schedules][-2:] == ["lr-find-clr", "lr-find-constant"]
     seeds = [set(e.seeds) for e in (tuning, sensitivity, final)]
     assert all(not a & b for a, b in itertools.combinations(seeds, 2))
     # runs without a split keep the ids they had before splits existed
-    plain = replace(final, validation_size=None, evaluate_on="test").runs()[0]
+    plain = final.with_workload(validation_size=None, evaluate_on="test").runs()[0]
     assert "validation_size" not in plain.config() and "evaluate_on" not in plain.config()
 
 

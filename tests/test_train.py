@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from clrbench.config.runs import RunSpec
+from clrbench.config.workload import Workload
 from clrbench.schedules import make
 from clrbench.train.batch_log import DIVERGENCE_FACTOR, first_divergent
 from clrbench.train.run import train_run
@@ -25,10 +26,8 @@ def spec(
         label="t",
         schedule=schedule,
         seed=seed,
-        epochs=epochs,
-        train_size=train_size,
+        workload=Workload(epochs=epochs, train_size=train_size, trainer=trainer),
         lr_mode=lr_mode,
-        trainer=trainer,
     )
 
 

@@ -93,14 +93,13 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
         "optimizer": args.optimizer,
         "threads": args.threads,
     }
-    changes = {k: v for k, v in overrides.items() if v is not None}
+    experiment = experiment.with_workload(**{k: v for k, v in overrides.items() if v is not None})
     if args.seeds is not None or args.first_seed is not None:
         count = args.seeds if args.seeds is not None else len(experiment.seeds)
         first = args.first_seed or 0
         if count < 1 or first < 0:
             raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
-        changes["seeds"] = tuple(range(first, first + count))
-    experiment = replace(experiment, **changes).validated()
+        experiment = replace(experiment, seeds=tuple(range(first, first + count)))
     if args.schedules:
         experiment = experiment.select([s.strip() for s in args.schedules.split(",") if s.strip()])
     return experiment
@@ -115,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
-    load_dataset(experiment.dataset, data_dir=args.data_dir)
+    load_dataset(experiment.workload.dataset, data_dir=args.data_dir)
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
     from clrbench.suite.pool import default_jobs
@@ -151,7 +150,8 @@ def header(plan: Plan, jobs: int) -> str:
     return (
         f"{experiment.name}: {plural(len(experiment.schedules), 'schedule')} x "
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
-        f"{plural(experiment.epochs, 'epoch')} ({plural(experiment.total_steps, 'step')} each), "
+        f"{plural(experiment.workload.epochs, 'epoch')} "
+        f"({plural(experiment.total_steps, 'step')} each), "
         f"{min(jobs, runs)} at a time"
     )
 
@@ -164,7 +164,7 @@ def train(
     from clrbench.suite.progress import SuiteProgress
     from clrbench.suite.runner import train_locked
 
-    progress = SuiteProgress(console, plan.experiment.epochs, quiet=args.quiet)
+    progress = SuiteProgress(console, plan.experiment.workload.epochs, quiet=args.quiet)
     try:
         return train_locked(
             plan,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -76,7 +75,7 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if args.no_zero_budget:
         changes["zero_budget"] = False
-    config = replace(config, **changes).validated()
+    config = config.with_changes(**changes)
     return config.select(wanted) if wanted else config
 
 
@@ -104,14 +103,16 @@ def study_command(args: argparse.Namespace) -> int:
     console.print(
         f"{config.name}: {families} families x {config.budget} trials, "
         f"{len(config.octaves)} multipliers x {config.sensitivity_seeds} seeds, "
-        f"{config.seeds} final seeds; {config.epochs} epochs per run -> {out}"
+        f"{config.seeds} final seeds; {config.workload.epochs} epochs per run -> {out}"
     )
     runner = Runner(
         jobs=default_jobs(args.jobs),
         backend=args.backend,
         scheduler=args.scheduler,
         data_dir=args.data_dir,
-        progress=lambda name, experiment: SuiteProgress(console, experiment.epochs, args.quiet),
+        progress=lambda name, experiment: SuiteProgress(
+            console, experiment.workload.epochs, args.quiet
+        ),
         say=(lambda message: None) if args.quiet else console.print,
     )
     with folder_lock(out, "study"):  # one writer of the study's state, through the report

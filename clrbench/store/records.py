@@ -105,13 +105,14 @@ def _check(path: Path, key: str, value: Any, check: Any, wanted: str) -> None:
 
 # What a key the run id's config leaves out means: ``RunSpec.config`` omits the split while there
 # is none, and the evaluation set and the trainer at their defaults, so that older runs keep their
-# ids. tests/test_results.py checks these against RunSpec's own defaults.
+# ids. tests/test_results.py checks these against Workload's own defaults.
 CONFIG_DEFAULTS: dict[str, Any] = {
     "train_size": None,
     "validation_size": None,
     "split_seed": None,  # no split, no split seed
     "evaluate_on": "test",
     "trainer": "loop",
+    "model": "dense-512",
 }
 
 

@@ -79,8 +79,8 @@ def experiment_config(
         result.suggestion["base_lr"],
         result.suggestion["max_lr"],
     )
-    train_count = settings.train_size or DATASETS[settings.dataset].train_count
-    steps_per_epoch = count_steps(train_count, settings.batch_size)
+    train_count = settings.workload.train_size or DATASETS[settings.workload.dataset].train_count
+    steps_per_epoch = count_steps(train_count, settings.workload.batch_size)
     total = epochs * steps_per_epoch
     cycles = max(1, round(epochs / (2 * HALF_CYCLE_EPOCHS)))
     bounds = {"base_lr": base, "max_lr": peak}
@@ -104,14 +104,14 @@ def experiment_config(
         make(entry["name"], granularity=granularity, steps_per_epoch=spe, **params)
     experiment = {
         "name": EXPERIMENT_NAME,
-        "dataset": settings.dataset,
+        "dataset": settings.workload.dataset,
         "epochs": epochs,
-        "batch_size": settings.batch_size,
+        "batch_size": settings.workload.batch_size,
         "seeds": seeds,
-        "optimizer": settings.optimizer,
+        "optimizer": settings.workload.optimizer,
     }
-    if settings.train_size is not None:
-        experiment["train_size"] = settings.train_size
+    if settings.workload.train_size is not None:
+        experiment["train_size"] = settings.workload.train_size
     return {"experiment": experiment, "schedule": schedules}
 
 
@@ -138,11 +138,12 @@ def describe_config(config: dict[str, Any]) -> str:
     """What an emitted experiment trains, in words: runs, epochs, images and steps."""
     experiment = Experiment.from_dict(config)
     runs = len(experiment.schedules) * len(experiment.seeds)
-    subset = "all" if experiment.train_size is None else f"{experiment.train_size:,}"
+    workload = experiment.workload
+    subset = "all" if workload.train_size is None else f"{workload.train_size:,}"
     return (
         f"{plural(len(experiment.schedules), 'schedule')} x "
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
-        f"{plural(experiment.epochs, 'epoch')} on {subset} {experiment.dataset} training images "
+        f"{plural(workload.epochs, 'epoch')} on {subset} {workload.dataset} training images "
         f"({plural(experiment.total_steps, 'step')} per run, {runs * experiment.total_steps:,} "
         f"in all)"
     )

@@ -76,7 +76,7 @@ def trials_experiment(config: StudyConfig, trials: list[Trial]) -> Experiment:
     """Every trial once, with the tuning seed, evaluated on the validation split."""
     families = {f.label: f for f in config.families}
     entries = tuple(entry_for(families[t.family], t.label, t.params) for t in trials)
-    return config.experiment("validation", (config.tuning_seed,), entries, "trials").validated()
+    return config.experiment("validation", (config.tuning_seed,), entries, "trials")
 
 
 def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Experiment:
@@ -92,7 +92,7 @@ def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Exp
             config.sensitivity_first_seed, config.sensitivity_first_seed + config.sensitivity_seeds
         )
     )
-    return config.experiment("validation", seeds, entries, "sensitivity").validated()
+    return config.experiment("validation", seeds, entries, "sensitivity")
 
 
 def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[str, dict]:
@@ -132,7 +132,7 @@ def final_experiment(
             )
         )
     seeds = tuple(range(config.first_seed, config.first_seed + config.seeds))
-    return config.experiment("test", seeds, tuple(entries), "final").validated()
+    return config.experiment("test", seeds, tuple(entries), "final")
 
 
 # --- state ---
@@ -171,9 +171,10 @@ class Runner:
 def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
     """The study's split, recorded: seed, sizes, SHA-256 of the validation indices (and the data
     is found and verified here, before anything trains)."""
-    data = load_dataset(config.dataset, data_dir=data_dir)
-    record = split_record(data.y_train, config.validation_size, config.split_seed)
-    return record | {"dataset": config.dataset, "dataset_md5": data.checksums}
+    workload = config.workload
+    data = load_dataset(workload.dataset, data_dir=data_dir)
+    record = split_record(data.y_train, workload.validation_size or 0, workload.split_seed)
+    return record | {"dataset": workload.dataset, "dataset_md5": data.checksums}
 
 
 def run_phase(
@@ -224,16 +225,7 @@ def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, A
     from clrbench.config.sweep import SweepSettings
     from clrbench.suite.lrfind import run_lr_find, write_outputs
 
-    settings = SweepSettings(
-        steps=config.lr_find_steps,
-        dataset=config.dataset,
-        train_size=config.train_size,
-        batch_size=config.batch_size,
-        optimizer=config.optimizer,
-        threads=config.threads,
-        validation_size=config.validation_size,
-        split_seed=config.split_seed,
-    )
+    settings = SweepSettings(steps=config.lr_find_steps, workload=config.workload)
     seeds = list(range(config.tuning_seed, config.tuning_seed + config.lr_find_seeds))
     folder = out / "lr-find"
     previous = _previous_sweep(folder, settings, seeds)

@@ -44,11 +44,13 @@ def train_loop(
     seed: int,
     epoch_log: EpochLog,
     batch_order: Callable[[int], np.ndarray] | None = None,
+    task: Any = workload,
 ) -> None:
     """Train ``model`` for ``epochs`` epochs on ``train`` (images, labels: arrays or tensors),
     evaluating on ``evaluation`` and feeding ``epoch_log`` after each epoch; stops after the
     epoch in which the run diverged. ``batch_order(epoch)``, if given, replaces the seeded
-    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``)."""
+    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``). ``task``
+    gives the loss and the metric (the workload's model module: ``clrbench.train.models``)."""
     import tensorflow as tf
 
     x_train, y_train = (tf.convert_to_tensor(a) for a in train)
@@ -56,7 +58,7 @@ def train_loop(
     examples = int(y_train.shape[0])
     steps = -(-examples // batch_size)
     optimizer.build(model.trainable_variables)
-    loss_fn = workload.loss_object()
+    loss_fn = task.loss_object()
     variables = model.trainable_variables
 
     def step(x, y):
@@ -66,7 +68,7 @@ def train_loop(
             loss = loss_fn(y, probabilities)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
-        accuracy = tf.reduce_mean(workload.batch_accuracy(y, probabilities))
+        accuracy = tf.reduce_mean(task.batch_accuracy(y, probabilities))
         row = [rate, loss, accuracy, tf.shape(y)[0]]
         return tf.stack([tf.cast(v, tf.float64) for v in row])
 
@@ -86,9 +88,9 @@ def train_loop(
         for start in tf.range(0, n, EVAL_CHUNK):
             x, y = x_eval[start : start + EVAL_CHUNK], y_eval[start : start + EVAL_CHUNK]
             probabilities = model(x, training=False)
-            per_example = workload.per_example_loss(y, probabilities)
+            per_example = task.per_example_loss(y, probabilities)
             total_loss += tf.reduce_sum(tf.cast(per_example, tf.float64))
-            correct += tf.reduce_sum(tf.cast(workload.batch_accuracy(y, probabilities), tf.float64))
+            correct += tf.reduce_sum(tf.cast(task.batch_accuracy(y, probabilities), tf.float64))
         count = tf.cast(n, tf.float64)
         return total_loss / count, correct / count
 

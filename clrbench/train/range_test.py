@@ -87,28 +87,28 @@ def sweep_seed(
 
     quiet.set_verbose(verbose)
     started = time.perf_counter()
-    threads = configure_tensorflow(settings.threads)
+    threads = configure_tensorflow(settings.workload.threads)
     import keras
 
     data = load_dataset(
-        settings.dataset,
+        settings.workload.dataset,
         data_dir,
-        settings.train_size,
+        settings.workload.train_size,
         seed=0,
-        validation_size=settings.validation_size,
-        split_seed=settings.split_seed,
+        validation_size=settings.workload.validation_size,
+        split_seed=settings.workload.split_seed,
     )
     x, y = workload.preprocess(data.x_train), data.y_train.astype(np.int32)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = logging_model_class()(workload.build_layers(x.shape[1], seed))
     model.attach_log(CHECK_EVERY)  # each Keras "epoch" is one chunk of CHECK_EVERY steps
-    workload.compile_model(model, settings.optimizer, settings.schedule.keras())
+    workload.compile_model(model, settings.workload.optimizer, settings.schedule.keras())
     # The sweep climbs into divergence on purpose and reads it with its own rule (below), so
     # the recorder stops it only at a non-finite loss.
     recorder = epoch_recorder_class()(EpochLog(CHECK_EVERY, time.perf_counter(), None, math.inf))
     model.fit(
-        _batches(x, y, settings.batch_size, seed),
+        _batches(x, y, settings.workload.batch_size, seed),
         epochs=math.ceil(settings.steps / CHECK_EVERY),
         steps_per_epoch=CHECK_EVERY,
         shuffle=False,  # the dataset shuffles itself, seeded

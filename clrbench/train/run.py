@@ -40,7 +40,7 @@ import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import Dataset, load_dataset
-from clrbench.train import quiet, workload
+from clrbench.train import models, quiet, workload
 from clrbench.train.batch_log import EpochLog, epoch_recorder_class, logging_model_class
 from clrbench.train.loop import train_loop
 
@@ -108,24 +108,24 @@ def _inputs(spec: RunSpec, data_dir: str | None, as_tensors: bool) -> tuple[Data
     """The dataset, and its preprocessed (images, labels) to train on and to evaluate on: numpy
     arrays, or with ``as_tensors`` TensorFlow tensors (kept for the next run: see _TENSORS)."""
     dataset = load_dataset(
-        spec.dataset,
+        spec.workload.dataset,
         data_dir=data_dir,
-        train_size=spec.train_size,
+        train_size=spec.workload.train_size,
         seed=0,
-        validation_size=spec.validation_size,
-        split_seed=spec.split_seed,
+        validation_size=spec.workload.validation_size,
+        split_seed=spec.workload.split_seed,
     )
     if not as_tensors:
         return dataset, *_preprocessed(spec, dataset)
     import tensorflow as tf
 
     key = (
-        spec.dataset,
+        spec.workload.dataset,
         tuple(sorted(dataset.checksums.items())),
-        spec.train_size,
-        spec.validation_size,
-        spec.split_seed,
-        spec.evaluate_on,
+        spec.workload.train_size,
+        spec.workload.validation_size,
+        spec.workload.split_seed,
+        spec.workload.evaluate_on,
     )
     if key not in _TENSORS:
         _TENSORS.clear()
@@ -141,11 +141,12 @@ _TENSORS: dict[tuple, tuple] = {}
 
 
 def _preprocessed(spec: RunSpec, dataset: Dataset) -> tuple[tuple, tuple]:
-    train = workload.preprocess(dataset.x_train), dataset.y_train.astype(np.int32)
+    task = models.resolve(spec.workload)
+    train = task.preprocess(dataset.x_train), dataset.y_train.astype(np.int32)
     # The per-epoch evaluation set: the test set, or the validation split (study trials never
     # see the test set). Its metrics keep the schema's test_* names; run.json says which.
-    x_eval, y_eval = dataset.evaluation_set(spec.evaluate_on)
-    return train, (workload.preprocess(x_eval), y_eval.astype(np.int32))
+    x_eval, y_eval = dataset.evaluation_set(spec.workload.evaluate_on)
+    return train, (task.preprocess(x_eval), y_eval.astype(np.int32))
 
 
 def _fit(
@@ -170,12 +171,12 @@ def _fit(
         steps_per_execution = 1  # Keras calls batch hooks once per execution
     else:
         learning_rate = spec.schedule.keras()
-    workload.compile_model(model, spec.optimizer, learning_rate, steps_per_execution)
+    workload.compile_model(model, spec.workload.optimizer, learning_rate, steps_per_execution)
     epoch_log.t0 = time.perf_counter()
     model.fit(
         *train,
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
+        batch_size=spec.workload.batch_size,
+        epochs=spec.workload.epochs,
         shuffle=True,
         validation_data=evaluation,
         validation_batch_size=EVAL_BATCH_SIZE,
@@ -191,18 +192,20 @@ def _loop(
     import keras
 
     keras.backend.clear_session()
-    model = keras.Sequential(workload.build_layers(int(train[0].shape[1]), spec.seed))
-    optimizer = workload.build_optimizer(spec.optimizer, spec.schedule.keras())
+    task = models.resolve(spec.workload)
+    model = keras.Sequential(task.build_layers(int(train[0].shape[1]), spec.seed))
+    optimizer = workload.build_optimizer(spec.workload.optimizer, spec.schedule.keras())
     train_loop(
         model,
         optimizer,
         train,
         evaluation,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
+        epochs=spec.workload.epochs,
+        batch_size=spec.workload.batch_size,
         seed=spec.seed,
         epoch_log=epoch_log,
         batch_order=batch_order,
+        task=task,
     )
 
 
@@ -217,10 +220,11 @@ def train_run(
     logs. ``steps_per_execution`` applies to Keras ``fit`` only; ``batch_order`` to the loop
     only (see ``clrbench.train.loop.train_loop``)."""
     started_at, start = time.time(), time.perf_counter()
-    threads = configure_tensorflow(spec.threads)
+    threads = configure_tensorflow(spec.workload.threads)
     dataset, train, evaluation = _inputs(spec, data_dir, as_tensors=spec.trainer == "loop")
     # t0, the start of training, is reset by the trainer once the model is built and compiled
-    epoch_log = EpochLog(count_steps(len(train[1]), spec.batch_size), time.perf_counter(), on_epoch)
+    steps = count_steps(len(train[1]), spec.workload.batch_size)
+    epoch_log = EpochLog(steps, time.perf_counter(), on_epoch)
     if spec.trainer == "fit":
         _fit(spec, train, evaluation, epoch_log, steps_per_execution)
     else:
@@ -231,7 +235,7 @@ def train_run(
         "dataset_checksums": dataset.checksums,
         "data_source": dataset.source,
         "test_examples": len(evaluation[1]),
-        "evaluated_on": spec.evaluate_on,
+        "evaluated_on": spec.workload.evaluate_on,
         "split": dataset.split,
     }
     return RunResult(

@@ -55,7 +55,8 @@ def plain_fit_timed(
 
     from clrbench.schedules import make
     from clrbench.train import workload
-    from clrbench.train.run import EVAL_BATCH_SIZE, configure_tensorflow
+    from clrbench.train.keras_fit import EVAL_BATCH_SIZE
+    from clrbench.train.run import configure_tensorflow
 
     configure_tensorflow(1)
     x, y, x_test, y_test = _data(data_dir)
@@ -120,7 +121,7 @@ def run(mode: str, epochs: int, data_dir: str | None = None) -> list[float]:
 def run_timed(mode: str, epochs: int, data_dir: str | None = None) -> dict[str, list[float]]:
     """Train one way: ``epoch_s`` (each epoch with its evaluation, from the start of training)
     and ``steps_s`` (each epoch's training steps alone, the per-step cost's numerator)."""
-    from clrbench.train.run import STEPS_PER_EXECUTION
+    from clrbench.train.keras_fit import STEPS_PER_EXECUTION
 
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {', '.join(MODES)}, got {mode!r}")

@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.analysis.lrfind import DATA_COLUMNS, read_seed
+from clrbench.analysis.lrfind import DATA_COLUMNS, divergence_index, read_seed, smooth
 from clrbench.cli.main import main
 from clrbench.config.sweep import CHECK_EVERY, SweepSettings
 from clrbench.config.workload import Workload
 from clrbench.suite.lrfind import run_lr_find
-from clrbench.train.range_test import divergence_index, smooth
 
 TRAIN_SIZE = 2000
 STEPS = 200

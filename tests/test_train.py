@@ -221,7 +221,7 @@ def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
 
 @pytest.mark.parametrize(
     ("trainer", "functions"),
-    [("loop", ["train_epoch", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],
+    [("loop", ["train_batches", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],
 )
 def test_a_run_traces_its_train_and_test_functions_once_each(
     mnist_dir, monkeypatch, trainer, functions

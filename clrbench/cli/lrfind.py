@@ -4,8 +4,8 @@ Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, diverg
 ``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
 ``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
 suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. The sweep
-is ``clrbench.train.range_test``, its reading ``clrbench.analysis.lrfind``; this module writes,
-draws and prints them.
+is ``clrbench.train.lr_sweep`` (on the lean loop), its reading ``clrbench.analysis.lrfind``;
+this module writes, draws and prints them.
 """
 
 from __future__ import annotations

@@ -11,12 +11,17 @@ from clrbench.config.workload import DEFAULT_MODEL, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, make
 
-CHECK_EVERY = 25  # steps between reads of the batch log (and divergence checks)
+CHECK_EVERY = 25  # steps per compiled call of the sweep: the stop hook runs between calls
+# lr-find's divergence rule (the one owner: clrbench.analysis.lrfind.divergence_index applies it):
+# a sweep has diverged at the first step whose loss is not finite or whose smoothed loss exceeds
+# 4x the lowest smoothed loss so far (fastai's 4x "stop when smoothed > 4 x best", on the
+# centred median). A sweep climbs into divergence on purpose, so this is not the run's rule
+# (10x the first batch loss: clrbench.train.batch_log.DIVERGENCE_FACTOR).
 DIVERGENCE_FACTOR = 4.0
-SMOOTHING_FRACTION = 0.05
+SMOOTHING_FRACTION = 0.05  # the smoothing window: 5% of the sweep's steps, odd, >= MIN_WINDOW
 MIN_WINDOW = 5
-VALLEY_FACTOR = 1.5
-BASE_DIVISOR = 4.0
+VALLEY_FACTOR = 1.5  # the valley: rates whose smoothed loss is within 1.5x of its minimum
+BASE_DIVISOR = 4.0  # base_lr = max_lr / 4 (Smith 2015: 1/3 to 1/4 of max_lr)
 MIN_STEPS = 20
 MODES = ("exp", "linear")
 

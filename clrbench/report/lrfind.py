@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis.lrfind import LrFindResult
+from clrbench.analysis.lrfind import LrFindResult, smooth
 from clrbench.config.sweep import VALLEY_FACTOR
-from clrbench.train.range_test import smooth
 
 
 def plot(result: LrFindResult, path: Path) -> Any:

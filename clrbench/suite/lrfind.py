@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis.lrfind import LrFindResult, read_seed, round_significant, suggest, tidy
+from clrbench.analysis.lrfind import (
+    LrFindResult,
+    diverged,
+    read_seed,
+    round_significant,
+    suggest,
+    tidy,
+)
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.sweep import SweepSettings
@@ -18,7 +26,7 @@ from clrbench.schedules import make
 from clrbench.store import atomic
 from clrbench.text import plural
 from clrbench.train import quiet
-from clrbench.train.range_test import sweep_seed
+from clrbench.train.lr_sweep import sweep_seed
 
 # The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
 # batch size, number of seeds) for --epochs epochs.
@@ -38,8 +46,9 @@ def run_lr_find(
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
+    stop = functools.partial(diverged, window=settings.window)  # the reading's own rule
     sweeps = Parallel(n_jobs=jobs, backend="loky")(
-        delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
+        delayed(sweep_seed)(settings, seed, stop, data_dir, quiet.verbose()) for seed in seeds
     )
     per_seed = [
         {**read_seed(s.frame, settings.window), "wall_s": s.wall_s, "threads": s.threads}
@@ -47,7 +56,7 @@ def run_lr_find(
     ]
     return LrFindResult(
         settings=settings,
-        data=tidy(sweeps, settings.window),
+        data=tidy([s.frame for s in sweeps], settings.window),
         per_seed=per_seed,
         suggestion=suggest(per_seed, settings),
         wall_s=time.perf_counter() - started,

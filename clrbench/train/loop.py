@@ -57,28 +57,7 @@ def train_loop(
     x_eval, y_eval = (tf.convert_to_tensor(a) for a in evaluation)
     examples = int(y_train.shape[0])
     steps = -(-examples // batch_size)
-    optimizer.build(model.trainable_variables)
-    loss_fn = task.loss_object()
-    variables = model.trainable_variables
-
-    def step(x, y):
-        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
-        with tf.GradientTape() as tape:
-            probabilities = model(x, training=True)
-            loss = loss_fn(y, probabilities)
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        accuracy = tf.reduce_mean(task.batch_accuracy(y, probabilities))
-        row = [rate, loss, accuracy, tf.shape(y)[0]]
-        return tf.stack([tf.cast(v, tf.float64) for v in row])
-
-    @tf.function
-    def train_epoch(order):
-        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
-        for i in tf.range(steps):
-            batch = order[i * batch_size : (i + 1) * batch_size]
-            log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
-        return log.stack()
+    train_epoch = _compiled_steps(model, optimizer, (x_train, y_train), steps, batch_size, task)
 
     @tf.function
     def evaluate():
@@ -112,3 +91,66 @@ def train_loop(
         }
         if epoch_log.add(epoch, log, (began, ended), metrics, lambda: weights_finite(model)):
             return
+
+
+def _compiled_steps(
+    model: Any, optimizer: Any, train: tuple[Any, Any], steps: int, batch_size: int, task: Any
+) -> Callable[[Any], Any]:
+    """``train_batches(order)``: ``steps`` updates of ``model`` on the batches ``order`` lists
+    (example indices, ``batch_size`` a batch) in one compiled call; returns each step's
+    LOG_COLUMNS row. The rate is read from the optimizer before its update: the rate applied."""
+    import tensorflow as tf
+
+    x_train, y_train = train
+    optimizer.build(model.trainable_variables)
+    loss_fn = task.loss_object()
+    variables = model.trainable_variables
+
+    def step(x, y):
+        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
+        with tf.GradientTape() as tape:
+            probabilities = model(x, training=True)
+            loss = loss_fn(y, probabilities)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        accuracy = tf.reduce_mean(task.batch_accuracy(y, probabilities))
+        row = [rate, loss, accuracy, tf.shape(y)[0]]
+        return tf.stack([tf.cast(v, tf.float64) for v in row])
+
+    @tf.function
+    def train_batches(order):
+        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
+        for i in tf.range(steps):
+            batch = order[i * batch_size : (i + 1) * batch_size]
+            log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
+        return log.stack()
+
+    return train_batches
+
+
+def train_steps(
+    model: Any,
+    optimizer: Any,
+    train: tuple[Any, Any],
+    *,
+    batch_size: int,
+    chunk: int,
+    chunks: int,
+    order: Callable[[int], np.ndarray],
+    stop: Callable[[np.ndarray], bool],
+    task: Any = workload,
+) -> np.ndarray:
+    """The loop without epochs or evaluation (lr-find's sweep): up to ``chunks`` compiled calls
+    of ``chunk`` steps each, on the batches ``order(i)`` gives for call ``i``; after each call
+    ``stop(log so far)`` may end it. Returns the log, one LOG_COLUMNS row per step trained."""
+    import tensorflow as tf
+
+    tensors = tuple(tf.convert_to_tensor(a) for a in train)
+    run = _compiled_steps(model, optimizer, tensors, chunk, batch_size, task)
+    logs: list[np.ndarray] = []
+    for i in range(chunks):
+        logs.append(run(tf.constant(order(i))).numpy())
+        log = np.concatenate(logs)
+        if stop(log):
+            break
+    return np.concatenate(logs)

@@ -63,7 +63,7 @@ def _curves(spec: RunSpec, steps_per_epoch: int) -> tuple[pd.DataFrame, pd.DataF
     """Per-batch and per-epoch frames of one run (without run_id/schedule/seed)."""
     ceiling, speed = SHAPES[spec.label]
     rng = np.random.default_rng([spec.seed, zlib.crc32(spec.label.encode())])
-    n = spec.epochs * steps_per_epoch
+    n = spec.workload.epochs * steps_per_epoch
     step = np.arange(n, dtype=np.int64)
     progress = 1.0 - np.exp(-speed * (step + 1) / steps_per_epoch)
     loss = np.maximum(2.3 * (1 - progress) + 0.04 + rng.normal(0, 0.06, n), 0.002)

@@ -4,7 +4,7 @@
 user would write by hand); ``plain-chunked``: the same with clrbench's
 ``steps_per_execution`` (so the difference to ``clrbench`` is the logging alone);
 ``clrbench``: ``train_run`` with in-graph per-batch logging; ``callback``: ``train_run`` with
-the seed's per-batch Python callback setting the rate (``steps_per_execution`` 1).
+the original blog's per-batch Python callback setting the rate (``steps_per_execution`` 1).
 Each returns the seconds of each epoch of its ``fit`` call (with its test evaluation), the
 first from just before ``fit``, measured the same way for all three; their sum is the
 in-process training time. The first epoch also pays the one-time costs (tracing the train

@@ -241,3 +241,16 @@ def test_config_defaults_are_workload_defaults():
     for key, value in CONFIG_DEFAULTS.items():
         if key != "split_seed":  # meaningless without a split: None, not RunSpec's 0
             assert defaults[key] == value, key
+
+
+def test_the_epochs_frame_says_what_its_test_columns_were_measured_on(results_copy):
+    results = load_results(results_copy)
+    assert set(results.epochs["evaluated_on"]) == {"test"}  # filled in for a folder as written
+    path = first_run(results_copy) / "run.json"
+    record = json.loads(path.read_text())
+    record["config"] |= {"validation_size": 1000, "evaluate_on": "validation"}
+    path.write_text(json.dumps(record))
+    epochs = load_results(results_copy).epochs
+    measured = epochs.groupby("run_id", observed=True)["evaluated_on"].unique()
+    assert measured[record["run_id"]].tolist() == ["validation"]
+    assert (epochs.loc[epochs["run_id"] != record["run_id"], "evaluated_on"] == "test").all()

@@ -150,7 +150,7 @@ def test_batches_per_compiled_call_do_not_change_the_log(fit_run, mnist_dir):
 
 
 def test_callback_mode_trains_identically_through_fit(fit_run, mnist_dir):
-    """The seed's per-batch callback sets the same rates from Python: the same run as the
+    """The blog's per-batch callback sets the same rates from Python: the same run as the
     in-graph schedule under Keras fit (the callback mode always trains through fit)."""
     callback = spec(lr_mode="callback")
     assert callback.trainer == "fit"  # the default trainer is the loop: the callback needs fit

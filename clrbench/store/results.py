@@ -59,7 +59,13 @@ EPOCH_COLUMNS = {
     "test_loss": "float64",
     "test_accuracy": "float64",
     "time_s": "float64",
+    # Which set test_loss / test_accuracy were measured on: "test", or "validation" for runs
+    # that evaluate on a validation split (study trials). The columns keep their test_* names so
+    # that every folder, baseline and report keeps reading them; this column, filled in from
+    # each run's record when a folder is loaded (old folders included), says what they hold.
+    "evaluated_on": "category",
 }
+LOADED_COLUMNS = ("run_id", "schedule", "seed", "evaluated_on")  # from run.json, not parquet
 # Columns of `runs` taken from run.json (provenance columns are added after these).
 RUN_COLUMNS = {
     "run_id": "category",
@@ -139,7 +145,7 @@ def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
     for column, dtype in columns.items():
-        if column in ("run_id", "schedule", "seed"):
+        if column in LOADED_COLUMNS:
             continue
         if column not in frame.columns:
             raise ResultsError(f"{path}: no column '{column}'")
@@ -279,6 +285,8 @@ def load_results(
                 frame.insert(0, "run_id", record.run_id)
                 frame.insert(1, "schedule", record.label)
                 frame.insert(2, "seed", record.seed)
+                if "evaluated_on" in columns:
+                    frame["evaluated_on"] = record.setting("evaluate_on")
                 frames.append(frame)
             elif record.status != "failed":
                 raise ResultsError(f"{file}: missing for a run with status {record.status}")
@@ -307,6 +315,10 @@ def _typed(frames: list[pd.DataFrame], columns: dict[str, Any], order: list[str]
     data = data.astype({c: t for c, t in columns.items() if t != "category"})
     data["schedule"] = pd.Categorical(data["schedule"], categories=order)
     data["run_id"] = pd.Categorical(data["run_id"], categories=sorted(set(data["run_id"])))
+    if "evaluated_on" in columns:
+        data["evaluated_on"] = pd.Categorical(
+            data["evaluated_on"], categories=["test", "validation"]
+        )
     return data[list(columns)]
 
 

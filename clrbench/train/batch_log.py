@@ -24,7 +24,7 @@ LOG_COLUMNS = ("lr", "loss", "accuracy", "batch_size")
 # sweep climbs into divergence on purpose and has its own rule: config/sweep.py.)
 DIVERGENCE_FACTOR = 10.0
 # The per-epoch row's metrics, as each trainer measures them (test_* may be validation: see
-# RunSpec.evaluate_on).
+# Workload.evaluate_on, and the epochs frame's evaluated_on column).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store.records import RunRecord
 from clrbench.store.results import write_run
 from clrbench.suite.runner import write_experiment
 
@@ -62,7 +63,7 @@ def _curves(spec: RunSpec, steps_per_epoch: int) -> tuple[pd.DataFrame, pd.DataF
     """Per-batch and per-epoch frames of one run (without run_id/schedule/seed)."""
     ceiling, speed = SHAPES[spec.label]
     rng = np.random.default_rng([spec.seed, zlib.crc32(spec.label.encode())])
-    n = spec.epochs * steps_per_epoch
+    n = spec.workload.epochs * steps_per_epoch
     step = np.arange(n, dtype=np.int64)
     progress = 1.0 - np.exp(-speed * (step + 1) / steps_per_epoch)
     loss = np.maximum(2.3 * (1 - progress) + 0.04 + rng.normal(0, 0.06, n), 0.002)
@@ -104,24 +105,24 @@ def _epoch_frame(
     ]
 
 
-def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str, Any]:
-    """A run.json record shaped like clrbench.suite.runner.execute's."""
+def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> RunRecord:
+    """A run record shaped like clrbench.suite.runner.execute's."""
     versions = {f"{name}_version": "0.0-synthetic" for name in ("clrbench", "tensorflow", "keras")}
-    return {
-        "run_id": spec.run_id,
-        "label": spec.label,
-        "seed": spec.seed,
-        "schedule": spec.schedule.to_config(),
-        "config": spec.config(),
-        "training_semantics": TRAINING_SEMANTICS,
-        "status": status,
-        "error": extra.get("error"),
-        "diverged_step": extra.get("diverged_step"),
-        "wall_s": wall_s,
-        "setup_s": 3.0,
-        "train_s": wall_s - 3.0,
-        "started_at": f"2025-01-01T00:{spec.seed:02d}:00+00:00",
-        "provenance": versions
+    return RunRecord(
+        run_id=spec.run_id,
+        label=spec.label,
+        seed=spec.seed,
+        schedule=spec.schedule.to_config(),
+        config=spec.config(),
+        training_semantics=TRAINING_SEMANTICS,
+        status=status,
+        error=extra.get("error"),
+        diverged_step=extra.get("diverged_step"),
+        wall_s=wall_s,
+        setup_s=3.0,
+        train_s=wall_s - 3.0,
+        started_at=f"2025-01-01T00:{spec.seed:02d}:00+00:00",
+        provenance=versions
         | {
             "numpy_version": np.__version__,
             "python_version": platform.python_version(),
@@ -132,7 +133,7 @@ def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str
             "dataset_md5": "train-images-idx3-ubyte.gz:0000synthetic",
             "git_commit": None,
         },
-    }
+    )
 
 
 def _write_one(out: Path, spec: RunSpec, steps_per_epoch: int, outcome: str) -> None:
@@ -168,7 +169,7 @@ def write_synthetic_results(
     """
     out = Path(out)
     experiment = make_experiment(labels, seeds, epochs, train_size)
-    write_experiment(experiment, out)
+    write_experiment(experiment.plan(), out)
     outcomes = outcomes or {}
     for spec in experiment.runs():
         outcome = outcomes.get((spec.label, spec.seed), "ok")

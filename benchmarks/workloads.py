@@ -4,7 +4,7 @@
 user would write by hand); ``plain-chunked``: the same with clrbench's
 ``steps_per_execution`` (so the difference to ``clrbench`` is the logging alone);
 ``clrbench``: ``train_run`` with in-graph per-batch logging; ``callback``: ``train_run`` with
-the seed's per-batch Python callback setting the rate (``steps_per_execution`` 1).
+the original blog's per-batch Python callback setting the rate (``steps_per_execution`` 1).
 Each returns the seconds of each epoch of its ``fit`` call (with its test evaluation), the
 first from just before ``fit``, measured the same way for all three; their sum is the
 in-process training time. The first epoch also pays the one-time costs (tracing the train
@@ -55,7 +55,8 @@ def plain_fit_timed(
 
     from clrbench.schedules import make
     from clrbench.train import workload
-    from clrbench.train.run import EVAL_BATCH_SIZE, configure_tensorflow
+    from clrbench.train.keras_fit import EVAL_BATCH_SIZE
+    from clrbench.train.run import configure_tensorflow
 
     configure_tensorflow(1)
     x, y, x_test, y_test = _data(data_dir)
@@ -103,12 +104,12 @@ def clrbench_run(
     """clrbench's ``train_run`` (per-batch logging; rate in-graph or by callback; the lean
     loop or Keras fit)."""
     from clrbench.config.runs import RunSpec
+    from clrbench.config.workload import Workload
     from clrbench.schedules import make
     from clrbench.train.run import train_run
 
-    spec = RunSpec(
-        "bench", make(**SCHEDULE), seed=0, epochs=epochs, lr_mode=lr_mode, trainer=trainer
-    )
+    workload = Workload(epochs=epochs, trainer=trainer)
+    spec = RunSpec("bench", make(**SCHEDULE), seed=0, workload=workload, lr_mode=lr_mode)
     return train_run(spec, data_dir=data_dir)
 
 
@@ -120,7 +121,7 @@ def run(mode: str, epochs: int, data_dir: str | None = None) -> list[float]:
 def run_timed(mode: str, epochs: int, data_dir: str | None = None) -> dict[str, list[float]]:
     """Train one way: ``epoch_s`` (each epoch with its evaluation, from the start of training)
     and ``steps_s`` (each epoch's training steps alone, the per-step cost's numerator)."""
-    from clrbench.train.run import STEPS_PER_EXECUTION
+    from clrbench.train.keras_fit import STEPS_PER_EXECUTION
 
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {', '.join(MODES)}, got {mode!r}")

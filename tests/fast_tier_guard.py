@@ -5,8 +5,9 @@ none marked ``slow`` (``-m "not slow"``, or a file of fast tests only); a sessio
 tests as well leaves it off, since a fast test may then share a fixture a slow test built. While
 a test runs (setup, call and teardown), these raise :class:`FastTierViolation` naming the test:
 
-- clrbench's trainers: ``clrbench.train.run.train_run``, ``clrbench.train.loop.train_loop`` and
-  ``clrbench.train.range_test.sweep_seed`` (a suite, a study and an lr-find all train there);
+- clrbench's trainers: ``clrbench.train.run.train_run``, ``clrbench.train.loop.train_loop``,
+  ``clrbench.train.lr_sweep.sweep_seed``, and the loop's ``train_steps`` (a suite, a study and
+  an lr-find all train there);
 - Keras' own training, ``Model.fit`` and ``Model.train_on_batch``, whenever Keras is imported;
 - starting a process: ``subprocess``, ``os.fork``/``exec``/``posix_spawn``/``system``, and
   ``_posixsubprocess.fork_exec``, which multiprocessing, loky (joblib) and Dask workers use
@@ -29,11 +30,12 @@ from typing import Any
 
 import pytest
 
-TRAINERS = {
-    "clrbench.train.run": "train_run",
-    "clrbench.train.loop": "train_loop",
-    "clrbench.train.range_test": "sweep_seed",
-}
+TRAINERS = (  # (module, function): every way clrbench trains
+    ("clrbench.train.run", "train_run"),
+    ("clrbench.train.loop", "train_loop"),
+    ("clrbench.train.loop", "train_steps"),
+    ("clrbench.train.lr_sweep", "sweep_seed"),
+)
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn"}
     | {"os.system", "pty.spawn"}
@@ -81,7 +83,7 @@ def _audit(event: str, args: tuple) -> None:
 def _guard_trainers() -> None:
     """Replace each trainer in its module and in every module that imported it by name (the
     test modules did, when they were collected)."""
-    for module_name, name in TRAINERS.items():
+    for module_name, name in TRAINERS:
         module = importlib.import_module(module_name)
         current = getattr(module, name)
         if getattr(current, "__fast_tier_guarded__", False):  # installed by an earlier session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,12 +34,12 @@ def test_plural():
 
 def test_header_counts_in_words():
     one = Experiment.from_dict(PRESETS["quick"]).select(["constant"])
-    one = one.__class__(**{**one.__dict__, "seeds": (0,), "epochs": 1})
-    assert header(one, jobs=2) == (
+    one = dataclasses.replace(one.with_workload(epochs=1), seeds=(0,))
+    assert header(one.plan(), jobs=2) == (
         "quick: 1 schedule x 1 seed = 1 run of 1 epoch (47 steps each), 1 at a time"
     )
     quick = Experiment.from_dict(PRESETS["quick"])
-    assert header(quick, jobs=2) == (
+    assert header(quick.plan(), jobs=2) == (
         "quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time"
     )
 

@@ -26,7 +26,7 @@ def test_default_preset_is_the_documented_comparison():
     assert [e.label for e in experiment.schedules] == [
         "constant", "step-decay", "clr-epoch", "clr-iter", "sine-exp",
     ]  # fmt: skip
-    assert (experiment.epochs, experiment.batch_size, experiment.seeds) == (
+    assert (experiment.workload.epochs, experiment.workload.batch_size, experiment.seeds) == (
         25,
         128,
         (0, 1, 2, 3, 4),

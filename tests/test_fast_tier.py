@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from clrbench.train.range_test import sweep_seed
+from clrbench.train.lr_sweep import sweep_seed
 from clrbench.train.run import train_run
 
 
@@ -102,7 +102,7 @@ def test_a_fast_test_that_trains_or_starts_a_process_fails(tmp_path, monkeypatch
     expected = {
         "test_trains_through_the_runner": "trained a model (clrbench.train.run.train_run)",
         "test_trains_directly": "trained a model (clrbench.train.run.train_run)",
-        "test_runs_a_range_test": "trained a model (clrbench.train.range_test.sweep_seed)",
+        "test_runs_a_range_test": "trained a model (clrbench.train.lr_sweep.sweep_seed)",
         "test_fits_a_keras_model": "trained a model (keras fit)",
         "test_starts_a_subprocess": "started a process (subprocess.Popen",
         "test_starts_a_worker": "started a process (fork_exec)",

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from clrbench.config.runs import RunSpec
+from clrbench.config.workload import Workload
 from clrbench.data.load import load_dataset
 from clrbench.schedules import make
 from clrbench.train import workload
@@ -65,7 +66,7 @@ def keras_replay(schedule, data_dir):
     ids=["triangular", "step-decay-per-epoch"],
 )
 def test_the_loop_is_keras_on_the_same_batches(schedule, mnist_dir):
-    spec = RunSpec(label="t", schedule=schedule, seed=SEED, epochs=EPOCHS, train_size=TRAIN_SIZE)
+    spec = RunSpec("t", schedule, SEED, Workload(epochs=EPOCHS, train_size=TRAIN_SIZE))
     assert spec.trainer == "loop"
     run = train_run(spec, data_dir=str(mnist_dir))
     rows, evaluations = keras_replay(schedule, str(mnist_dir))
@@ -95,9 +96,7 @@ def test_a_worker_keeps_its_inputs_only_for_the_same_data(mnist_dir):
             label="t",
             schedule=make("constant", lr=0.1),
             seed=0,
-            epochs=1,
-            train_size=train_size,
-            validation_size=validation_size,
+            workload=Workload(epochs=1, train_size=train_size, validation_size=validation_size),
         )
 
     first = train_run(spec(2000), data_dir=str(mnist_dir))
@@ -110,3 +109,41 @@ def test_a_worker_keeps_its_inputs_only_for_the_same_data(mnist_dir):
     split = train_run(spec(3000, validation_size=10000), data_dir=str(mnist_dir))
     assert len(run_module._TENSORS) == 1  # one entry: memory stays flat
     assert split.batches["loss"].iloc[0] != other.batches["loss"].iloc[0]  # other images
+
+
+def test_the_lr_find_sweep_is_the_loop_with_a_stop_hook(mnist_dir):
+    """lr-find's sweep trains on the loop: its log equals plain Keras train_on_batch on the
+    sweep's documented batches (full, seeded permutations), and the stop hook ends it between
+    compiled calls of CHECK_EVERY steps."""
+    import keras
+
+    from clrbench.config.sweep import CHECK_EVERY, SweepSettings
+    from clrbench.train.lr_sweep import sweep_batches, sweep_seed
+
+    steps = 3 * CHECK_EVERY  # 75 steps: more than one pass over the 23 full batches
+    settings = SweepSettings(1e-3, 1.0, steps, workload=Workload(train_size=TRAIN_SIZE))
+    sweep = sweep_seed(settings, SEED, stop=lambda loss: False, data_dir=str(mnist_dir))
+    data = load_dataset("mnist", data_dir=str(mnist_dir), train_size=TRAIN_SIZE, seed=0)
+    x, y = workload.preprocess(data.x_train), data.y_train.astype(np.int32)
+    keras.backend.clear_session()
+    model = keras.Sequential(workload.build_layers(x.shape[1], SEED))
+    workload.compile_model(model, "sgd-momentum", settings.schedule.keras())
+    order = sweep_batches(len(y), 128, SEED)
+    rows = []
+    for chunk in range(steps // CHECK_EVERY):
+        indices = order(chunk).reshape(CHECK_EVERY, 128)
+        for batch in indices:
+            rate = float(model.optimizer.learning_rate)
+            rows.append((rate, *model.train_on_batch(x[batch], y[batch])))
+    replay = np.array(rows)
+    log = sweep.frame[["lr", "loss", "accuracy"]].to_numpy()
+    assert log.shape == replay.shape == (steps, 3)
+    np.testing.assert_allclose(log[:, :2], replay[:, :2], rtol=1e-6)
+    np.testing.assert_array_equal(log[:, 2], replay[:, 2])
+    assert (sweep.frame["step"] == np.arange(steps)).all()
+
+    stopped = sweep_seed(
+        settings, SEED, stop=lambda loss: len(loss) >= CHECK_EVERY + 1, data_dir=str(mnist_dir)
+    )
+    assert len(stopped.frame) == 2 * CHECK_EVERY  # asked after each call, so after the second
+    np.testing.assert_array_equal(stopped.frame["loss"], sweep.frame["loss"][: 2 * CHECK_EVERY])

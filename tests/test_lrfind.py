@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.analysis.lrfind import DATA_COLUMNS, read_seed, suggest
+from clrbench.analysis.lrfind import DATA_COLUMNS, divergence_index, read_seed, smooth, suggest
 from clrbench.cli.main import main
 from clrbench.config.sweep import CHECK_EVERY, SweepSettings
+from clrbench.config.workload import Workload
 from clrbench.suite.lrfind import run_lr_find
-from clrbench.train.range_test import divergence_index, smooth
 
 TRAIN_SIZE = 2000
 STEPS = 200
@@ -96,7 +96,7 @@ def test_bounds_are_the_median_over_seeds_rounded_to_two_digits():
 
 @pytest.fixture(scope="module")
 def result(mnist_dir):
-    settings = SweepSettings(train_size=TRAIN_SIZE, steps=STEPS)
+    settings = SweepSettings(steps=STEPS, workload=Workload(train_size=TRAIN_SIZE))
     return run_lr_find(settings, [0, 1], str(mnist_dir), jobs=1)
 
 
@@ -146,7 +146,7 @@ def test_a_diverging_sweep_stops_soon_after_divergence(result):
 
 @pytest.mark.slow
 def test_a_calm_sweep_runs_to_the_end_and_warns(mnist_dir):
-    settings = SweepSettings(min_lr=1e-4, max_lr=0.05, steps=40, train_size=TRAIN_SIZE)
+    settings = SweepSettings(1e-4, 0.05, 40, workload=Workload(train_size=TRAIN_SIZE))
     calm = run_lr_find(settings, [3], str(mnist_dir), jobs=1)
     assert calm.per_seed[0]["divergence_step"] is None
     assert calm.per_seed[0]["steps_run"] == 40 and len(calm.data) == 40
@@ -230,7 +230,7 @@ def test_emitted_config_follows_epochs_and_the_full_dataset():
     result = LrFindResult(SweepSettings(), pd.DataFrame(), [], suggestion, 1.0, 1)
     config = experiment_config(result, epochs=8, seeds=5)
     experiment = Experiment.from_dict(config)  # valid as written
-    assert (experiment.epochs, experiment.seeds, experiment.train_size) == (
+    assert (experiment.workload.epochs, experiment.seeds, experiment.workload.train_size) == (
         8,
         tuple(range(5)),
         None,

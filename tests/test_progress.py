@@ -9,11 +9,16 @@ from rich.console import Console
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
+from clrbench.store.records import RunRecord
 from clrbench.suite.progress import SuiteProgress
 
 
 def specs(count: int = 3):
     return Experiment.from_dict(PRESETS["quick"]).runs()[:count]
+
+
+def record(run_id: str, status: str, wall_s: float) -> RunRecord:
+    return RunRecord(run_id, "constant", 0, {}, {}, status, wall_s=wall_s)
 
 
 def write_state(folder, spec, epoch: int, running: bool) -> None:
@@ -31,7 +36,7 @@ def test_runs_and_epochs_are_separate_bars_with_honest_counts(tmp_path):
     # finished in its worker, record not yet received: not running, its epochs count
     write_state(tmp_path, todo[2], 4, running=False)
     write_state(tmp_path, todo[3], 2, running=False)  # diverged after 2 epochs
-    progress.finished({"run_id": todo[3].run_id, "status": "diverged", "wall_s": 1})
+    progress.finished(record(todo[3].run_id, "diverged", 1))
     console.print(progress)
     progress.stop()
     text = out.getvalue()
@@ -56,12 +61,11 @@ def test_running_never_counts_a_worker_twice(tmp_path):
 
 
 def test_plain_lines_when_not_a_terminal(tmp_path):
-    record = {"run_id": "constant-s0-x", "status": "ok", "wall_s": 2.5}
     out = io.StringIO()
     progress = SuiteProgress(Console(file=out, force_terminal=False), epochs=4)
     progress.already_complete(1, 3)
     progress.start(specs(), tmp_path)
-    progress.finished(record)
+    progress.finished(record("constant-s0-x", "ok", 2.5))
     progress.stop()
     lines = out.getvalue().splitlines()
     assert lines[0] == "1 run was already complete (use --force to retrain); 3 runs to train"
@@ -81,6 +85,6 @@ def test_one_run_is_singular_and_quiet_prints_nothing(tmp_path):
     quiet = SuiteProgress(Console(file=quiet_out, force_terminal=True), epochs=4, quiet=True)
     quiet.already_complete(2, 3)
     quiet.start(specs(), tmp_path)
-    quiet.finished({"run_id": "constant-s0-x", "status": "ok", "wall_s": 2.5})
+    quiet.finished(record("constant-s0-x", "ok", 2.5))
     quiet.stop()
     assert quiet_out.getvalue() == ""

@@ -598,9 +598,7 @@ def test_diverged_runs_fail(small_results, small_baseline, tmp_path, capsys, mni
     # ReLUs: Keras clips the probabilities, so that loss stays finite)
     exploding = Experiment.from_dict(with_rate(SMALL_SUITE, "constant", lr=1e20))
     outcome = run_suite(exploding, results, jobs=2, data_dir=str(mnist_dir))
-    assert {r["status"] for r in outcome.records.values() if r["label"] == "constant"} == {
-        "diverged"
-    }
+    assert {r.status for r in outcome.records.values() if r.label == "constant"} == {"diverged"}
     code, out, err = run_small_check(capsys, results, baseline, "--allow-config-change")
     assert code == 1 and said_left_out(err)
     assert "FAIL constant: no run finished ok (diverged 2, failed 0); nothing to compare" in out

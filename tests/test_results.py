@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 
 from clrbench import load_results
+from clrbench.config.workload import Workload
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.semantics import TRAINING_SEMANTICS
-from clrbench.store.results import write_run
+from clrbench.store.records import CONFIG_DEFAULTS, RunRecord
+from clrbench.store.results import read_record, write_run
 
 
 @pytest.fixture
@@ -59,12 +63,11 @@ def test_missing_folder_or_no_runs(tmp_path):
 
 def test_write_run_replaces_atomically(results_copy):
     folder = first_run(results_copy)
-    record = json.loads((folder / "run.json").read_text())
+    record = read_record(folder)
     r = load_results(results_copy)
-    batches = r.batches[r.batches["run_id"] == record["run_id"]].iloc[:, 3:]
-    epochs = r.epochs[r.epochs["run_id"] == record["run_id"]].iloc[:, 3:]
-    record["wall_s"] = 1.5
-    write_run(results_copy, record, batches, epochs)
+    batches = r.batches[r.batches["run_id"] == record.run_id].iloc[:, 3:]
+    epochs = r.epochs[r.epochs["run_id"] == record.run_id].iloc[:, 3:]
+    write_run(results_copy, dataclasses.replace(record, wall_s=1.5), batches, epochs)
     assert json.loads((folder / "run.json").read_text())["wall_s"] == 1.5
     assert [p.name for p in (results_copy / "runs").iterdir() if p.name.startswith(".")] == []
     again = load_results(results_copy)
@@ -202,3 +205,56 @@ def test_runs_of_an_older_training_semantics_are_stale(small_results, tmp_path, 
     assert all(
         r["training_semantics"] == TRAINING_SEMANTICS for r in _records(results_copy).values()
     )
+
+
+# run.json files as today's (0.1.0, training semantics 3) runner wrote them: an ok run of the
+# quick preset (copied from a results folder) and a failed one (execute() with no data).
+RECORDS = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["run-record-ok.json", "run-record-failed.json"])
+def test_records_written_by_the_previous_writer_load_and_round_trip(name):
+    path = RECORDS / name
+    written = json.loads(path.read_text())
+    record = RunRecord.from_json(path.read_text(), path)
+    assert record.extra == {}  # every key the old writer wrote is a field of the record
+    assert record.is_current and record.status == written["status"]
+    again = json.loads(record.to_json())
+    assert {k: again[k] for k in written} == written  # nothing lost or changed on the way
+    assert RunRecord.from_json(record.to_json(), path) == record
+    if record.status == "failed":
+        assert record.setup_s is None and "Traceback" in (record.traceback or "")
+        assert (record.setting("trainer"), record.setting("evaluate_on")) == ("loop", "test")
+
+
+def test_a_record_from_before_semantics_and_stage_timings_loads_as_stale():
+    path = RECORDS / "run-record-ok.json"
+    written = json.loads(path.read_text())
+    for key in ("training_semantics", "setup_s", "train_s"):
+        del written[key]
+    written["written_by_a_newer_clrbench"] = {"x": 1}
+    record = RunRecord.from_json(json.dumps(written), path)
+    assert record.training_semantics == 1 and not record.is_current
+    assert (record.setup_s, record.train_s) == (None, None)
+    assert json.loads(record.to_json())["written_by_a_newer_clrbench"] == {"x": 1}
+
+
+def test_config_defaults_are_workload_defaults():
+    # Workload.config() leaves these out at their defaults; the record reads them back.
+    defaults = {f.name: f.default for f in dataclasses.fields(Workload)}
+    for key, value in CONFIG_DEFAULTS.items():
+        if key != "split_seed":  # meaningless without a split: None, not RunSpec's 0
+            assert defaults[key] == value, key
+
+
+def test_the_epochs_frame_says_what_its_test_columns_were_measured_on(results_copy):
+    results = load_results(results_copy)
+    assert set(results.epochs["evaluated_on"]) == {"test"}  # filled in for a folder as written
+    path = first_run(results_copy) / "run.json"
+    record = json.loads(path.read_text())
+    record["config"] |= {"validation_size": 1000, "evaluate_on": "validation"}
+    path.write_text(json.dumps(record))
+    epochs = load_results(results_copy).epochs
+    measured = epochs.groupby("run_id", observed=True)["evaluated_on"].unique()
+    assert measured[record["run_id"]].tolist() == ["validation"]
+    assert (epochs.loc[epochs["run_id"] != record["run_id"], "evaluated_on"] == "test").all()

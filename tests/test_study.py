@@ -74,21 +74,21 @@ def test_trials_cover_their_space(quick):
 def test_every_phase_is_an_ordinary_experiment_with_distinct_seeds(quick):
     trials = plan_trials(quick)
     tuning = trials_experiment(quick, trials)
-    assert tuning.evaluate_on == "validation" and tuning.seeds == (quick.tuning_seed,)
+    assert tuning.workload.evaluate_on == "validation" and tuning.seeds == (quick.tuning_seed,)
     assert {r.run_id for r in tuning.runs()} == {
         r.run_id for r in trials_experiment(quick, trials).runs()
     }
     winners = {t.family: t.params for t in trials if t.index == 0}
     sensitivity = sensitivity_experiment(quick, winners)
-    assert sensitivity.evaluate_on == "validation"
+    assert sensitivity.workload.evaluate_on == "validation"
     assert len(sensitivity.runs()) == len(winners) * 7 * quick.sensitivity_seeds
     final = final_experiment(quick, winners, {"base_lr": 0.04, "max_lr": 0.17})
-    assert final.evaluate_on == "test" and final.validation_size == 10_000
+    assert final.workload.evaluate_on == "test" and final.workload.validation_size == 10_000
     assert [e.label for e in final.schedules][-2:] == ["lr-find-clr", "lr-find-constant"]
     seeds = [set(e.seeds) for e in (tuning, sensitivity, final)]
     assert all(not a & b for a, b in itertools.combinations(seeds, 2))
     # runs without a split keep the ids they had before splits existed
-    plain = replace(final, validation_size=None, evaluate_on="test").runs()[0]
+    plain = final.with_workload(validation_size=None, evaluate_on="test").runs()[0]
     assert "validation_size" not in plain.config() and "evaluate_on" not in plain.config()
 
 
@@ -230,6 +230,35 @@ def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("clrbench: error: unknown family 'nope'") and "\n" not in error
     assert not out.exists()
+
+
+HOLD_LOCK = """
+import sys, time
+from clrbench.suite.lock import folder_lock
+with folder_lock(sys.argv[1], "study"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_study_folder_held_by_another_process_is_refused_before_anything_is_written(
+    tmp_path, capsys
+):
+    import subprocess
+    import sys
+
+    out = tmp_path / "study"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            assert main(["study", "--preset", "quick", "--budget", "2", "--out", str(out)]) == 2
+        finally:
+            holder.kill()
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the plan's header line
+    assert error.startswith(f"clrbench: error: {out}: in use by clrbench study (pid {holder.pid} ")
+    assert {p.name for p in out.iterdir()} <= {".clrbench.suite.lock", ".clrbench.suite.lock.json"}
 
 
 def test_emit_config_round_trips(tmp_path):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from clrbench.config.runs import RunSpec
+from clrbench.config.workload import Workload
 from clrbench.schedules import make
 from clrbench.train.batch_log import DIVERGENCE_FACTOR, first_divergent
 from clrbench.train.run import train_run
@@ -23,10 +24,8 @@ def spec(
         label="t",
         schedule=schedule,
         seed=seed,
-        epochs=epochs,
-        train_size=train_size,
+        workload=Workload(epochs=epochs, train_size=train_size, trainer=trainer),
         lr_mode=lr_mode,
-        trainer=trainer,
     )
 
 
@@ -158,7 +157,7 @@ def test_batches_per_compiled_call_do_not_change_the_log(fit_run, mnist_dir):
 
 @pytest.mark.slow
 def test_callback_mode_trains_identically_through_fit(fit_run, mnist_dir):
-    """The seed's per-batch callback sets the same rates from Python: the same run as the
+    """The blog's per-batch callback sets the same rates from Python: the same run as the
     in-graph schedule under Keras fit (the callback mode always trains through fit)."""
     callback = spec(lr_mode="callback")
     assert callback.trainer == "fit"  # the default trainer is the loop: the callback needs fit
@@ -233,7 +232,7 @@ def test_full_mnist_logged_rate_is_the_schedule_at_every_step(mnist_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("trainer", "functions"),
-    [("loop", ["train_epoch", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],
+    [("loop", ["train_batches", "evaluate"]), ("fit", ["multi_step_on_iterator"] * 2)],
 )
 def test_a_run_traces_its_train_and_test_functions_once_each(
     mnist_dir, monkeypatch, trainer, functions

@@ -1,1 +1,2 @@
-"""analysis: see README code map."""
+"""Statistics on stored results: frames in, frames out, no I/O and no prose (summaries,
+comparisons, the lr-find reading and its divergence rule, study scores and sensitivity)."""

@@ -49,11 +49,11 @@ import pandas as pd
 
 from clrbench.config.sweep import (
     BASE_DIVISOR,
+    DIVERGENCE_FACTOR,
     VALLEY_FACTOR,
     SweepSettings,
 )
 from clrbench.errors import ClrbenchError
-from clrbench.train.range_test import SeedSweep, divergence_index, smooth
 
 SPREAD_WARNING = 2.0
 SUGGESTION_DETAILS = (
@@ -66,10 +66,11 @@ SUGGESTION_DETAILS = (
 RULE = (
     "Per seed: smooth the raw per-batch loss with a centred running median over {window} steps "
     "(5% of the sweep); divergence = the first step whose loss is not finite or whose smoothed "
-    "loss exceeds 4x the lowest smoothed loss so far; valley = the rates before divergence at "
-    "which the smoothed loss is within 1.5x of its minimum; max_lr = the geometric mean of the "
-    "valley's lowest and highest rate. Then max_lr = the median over seeds, rounded to two "
-    "significant digits, and base_lr = max_lr / 4 (Smith 2015: base_lr = 1/3 to 1/4 of max_lr)."
+    f"loss exceeds {DIVERGENCE_FACTOR:g}x the lowest smoothed loss so far; valley = the rates "
+    f"before divergence at which the smoothed loss is within {VALLEY_FACTOR:g}x of its minimum; "
+    "max_lr = the geometric mean of the valley's lowest and highest rate. Then max_lr = the "
+    "median over seeds, rounded to two significant digits, and base_lr = "
+    f"max_lr / {BASE_DIVISOR:g} (Smith 2015: base_lr = 1/3 to 1/4 of max_lr)."
 )
 DATA_COLUMNS = {
     "seed": "int32",
@@ -82,6 +83,32 @@ DATA_COLUMNS = {
 
 
 # --- reading a sweep (pure numpy / pandas) ---
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median over ``window`` steps (shorter at the ends); NaN where not finite."""
+    finite = np.isfinite(values)
+    series = pd.Series(np.where(finite, values, np.nan), dtype="float64")
+    median = series.rolling(window, center=True, min_periods=1).median().to_numpy()
+    return np.where(finite, median, np.nan)
+
+
+def divergence_index(loss: np.ndarray, window: int) -> int | None:
+    """First index whose loss is not finite or whose smoothed loss exceeds DIVERGENCE_FACTOR
+    (config/sweep.py) times the lowest smoothed loss so far."""
+    bad = np.flatnonzero(~np.isfinite(loss))
+    end = int(bad[0]) if bad.size else len(loss)
+    smoothed = smooth(loss[:end], window)
+    over = np.flatnonzero(smoothed > DIVERGENCE_FACTOR * np.minimum.accumulate(smoothed))
+    if over.size:
+        return int(over[0])
+    return end if bad.size else None
+
+
+def diverged(loss: np.ndarray, window: int) -> bool:
+    """The sweep's stop hook (``clrbench.train.lr_sweep``): whether the loss so far diverged, by
+    the rule that reads it, so the sweep stops where the reading says it diverged."""
+    return divergence_index(loss, window) is not None
 
 
 def read_seed(frame: pd.DataFrame, window: int) -> dict[str, Any]:
@@ -193,10 +220,10 @@ class LrFindResult:
         }
 
 
-def tidy(sweeps: list[SeedSweep], window: int) -> pd.DataFrame:
-    """All seeds' per-step rows with their smoothed loss, in ``DATA_COLUMNS`` dtypes."""
+def tidy(sweeps: list[pd.DataFrame], window: int) -> pd.DataFrame:
+    """All seeds' per-step rows (``sweeps``: one frame per seed) with their smoothed loss, in
+    ``DATA_COLUMNS`` dtypes."""
     frames = [
-        sweep.frame.assign(smoothed_loss=smooth(sweep.frame["loss"].to_numpy(), window))
-        for sweep in sweeps
+        frame.assign(smoothed_loss=smooth(frame["loss"].to_numpy(), window)) for frame in sweeps
     ]
     return pd.concat(frames, ignore_index=True).astype(DATA_COLUMNS)[list(DATA_COLUMNS)]

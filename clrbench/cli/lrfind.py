@@ -4,8 +4,8 @@ Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, diverg
 ``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
 ``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
 suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. The sweep
-is ``clrbench.train.range_test``, its reading ``clrbench.analysis.lrfind``; this module writes,
-draws and prints them.
+is ``clrbench.train.lr_sweep`` (on the lean loop), its reading ``clrbench.analysis.lrfind``;
+this module writes, draws and prints them.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings, seeds, jobs = _validated(args)
     # Missing data or a bad --train-size: one line, before the output folder is touched.
-    load_dataset(settings.dataset, args.data_dir, settings.train_size, seed=0)
+    load_dataset(settings.workload.dataset, args.data_dir, settings.workload.train_size, seed=0)
     with folder_lock(args.out, "lr-find"):  # one writer per output folder
         result = run_lr_find(settings, seeds, args.data_dir, jobs)
         paths = write_outputs(result, Path(args.out))
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]:
     """The sweep settings, seeds and jobs, or a ConfigError naming the offending flag."""
     from clrbench.config.sweep import SweepSettings, check_sweep
+    from clrbench.config.workload import Workload
     from clrbench.suite.pool import default_jobs
 
     if args.seeds < 1:
@@ -118,9 +119,9 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
         max_lr=args.max_lr,
         steps=args.steps,
         mode=args.mode,
-        dataset=args.dataset,
-        train_size=args.train_size,
-        optimizer=args.optimizer,
+        workload=Workload(
+            dataset=args.dataset, train_size=args.train_size, optimizer=args.optimizer
+        ),
     )
     jobs = default_jobs(args.jobs, tasks=args.seeds)
     return settings, list(range(args.seeds)), jobs
@@ -138,7 +139,8 @@ def print_summary(result: LrFindResult, paths: dict[str, Path]) -> None:
     """Bounds, per-seed readings, spread, warnings and where everything was written."""
     s, sg = result.settings, result.suggestion
     print(
-        f"lr-find: {s.dataset}, {s.optimizer}, {s.mode} sweep {s.min_lr:g} -> {s.max_lr:g} over "
+        f"lr-find: {s.workload.dataset}, {s.workload.optimizer}, {s.mode} sweep "
+        f"{s.min_lr:g} -> {s.max_lr:g} over "
         f"{s.steps} steps, {plural(len(result.per_seed), 'seed')}, {plural(result.jobs, 'job')}: "
         f"{result.wall_s:.1f} s"
     )

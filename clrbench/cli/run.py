@@ -16,7 +16,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from clrbench.suite.runner import SuiteOutcome
 
-from clrbench.config.experiment import Experiment
+from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.parse import load_toml
 from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.data.load import load_dataset
@@ -93,14 +93,13 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
         "optimizer": args.optimizer,
         "threads": args.threads,
     }
-    changes = {k: v for k, v in overrides.items() if v is not None}
+    experiment = experiment.with_workload(**{k: v for k, v in overrides.items() if v is not None})
     if args.seeds is not None or args.first_seed is not None:
         count = args.seeds if args.seeds is not None else len(experiment.seeds)
         first = args.first_seed or 0
         if count < 1 or first < 0:
             raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
-        changes["seeds"] = tuple(range(first, first + count))
-    experiment = replace(experiment, **changes).validated()
+        experiment = replace(experiment, seeds=tuple(range(first, first + count)))
     if args.schedules:
         experiment = experiment.select([s.strip() for s in args.schedules.split(",") if s.strip()])
     return experiment
@@ -115,18 +114,18 @@ def run_command(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
-    load_dataset(experiment.dataset, data_dir=args.data_dir)
+    load_dataset(experiment.workload.dataset, data_dir=args.data_dir)
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
     from clrbench.suite.pool import default_jobs
 
     jobs = default_jobs(args.jobs)
-    experiment.runs()  # builds and checks every schedule's rates: before any writing
+    plan = experiment.plan()  # builds and checks every schedule's rates: before any writing
     with folder_lock(out, "run"):  # one writer per folder, through the report
         for note in experiment.notes:
             console.print(f"note: {note}", markup=False)
-        console.print(f"{header(experiment, jobs)} -> {out}", markup=False)
-        outcome = train(args, experiment, out, console, jobs)
+        console.print(f"{header(plan, jobs)} -> {out}", markup=False)
+        outcome = train(args, plan, out, console, jobs)
         results = load_results(out)
         stdout = Console(soft_wrap=True, quiet=args.quiet)
         print_summary(results, stdout)
@@ -137,7 +136,7 @@ def run_command(args: argparse.Namespace) -> int:
                 console.print(f"report: {path}", markup=False)
     errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:
-        errors.print(f"[red]failed[/red] {record['run_id']}: {record['error']}", highlight=False)
+        errors.print(f"[red]failed[/red] {record.run_id}: {record.error}", highlight=False)
     if args.quiet:
         print(out)  # the one line of --quiet: where the results are
     else:
@@ -145,28 +144,30 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
-def header(experiment: Experiment, jobs: int) -> str:
+def header(plan: Plan, jobs: int) -> str:
     """``quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time``."""
-    runs = len(experiment.schedules) * len(experiment.seeds)
+    experiment, runs = plan.experiment, len(plan.runs)
     return (
         f"{experiment.name}: {plural(len(experiment.schedules), 'schedule')} x "
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
-        f"{plural(experiment.epochs, 'epoch')} ({plural(experiment.total_steps, 'step')} each), "
+        f"{plural(experiment.workload.epochs, 'epoch')} "
+        f"({plural(experiment.total_steps, 'step')} each), "
         f"{min(jobs, runs)} at a time"
     )
 
 
 def train(
-    args: argparse.Namespace, experiment: Experiment, out: Path, console: Console, jobs: int
+    args: argparse.Namespace, plan: Plan, out: Path, console: Console, jobs: int
 ) -> SuiteOutcome:
-    """The suite with its progress display; an interruption becomes the resume line."""
+    """The suite (``out`` locked by the caller) with its progress display; an interruption
+    becomes the resume line."""
     from clrbench.suite.progress import SuiteProgress
-    from clrbench.suite.runner import run_suite
+    from clrbench.suite.runner import train_locked
 
-    progress = SuiteProgress(console, experiment.epochs, quiet=args.quiet)
+    progress = SuiteProgress(console, plan.experiment.workload.epochs, quiet=args.quiet)
     try:
-        return run_suite(
-            experiment,
+        return train_locked(
+            plan,
             out,
             jobs=jobs,
             backend=args.backend,
@@ -176,17 +177,17 @@ def train(
             progress=progress,
         )
     except KeyboardInterrupt as exc:
-        raise interrupted(exc, experiment, out) from None
+        raise interrupted(exc, plan, out) from None
     finally:
         progress.stop()
 
 
-def interrupted(exc: KeyboardInterrupt, experiment: Experiment, out: Path) -> Interrupted:
+def interrupted(exc: KeyboardInterrupt, plan: Plan, out: Path) -> Interrupted:
     """The one line saying what is kept and how to resume."""
     from clrbench.store.results import is_complete
 
     signum = getattr(exc, "signum", signal.SIGINT)
-    runs = experiment.runs()
+    runs = plan.runs
     done = sum(is_complete(out, spec.run_id) for spec in runs)
     command = shlex.join(["python", "-m", "clrbench", *sys.argv[1:]])
     if sys.argv[0] and not sys.argv[0].endswith(("__main__.py", "clrbench")):

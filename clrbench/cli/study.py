@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -76,15 +75,16 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if args.no_zero_budget:
         changes["zero_budget"] = False
-    config = replace(config, **changes).validated()
+    config = config.with_changes(**changes)
     return config.select(wanted) if wanted else config
 
 
 def study_command(args: argparse.Namespace) -> int:
     """Validate, plan, train every phase (resumable), report; 1 if any run failed."""
+    from clrbench.suite.lock import folder_lock
     from clrbench.suite.pool import default_jobs
     from clrbench.suite.progress import SuiteProgress
-    from clrbench.suite.study import Runner, run_study
+    from clrbench.suite.study import Runner, study_locked
 
     config = resolve_study(args)
     if args.jobs is not None and args.jobs < 1:
@@ -103,24 +103,27 @@ def study_command(args: argparse.Namespace) -> int:
     console.print(
         f"{config.name}: {families} families x {config.budget} trials, "
         f"{len(config.octaves)} multipliers x {config.sensitivity_seeds} seeds, "
-        f"{config.seeds} final seeds; {config.epochs} epochs per run -> {out}"
+        f"{config.seeds} final seeds; {config.workload.epochs} epochs per run -> {out}"
     )
     runner = Runner(
         jobs=default_jobs(args.jobs),
         backend=args.backend,
         scheduler=args.scheduler,
         data_dir=args.data_dir,
-        progress=lambda name, experiment: SuiteProgress(console, experiment.epochs, args.quiet),
+        progress=lambda name, experiment: SuiteProgress(
+            console, experiment.workload.epochs, args.quiet
+        ),
         say=(lambda message: None) if args.quiet else console.print,
     )
-    outcome = run_study(config, out, runner)
-    trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
-    console.print(f"{trained} runs trained, {kept} already complete")
-    if not args.no_report and outcome.state.get("winners"):
-        from clrbench.report.study import render_study
+    with folder_lock(out, "study"):  # one writer of the study's state, through the report
+        outcome = study_locked(config, out, runner)
+        trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
+        console.print(f"{trained} runs trained, {kept} already complete")
+        if not args.no_report and outcome.state.get("winners"):
+            from clrbench.report.study import render_study
 
-        for path in render_study(out, out / "report").values():
-            console.print(f"report: {path}")
+            for path in render_study(out, out / "report").values():
+                console.print(f"report: {path}")
     for record in outcome.failed:
-        console.print(f"[red]failed[/red] {record['run_id']}: {record['error']}")
+        console.print(f"[red]failed[/red] {record.run_id}: {record.error}")
     return 1 if outcome.failed else 0

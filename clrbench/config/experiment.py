@@ -33,16 +33,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clrbench.config import presets
-from clrbench.config.optimizers import check_optimizer
-from clrbench.config.parse import (
-    EVALUATE_ON,
-    TRAINERS,
-    check_positive_int,
-    experiment_settings,
-    parse_entry,
-)
-from clrbench.config.runs import RunSpec, ScheduleEntry, steps_per_epoch
-from clrbench.data.registry import DATASETS
+from clrbench.config.parse import experiment_settings, parse_entry
+from clrbench.config.runs import RunSpec, ScheduleEntry
+from clrbench.config.workload import WORKLOAD_KEYS, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, names, shape_notes
 from clrbench.text import did_you_mean
@@ -50,100 +43,55 @@ from clrbench.text import did_you_mean
 
 @dataclass(frozen=True)
 class Experiment:
-    """A validated experiment: the workload settings and the labelled schedules."""
+    """A validated experiment: the workload, the seeds and the labelled schedules. It checks
+    itself on construction (``replace`` checks again) and notes the schedules whose cycle or
+    length does not fit the run."""
 
     name: str
     schedules: tuple[ScheduleEntry, ...]
-    dataset: str = "mnist"
-    epochs: int = 25
-    batch_size: int = 128
+    workload: Workload = field(default_factory=Workload)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    train_size: int | None = None
-    optimizer: str = "sgd-momentum"
-    threads: int = 1
-    validation_size: int | None = None
-    split_seed: int = 0
-    evaluate_on: str = "test"
-    trainer: str = "loop"
-    notes: tuple[str, ...] = field(default=(), compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False, init=False)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Experiment:
-        """Build and validate from the TOML shape (``[experiment]`` + ``[[schedule]]``)."""
-        settings, entries = experiment_settings(data)
-        return cls(schedules=entries, **settings).validated()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The TOML shape, resolved (stored as OUT/experiment.toml)."""
-        settings = {
-            "name": self.name,
-            "dataset": self.dataset,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "seeds": list(self.seeds),
-            "optimizer": self.optimizer,
-            "threads": self.threads,
-        }
-        if self.train_size is not None:
-            settings["train_size"] = self.train_size
-        if self.validation_size is not None:
-            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
-        if self.evaluate_on != "test":
-            settings["evaluate_on"] = self.evaluate_on
-        if self.trainer != "loop":
-            settings["trainer"] = self.trainer
-        return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
-
-    @property
-    def train_count(self) -> int:
-        """Training images per epoch: the subset, else the training set less any validation."""
-        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return steps_per_epoch(self.train_count, self.batch_size)
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
-
-    def validated(self) -> Experiment:
-        """Check everything before any training starts; returns self with the shape notes."""
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_int("threads", self.threads)
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
-        self._check_split()
-        if self.train_size is not None:
-            check_positive_int("train_size", self.train_size)
-            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
-            if not 10 <= self.train_size <= available:
-                raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
-        check_optimizer(self.optimizer)
-        if self.trainer not in TRAINERS:
-            raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
+    def __post_init__(self) -> None:
         if not self.schedules:
             raise ConfigError("the experiment has no schedules")
         labels = [e.label for e in self.schedules]
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
-        return replace(self, notes=self._shape_notes())
+        object.__setattr__(self, "notes", self._shape_notes())
 
-    def _check_split(self) -> None:
-        if self.evaluate_on not in EVALUATE_ON:
-            raise ConfigError(f"evaluate_on must be one of {EVALUATE_ON}, got {self.evaluate_on!r}")
-        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
-            raise ConfigError(f"split_seed must be an integer, got {self.split_seed!r}")
-        if self.validation_size is None:
-            if self.evaluate_on == "validation":
-                raise ConfigError("evaluate_on = 'validation' needs a validation_size")
-            return
-        check_positive_int("validation_size", self.validation_size)
-        limit = DATASETS[self.dataset].train_count - 10
-        if not 10 <= self.validation_size <= limit:
-            raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """Build and validate from the TOML shape (``[experiment]`` + ``[[schedule]]``)."""
+        settings, entries = experiment_settings(data)
+        workload = Workload(**{k: v for k, v in settings.items() if k in WORKLOAD_KEYS})
+        return cls(settings["name"], entries, workload, settings["seeds"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML shape, resolved (stored as OUT/experiment.toml)."""
+        workload = self.workload.to_dict()
+        settings = {"name": self.name}
+        settings |= {k: workload.pop(k) for k in ("dataset", "epochs", "batch_size")}
+        settings |= {"seeds": list(self.seeds)} | workload
+        return {"experiment": settings, "schedule": [e.to_dict() for e in self.schedules]}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.workload.steps_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.workload.total_steps
+
+    def validated(self) -> Experiment:
+        """This experiment: it was checked when it was made (kept for scripts that call it)."""
+        return self
+
+    def with_workload(self, **changes: Any) -> Experiment:
+        """The same schedules and seeds on a changed workload (checked again)."""
+        return replace(self, workload=replace(self.workload, **changes))
 
     def _shape_notes(self) -> tuple[str, ...]:
         """Where a schedule's lengths or cycles do not fit the run (from its parameters' roles:
@@ -160,25 +108,16 @@ class Experiment:
         """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""
         return entry.build(self.steps_per_epoch, self.total_steps, check_rates)
 
+    def plan(self) -> Plan:
+        """What this experiment trains, computed once: every run (each schedule built and its
+        rates checked over the run). Everything downstream (``run_suite``, the manifest,
+        resume, the interruption line) reads the plan, never the experiment's runs again."""
+        return Plan(self, tuple(self.runs()))
+
     def runs(self) -> list[RunSpec]:
-        """One RunSpec per (schedule, seed), schedules in order."""
+        """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""
         return [
-            RunSpec(
-                label=e.label,
-                schedule=self._build(e),
-                seed=seed,
-                dataset=self.dataset,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                train_size=self.train_size,
-                optimizer=self.optimizer,
-                lr_mode=e.lr_mode,
-                threads=self.threads,
-                trainer=self.trainer,  # "fit" for lr_mode "callback" (RunSpec sees to it)
-                validation_size=self.validation_size,
-                split_seed=self.split_seed,
-                evaluate_on=self.evaluate_on,
-            )
+            RunSpec(e.label, self._build(e), seed, self.workload, e.lr_mode)
             for e in self.schedules
             for seed in self.seeds
         ]
@@ -190,12 +129,24 @@ class Experiment:
         own = list(self.schedules)
         known = {e.label: e for e in own}
         others = []
-        for entry in preset_entries(self.steps_per_epoch, self.epochs):
+        for entry in preset_entries(self.steps_per_epoch, self.workload.epochs):
             if entry.label not in known:
                 known[entry.label] = entry
                 others.append(entry)
         chosen = [known.get(item) or _by_name(item, own, others) for item in wanted]
-        return replace(self, schedules=tuple(chosen)).validated()
+        return replace(self, schedules=tuple(chosen))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment and its runs, in order: what a suite trains and a folder's manifest lists."""
+
+    experiment: Experiment
+    runs: tuple[RunSpec, ...]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [spec.run_id for spec in self.runs]
 
 
 def _by_name(

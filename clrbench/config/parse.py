@@ -7,28 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from clrbench.config.runs import ScheduleEntry
+from clrbench.config.workload import WORKLOAD_KEYS, check_positive_int
 from clrbench.errors import ConfigError
 
-EXPERIMENT_KEYS = {
-    "name",
-    "dataset",
-    "epochs",
-    "batch_size",
-    "seeds",
-    "train_size",
-    "optimizer",
-    "threads",
-    "validation_size",
-    "split_seed",
-    "evaluate_on",
-    "trainer",
-}
-STRING_KEYS = {"name", "dataset", "optimizer", "evaluate_on", "trainer"}
-EVALUATE_ON = ("test", "validation")
+EXPERIMENT_KEYS = {"name", "seeds", *WORKLOAD_KEYS}
+STRING_KEYS = {"name", "dataset", "model", "optimizer", "evaluate_on", "trainer"}
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
+# the in-graph schedule, or the blog's per-batch Python callback (trains through Keras fit)
 LR_MODES = ("graph", "callback")
-# the lean loop, or Keras fit (the seed's per-batch callback needs fit: it implies it)
-TRAINERS = ("loop", "fit")
 
 
 def experiment_settings(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[ScheduleEntry, ...]]:
@@ -83,11 +69,6 @@ def parse_seeds(value: Any) -> tuple[int, ...]:
     if distinct and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
         return tuple(value)
     raise ConfigError(f"seeds must be a positive count or a list of distinct seeds, got {value!r}")
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from clrbench.config.workload import Workload, steps_per_epoch
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, tie_to_run
 
-
-def steps_per_epoch(examples: int, batch_size: int) -> int:
-    """Optimizer steps in one epoch of ``examples`` (the last batch may be partial)."""
-    return math.ceil(examples / batch_size)
+__all__ = ["RunSpec", "ScheduleEntry", "steps_per_epoch"]
 
 
 @dataclass(frozen=True)
@@ -61,54 +58,37 @@ def _check_rates_once(schedule: Schedule, total_steps: int) -> None:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything that determines one run's numbers (and so its id)."""
+    """Everything that determines one run's numbers (and so its id): the workload, the
+    labelled schedule, the seed and how the rate reaches the optimizer."""
 
     label: str
     schedule: Schedule
     seed: int
-    dataset: str = "mnist"
-    epochs: int = 25
-    batch_size: int = 128
-    train_size: int | None = None
-    optimizer: str = "sgd-momentum"
+    workload: Workload = field(default_factory=Workload)
+    # "graph": the schedule evaluated in-graph at the optimizer's step; "callback": the blog's
+    # Python callback setting the rate before every batch (clrbench.train.keras_fit)
     lr_mode: str = "graph"
-    threads: int = 1
-    # "loop": clrbench's lean loop (clrbench.train.loop); "fit": Keras fit, which the seed's
-    # per-batch callback (lr_mode "callback") needs.
-    trainer: str = "loop"
-    # A stratified split of the training set held out for validation (None: train on all of
-    # it), and which set the per-epoch evaluation uses ("test" or "validation").
-    validation_size: int | None = None
-    split_seed: int = 0
-    evaluate_on: str = "test"
 
-    def __post_init__(self) -> None:
-        if self.lr_mode == "callback":  # Keras calls the seed's per-batch callback: fit only
-            object.__setattr__(self, "trainer", "fit")
+    @property
+    def trainer(self) -> str:
+        """The workload's trainer; Keras ``fit`` for ``lr_mode = "callback"``, whose per-batch
+        hook only ``fit`` calls."""
+        return "fit" if self.lr_mode == "callback" else self.workload.trainer
 
     def config(self) -> dict[str, Any]:
-        """Plain-value configuration: the content the run id hashes (the split keys only when
-        there is a split, the trainer only when it is not the default, so other runs keep their
-        ids; TRAINING_SEMANTICS tells runs of the same id trained by older code)."""
-        config = {
+        """Plain-value configuration: the content the run id hashes (the workload's keys as
+        ``Workload.config`` gives them, the trainer as this run trains;
+        TRAINING_SEMANTICS tells runs of the same id trained by older code)."""
+        workload = self.workload.config()
+        if self.trainer != "loop":
+            workload["trainer"] = self.trainer
+        return {
             "label": self.label,
             "schedule": self.schedule.to_config(),
             "seed": self.seed,
-            "dataset": self.dataset,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "train_size": self.train_size,
-            "optimizer": self.optimizer,
+            **workload,
             "lr_mode": self.lr_mode,
-            "threads": self.threads,
         }
-        if self.validation_size is not None:
-            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
-        if self.evaluate_on != "test":
-            config["evaluate_on"] = self.evaluate_on
-        if self.trainer != "loop":
-            config["trainer"] = self.trainer
-        return config
 
     @property
     def run_id(self) -> str:

@@ -26,32 +26,32 @@ from typing import Any
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import ScheduleEntry
 from clrbench.config.study_space import Family, parse_family
-from clrbench.data.registry import DATASETS
+from clrbench.config.workload import Workload
 from clrbench.errors import ConfigError
 
-WORKLOAD_KEYS = ("name", "dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
+# The [experiment] keys of a study: its workload (the split is a protocol setting: [study]).
+WORKLOAD_KEYS = ("dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
+SPLIT_KEYS = ("validation_size", "split_seed")
+STUDY_VALIDATION_SIZE = 10_000  # images held out of the training set for every choice
 
 ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")  # the study's lr-find arm
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Everything a study does, validated once. Seeds of the three phases never overlap."""
+    """Everything a study does, checked on construction. Seeds of the three phases never
+    overlap. Every run of every phase trains ``workload`` (the final phase evaluated on test,
+    the others on its validation split)."""
 
     name: str = "study"
-    dataset: str = "mnist"
-    epochs: int = 25
-    batch_size: int = 128
-    train_size: int | None = None
-    optimizer: str = "sgd-momentum"
-    threads: int = 1
+    workload: Workload = field(
+        default_factory=lambda: Workload(validation_size=STUDY_VALIDATION_SIZE)
+    )
     budget: int = 16  # trials per family
     seeds: int = 5  # final re-runs on test: seeds first_seed .. first_seed + seeds - 1
     first_seed: int = 0
     tuning_seed: int = 1000  # the one seed every trial trains with
     sampling_seed: int = 0  # scrambles the Sobol sequences
-    validation_size: int = 10_000
-    split_seed: int = 0
     sensitivity_seeds: int = 2
     sensitivity_first_seed: int = 2000
     octaves: tuple[int, ...] = (-3, -2, -1, 0, 1, 2, 3)
@@ -68,42 +68,54 @@ class StudyConfig:
         unknown = set(data) - {"experiment", "study", "family"}
         if unknown:
             raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-        workload = dict(data.get("experiment", {}))
-        extra = set(workload) - set(WORKLOAD_KEYS)
+        settings = dict(data.get("experiment", {}))
+        extra = set(settings) - {"name", *WORKLOAD_KEYS}
         if extra:
             raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
         protocol = dict(data.get("study", {}))
-        known = {f.name for f in fields(cls)} - set(WORKLOAD_KEYS) - {"families"}
-        extra = set(protocol) - known
+        known = {f.name for f in fields(cls)} - {"name", "workload", "families"}
+        extra = set(protocol) - known - set(SPLIT_KEYS)
         if extra:
             raise ConfigError(f"[study]: unknown key(s) {', '.join(sorted(extra))}")
         if "octaves" in protocol:
             protocol["octaves"] = tuple(protocol["octaves"])
+        split = {"validation_size": STUDY_VALIDATION_SIZE} | {
+            k: protocol.pop(k) for k in SPLIT_KEYS if k in protocol
+        }
+        workload = Workload(**{k: settings.pop(k) for k in WORKLOAD_KEYS if k in settings}, **split)
         families = tuple(parse_family(raw, i) for i, raw in enumerate(data.get("family", [])))
-        return cls(**workload, **protocol, families=families).validated()
+        return cls(**settings, workload=workload, **protocol, families=families)
 
     def to_dict(self) -> dict[str, Any]:
         """The TOML shape, resolved (stored as STUDY/study.toml)."""
-        workload = {k: getattr(self, k) for k in WORKLOAD_KEYS if getattr(self, k) is not None}
+        workload = {"name": self.name} | {
+            k: getattr(self.workload, k)
+            for k in WORKLOAD_KEYS
+            if getattr(self.workload, k) is not None
+        }
         protocol = {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name not in WORKLOAD_KEYS and f.name != "families"
+            if f.name not in ("name", "workload", "families")
         }
         protocol["octaves"] = list(self.octaves)
+        protocol |= {k: getattr(self.workload, k) for k in SPLIT_KEYS}
         return {
             "experiment": workload,
             "study": protocol,
             "family": [f.to_toml() for f in self.families],
         }
 
-    def validated(self) -> StudyConfig:
+    def __post_init__(self) -> None:
         for key in ("budget", "seeds", "sensitivity_seeds", "lr_find_seeds", "bootstrap"):
             _count(key, getattr(self, key))
-        for key in ("first_seed", "tuning_seed", "sampling_seed", "split_seed"):
+        for key in ("first_seed", "tuning_seed", "sampling_seed"):
             _count(key, getattr(self, key), minimum=0)
         _count("sensitivity_first_seed", self.sensitivity_first_seed, minimum=0)
         _count("lr_find_steps", self.lr_find_steps, minimum=20)
+        if self.workload.validation_size is None:
+            raise ConfigError("a study needs a validation_size (every choice is made on it)")
+        _count("split_seed", self.workload.split_seed, minimum=0)
         self._check_seeds()
         if not self.families:
             raise ConfigError("the study has no [[family]]")
@@ -122,14 +134,13 @@ class StudyConfig:
             raise ConfigError(f"flatness_pp must be a number, got {self.flatness_pp!r}")
         if not 0 < self.flatness_pp < 100:
             raise ConfigError(f"flatness_pp must be in (0, 100), got {self.flatness_pp}")
-        self.experiment("test", (self.first_seed,), ()).validated()  # workload and split checks
         for family in self.families:  # every family's corners must build
             for corner in (0.0, 0.999999):
                 point = [corner] * len(family.ranged)
                 entry_for(family, family.label, family.resolve(point, *self.lengths())).build(
                     self.lengths()[0]
                 )
-        return replace(self, octaves=tuple(sorted(self.octaves)))
+        object.__setattr__(self, "octaves", tuple(sorted(self.octaves)))
 
     def _check_seeds(self) -> None:
         final = set(range(self.first_seed, self.first_seed + self.seeds))
@@ -144,8 +155,7 @@ class StudyConfig:
 
     def lengths(self) -> tuple[int, int]:
         """Steps per epoch and total steps of every run of the study."""
-        experiment = self.experiment("test", (0,), ())
-        return experiment.steps_per_epoch, experiment.total_steps
+        return self.workload.steps_per_epoch, self.workload.total_steps
 
     def experiment(
         self,
@@ -154,23 +164,18 @@ class StudyConfig:
         schedules: tuple[ScheduleEntry, ...],
         part: str = "",
     ) -> Experiment:
-        """An ordinary experiment of this study's workload on its train split (unvalidated)."""
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        """An ordinary experiment of this study's workload on its train split."""
         return Experiment(
             name=f"{self.name}-{part}" if part else self.name,
-            schedules=schedules or (ScheduleEntry("probe", "constant", params=(("lr", 0.1),)),),
-            dataset=self.dataset,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
+            schedules=schedules,
+            workload=replace(self.workload, evaluate_on=evaluate_on),
             seeds=seeds,
-            train_size=self.train_size,
-            optimizer=self.optimizer,
-            threads=self.threads,
-            validation_size=self.validation_size,
-            split_seed=self.split_seed,
-            evaluate_on=evaluate_on,
         )
+
+    def with_changes(self, **changes: Any) -> StudyConfig:
+        """The study with protocol settings and workload settings changed (checked again)."""
+        workload = {k: changes.pop(k) for k in (*WORKLOAD_KEYS, *SPLIT_KEYS) if k in changes}
+        return replace(self, workload=replace(self.workload, **workload), **changes)
 
     def select(self, labels: list[str]) -> StudyConfig:
         """Keep only the named families (ConfigError listing the known ones)."""
@@ -178,7 +183,7 @@ class StudyConfig:
         missing = [label for label in labels if label not in known]
         if missing:
             raise ConfigError(f"unknown family {missing[0]!r}; choose from {', '.join(known)}")
-        return replace(self, families=tuple(known[label] for label in labels)).validated()
+        return replace(self, families=tuple(known[label] for label in labels))
 
 
 def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEntry:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from clrbench.config.optimizers import check_optimizer
+from clrbench.config.workload import DEFAULT_MODEL, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, make
 
-CHECK_EVERY = 25  # steps between reads of the batch log (and divergence checks)
+CHECK_EVERY = 25  # steps per compiled call of the sweep: the stop hook runs between calls
+# lr-find's divergence rule (the one owner: clrbench.analysis.lrfind.divergence_index applies it):
+# a sweep has diverged at the first step whose loss is not finite or whose smoothed loss exceeds
+# 4x the lowest smoothed loss so far (fastai's 4x "stop when smoothed > 4 x best", on the
+# centred median). A sweep climbs into divergence on purpose, so this is not the run's rule
+# (10x the first batch loss: clrbench.train.batch_log.DIVERGENCE_FACTOR).
 DIVERGENCE_FACTOR = 4.0
-SMOOTHING_FRACTION = 0.05
+SMOOTHING_FRACTION = 0.05  # the smoothing window: 5% of the sweep's steps, odd, >= MIN_WINDOW
 MIN_WINDOW = 5
-VALLEY_FACTOR = 1.5
-BASE_DIVISOR = 4.0
+VALLEY_FACTOR = 1.5  # the valley: rates whose smoothed loss is within 1.5x of its minimum
+BASE_DIVISOR = 4.0  # base_lr = max_lr / 4 (Smith 2015: 1/3 to 1/4 of max_lr)
 MIN_STEPS = 20
 MODES = ("exp", "linear")
 
@@ -38,21 +43,29 @@ def check_sweep(
         )
 
 
+# The workload settings a sweep uses (it trains for `steps` steps, not the workload's epochs,
+# and never evaluates): stored in lr_find.json, compared when a study reuses a sweep.
+SWEEP_WORKLOAD_KEYS = (
+    "dataset",
+    "train_size",
+    "batch_size",
+    "optimizer",
+    "threads",
+    "validation_size",
+    "split_seed",
+)
+
+
 @dataclass(frozen=True)
 class SweepSettings:
-    """What one range test trains: the sweep, the data, the optimizer and the thread budget."""
+    """What one range test trains: the sweep over a workload (its data, model, optimizer and
+    thread budget; with a validation split, the sweep sees only its train part)."""
 
     min_lr: float = 1e-4
     max_lr: float = 10.0
     steps: int = 500
     mode: str = "exp"
-    dataset: str = "mnist"
-    train_size: int | None = None
-    batch_size: int = 128
-    optimizer: str = "sgd-momentum"
-    threads: int = 1
-    validation_size: int | None = None  # sweep on the train part of a validation split only
-    split_seed: int = 0
+    workload: Workload = field(default_factory=Workload)
     schedule: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,7 +77,6 @@ class SweepSettings:
             num_steps=self.steps,
             mode=self.mode,
         )
-        check_optimizer(self.optimizer)
         object.__setattr__(self, "schedule", schedule)
 
     @property
@@ -74,7 +86,11 @@ class SweepSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain values, with the reading's fixed constants."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        values: dict[str, Any] = {"min_lr": self.min_lr, "max_lr": self.max_lr}
+        values |= {"steps": self.steps, "mode": self.mode}
+        values |= {key: getattr(self.workload, key) for key in SWEEP_WORKLOAD_KEYS}
+        if self.workload.model != DEFAULT_MODEL:
+            values["model"] = self.workload.model
         return values | {
             "check_every": CHECK_EVERY,
             "smoothing_window": self.window,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis.lrfind import LrFindResult
+from clrbench.analysis.lrfind import LrFindResult, smooth
 from clrbench.config.sweep import VALLEY_FACTOR
 from clrbench.report import page
-from clrbench.train.range_test import smooth
 
 
 def plot(result: LrFindResult, path: Path) -> Any:
@@ -62,10 +61,10 @@ def _mark_valley(axes: Any, suggestion: dict[str, Any]) -> None:
 
 
 def _title(result: LrFindResult) -> str:
-    s = result.settings
-    size = "all" if s.train_size is None else f"{s.train_size}"
+    s, w = result.settings, result.settings.workload
+    size = "all" if w.train_size is None else f"{w.train_size}"
     return (
-        f"LR range test: {s.dataset} ({size} training images), {s.optimizer}, batch {s.batch_size}"
+        f"LR range test: {w.dataset} ({size} training images), {w.optimizer}, batch {w.batch_size}"
         f"\n{s.mode} sweep {s.min_lr:g} \u2192 {s.max_lr:g} over {s.steps} steps, "
         f"{len(result.per_seed)} seeds; faint: each batch's own loss, bold: centred median "
         f"of {s.window} steps"

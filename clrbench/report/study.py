@@ -251,7 +251,8 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     return {
         "title": f"clrbench study: {config.name}",
         "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
-        f"{config.seeds} final seeds, {config.epochs} epoch{'s' if config.epochs > 1 else ''} "
+        f"{config.seeds} final seeds, {config.workload.epochs} "
+        f"epoch{'s' if config.workload.epochs > 1 else ''} "
         f"per run, from {study_dir}",
         "conclusion": conclusion(analysis),
         "main_conclusion": analysis["main"]["conclusion"] if analysis["main"] else "",

@@ -156,11 +156,15 @@ def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
         ("split checksum", f"SHA-256 of the validation indices: {split['validation_sha256']}"),
         (
             "training set of every run",
-            f"{config.train_size:,} images of the train split"
-            if config.train_size
+            f"{config.workload.train_size:,} images of the train split"
+            if config.workload.train_size
             else "the whole train split",
         ),
-        ("workload", f"{config.epochs} epochs, batch {config.batch_size}, {config.optimizer}"),
+        (
+            "workload",
+            f"{config.workload.epochs} epochs, batch {config.workload.batch_size}, "
+            f"{config.workload.optimizer}",
+        ),
         (
             "budget",
             f"{config.budget} trials per family, tuning seed {config.tuning_seed}, "

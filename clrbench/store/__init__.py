@@ -1,1 +1,2 @@
-"""store: see README code map."""
+"""The results on disk: the tidy schema, the run record (run.json), the manifest, loading
+folders as typed frames, exports, study state, and the one atomic-write helper."""

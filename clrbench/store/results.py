@@ -28,7 +28,7 @@ import pandas as pd
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic
-from clrbench.store.records import check_record
+from clrbench.store.records import RunRecord
 
 RUNS_DIR = "runs"
 MANIFEST = "manifest.json"
@@ -59,11 +59,17 @@ EPOCH_COLUMNS = {
     "test_loss": "float64",
     "test_accuracy": "float64",
     "time_s": "float64",
+    # Which set test_loss / test_accuracy were measured on: "test", or "validation" for runs
+    # that evaluate on a validation split (study trials). The columns keep their test_* names so
+    # that every folder, baseline and report keeps reading them; this column, filled in from
+    # each run's record when a folder is loaded (old folders included), says what they hold.
+    "evaluated_on": "category",
 }
 # Columns whose values the trainers record in float32 (the optimizer's rate and each batch's
 # loss and accuracy, read in the graph and widened exactly to float64 by
 # clrbench.train.batch_log); the train/test metrics per epoch are float64 sums and means.
 FLOAT32_RECORDED = {"batches": ("lr", "loss", "accuracy"), "epochs": ("lr",)}
+LOADED_COLUMNS = ("run_id", "schedule", "seed", "evaluated_on")  # from run.json, not parquet
 # Columns of `runs` taken from run.json (provenance columns are added after these).
 RUN_COLUMNS = {
     "run_id": "category",
@@ -108,38 +114,32 @@ def is_complete(out: Path, run_id: str) -> bool:
 
 
 def write_run(
-    out: Path, record: dict[str, Any], batches: pd.DataFrame | None, epochs: pd.DataFrame | None
+    out: Path, record: RunRecord, batches: pd.DataFrame | None, epochs: pd.DataFrame | None
 ) -> Path:
     """Write one run atomically: a temporary folder renamed into place when complete.
 
     A previous folder for the same run id (only ever replaced under ``--force``) is moved
     aside first and removed only after the new one is in place.
     """
-    final = run_dir(out, record["run_id"])
+    final = run_dir(out, record.run_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_folder(final) as tmp:
         if batches is not None:
             batches.to_parquet(tmp / "batches.parquet", index=False)
         if epochs is not None:
             epochs.to_parquet(tmp / "epochs.parquet", index=False)
-        (tmp / "run.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+        (tmp / "run.json").write_text(record.to_json())
     return final
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def read_record(folder: Path) -> dict[str, Any]:
+def read_record(folder: Path) -> RunRecord:
     """A run's run.json, or ResultsError naming the file."""
     path = folder / "run.json"
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        text = path.read_text()
+    except OSError as exc:
         raise ResultsError(f"{path}: cannot read run record ({exc})") from None
-    return check_record(record, path)
+    return RunRecord.from_json(text, path)
 
 
 def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
     for column, dtype in columns.items():
-        if column in ("run_id", "schedule", "seed"):
+        if column in LOADED_COLUMNS:
             continue
         if column not in frame.columns:
             raise ResultsError(f"{path}: no column '{column}'")
@@ -160,40 +160,36 @@ def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def _run_row(record: dict[str, Any]) -> dict[str, Any]:
-    schedule = record["schedule"]
+# The run's workload settings, a column each (from its config; RunRecord.setting fills in what
+# the config leaves out).
+SETTING_COLUMNS = (
+    *("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"),
+    *("validation_size", "split_seed", "evaluate_on", "trainer"),
+)
+
+
+def _run_row(record: RunRecord) -> dict[str, Any]:
+    schedule = record.schedule
     row = {
-        "run_id": record["run_id"],
-        "schedule": record["label"],
+        "run_id": record.run_id,
+        "schedule": record.label,
         "schedule_name": schedule["name"],
         "granularity": schedule["granularity"],
         "params": json.dumps(schedule["params"], sort_keys=True),
-        "seed": record["seed"],
-        "status": record["status"],
-        "error": record.get("error"),
-        "diverged_step": record.get("diverged_step"),
-        "wall_s": record.get("wall_s", np.nan),
-        "setup_s": record.get("setup_s", np.nan),
-        "train_s": record.get("train_s", np.nan),
-        "started_at": record.get("started_at"),
+        "seed": record.seed,
+        "status": record.status,
+        "error": record.error,
+        "diverged_step": record.diverged_step,
+        **{key: _seconds(getattr(record, key)) for key in ("wall_s", "setup_s", "train_s")},
+        "started_at": record.started_at,
     }
-    for key in ("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"):
-        row[key] = record["config"].get(key)
-    optional = {
-        "validation_size": None,
-        "split_seed": None,
-        "evaluate_on": "test",
-        "trainer": "loop",
-    }
-    for key, default in optional.items():
-        row[key] = record["config"].get(key, default)
-    row.update(record.get("provenance", {}))
+    row |= {key: record.setting(key) for key in SETTING_COLUMNS}
+    row.update(record.provenance)
     return row
 
 
-def is_current(record: dict[str, Any]) -> bool:
-    """True when the run was trained under today's training semantics."""
-    return record.get("training_semantics", 1) == TRAINING_SEMANTICS
+def _seconds(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def write_manifest(out: Path, run_ids: list[str], experiment_name: str) -> None:
@@ -271,10 +267,10 @@ def load_results(
     )
     folders = [runs_root / run_id for run_id in _select_runs(root, complete, run_ids)]
     records = [read_record(p) for p in folders]
-    stale = [r["run_id"] for r in records if not is_current(r)]
+    stale = [r.run_id for r in records if not r.is_current]
     if stale and not include_stale:
         _warn(len(stale), "trained by an older clrbench (stale; `run` retrains them)", stale)
-        kept = [(f, r) for f, r in zip(folders, records, strict=True) if is_current(r)]
+        kept = [(f, r) for f, r in zip(folders, records, strict=True) if r.is_current]
         folders, records = [f for f, _ in kept], [r for _, r in kept]
     if not folders:
         also = f" ({len(stale)} stale, see the warning)" if stale else ""
@@ -290,12 +286,14 @@ def load_results(
             file = folder / f"{name}.parquet"
             if file.exists():
                 frame = _read_parquet(file, columns)
-                frame.insert(0, "run_id", record["run_id"])
-                frame.insert(1, "schedule", record["label"])
-                frame.insert(2, "seed", record["seed"])
+                frame.insert(0, "run_id", record.run_id)
+                frame.insert(1, "schedule", record.label)
+                frame.insert(2, "seed", record.seed)
+                if "evaluated_on" in columns:
+                    frame["evaluated_on"] = record.setting("evaluate_on")
                 frames.append(frame)
-            elif record["status"] != "failed":
-                raise ResultsError(f"{file}: missing for a run with status {record['status']}")
+            elif record.status != "failed":
+                raise ResultsError(f"{file}: missing for a run with status {record.status}")
     runs = pd.DataFrame([_run_row(r) for r in records])
     return Results(
         path=root,
@@ -310,9 +308,9 @@ def _extra(runs: pd.DataFrame) -> dict[str, str]:
     return {c: runs[c].dtype for c in runs.columns if c not in RUN_COLUMNS}
 
 
-def _label_order(experiment: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+def _label_order(experiment: dict[str, Any], records: list[RunRecord]) -> list[str]:
     labels = [s["label"] for s in experiment.get("schedule", [])]
-    return labels + sorted({r["label"] for r in records} - set(labels))
+    return labels + sorted({r.label for r in records} - set(labels))
 
 
 def _typed(frames: list[pd.DataFrame], columns: dict[str, Any], order: list[str]) -> pd.DataFrame:
@@ -321,6 +319,10 @@ def _typed(frames: list[pd.DataFrame], columns: dict[str, Any], order: list[str]
     data = data.astype({c: t for c, t in columns.items() if t != "category"})
     data["schedule"] = pd.Categorical(data["schedule"], categories=order)
     data["run_id"] = pd.Categorical(data["run_id"], categories=sorted(set(data["run_id"])))
+    if "evaluated_on" in columns:
+        data["evaluated_on"] = pd.Categorical(
+            data["evaluated_on"], categories=["test", "validation"]
+        )
     return data[list(columns)]
 
 

@@ -1,4 +1,4 @@
-"""One results folder, one writer: an exclusive lock held by ``run`` and ``lr-find``.
+"""One results folder, one writer: an exclusive lock held by ``run``, ``lr-find`` and ``study``.
 
 The lock is ``filelock``'s (an ``flock`` on ``FOLDER/.clrbench.suite.lock``): the kernel releases it
 when its holder dies, however it dies, so the lock of a killed process is taken over by the

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis.lrfind import LrFindResult, read_seed, round_significant, suggest, tidy
+from clrbench.analysis.lrfind import (
+    LrFindResult,
+    diverged,
+    read_seed,
+    round_significant,
+    suggest,
+    tidy,
+)
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.sweep import SweepSettings
-from clrbench.data.load import load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
 from clrbench.report.lrfind import plot
@@ -19,7 +26,7 @@ from clrbench.schedules import make
 from clrbench.store import atomic
 from clrbench.text import plural
 from clrbench.train import quiet
-from clrbench.train.range_test import sweep_seed
+from clrbench.train.lr_sweep import sweep_seed
 
 # The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
 # batch size, number of seeds) for --epochs epochs.
@@ -34,21 +41,14 @@ def run_lr_find(
     data_dir: str | None = None,
     jobs: int = 1,
 ) -> LrFindResult:
-    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds."""
+    """Sweep every seed (``jobs`` at a time, joblib loky workers) and read the bounds. The
+    caller has found and verified the data (``lr-find``, ``study``: once per command)."""
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
-    # Fail on missing data or a bad --train-size here, in one line, not in every worker.
-    load_dataset(
-        settings.dataset,
-        data_dir,
-        settings.train_size,
-        seed=0,
-        validation_size=settings.validation_size,
-        split_seed=settings.split_seed,
-    )
+    stop = functools.partial(diverged, window=settings.window)  # the reading's own rule
     sweeps = Parallel(n_jobs=jobs, backend="loky")(
-        delayed(sweep_seed)(settings, seed, data_dir, quiet.verbose()) for seed in seeds
+        delayed(sweep_seed)(settings, seed, stop, data_dir, quiet.verbose()) for seed in seeds
     )
     per_seed = [
         {**read_seed(s.frame, settings.window), "wall_s": s.wall_s, "threads": s.threads}
@@ -56,7 +56,7 @@ def run_lr_find(
     ]
     return LrFindResult(
         settings=settings,
-        data=tidy(sweeps, settings.window),
+        data=tidy([s.frame for s in sweeps], settings.window),
         per_seed=per_seed,
         suggestion=suggest(per_seed, settings),
         wall_s=time.perf_counter() - started,
@@ -88,8 +88,8 @@ def experiment_config(
         result.suggestion["base_lr"],
         result.suggestion["max_lr"],
     )
-    train_count = settings.train_size or DATASETS[settings.dataset].train_count
-    steps_per_epoch = count_steps(train_count, settings.batch_size)
+    train_count = settings.workload.train_size or DATASETS[settings.workload.dataset].train_count
+    steps_per_epoch = count_steps(train_count, settings.workload.batch_size)
     total = epochs * steps_per_epoch
     cycles = max(1, round(epochs / (2 * HALF_CYCLE_EPOCHS)))
     bounds = {"base_lr": base, "max_lr": peak}
@@ -113,14 +113,14 @@ def experiment_config(
         make(entry["name"], granularity=granularity, steps_per_epoch=spe, **params)
     experiment = {
         "name": EXPERIMENT_NAME,
-        "dataset": settings.dataset,
+        "dataset": settings.workload.dataset,
         "epochs": epochs,
-        "batch_size": settings.batch_size,
+        "batch_size": settings.workload.batch_size,
         "seeds": seeds,
-        "optimizer": settings.optimizer,
+        "optimizer": settings.workload.optimizer,
     }
-    if settings.train_size is not None:
-        experiment["train_size"] = settings.train_size
+    if settings.workload.train_size is not None:
+        experiment["train_size"] = settings.workload.train_size
     return {"experiment": experiment, "schedule": schedules}
 
 
@@ -147,11 +147,12 @@ def describe_config(config: dict[str, Any]) -> str:
     """What an emitted experiment trains, in words: runs, epochs, images and steps."""
     experiment = Experiment.from_dict(config)
     runs = len(experiment.schedules) * len(experiment.seeds)
-    subset = "all" if experiment.train_size is None else f"{experiment.train_size:,}"
+    workload = experiment.workload
+    subset = "all" if workload.train_size is None else f"{workload.train_size:,}"
     return (
         f"{plural(len(experiment.schedules), 'schedule')} x "
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
-        f"{plural(experiment.epochs, 'epoch')} on {subset} {experiment.dataset} training images "
+        f"{plural(workload.epochs, 'epoch')} on {subset} {workload.dataset} training images "
         f"({plural(experiment.total_steps, 'step')} per run, {runs * experiment.total_steps:,} "
         f"in all)"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -25,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from clrbench.store.records import RunRecord
 from clrbench.text import plural
 
 
@@ -73,17 +73,17 @@ class SuiteProgress:
         elif not self.quiet:
             self.console.print(f"training {plural(len(todo), 'run')}", markup=False)
 
-    def finished(self, record: dict[str, Any]) -> None:
-        self.counts[record["status"]] += 1
-        run_id = record["run_id"]
-        ok = record["status"] == "ok"
+    def finished(self, record: RunRecord) -> None:
+        self.counts[record.status] += 1
+        run_id = record.run_id
+        ok = record.status == "ok"
         self.finished_epochs[run_id] = self.epochs if ok else self._read(run_id)[0]
         if not self.live_display and not self.quiet:
             done = sum(self.counts.values())
-            note = record.get("error") or ""
+            note = record.error or ""
             self.console.print(
-                f"[{done}/{len(self.todo)}] {run_id}: {record['status']} "
-                f"({record.get('wall_s', 0):.1f} s) {note}".rstrip(),
+                f"[{done}/{len(self.todo)}] {run_id}: {record.status} "
+                f"({record.wall_s or 0:.1f} s) {note}".rstrip(),
                 markup=False,
             )
 

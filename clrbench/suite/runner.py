@@ -21,18 +21,19 @@ import time
 import traceback
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from clrbench.config.experiment import Experiment
+from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
+from clrbench.store.records import RunRecord
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
@@ -40,7 +41,7 @@ from clrbench.train import quiet
 
 BACKENDS = ("loky", "dask")
 # (spec, its record and frames) per run as each completes; a generator, so it can be closed
-Stream = Generator[tuple[RunSpec, dict[str, Any]], None, None]
+Stream = Generator[tuple[RunSpec, "Trained"], None, None]
 PROGRESS_DIR = ".progress"
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
@@ -51,20 +52,35 @@ class SuiteOutcome:
     """What a suite did: run records by id (skipped ones included) and where they are."""
 
     out: Path
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, RunRecord] = field(default_factory=dict)
     trained: int = 0
     skipped: int = 0
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records.values() if r["status"] == "failed"]
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records.values() if r.status == "failed"]
 
 
-def _new_record(spec: RunSpec) -> dict[str, Any]:
-    record = {"run_id": spec.run_id, "label": spec.label, "seed": spec.seed}
-    record |= {"schedule": spec.schedule.to_config(), "config": spec.config()}
-    record["training_semantics"] = TRAINING_SEMANTICS
-    return record
+@dataclass
+class Trained:
+    """What a worker hands back for one run: its record and frames (None for a failed run)."""
+
+    record: RunRecord
+    batches: Any = None  # pd.DataFrame
+    epochs: Any = None
+
+
+def _new_record(spec: RunSpec, status: str, **outcome: Any) -> RunRecord:
+    return RunRecord(
+        run_id=spec.run_id,
+        label=spec.label,
+        seed=spec.seed,
+        schedule=spec.schedule.to_config(),
+        config=spec.config(),
+        status=status,
+        training_semantics=TRAINING_SEMANTICS,
+        **outcome,
+    )
 
 
 def failed_run(
@@ -73,20 +89,26 @@ def failed_run(
     trace: str | None = None,
     started: float | None = None,
     clock: float | None = None,
-) -> dict[str, Any]:
+) -> Trained:
     """A ``failed`` run (no frames): the first line of the cause, the traceback when known.
     ``started`` is when it began (``time.time()``), ``clock`` the ``perf_counter()`` then."""
     started = time.time() if started is None else started
     wall_s = 0.0 if clock is None else time.perf_counter() - clock
-    record = _new_record(spec) | {"status": "failed", "error": error, "traceback": trace}
-    record |= {"wall_s": wall_s, "started_at": _iso(started)}
-    record["provenance"] = provenance({})
-    return {"record": record, "batches": None, "epochs": None}
+    record = _new_record(
+        spec,
+        "failed",
+        error=error,
+        traceback=trace,
+        wall_s=wall_s,
+        started_at=_iso(started),
+        provenance=provenance({}),
+    )
+    return Trained(record)
 
 
 def execute(
     spec: RunSpec, data_dir: str | None, progress_dir: str | None, verbose: bool = False
-) -> dict[str, Any]:
+) -> Trained:
     """Train one run in a worker; never raises: a failure becomes a ``failed`` record."""
     from clrbench.train.run import train_run
 
@@ -101,17 +123,17 @@ def execute(
         return failed_run(spec, error, traceback.format_exc(), started, clock)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
-    record = _new_record(spec) | {
-        "status": result.status,
-        "error": None,
-        "diverged_step": result.diverged_step,
-        "wall_s": result.wall_s,
-        "setup_s": result.setup_s,
-        "train_s": result.train_s,
-        "started_at": _iso(result.started_at),
-        "provenance": provenance(result.info),
-    }
-    return {"record": record, "batches": result.batches, "epochs": result.epochs}
+    record = _new_record(
+        spec,
+        result.status,
+        diverged_step=result.diverged_step,
+        wall_s=result.wall_s,
+        setup_s=result.setup_s,
+        train_s=result.train_s,
+        started_at=_iso(result.started_at),
+        provenance=provenance(result.info),
+    )
+    return Trained(record, result.batches, result.epochs)
 
 
 class _ProgressFile:
@@ -141,22 +163,22 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def write_experiment(experiment: Experiment, out: Path) -> None:
+def write_experiment(plan: Plan, out: Path) -> None:
     """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
     (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
-    results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
+    atomic.write_text(out / "experiment.toml", tomli_w.dumps(plan.experiment.to_dict()))
+    results.write_manifest(out, plan.run_ids, plan.experiment.name)
 
 
-def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, dict]:
+def pending_runs(plan: Plan, out: Path, force: bool) -> tuple[list, dict]:
     """Split the runs into those to train and the complete ones kept (failed runs and runs
     trained under an older training semantics retrain)."""
     todo, kept = [], {}
-    for spec in experiment.runs():
+    for spec in plan.runs:
         if not force and results.is_complete(out, spec.run_id):
             record = results.read_record(results.run_dir(out, spec.run_id))
-            if record["status"] != "failed" and results.is_current(record):
+            if record.status != "failed" and record.is_current:
                 kept[spec.run_id] = record
                 continue
         todo.append(spec)
@@ -215,16 +237,16 @@ def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) ->
             client.cancel(list(futures))
 
 
-def _store(out: Path, done: dict[str, Any]) -> dict[str, Any]:
+def _store(out: Path, done: Trained) -> RunRecord:
     """Write one run; if its files cannot be written (disk full, file-size limit), record it
     ``failed`` instead; if not even that can be written, stop: ResultsError."""
-    record = done["record"]
+    record = done.record
     try:
-        results.write_run(out, record, done["batches"], done["epochs"])
+        results.write_run(out, record, done.batches, done.epochs)
         return record
     except OSError as exc:
         error = f"cannot write the run's files: {type(exc).__name__}: {exc}"
-        record = record | {"status": "failed", "error": error, "traceback": None}
+        record = replace(record, status="failed", error=error, traceback=None)
     try:
         results.write_run(out, record, None, None)
     except OSError as exc:
@@ -245,7 +267,7 @@ def _leftovers(out: Path) -> None:
 
 
 def run_suite(
-    experiment: Experiment,
+    plan: Plan | Experiment,
     out: str | os.PathLike[str],
     *,
     jobs: int | None = None,
@@ -255,43 +277,76 @@ def run_suite(
     force: bool = False,
     progress: Any = None,
 ) -> SuiteOutcome:
-    """Train every pending run of ``experiment`` into ``out`` and return the outcome.
+    """Train every pending run of ``plan`` (an Experiment is planned here) into ``out`` and
+    return the outcome.
 
-    Holds ``out``'s writer lock throughout (BusyError if another writer has it).
+    Holds ``out``'s writer lock throughout (BusyError if another writer has it); a command that
+    holds it already (``run``: through its report) calls :func:`train_locked`.
     ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
     ``finished(record)`` calls; see ``clrbench.suite.progress``.
     """
+    out = Path(out)
+    _check_options(backend, jobs)  # before the lock creates the folder
+    with folder_lock(out, "run"):
+        return train_locked(
+            plan if isinstance(plan, Plan) else plan.plan(),
+            out,
+            jobs=jobs,
+            backend=backend,
+            scheduler=scheduler,
+            data_dir=data_dir,
+            force=force,
+            progress=progress,
+        )
+
+
+def train_locked(
+    plan: Plan,
+    out: Path,
+    *,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    data_dir: str | None = None,
+    force: bool = False,
+    progress: Any = None,
+) -> SuiteOutcome:
+    """:func:`run_suite` for a caller that holds ``out``'s lock (``folder_lock``)."""
+    jobs = _check_options(backend, jobs)
+    _leftovers(out)
+    todo, kept = pending_runs(plan, out, force)  # a corrupt old record stops us here
+    write_experiment(plan, out)
+    outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
+    if progress is not None and kept:
+        progress.already_complete(len(kept), len(todo))
+    if not todo:
+        return outcome
+    progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress.start(todo, progress_dir)
+    args = (data_dir, str(progress_dir), quiet.verbose())
+    try:
+        with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+            for _spec, done in stream:
+                record = _store(out, done)
+                outcome.records[record.run_id] = record
+                outcome.trained += 1
+                if progress is not None:
+                    progress.finished(record)
+    finally:
+        shutil.rmtree(progress_dir, ignore_errors=True)
+    return outcome
+
+
+def _check_options(backend: str, jobs: int | None) -> int:
+    """The number of workers (ConfigError for an unknown backend or fewer than one job)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose loky or dask")
-    out = Path(out)
     jobs = default_jobs(jobs)
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    with folder_lock(out, "run"):
-        _leftovers(out)
-        todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
-        write_experiment(experiment, out)
-        outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
-        if progress is not None and kept:
-            progress.already_complete(len(kept), len(todo))
-        if not todo:
-            return outcome
-        progress_dir = out / results.RUNS_DIR / PROGRESS_DIR
-        progress_dir.mkdir(parents=True, exist_ok=True)
-        if progress is not None:
-            progress.start(todo, progress_dir)
-        args = (data_dir, str(progress_dir), quiet.verbose())
-        try:
-            with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
-                for _spec, done in stream:
-                    record = _store(out, done)
-                    outcome.records[record["run_id"]] = record
-                    outcome.trained += 1
-                    if progress is not None:
-                        progress.finished(record)
-        finally:
-            shutil.rmtree(progress_dir, ignore_errors=True)
-    return outcome
+    return jobs
 
 
 def _stream(

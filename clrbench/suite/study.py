@@ -36,8 +36,10 @@ from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.store import atomic
+from clrbench.store.records import RunRecord
 from clrbench.store.results import load_results
 from clrbench.store.study_state import write_state
+from clrbench.suite.lock import folder_lock
 from clrbench.suite.lrfind import (
     HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
 )
@@ -74,7 +76,7 @@ def trials_experiment(config: StudyConfig, trials: list[Trial]) -> Experiment:
     """Every trial once, with the tuning seed, evaluated on the validation split."""
     families = {f.label: f for f in config.families}
     entries = tuple(entry_for(families[t.family], t.label, t.params) for t in trials)
-    return config.experiment("validation", (config.tuning_seed,), entries, "trials").validated()
+    return config.experiment("validation", (config.tuning_seed,), entries, "trials")
 
 
 def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Experiment:
@@ -92,7 +94,7 @@ def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Exp
             config.sensitivity_first_seed, config.sensitivity_first_seed + config.sensitivity_seeds
         )
     )
-    return config.experiment("validation", seeds, entries, "sensitivity").validated()
+    return config.experiment("validation", seeds, entries, "sensitivity")
 
 
 def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[str, dict]:
@@ -132,7 +134,7 @@ def final_experiment(
             )
         )
     seeds = tuple(range(config.first_seed, config.first_seed + config.seeds))
-    return config.experiment("test", seeds, tuple(entries), "final").validated()
+    return config.experiment("test", seeds, tuple(entries), "final")
 
 
 # --- state ---
@@ -153,7 +155,7 @@ class StudyOutcome:
     state: dict[str, Any]
     trained: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[RunRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -171,22 +173,24 @@ class Runner:
 def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
     """The study's split, recorded: seed, sizes, SHA-256 of the validation indices (and the data
     is found and verified here, before anything trains)."""
-    data = load_dataset(config.dataset, data_dir=data_dir)
-    record = split_record(data.y_train, config.validation_size, config.split_seed)
-    return record | {"dataset": config.dataset, "dataset_md5": data.checksums}
+    workload = config.workload
+    data = load_dataset(workload.dataset, data_dir=data_dir)
+    record = split_record(data.y_train, workload.validation_size or 0, workload.split_seed)
+    return record | {"dataset": workload.dataset, "dataset_md5": data.checksums}
 
 
 def run_phase(
     name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
 ) -> None:
-    """One phase through the ordinary runner into ``out/name``."""
+    """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock)."""
     from clrbench.suite.runner import run_suite
 
-    runner.say(f"{name}: {len(experiment.runs())} runs -> {out / name}")
+    plan = experiment.plan()
+    runner.say(f"{name}: {len(plan.runs)} runs -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
     try:
         result = run_suite(
-            experiment,
+            plan,
             out / name,
             jobs=runner.jobs,
             backend=runner.backend,
@@ -200,7 +204,7 @@ def run_phase(
     outcome.trained[name], outcome.skipped[name] = result.trained, result.skipped
     outcome.failed += result.failed
     outcome.state["phases"][name] = {
-        "runs": len(experiment.runs()),
+        "runs": len(plan.runs),
         "trained": result.trained,
         "kept": result.skipped,
         "failed": len(result.failed),
@@ -223,16 +227,7 @@ def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, A
     from clrbench.config.sweep import SweepSettings
     from clrbench.suite.lrfind import run_lr_find, write_outputs
 
-    settings = SweepSettings(
-        steps=config.lr_find_steps,
-        dataset=config.dataset,
-        train_size=config.train_size,
-        batch_size=config.batch_size,
-        optimizer=config.optimizer,
-        threads=config.threads,
-        validation_size=config.validation_size,
-        split_seed=config.split_seed,
-    )
+    settings = SweepSettings(steps=config.lr_find_steps, workload=config.workload)
     seeds = list(range(config.tuning_seed, config.tuning_seed + config.lr_find_seeds))
     folder = out / "lr-find"
     previous = _previous_sweep(folder, settings, seeds)
@@ -257,11 +252,19 @@ def _previous_sweep(folder: Path, settings: Any, seeds: list[int]) -> dict[str, 
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) -> StudyOutcome:
-    """Every phase in order, each resumable; the state is written after each."""
+    """Every phase in order, each resumable, with ``out`` locked (BusyError if another writer
+    has it); a command that holds the lock already (``study``: through its report) calls
+    :func:`study_locked`."""
+    out = Path(out)
+    with folder_lock(out, "study"):
+        return study_locked(config, out, runner)
+
+
+def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome:
+    """:func:`run_study` for a caller that holds ``out``'s lock: the state is written after
+    every phase, by this one writer."""
     from clrbench.analysis.study import select_winners, trial_scores
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
     experiment = trials_experiment(config, trials)  # validates every trial before any training
     state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}

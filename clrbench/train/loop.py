@@ -44,39 +44,20 @@ def train_loop(
     seed: int,
     epoch_log: EpochLog,
     batch_order: Callable[[int], np.ndarray] | None = None,
+    task: Any = workload,
 ) -> None:
     """Train ``model`` for ``epochs`` epochs on ``train`` (images, labels: arrays or tensors),
     evaluating on ``evaluation`` and feeding ``epoch_log`` after each epoch; stops after the
     epoch in which the run diverged. ``batch_order(epoch)``, if given, replaces the seeded
-    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``)."""
+    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``). ``task``
+    gives the loss and the metric (the workload's model module: ``clrbench.train.models``)."""
     import tensorflow as tf
 
     x_train, y_train = (tf.convert_to_tensor(a) for a in train)
     x_eval, y_eval = (tf.convert_to_tensor(a) for a in evaluation)
     examples = int(y_train.shape[0])
     steps = -(-examples // batch_size)
-    optimizer.build(model.trainable_variables)
-    loss_fn = workload.loss_object()
-    variables = model.trainable_variables
-
-    def step(x, y):
-        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
-        with tf.GradientTape() as tape:
-            probabilities = model(x, training=True)
-            loss = loss_fn(y, probabilities)
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        accuracy = tf.reduce_mean(workload.batch_accuracy(y, probabilities))
-        row = [rate, loss, accuracy, tf.shape(y)[0]]
-        return tf.stack([tf.cast(v, tf.float64) for v in row])
-
-    @tf.function
-    def train_epoch(order):
-        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
-        for i in tf.range(steps):
-            batch = order[i * batch_size : (i + 1) * batch_size]
-            log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
-        return log.stack()
+    train_epoch = _compiled_steps(model, optimizer, (x_train, y_train), steps, batch_size, task)
 
     @tf.function
     def evaluate():
@@ -86,9 +67,9 @@ def train_loop(
         for start in tf.range(0, n, EVAL_CHUNK):
             x, y = x_eval[start : start + EVAL_CHUNK], y_eval[start : start + EVAL_CHUNK]
             probabilities = model(x, training=False)
-            per_example = workload.per_example_loss(y, probabilities)
+            per_example = task.per_example_loss(y, probabilities)
             total_loss += tf.reduce_sum(tf.cast(per_example, tf.float64))
-            correct += tf.reduce_sum(tf.cast(workload.batch_accuracy(y, probabilities), tf.float64))
+            correct += tf.reduce_sum(tf.cast(task.batch_accuracy(y, probabilities), tf.float64))
         count = tf.cast(n, tf.float64)
         return total_loss / count, correct / count
 
@@ -110,3 +91,66 @@ def train_loop(
         }
         if epoch_log.add(epoch, log, (began, ended), metrics, lambda: weights_finite(model)):
             return
+
+
+def _compiled_steps(
+    model: Any, optimizer: Any, train: tuple[Any, Any], steps: int, batch_size: int, task: Any
+) -> Callable[[Any], Any]:
+    """``train_batches(order)``: ``steps`` updates of ``model`` on the batches ``order`` lists
+    (example indices, ``batch_size`` a batch) in one compiled call; returns each step's
+    LOG_COLUMNS row. The rate is read from the optimizer before its update: the rate applied."""
+    import tensorflow as tf
+
+    x_train, y_train = train
+    optimizer.build(model.trainable_variables)
+    loss_fn = task.loss_object()
+    variables = model.trainable_variables
+
+    def step(x, y):
+        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
+        with tf.GradientTape() as tape:
+            probabilities = model(x, training=True)
+            loss = loss_fn(y, probabilities)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        accuracy = tf.reduce_mean(task.batch_accuracy(y, probabilities))
+        row = [rate, loss, accuracy, tf.shape(y)[0]]
+        return tf.stack([tf.cast(v, tf.float64) for v in row])
+
+    @tf.function
+    def train_batches(order):
+        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
+        for i in tf.range(steps):
+            batch = order[i * batch_size : (i + 1) * batch_size]
+            log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
+        return log.stack()
+
+    return train_batches
+
+
+def train_steps(
+    model: Any,
+    optimizer: Any,
+    train: tuple[Any, Any],
+    *,
+    batch_size: int,
+    chunk: int,
+    chunks: int,
+    order: Callable[[int], np.ndarray],
+    stop: Callable[[np.ndarray], bool],
+    task: Any = workload,
+) -> np.ndarray:
+    """The loop without epochs or evaluation (lr-find's sweep): up to ``chunks`` compiled calls
+    of ``chunk`` steps each, on the batches ``order(i)`` gives for call ``i``; after each call
+    ``stop(log so far)`` may end it. Returns the log, one LOG_COLUMNS row per step trained."""
+    import tensorflow as tf
+
+    tensors = tuple(tf.convert_to_tensor(a) for a in train)
+    run = _compiled_steps(model, optimizer, tensors, chunk, batch_size, task)
+    logs: list[np.ndarray] = []
+    for i in range(chunks):
+        logs.append(run(tf.constant(order(i))).numpy())
+        log = np.concatenate(logs)
+        if stop(log):
+            break
+    return np.concatenate(logs)

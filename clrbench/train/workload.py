@@ -1,8 +1,12 @@
-"""The fixed part of every run: preprocessing, the model and the optimizer.
+"""The built-in model ``dense-512``: preprocessing, the model, its loss and metric; and the
+optimizer every model trains with.
 
-The workload is what stays the same while schedules are compared (AlgoPerf's lesson):
-flatten, pixels / 255, Dense(512, relu) -> Dense(10, softmax), sparse categorical
-cross-entropy. TensorFlow is imported lazily so that importing this module is cheap.
+What stays the same while schedules are compared (AlgoPerf's lesson): flatten, pixels / 255,
+Dense(512, relu) -> Dense(10, softmax), sparse categorical cross-entropy, accuracy. A model
+module (``clrbench.config.workload.MODELS``, resolved by ``clrbench.train.models``) provides
+``preprocess(images)``, ``build_layers(input_dim, seed)``, ``loss_object()``,
+``per_example_loss(labels, probabilities)`` and ``batch_accuracy(labels, probabilities)``.
+TensorFlow is imported lazily so that importing this module is cheap.
 """
 
 from __future__ import annotations

@@ -1,0 +1,152 @@
+"""The workload: what stays fixed while schedules are compared (AlgoPerf's lesson), checked once.
+
+A :class:`Workload` is the data set and its split, the model (a name: its builder, preprocessing,
+loss and metric), the batch size, the epochs, the optimizer, the thread budget and the trainer.
+``Experiment``, the lr-find sweep (``SweepSettings``) and the study (``StudyConfig``) each hold
+one; every run of them trains it. It validates itself when it is made, so an invalid workload
+never exists.
+
+The model is named, not built here (this layer never imports TensorFlow): :data:`MODELS` maps
+each name to the importable module that builds it, resolved in the training process by
+``clrbench.train.models.resolve``. A workload of one's own is one more entry (a module with
+the same five callables: see ``clrbench.train.workload``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from clrbench.config.optimizers import check_optimizer
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError
+
+# Model builders by name -> the module that builds the model and says how its data is
+# preprocessed, and its loss and metric (clrbench.train.workload documents the five callables).
+MODELS = {"dense-512": "clrbench.train.workload"}
+DEFAULT_MODEL = "dense-512"
+# the lean loop, or Keras fit (lr_mode "callback", the blog's per-batch rate callback, needs fit)
+TRAINERS = ("loop", "fit")
+EVALUATE_ON = ("test", "validation")
+
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``examples`` (the last batch may be partial)."""
+    return math.ceil(examples / batch_size)
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The fixed part of every run, validated on construction (one ConfigError line)."""
+
+    dataset: str = "mnist"
+    model: str = DEFAULT_MODEL
+    epochs: int = 25
+    batch_size: int = 128
+    train_size: int | None = None  # a stratified subset of the training images
+    # A stratified split of the training set held out for validation (None: train on all of
+    # it), and which set the per-epoch evaluation uses ("test" or "validation").
+    validation_size: int | None = None
+    split_seed: int = 0
+    evaluate_on: str = "test"
+    optimizer: str = "sgd-momentum"
+    threads: int = 1  # TensorFlow intra-/inter-op threads per run
+    trainer: str = "loop"
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("threads", self.threads)
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose {', '.join(MODELS)}")
+        self._check_split()
+        if self.train_size is not None:
+            check_positive_int("train_size", self.train_size)
+            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
+            if not 10 <= self.train_size <= available:
+                raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
+        check_optimizer(self.optimizer)
+        if self.trainer not in TRAINERS:
+            raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
+
+    def _check_split(self) -> None:
+        if self.evaluate_on not in EVALUATE_ON:
+            raise ConfigError(f"evaluate_on must be one of {EVALUATE_ON}, got {self.evaluate_on!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise ConfigError(f"split_seed must be an integer, got {self.split_seed!r}")
+        if self.validation_size is None:
+            if self.evaluate_on == "validation":
+                raise ConfigError("evaluate_on = 'validation' needs a validation_size")
+            return
+        check_positive_int("validation_size", self.validation_size)
+        limit = DATASETS[self.dataset].train_count - 10
+        if not 10 <= self.validation_size <= limit:
+            raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
+
+    @property
+    def train_count(self) -> int:
+        """Training images per epoch: the subset, else the training set less any validation."""
+        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.train_count, self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    def config(self) -> dict[str, Any]:
+        """The plain values a run id hashes. Settings added after the first runs (the split,
+        the evaluation set, the trainer, the model) appear only when they are not the default,
+        so that older runs keep their ids (``clrbench.store.records.CONFIG_DEFAULTS`` reads
+        them back)."""
+        config: dict[str, Any] = {
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "train_size": self.train_size,
+            "optimizer": self.optimizer,
+            "threads": self.threads,
+        }
+        if self.validation_size is not None:
+            config |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            config["evaluate_on"] = self.evaluate_on
+        if self.trainer != "loop":
+            config["trainer"] = self.trainer
+        if self.model != DEFAULT_MODEL:
+            config["model"] = self.model
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``[experiment]`` keys of the TOML shape, defaults left out where optional."""
+        settings: dict[str, Any] = {
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "threads": self.threads,
+        }
+        if self.model != DEFAULT_MODEL:
+            settings["model"] = self.model
+        if self.train_size is not None:
+            settings["train_size"] = self.train_size
+        if self.validation_size is not None:
+            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
+        if self.evaluate_on != "test":
+            settings["evaluate_on"] = self.evaluate_on
+        if self.trainer != "loop":
+            settings["trainer"] = self.trainer
+        return settings
+
+
+WORKLOAD_KEYS = tuple(Workload.__dataclass_fields__)

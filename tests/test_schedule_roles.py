@@ -272,7 +272,7 @@ def test_the_report_marks_a_schedule_the_run_ends_before_completing(tmp_path):
         ],
     }
     experiment = Experiment.from_dict(raw)
-    write_experiment(experiment, tmp_path)
+    write_experiment(experiment.plan(), tmp_path)
     for spec in experiment.runs():
         synthetic._write_one(tmp_path, spec, experiment.steps_per_epoch, "ok")
     markdown = report.render(load_results(tmp_path), tmp_path / "report")["md"].read_text()

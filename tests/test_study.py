@@ -241,6 +241,7 @@ with folder_lock(sys.argv[1], "study"):
 """
 
 
+@pytest.mark.slow  # a second process holds the folder
 def test_a_study_folder_held_by_another_process_is_refused_before_anything_is_written(
     tmp_path, capsys
 ):

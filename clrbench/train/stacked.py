@@ -3,7 +3,7 @@
 The runs of one seed differ only in their schedule (the suite's K schedules, a study's K
 trials of one family): same data, batch order, epochs, batch size, optimizer and initial
 weights. Their weights are stacked along a leading member axis (kernels ``(K, in, out)``,
-biases ``(K, out)``) and applied with one einsum / batched matmul per layer, so one step trains
+biases ``(K, out)``) and applied with one batched matmul per layer, so one step trains
 all K; each member has its own optimizer slots and its own rate, its ``Schedule`` evaluated
 in-graph from the shared int64 step exactly as the Keras adapter evaluates it for a separate
 run (``Schedule.keras()``).
@@ -183,6 +183,7 @@ class _Stack:
         ]
         self.step = tf.Variable(tf.constant(0, tf.int64), trainable=False)
         self.active = tf.Variable(tf.ones([self.size], tf.bool), trainable=False)
+        self.all_active = tf.Variable(True, trainable=False)
         self.schedules = [spec.schedule.keras() for spec in specs]
 
     def probabilities(self, x):
@@ -190,7 +191,10 @@ class _Stack:
         import tensorflow as tf
 
         kernel_1, bias_1, kernel_2, bias_2 = self.variables
-        hidden = tf.nn.relu(tf.einsum("bi,kio->kbo", x, kernel_1) + bias_1[:, tf.newaxis, :])
+        # x broadcast over the members: one (batch, in) x (in, out) product per member, the
+        # separate run's shapes (an einsum "bi,kio->kbo" transposes the stacked kernel each
+        # step: measured 1.4x the CPU time of this)
+        hidden = tf.nn.relu(tf.matmul(x[tf.newaxis], kernel_1) + bias_1[:, tf.newaxis, :])
         logits = tf.matmul(hidden, kernel_2) + bias_2[:, tf.newaxis, :]
         return tf.nn.softmax(logits)
 
@@ -239,10 +243,16 @@ class _Stack:
             lr,
             self.step,
         )
-        # a stopped member keeps its weights: the others' numbers do not depend on it anyway
-        variable.assign(tf.where(active, value, variable))
+
+        # a stopped member keeps its weights (the others' numbers do not depend on it); while
+        # all train, no select: it would cost a pass over every stacked weight per step
+        # (measured: 15% of a K=5 step on a CPU core)
+        def keep(new, old):
+            return tf.cond(self.all_active, lambda: new, lambda: tf.where(active, new, old))
+
+        variable.assign(keep(value, variable))
         for slot, new in zip(slots, new_slots, strict=True):
-            slot.assign(tf.where(active, new, slot))
+            slot.assign(keep(new, slot))
 
     def finite(self, member: int) -> bool:
         """Whether every weight of ``member`` is finite."""
@@ -328,6 +338,7 @@ def stack_loop(
         if not training:
             return
         stack.active.assign([member in training for member in range(stack.size)])
+        stack.all_active.assign(len(training) == stack.size)
 
 
 def train_stack(

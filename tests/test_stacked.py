@@ -73,7 +73,7 @@ def test_a_stack_shares_everything_but_the_schedule():
 def test_default_suite_stack_equals_separate_runs_over_a_full_epoch(mnist_dir):
     """The default suite's five schedules of seed 0, one full epoch (469 steps), stacked and
     separately. Rates: bitwise equal. Losses: step 0 (the same initial weights, forward only)
-    bitwise; then the two differ by float32 rounding (~1 ulp, 2.4e-7 at a loss of 2.3) that
+    within 1 ulp; from there the two differ by float32 rounding (2.4e-7 at a loss of 2.3) that
     training amplifies, the more the higher the effective rate. Measured on this CPU (x86, one
     thread) over the epoch, seed 0 / seed 1: the largest batch-loss difference 0.013 / 0.05
     (constant 0.1 / step-decay 0.2, both x10 by momentum), the first step beyond 1e-6 no earlier
@@ -94,7 +94,7 @@ def test_default_suite_stack_equals_separate_runs_over_a_full_epoch(mnist_dir):
         )
         loss = np.abs(a["loss"].to_numpy() - b["loss"].to_numpy())
         accuracy = np.abs(a["accuracy"].to_numpy() - b["accuracy"].to_numpy())
-        assert loss[0] == 0 and accuracy[0] == 0, spec.label
+        assert loss[0] <= 3e-7 and accuracy[0] == 0, spec.label  # the same weights: 1 ulp
         assert loss[:5].max() <= 1e-6, (spec.label, loss[:5])
         assert loss.max() <= 0.1, (spec.label, loss.max())
         assert accuracy.max() <= 8 / 128, (spec.label, accuracy.max())

@@ -189,3 +189,49 @@ def test_stacked_and_separate_end_alike_over_seeds(mnist_dir):
         spread = separate.max() - separate.min()
         assert np.abs(stacked - separate).max() <= max(0.5 * spread, 0.002), (label, pairs)
         assert abs(stacked.mean() - separate.mean()) <= 0.25 * spread + 0.001, (label, pairs)
+
+
+STACKED_SUITE = {
+    "experiment": {"name": "stacked", "epochs": 2, "seeds": 2, "train_size": 2000},
+    "schedule": [
+        {"label": "constant", "name": "constant", "lr": 0.05},
+        {"label": "clr", "name": "triangular", "base_lr": 0.01, "max_lr": 0.1, "step_size": 16},
+        {"label": "slow", "name": "constant", "lr": 0.01},
+    ],
+}
+
+
+@pytest.mark.slow
+def test_the_suite_stacks_each_seed_under_its_own_run_ids_whatever_jobs(tmp_path, mnist_dir):
+    """``run_suite(stack=True)``: one stack per seed, the same per-batch logs with --jobs 1 and 2
+    (and equal to training the stack directly), recorded as the stacked trainer's under ids of
+    their own; with stacking off the ids are the separate runs'."""
+    import pyarrow.parquet as pq
+
+    from clrbench.store.results import read_record, run_dir
+    from clrbench.suite.runner import run_suite
+    from clrbench.train.stacked import as_stacked
+
+    experiment = Experiment.from_dict(STACKED_SUITE)
+    separate_ids = {spec.run_id for spec in experiment.runs()}
+    data_dir = str(mnist_dir)
+    one = run_suite(experiment, tmp_path / "one", jobs=1, data_dir=data_dir, stack=True)
+    two = run_suite(experiment, tmp_path / "two", jobs=2, data_dir=data_dir, stack=True)
+    assert set(one.records) == set(two.records) and len(one.records) == 6
+    assert not set(one.records) & separate_ids
+    seed_1 = [as_stacked(spec) for spec in experiment.runs() if spec.seed == 1]
+    direct = {r.spec.run_id: r for r in train_stack(seed_1, data_dir=data_dir)}
+    for run_id in one.records:
+        record = read_record(run_dir(tmp_path / "one", run_id))
+        assert record["config"]["trainer"] == "stacked" and record["status"] == "ok"
+        assert record["provenance"]["device"] == "CPU"
+        logs = [
+            pq.read_table(run_dir(tmp_path / f, run_id) / "batches.parquet").to_pandas()
+            for f in ("one", "two")
+        ]
+        assert logs[0][LOG].equals(logs[1][LOG]), run_id
+        if run_id in direct:
+            np.testing.assert_array_equal(logs[0][LOG], direct[run_id].batches[LOG])
+    assert len(direct) == 3
+    off = run_suite(experiment, tmp_path / "off", jobs=2, data_dir=data_dir, stack=False)
+    assert set(off.records) == separate_ids

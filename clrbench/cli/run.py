@@ -72,6 +72,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--scheduler, or a local one of --jobs workers)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
+    stacking = p.add_mutually_exclusive_group()
+    stacking.add_argument(
+        "--stack",
+        action="store_const",
+        const=True,
+        help="train the runs of a seed as one stack in one graph (their own run ids); "
+        "default: stacked on a GPU, separately on a CPU, where stacking is not faster",
+    )
+    stacking.add_argument(
+        "--no-stack",
+        dest="stack",
+        action="store_const",
+        const=False,
+        help="train every run separately (the CPU's default)",
+    )
     p.add_argument("--force", action="store_true", help="retrain runs already complete")
     p.add_argument(
         "--quiet", action="store_true", help="print only errors and the results folder's path"
@@ -174,6 +189,7 @@ def train(
             data_dir=args.data_dir,
             force=args.force,
             progress=progress,
+            stack=args.stack,
         )
     except KeyboardInterrupt as exc:
         raise interrupted(exc, experiment, out) from None

@@ -8,6 +8,12 @@ hard (``kill -9``, segfault, OOM) is recorded ``failed`` with the cause and the 
 on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures``) and
 reports it failed when that is exhausted. ``jobs=1`` trains in this process: a plain loop
 that a debugger can step through.
+
+With stacking on (``stack``: ``clrbench.suite.devices.resolve_stack``; auto: on a GPU), the
+runs that share a seed's batch order train as one stack (``clrbench.train.stacked``), one job
+of the pool. Stacked runs are another computation (the same sums in another float order), so
+their specs name the trainer ("stacked") and their run ids differ from separate runs'; the
+stacks are the pending runs grouped by what they share, whatever ``jobs`` is.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from clrbench.config.runs import RunSpec
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
+from clrbench.suite.devices import resolve_stack, worker_devices
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
@@ -41,6 +48,8 @@ from clrbench.train import quiet
 BACKENDS = ("loky", "dask")
 # (spec, its record and frames) per run as each completes; a generator, so it can be closed
 Stream = Generator[tuple[RunSpec, dict[str, Any]], None, None]
+# What one worker trains at once: a run, or a stack of runs
+Task = RunSpec | tuple[RunSpec, ...]
 PROGRESS_DIR = ".progress"
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
@@ -101,6 +110,42 @@ def execute(
         return failed_run(spec, error, traceback.format_exc(), started, clock)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
+    return _finished(spec, result)
+
+
+def execute_stack(
+    specs: tuple[RunSpec, ...], data_dir: str | None, progress_dir: str | None, verbose: bool
+) -> list[dict[str, Any]]:
+    """Train a stack of runs in a worker, one record each; a failure fails every member."""
+    from clrbench.train.stacked import train_stack
+
+    quiet.set_verbose(verbose)
+    started, clock = time.time(), time.perf_counter()
+    progress = [_ProgressFile(progress_dir, spec.run_id) for spec in specs]
+    for on_epoch in progress:
+        on_epoch(0, {})
+    try:
+        results = train_stack(specs, data_dir=data_dir, on_epoch=progress)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        trace = traceback.format_exc()
+        return [failed_run(spec, error, trace, started, clock) for spec in specs]
+    finally:
+        for on_epoch in progress:
+            on_epoch.done()
+    return [_finished(spec, result) for spec, result in zip(specs, results, strict=True)]
+
+
+def execute_task(task: Task, *args: Any) -> list[dict[str, Any]]:
+    """A run or a stack, in a worker: each member's record and frames."""
+    return execute_stack(task, *args) if isinstance(task, tuple) else [execute(task, *args)]
+
+
+def _members(task: Task) -> tuple[RunSpec, ...]:
+    return task if isinstance(task, tuple) else (task,)
+
+
+def _finished(spec: RunSpec, result: Any) -> dict[str, Any]:
     record = _new_record(spec) | {
         "status": result.status,
         "error": None,
@@ -141,19 +186,51 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def write_experiment(experiment: Experiment, out: Path) -> None:
-    """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
-    (each written, then renamed)."""
+def planned_runs(experiment: Experiment, stack: bool) -> list[RunSpec]:
+    """The experiment's runs; with ``stack``, those that can stack trained by the stacked trainer
+    (so under their own run ids)."""
+    if not stack:
+        return experiment.runs()
+    from clrbench.train.stacked import as_stacked, stackable
+
+    return [as_stacked(spec) if stackable(spec) else spec for spec in experiment.runs()]
+
+
+def stacks(todo: list[RunSpec]) -> list[Task]:
+    """The tasks of the pending runs: the stacked trainer's runs grouped by what they share (in
+    the experiment's order), the others alone."""
+    from clrbench.train.stacked import TRAINER, stack_key
+
+    groups: dict[tuple, list[RunSpec]] = {}
+    tasks: list[Task | tuple] = []
+    for spec in todo:
+        if spec.trainer != TRAINER:
+            tasks.append(spec)
+            continue
+        key = stack_key(spec)
+        if key not in groups:
+            groups[key] = []
+            tasks.append(key)  # the stack's place in the order
+        groups[key].append(spec)
+    return [task if isinstance(task, RunSpec) else tuple(groups[task]) for task in tasks]
+
+
+def write_experiment(experiment: Experiment, out: Path, specs: list[RunSpec] | None = None) -> None:
+    """Store the resolved experiment as OUT/experiment.toml and its run ids (``specs``, default
+    the experiment's runs) as OUT/manifest.json (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "experiment.toml", tomli_w.dumps(experiment.to_dict()))
-    results.write_manifest(out, [spec.run_id for spec in experiment.runs()], experiment.name)
+    specs = experiment.runs() if specs is None else specs
+    results.write_manifest(out, [spec.run_id for spec in specs], experiment.name)
 
 
-def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, dict]:
-    """Split the runs into those to train and the complete ones kept (failed runs and runs
-    trained under an older training semantics retrain)."""
+def pending_runs(
+    experiment: Experiment, out: Path, force: bool, specs: list[RunSpec] | None = None
+) -> tuple[list, dict]:
+    """Split the runs (``specs``, default the experiment's) into those to train and the complete
+    ones kept (failed runs and runs trained under an older training semantics retrain)."""
     todo, kept = [], {}
-    for spec in experiment.runs():
+    for spec in experiment.runs() if specs is None else specs:
         if not force and results.is_complete(out, spec.run_id):
             record = results.read_record(results.run_dir(out, spec.run_id))
             if record["status"] != "failed" and results.is_current(record):
@@ -163,23 +240,25 @@ def pending_runs(experiment: Experiment, out: Path, force: bool) -> tuple[list, 
     return todo, kept
 
 
-def _in_process(todo: list[RunSpec], args: tuple) -> Stream:
-    for spec in todo:
-        yield spec, execute(spec, *args)
+def _in_process(tasks: list[Task], args: tuple) -> Stream:
+    for task in tasks:
+        yield from zip(_members(task), execute_task(task, *args), strict=True)
 
 
-def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Stream:
-    """Worker processes; a task error or a dead worker becomes that run's failed record."""
-    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
-        for spec, done in pool.map_unordered(execute, todo, args):
-            if isinstance(done, WorkerDied):
-                done = failed_run(spec, done.cause, started=done.started, clock=done.clock)
-            elif isinstance(done, TaskError):
-                done = failed_run(spec, done.error, done.traceback)
-            yield spec, done
+def _local(tasks: list[Task], jobs: int, args: tuple) -> Stream:
+    """Worker processes; a task error or a dead worker becomes its runs' failed records."""
+    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER, devices=worker_devices(jobs)) as pool:
+        for task, done in pool.map_unordered(execute_task, tasks, args):
+            for index, spec in enumerate(_members(task)):
+                if isinstance(done, WorkerDied):
+                    yield spec, failed_run(spec, done.cause, started=done.started, clock=done.clock)
+                elif isinstance(done, TaskError):
+                    yield spec, failed_run(spec, done.error, done.traceback)
+                else:
+                    yield spec, done[index]
 
 
-def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) -> Stream:
+def _dask(tasks: list[Task], jobs: int, scheduler: str | None, args: tuple) -> Stream:
     """Dask futures: a task whose worker is lost is retried elsewhere (the scheduler's
     ``allowed-failures``); when that is exhausted it raises KilledWorker: a failed run."""
     try:
@@ -201,16 +280,19 @@ def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) ->
             )
             client = stack.enter_context(Client(stack.enter_context(cluster)))
         futures = {
-            client.submit(execute, spec, *args, key=f"{spec.run_id}-{uuid.uuid4().hex[:8]}"): spec
-            for spec in todo
+            client.submit(
+                execute_task, task, *args, key=f"{_members(task)[0].run_id}-{uuid.uuid4().hex[:8]}"
+            ): task
+            for task in tasks
         }
         try:
             for future in as_completed(futures):
-                spec = futures[future]
+                members = _members(futures[future])
                 try:
-                    yield spec, future.result()
+                    yield from zip(members, future.result(), strict=True)
                 except Exception as exc:  # KilledWorker, a lost connection to the cluster...
-                    yield spec, failed_run(spec, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    yield from ((spec, failed_run(spec, error)) for spec in members)
         finally:
             client.cancel(list(futures))
 
@@ -254,8 +336,12 @@ def run_suite(
     data_dir: str | None = None,
     force: bool = False,
     progress: Any = None,
+    stack: bool | str | None = None,
 ) -> SuiteOutcome:
     """Train every pending run of ``experiment`` into ``out`` and return the outcome.
+
+    ``stack``: train the runs of a seed as one stack (True / "on"), separately (False / "off"),
+    or "auto" / None: stacked where that is faster (``clrbench.suite.devices``).
 
     Holds ``out``'s writer lock throughout (BusyError if another writer has it).
     ``progress`` (optional) gets ``already_complete(kept, todo)``, ``start(todo)`` and
@@ -267,10 +353,11 @@ def run_suite(
     jobs = default_jobs(jobs)
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    specs = planned_runs(experiment, resolve_stack(stack))
     with folder_lock(out, "run"):
         _leftovers(out)
-        todo, kept = pending_runs(experiment, out, force)  # a corrupt old record stops us here
-        write_experiment(experiment, out)
+        todo, kept = pending_runs(experiment, out, force, specs)  # a corrupt record stops us
+        write_experiment(experiment, out, specs)
         outcome = SuiteOutcome(out=out, records=dict(kept), skipped=len(kept))
         if progress is not None and kept:
             progress.already_complete(len(kept), len(todo))
@@ -282,7 +369,8 @@ def run_suite(
             progress.start(todo, progress_dir)
         args = (data_dir, str(progress_dir), quiet.verbose())
         try:
-            with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+            tasks = stacks(todo)
+            with contextlib.closing(_stream(tasks, backend, jobs, scheduler, args)) as stream:
                 for _spec, done in stream:
                     record = _store(out, done)
                     outcome.records[record["run_id"]] = record
@@ -295,11 +383,11 @@ def run_suite(
 
 
 def _stream(
-    todo: list[RunSpec], backend: str, jobs: int, scheduler: str | None, args: tuple
+    tasks: list[Task], backend: str, jobs: int, scheduler: str | None, args: tuple
 ) -> Stream:
-    jobs = min(jobs, len(todo))
+    jobs = min(jobs, len(tasks))
     if backend == "dask":
-        return _dask(todo, jobs, scheduler, args)
+        return _dask(tasks, jobs, scheduler, args)
     if jobs == 1:
-        return _in_process(todo, args)
-    return _local(todo, jobs, args)
+        return _in_process(tasks, args)
+    return _local(tasks, jobs, args)

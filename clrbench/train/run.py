@@ -40,7 +40,7 @@ import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import Dataset, load_dataset
-from clrbench.train import quiet, workload
+from clrbench.train import devices, quiet, workload
 from clrbench.train.batch_log import EpochLog, epoch_recorder_class, logging_model_class
 from clrbench.train.loop import train_loop
 
@@ -72,12 +72,14 @@ class RunResult:
 
 
 def configure_tensorflow(threads: int) -> dict[str, int]:
-    """Fix TensorFlow's thread budget (before its runtime starts) and turn on determinism.
+    """Fix TensorFlow's thread budget (before its runtime starts), let several processes share
+    a GPU (``clrbench.train.devices``) and turn on determinism.
 
     A run's numbers must not depend on how many runs share the machine, so every run gets
     the same intra-/inter-op budget whatever ``--jobs`` is. Returns the budget in force.
     """
     tf = quiet.import_tensorflow()
+    devices.share_gpus(tf)
     config = tf.config.threading
     if config.get_intra_op_parallelism_threads() != threads:
         try:
@@ -233,6 +235,7 @@ def train_run(
         "test_examples": len(evaluation[1]),
         "evaluated_on": spec.evaluate_on,
         "split": dataset.split,
+        "device": devices.training_device(quiet.import_tensorflow()),
     }
     return RunResult(
         spec,

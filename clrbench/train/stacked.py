@@ -34,7 +34,7 @@ import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.errors import ConfigError
-from clrbench.train import workload
+from clrbench.train import devices, quiet, workload
 from clrbench.train.batch_log import LOG_COLUMNS, EpochLog
 from clrbench.train.loop import EVAL_CHUNK
 
@@ -71,7 +71,7 @@ def check_stack(specs: Sequence[RunSpec]) -> None:
         raise ConfigError("a stack needs at least one run")
     first = stack_key(specs[0])
     for spec in specs:
-        if spec.lr_mode != "graph" or spec.trainer == "fit":
+        if not stackable(spec):
             raise ConfigError(
                 f"run {spec.label!r}: stacked training evaluates rates in the graph; "
                 f"lr_mode {spec.lr_mode!r} / trainer {spec.trainer!r} cannot be stacked"
@@ -370,6 +370,7 @@ def train_stack(
         "test_examples": len(evaluation[1]),
         "evaluated_on": spec.evaluate_on,
         "split": dataset.split,
+        "device": devices.training_device(quiet.import_tensorflow()),
     }
     labels = [s.label for s in specs]
     return [
@@ -387,6 +388,11 @@ def train_stack(
         )
         for index, (member, log) in enumerate(zip(specs, epoch_logs, strict=True))
     ]
+
+
+def stackable(spec: RunSpec) -> bool:
+    """Whether ``spec`` can train in a stack (its rate in the graph, the lean loop's trainer)."""
+    return spec.lr_mode == "graph" and spec.trainer in ("loop", TRAINER)
 
 
 def as_stacked(spec: RunSpec) -> RunSpec:

@@ -73,6 +73,48 @@ def test_a_stack_shares_everything_but_the_schedule():
         check_stack([a, a])
 
 
+def test_the_plan_stacks_what_can_stack_under_ids_of_its_own():
+    """``plan(stack=True)``: the runs whose rate is in the graph name the stacked trainer (in
+    their config, so in their ids); a callback run stays Keras fit, unchanged; a fit workload
+    does not stack. ``plan()`` is the experiment's runs as they were."""
+    raw = {
+        "experiment": {"name": "x", "seeds": 2},
+        "schedule": [
+            {"label": "graph", "name": "constant", "lr": 0.1},
+            {"label": "callback", "name": "constant", "lr": 0.1, "lr_mode": "callback"},
+        ],
+    }
+    experiment = Experiment.from_dict(raw)
+    separate, stacked = experiment.plan(), experiment.plan(stack=True)
+    assert separate.runs == tuple(experiment.runs())
+    assert [s.trainer for s in stacked.runs] == ["stacked", "stacked", "fit", "fit"]
+    assert [s.config().get("trainer") for s in stacked.runs] == ["stacked"] * 2 + ["fit"] * 2
+    assert stacked.run_ids[2:] == separate.run_ids[2:]
+    assert not set(stacked.run_ids[:2]) & set(separate.run_ids)
+    assert stacked.experiment == experiment  # what experiment.toml stores is unchanged
+    fit = Experiment.from_dict({**raw, "experiment": raw["experiment"] | {"trainer": "fit"}})
+    assert fit.plan(stack=True) == fit.plan()
+
+
+def test_the_runner_trains_a_seeds_stacked_runs_as_one_task():
+    """``stacks``: the stacked runs grouped by seed (in the plan's order, at the place of their
+    first run), every other run a task of its own; pending runs only."""
+    from clrbench.suite.runner import stacks
+
+    raw = {
+        "experiment": {"name": "x", "seeds": 2},
+        "schedule": [
+            {"label": "a", "name": "constant", "lr": 0.1},
+            {"label": "callback", "name": "constant", "lr": 0.1, "lr_mode": "callback"},
+            {"label": "b", "name": "constant", "lr": 0.2},
+        ],
+    }
+    runs = Experiment.from_dict(raw).plan(stack=True).runs  # a-s0 a-s1 cb-s0 cb-s1 b-s0 b-s1
+    tasks = stacks(list(runs))
+    assert tasks == [(runs[0], runs[4]), (runs[1], runs[5]), runs[2], runs[3]]
+    assert stacks([runs[5], runs[3]]) == [(runs[5],), runs[3]]
+
+
 @pytest.mark.slow
 def test_default_suite_stack_equals_separate_runs_over_a_full_epoch(mnist_dir):
     """The default suite's five schedules of seed 0, one full epoch (469 steps), stacked and
@@ -154,7 +196,7 @@ def test_per_epoch_schedules_in_a_stack_change_at_the_epoch_boundary(mnist_dir):
     (``in_graph_rates``), bitwise."""
     from dataclasses import replace
 
-    from clrbench.schedules.keras_adapter import in_graph_rates
+    from clrbench.schedules import in_graph_rates
 
     (clr_epoch,) = [s for s in preset_runs("default", seed=1, epochs=2) if s.label == "clr-epoch"]
     halving = make(

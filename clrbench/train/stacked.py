@@ -67,12 +67,12 @@ def check_stack(specs: Sequence[RunSpec]) -> None:
                 f"{spec.trainer!r} / model {spec.workload.model!r} cannot be stacked"
             )
         if stack_key(spec) != first:
-            seed, workload = stack_key(spec)
+            seed, shared = stack_key(spec)
             differ = ["seed"] if seed != first[0] else []
             differ += [
                 f.name
-                for f in fields(workload)
-                if getattr(workload, f.name) != getattr(first[1], f.name)
+                for f in fields(shared)
+                if getattr(shared, f.name) != getattr(first[1], f.name)
             ]
             raise ConfigError(
                 f"run {spec.label!r} cannot join the stack of {specs[0].label!r}: "

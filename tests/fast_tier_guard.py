@@ -6,8 +6,8 @@ tests as well leaves it off, since a fast test may then share a fixture a slow t
 a test runs (setup, call and teardown), these raise :class:`FastTierViolation` naming the test:
 
 - clrbench's trainers: ``clrbench.train.run.train_run``, ``clrbench.train.loop.train_loop``,
-  ``clrbench.train.lr_sweep.sweep_seed``, and the loop's ``train_steps`` (a suite, a study and
-  an lr-find all train there);
+  ``clrbench.train.lr_sweep.sweep_seed``, the loop's ``train_steps`` (a suite, a study and
+  an lr-find all train there) and ``clrbench.train.stacked.train_stack`` (a stacked suite);
 - Keras' own training, ``Model.fit`` and ``Model.train_on_batch``, whenever Keras is imported;
 - starting a process: ``subprocess``, ``os.fork``/``exec``/``posix_spawn``/``system``, and
   ``_posixsubprocess.fork_exec``, which multiprocessing, loky (joblib) and Dask workers use
@@ -35,6 +35,7 @@ TRAINERS = (  # (module, function): every way clrbench trains
     ("clrbench.train.loop", "train_loop"),
     ("clrbench.train.loop", "train_steps"),
     ("clrbench.train.lr_sweep", "sweep_seed"),
+    ("clrbench.train.stacked", "train_stack"),
 )
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn"}

@@ -175,7 +175,10 @@ def test_a_schedule_whose_length_differs_from_the_run_gets_a_note(total_steps, e
         ({"schedule": [{"name": "constant", "lr": 0.1, "label": 3}]}, "#1 label must be"),
         ({"schedule": [{"name": ["constant"], "lr": 0.1}]}, "#1 name must be"),
         ({"schedule": [{"name": "constant", "lr": 0.1, "lr_mode": []}]}, "#1 lr_mode must be"),
-        ({"experiment": {"trainer": "keras"}}, r"trainer must be one of \('loop', 'fit'\)"),
+        (
+            {"experiment": {"trainer": "keras"}},
+            r"trainer must be one of \('loop', 'fit', 'stacked'\)",
+        ),
         ({"experiment": {"trainer": 1}}, r"\[experiment\] trainer must be a non-empty string"),
     ],
 )  # fmt: skip

@@ -33,6 +33,17 @@ def test_trains_through_the_runner():
     run_suite(experiment, OUT, jobs=1)
 
 
+def test_stacks_through_the_runner():
+    from clrbench.config.experiment import Experiment
+    from clrbench.suite.runner import run_suite
+
+    experiment = Experiment.from_dict(
+        {"experiment": {"name": "g", "epochs": 1, "seeds": 1, "train_size": 256},
+         "schedule": [{"label": "c", "name": "constant", "lr": 0.1}]}
+    )
+    run_suite(experiment, OUT, jobs=1, stack=True)
+
+
 def test_trains_directly():
     train_run(None)
 
@@ -101,6 +112,7 @@ def test_a_fast_test_that_trains_or_starts_a_process_fails(tmp_path, monkeypatch
     assert outcomes["test_pure"][0] == "passed"
     expected = {
         "test_trains_through_the_runner": "trained a model (clrbench.train.run.train_run)",
+        "test_stacks_through_the_runner": "trained a model (clrbench.train.stacked.train_stack)",
         "test_trains_directly": "trained a model (clrbench.train.run.train_run)",
         "test_runs_a_range_test": "trained a model (clrbench.train.lr_sweep.sweep_seed)",
         "test_fits_a_keras_model": "trained a model (keras fit)",

@@ -72,6 +72,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--scheduler, or a local one of --jobs workers)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:port)")
+    stacking = p.add_mutually_exclusive_group()
+    stacking.add_argument(
+        "--stack",
+        action="store_const",
+        const=True,
+        help="train the runs of a seed as one stack in one graph (their own run ids); "
+        "default: stacked on a GPU, separately on a CPU, where stacking is not faster",
+    )
+    stacking.add_argument(
+        "--no-stack",
+        dest="stack",
+        action="store_const",
+        const=False,
+        help="train every run separately (the CPU's default)",
+    )
     p.add_argument("--force", action="store_true", help="retrain runs already complete")
     p.add_argument(
         "--quiet", action="store_true", help="print only errors and the results folder's path"
@@ -117,10 +132,12 @@ def run_command(args: argparse.Namespace) -> int:
     load_dataset(experiment.workload.dataset, data_dir=args.data_dir)
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
+    from clrbench.suite.devices import resolve_stack
     from clrbench.suite.pool import default_jobs
 
     jobs = default_jobs(args.jobs)
-    plan = experiment.plan()  # builds and checks every schedule's rates: before any writing
+    # builds and checks every schedule's rates, before any writing; stacked or not, settled here
+    plan = experiment.plan(stack=resolve_stack(args.stack))
     with folder_lock(out, "run"):  # one writer per folder, through the report
         for note in experiment.notes:
             console.print(f"note: {note}", markup=False)

@@ -108,11 +108,17 @@ class Experiment:
         """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""
         return entry.build(self.steps_per_epoch, self.total_steps, check_rates)
 
-    def plan(self) -> Plan:
+    def plan(self, stack: bool = False) -> Plan:
         """What this experiment trains, computed once: every run (each schedule built and its
         rates checked over the run). Everything downstream (``run_suite``, the manifest,
-        resume, the interruption line) reads the plan, never the experiment's runs again."""
-        return Plan(self, tuple(self.runs()))
+        resume, the interruption line) reads the plan, never the experiment's runs again.
+
+        With ``stack``, every run that can stack (``RunSpec.stackable``) is trained by the
+        stacked trainer, under its own run id; the runner trains a seed's stacked runs as one."""
+        runs = self.runs()
+        if stack:
+            runs = [spec.stacked() if spec.stackable else spec for spec in runs]
+        return Plan(self, tuple(runs))
 
     def runs(self) -> list[RunSpec]:
         """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from clrbench.config.workload import Workload, steps_per_epoch
+from clrbench.config.workload import DEFAULT_MODEL, STACKED, Workload, steps_per_epoch
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, tie_to_run
 
@@ -74,6 +74,20 @@ class RunSpec:
         """The workload's trainer; Keras ``fit`` for ``lr_mode = "callback"``, whose per-batch
         hook only ``fit`` calls."""
         return "fit" if self.lr_mode == "callback" else self.workload.trainer
+
+    @property
+    def stackable(self) -> bool:
+        """Whether this run can train in a stack (``clrbench.train.stacked``): the lean loop's
+        run (its rate in the graph) of the model whose layers the stack writes out."""
+        return (
+            self.lr_mode == "graph"
+            and self.workload.trainer in ("loop", STACKED)
+            and self.workload.model == DEFAULT_MODEL
+        )
+
+    def stacked(self) -> RunSpec:
+        """This run trained by the stacked trainer (another computation: another run id)."""
+        return replace(self, workload=replace(self.workload, trainer=STACKED))
 
     def config(self) -> dict[str, Any]:
         """Plain-value configuration: the content the run id hashes (the workload's keys as

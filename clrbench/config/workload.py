@@ -26,8 +26,11 @@ from clrbench.errors import ConfigError
 # preprocessed, and its loss and metric (clrbench.train.workload documents the five callables).
 MODELS = {"dense-512": "clrbench.train.workload"}
 DEFAULT_MODEL = "dense-512"
-# the lean loop, or Keras fit (lr_mode "callback", the blog's per-batch rate callback, needs fit)
-TRAINERS = ("loop", "fit")
+# the lean loop, or Keras fit (lr_mode "callback", the blog's per-batch rate callback, needs fit),
+# or the loop's runs of a seed stacked in one graph (``clrbench.train.stacked``: what ``--stack``
+# sets; another float order, so other run ids)
+STACKED = "stacked"
+TRAINERS = ("loop", "fit", STACKED)
 EVALUATE_ON = ("test", "validation")
 
 

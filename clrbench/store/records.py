@@ -75,7 +75,7 @@ CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
     "train_size": (_optional(lambda v: _integer(v) and v >= 1), "a positive integer or null"),
     "optimizer": (_text, "a non-empty string"),
     "lr_mode": (_text, "a non-empty string"),
-    "trainer": (lambda v: v in ("loop", "fit"), "'loop' or 'fit'"),
+    "trainer": (lambda v: v in ("loop", "fit", "stacked"), "'loop', 'fit' or 'stacked'"),
 }
 
 

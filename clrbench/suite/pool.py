@@ -26,15 +26,23 @@ from typing import Any
 
 from joblib.externals.loky.backend.context import get_context
 
+from clrbench.suite.devices import visible_gpus
+
 STOP_GRACE_S = 2.0
+# Runs (or stacks) sharing one GPU at once: one computes while the other is between epochs
+# (evaluating, logging on the host). Not measured yet: benchmarks/gpu.sh tries --jobs 1, 2, 4.
+JOBS_PER_GPU = 2
 
 
 def default_jobs(jobs: int | None, tasks: int | None = None) -> int:
-    """How many runs train at once: ``jobs`` when given, else one per CPU (no more than
-    ``tasks``, when that is known)."""
+    """How many runs train at once: ``jobs`` when given, else one per CPU, or with GPUs
+    ``JOBS_PER_GPU`` per GPU (no more than the CPUs; no more than ``tasks``, when known)."""
     if jobs:
         return jobs
     cpus = os.cpu_count() or 1
+    gpus = len(visible_gpus())
+    if gpus:
+        cpus = min(cpus, JOBS_PER_GPU * gpus)
     return cpus if tasks is None else min(tasks, cpus)
 
 
@@ -71,7 +79,8 @@ def _orphan_watch(parent: int) -> None:
     os._exit(0)  # the suite is gone: do not train for nobody
 
 
-def _worker_main(conn: Connection, parent: int) -> None:
+def _worker_main(conn: Connection, parent: int, env: dict[str, str]) -> None:
+    os.environ.update(env)  # before any task imports TensorFlow (CUDA_VISIBLE_DEVICES)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     while True:
@@ -90,9 +99,13 @@ def _worker_main(conn: Connection, parent: int) -> None:
 
 
 class _Worker:
-    def __init__(self, context: Any):
+    def __init__(self, context: Any, device: str | None = None):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
+        self.device = device
+        env = {} if device is None else {"CUDA_VISIBLE_DEVICES": device}
+        self.process = context.Process(
+            target=_worker_main, args=(child, os.getpid(), env), daemon=True
+        )
         self.process.start()
         child.close()
         self.tasks = 0
@@ -112,12 +125,15 @@ class _Worker:
 class WorkerPool:
     """``jobs`` worker processes; ``map_unordered`` yields ``(item, result)`` as tasks end.
 
-    ``result`` is what ``fn(item)`` returned, a ``TaskError`` or a ``WorkerDied``.
+    ``result`` is what ``fn(item)`` returned, a ``TaskError`` or a ``WorkerDied``. With
+    ``devices`` (one ``CUDA_VISIBLE_DEVICES`` value per job), each worker sees only its own GPU:
+    a new worker takes the device the fewest live workers hold.
     """
 
-    def __init__(self, jobs: int, max_tasks: int | None = None):
+    def __init__(self, jobs: int, max_tasks: int | None = None, devices: list[str] | None = None):
         self.jobs = jobs
         self.max_tasks = max_tasks
+        self.devices = devices
         self.context = get_context("loky")
         self.workers: list[_Worker] = []
 
@@ -152,9 +168,15 @@ class WorkerPool:
             if self.max_tasks is None or worker.tasks < self.max_tasks:
                 return worker
             self._retire(worker)  # recycled: its memory goes back to the system
-        worker = _Worker(self.context)
+        worker = _Worker(self.context, self._free_device())
         self.workers.append(worker)
         return worker
+
+    def _free_device(self) -> str | None:
+        if not self.devices:
+            return None
+        held = [w.device for w in self.workers]
+        return min(dict.fromkeys(self.devices), key=held.count)  # the first least-held
 
     def _collect(self, worker: _Worker) -> Any:
         try:

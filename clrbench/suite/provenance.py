@@ -28,6 +28,7 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "test_examples": info.get("test_examples"),
         "evaluated_on": info.get("evaluated_on"),
         "split_sha256": (info.get("split") or {}).get("validation_sha256"),
+        "device": info.get("device"),  # what trained it: "CPU" or the GPU's name
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }

@@ -8,6 +8,12 @@ hard (``kill -9``, segfault, OOM) is recorded ``failed`` with the cause and the 
 on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures``) and
 reports it failed when that is exhausted. ``jobs=1`` trains in this process: a plain loop
 that a debugger can step through.
+
+With stacking on (``stack``: ``clrbench.suite.devices.resolve_stack``; auto: on a GPU), the
+runs that share a seed's batch order train as one stack (``clrbench.train.stacked``), one job
+of the pool. Stacked runs are another computation (the same sums in another float order), so
+their specs name the trainer ("stacked") and their run ids differ from separate runs'; the
+stacks are the pending runs grouped by what they share, whatever ``jobs`` is.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ import tomli_w
 
 from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.runs import RunSpec
+from clrbench.config.workload import STACKED
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
 from clrbench.store.records import RunRecord
+from clrbench.suite.devices import resolve_stack, worker_devices
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
@@ -42,6 +50,8 @@ from clrbench.train import quiet
 BACKENDS = ("loky", "dask")
 # (spec, its record and frames) per run as each completes; a generator, so it can be closed
 Stream = Generator[tuple[RunSpec, "Trained"], None, None]
+# What one worker trains at once: a run, or a stack of runs
+Task = RunSpec | tuple[RunSpec, ...]
 PROGRESS_DIR = ".progress"
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
@@ -123,6 +133,43 @@ def execute(
         return failed_run(spec, error, traceback.format_exc(), started, clock)
     finally:
         on_epoch.done()  # no longer running, even before this process hands the record back
+    return _finished(spec, result)
+
+
+def execute_stack(
+    specs: tuple[RunSpec, ...], data_dir: str | None, progress_dir: str | None, verbose: bool
+) -> list[Trained]:
+    """Train a stack of runs in a worker, one result each; a failure fails every member."""
+    from clrbench.train.stacked import train_stack
+
+    quiet.set_verbose(verbose)
+    started, clock = time.time(), time.perf_counter()
+    progress = [_ProgressFile(progress_dir, spec.run_id) for spec in specs]
+    for on_epoch in progress:
+        on_epoch(0, {})
+    try:
+        results = train_stack(specs, data_dir=data_dir, on_epoch=progress)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        trace = traceback.format_exc()
+        return [failed_run(spec, error, trace, started, clock) for spec in specs]
+    finally:
+        for on_epoch in progress:
+            on_epoch.done()
+    return [_finished(spec, result) for spec, result in zip(specs, results, strict=True)]
+
+
+def execute_task(task: Task, *args: Any) -> list[Trained]:
+    """A run or a stack, in a worker: each member's record and frames."""
+    return execute_stack(task, *args) if isinstance(task, tuple) else [execute(task, *args)]
+
+
+def _members(task: Task) -> tuple[RunSpec, ...]:
+    return task if isinstance(task, tuple) else (task,)
+
+
+def _finished(spec: RunSpec, result: Any) -> Trained:
+    """A trained run's record and frames (``result``: a ``clrbench.train.run.RunResult``)."""
     record = _new_record(
         spec,
         result.status,
@@ -163,6 +210,25 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+def stacks(todo: list[RunSpec]) -> list[Task]:
+    """The tasks of the pending runs: the stacked trainer's runs grouped by what they share
+    (``clrbench.train.stacked.stack_key``, in the plan's order), the others alone."""
+    from clrbench.train.stacked import stack_key
+
+    groups: dict[tuple, list[RunSpec]] = {}
+    tasks: list[Task | tuple] = []
+    for spec in todo:
+        if spec.trainer != STACKED:
+            tasks.append(spec)
+            continue
+        key = stack_key(spec)
+        if key not in groups:
+            groups[key] = []
+            tasks.append(key)  # the stack's place in the order
+        groups[key].append(spec)
+    return [task if isinstance(task, RunSpec) else tuple(groups[task]) for task in tasks]
+
+
 def write_experiment(plan: Plan, out: Path) -> None:
     """Store the resolved experiment as OUT/experiment.toml and its run ids as OUT/manifest.json
     (each written, then renamed)."""
@@ -185,23 +251,25 @@ def pending_runs(plan: Plan, out: Path, force: bool) -> tuple[list, dict]:
     return todo, kept
 
 
-def _in_process(todo: list[RunSpec], args: tuple) -> Stream:
-    for spec in todo:
-        yield spec, execute(spec, *args)
+def _in_process(tasks: list[Task], args: tuple) -> Stream:
+    for task in tasks:
+        yield from zip(_members(task), execute_task(task, *args), strict=True)
 
 
-def _local(todo: list[RunSpec], jobs: int, args: tuple) -> Stream:
-    """Worker processes; a task error or a dead worker becomes that run's failed record."""
-    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER) as pool:
-        for spec, done in pool.map_unordered(execute, todo, args):
-            if isinstance(done, WorkerDied):
-                done = failed_run(spec, done.cause, started=done.started, clock=done.clock)
-            elif isinstance(done, TaskError):
-                done = failed_run(spec, done.error, done.traceback)
-            yield spec, done
+def _local(tasks: list[Task], jobs: int, args: tuple) -> Stream:
+    """Worker processes; a task error or a dead worker becomes its runs' failed records."""
+    with WorkerPool(jobs, max_tasks=RUNS_PER_WORKER, devices=worker_devices(jobs)) as pool:
+        for task, done in pool.map_unordered(execute_task, tasks, args):
+            for index, spec in enumerate(_members(task)):
+                if isinstance(done, WorkerDied):
+                    yield spec, failed_run(spec, done.cause, started=done.started, clock=done.clock)
+                elif isinstance(done, TaskError):
+                    yield spec, failed_run(spec, done.error, done.traceback)
+                else:
+                    yield spec, done[index]
 
 
-def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) -> Stream:
+def _dask(tasks: list[Task], jobs: int, scheduler: str | None, args: tuple) -> Stream:
     """Dask futures: a task whose worker is lost is retried elsewhere (the scheduler's
     ``allowed-failures``); when that is exhausted it raises KilledWorker: a failed run."""
     try:
@@ -223,16 +291,19 @@ def _dask(todo: list[RunSpec], jobs: int, scheduler: str | None, args: tuple) ->
             )
             client = stack.enter_context(Client(stack.enter_context(cluster)))
         futures = {
-            client.submit(execute, spec, *args, key=f"{spec.run_id}-{uuid.uuid4().hex[:8]}"): spec
-            for spec in todo
+            client.submit(
+                execute_task, task, *args, key=f"{_members(task)[0].run_id}-{uuid.uuid4().hex[:8]}"
+            ): task
+            for task in tasks
         }
         try:
             for future in as_completed(futures):
-                spec = futures[future]
+                members = _members(futures[future])
                 try:
-                    yield spec, future.result()
+                    yield from zip(members, future.result(), strict=True)
                 except Exception as exc:  # KilledWorker, a lost connection to the cluster...
-                    yield spec, failed_run(spec, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    yield from ((spec, failed_run(spec, error)) for spec in members)
         finally:
             client.cancel(list(futures))
 
@@ -276,9 +347,14 @@ def run_suite(
     data_dir: str | None = None,
     force: bool = False,
     progress: Any = None,
+    stack: bool | str | None = None,
 ) -> SuiteOutcome:
     """Train every pending run of ``plan`` (an Experiment is planned here) into ``out`` and
     return the outcome.
+
+    ``stack``, for an Experiment: plan it stacked (True / "on": a seed's runs as one stack),
+    separate (False / "off"), or "auto" / None: stacked where that is faster
+    (``clrbench.suite.devices.resolve_stack``). A Plan has settled that already.
 
     Holds ``out``'s writer lock throughout (BusyError if another writer has it); a command that
     holds it already (``run``: through its report) calls :func:`train_locked`.
@@ -287,9 +363,13 @@ def run_suite(
     """
     out = Path(out)
     _check_options(backend, jobs)  # before the lock creates the folder
+    if not isinstance(plan, Plan):
+        plan = plan.plan(stack=resolve_stack(stack))
+    elif stack is not None:
+        raise ConfigError("run_suite: stack applies to an Experiment; a Plan is stacked or not")
     with folder_lock(out, "run"):
         return train_locked(
-            plan if isinstance(plan, Plan) else plan.plan(),
+            plan,
             out,
             jobs=jobs,
             backend=backend,
@@ -311,7 +391,8 @@ def train_locked(
     force: bool = False,
     progress: Any = None,
 ) -> SuiteOutcome:
-    """:func:`run_suite` for a caller that holds ``out``'s lock (``folder_lock``)."""
+    """:func:`run_suite` for a caller that holds ``out``'s lock (``folder_lock``): the plan's
+    pending runs, a stack of them (``stacks``) one task."""
     jobs = _check_options(backend, jobs)
     _leftovers(out)
     todo, kept = pending_runs(plan, out, force)  # a corrupt old record stops us here
@@ -327,7 +408,8 @@ def train_locked(
         progress.start(todo, progress_dir)
     args = (data_dir, str(progress_dir), quiet.verbose())
     try:
-        with contextlib.closing(_stream(todo, backend, jobs, scheduler, args)) as stream:
+        tasks = stacks(todo)
+        with contextlib.closing(_stream(tasks, backend, jobs, scheduler, args)) as stream:
             for _spec, done in stream:
                 record = _store(out, done)
                 outcome.records[record.run_id] = record
@@ -350,11 +432,11 @@ def _check_options(backend: str, jobs: int | None) -> int:
 
 
 def _stream(
-    todo: list[RunSpec], backend: str, jobs: int, scheduler: str | None, args: tuple
+    tasks: list[Task], backend: str, jobs: int, scheduler: str | None, args: tuple
 ) -> Stream:
-    jobs = min(jobs, len(todo))
+    jobs = min(jobs, len(tasks))
     if backend == "dask":
-        return _dask(todo, jobs, scheduler, args)
+        return _dask(tasks, jobs, scheduler, args)
     if jobs == 1:
-        return _in_process(todo, args)
-    return _local(todo, jobs, args)
+        return _in_process(tasks, args)
+    return _local(tasks, jobs, args)

@@ -183,9 +183,10 @@ def run_phase(
     name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
 ) -> None:
     """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock)."""
+    from clrbench.suite.devices import resolve_stack
     from clrbench.suite.runner import run_suite
 
-    plan = experiment.plan()
+    plan = experiment.plan(stack=resolve_stack("auto"))  # a seed's trials stack on a GPU
     runner.say(f"{name}: {len(plan.runs)} runs -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
     try:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import Dataset, load_dataset
-from clrbench.train import models, quiet, workload
+from clrbench.train import devices, models, quiet, workload
 from clrbench.train.batch_log import EpochLog
 from clrbench.train.keras_fit import STEPS_PER_EXECUTION, fit_run
 from clrbench.train.loop import train_loop
@@ -60,12 +60,14 @@ class RunResult:
 
 
 def configure_tensorflow(threads: int) -> dict[str, int]:
-    """Fix TensorFlow's thread budget (before its runtime starts) and turn on determinism.
+    """Fix TensorFlow's thread budget (before its runtime starts), let several processes share
+    a GPU (``clrbench.train.devices``) and turn on determinism.
 
     A run's numbers must not depend on how many runs share the machine, so every run gets
     the same intra-/inter-op budget whatever ``--jobs`` is. Returns the budget in force.
     """
     tf = quiet.import_tensorflow()
+    devices.share_gpus(tf)
     config = tf.config.threading
     if config.get_intra_op_parallelism_threads() != threads:
         try:
@@ -177,6 +179,7 @@ def train_run(
         "test_examples": len(evaluation[1]),
         "evaluated_on": spec.workload.evaluate_on,
         "split": dataset.split,
+        "device": devices.training_device(quiet.import_tensorflow()),
     }
     return RunResult(
         spec,

@@ -263,6 +263,7 @@ def test_check_table_signs_every_change_with_the_same_minus(tmp_path, capsys):
         assert not ASCII_MINUS.search(table), ASCII_MINUS.findall(table)
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 def test_report_signs_every_difference_with_the_same_minus(tmp_path):
     """Against the best schedule every difference is negative: the comparison table, its
     intervals and the prose all use "−"; the CSV keeps plain numbers."""

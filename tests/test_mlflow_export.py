@@ -18,6 +18,9 @@ from clrbench.cli.main import main
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store.results import load_results
 
+# Round trips through a real MLflow store (a database, its migrations, MLflow itself): the slow
+# tier, like the other exports of real runs.
+pytestmark = pytest.mark.slow
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -223,7 +226,6 @@ def run_cli(argv: list[str], block_mlflow: bool = False) -> subprocess.Completed
     )
 
 
-@pytest.mark.slow  # a fresh interpreter
 def test_without_mlflow_one_line_naming_the_extra_and_exit_2(synthetic_folder, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # no store: nothing may create it
     done = run_cli(["export", str(synthetic_folder), "--mlflow", uri], True)
@@ -232,7 +234,6 @@ def test_without_mlflow_one_line_naming_the_extra_and_exit_2(synthetic_folder, t
     assert not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.slow  # a fresh interpreter
 def test_check_and_list_do_not_import_mlflow(synthetic_folder, tmp_path):
     done = run_cli(["list"])
     assert done.returncode == 0 and "MLFLOW_LOADED False" in done.stdout
@@ -245,7 +246,6 @@ def test_check_and_list_do_not_import_mlflow(synthetic_folder, tmp_path):
     assert (tmp_path / "check.xml").is_file()
 
 
-@pytest.mark.slow
 def test_export_of_a_trained_suite(store_uri, small_results, tmp_path, capsys):
     uri = store_uri
     code, out, _ = export(capsys, small_results, uri)

@@ -112,6 +112,7 @@ def test_test_panels_fit_epochs_two_onwards(tmp_path):
     assert high < first.max()  # but epoch 1 does not set the scale
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 def test_the_same_folder_gives_the_same_figures_byte_for_byte(tmp_path):
     """seaborn jitters strip plots with NumPy's global generator: seeded per plot, the strips
     come out the same every time, and the caller's generator state is left as it was."""

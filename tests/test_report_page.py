@@ -54,6 +54,7 @@ def file_size_limit(limit: int):
         resource.setrlimit(resource.RLIMIT_FSIZE, old)
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 @pytest.mark.parametrize("kind", ["run", "study"])
 def test_a_write_that_fails_midway_leaves_the_old_report_whole(
     kind, results, study_analysis, tmp_path
@@ -87,6 +88,7 @@ def probed_templates(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 @pytest.mark.parametrize("kind", ["run", "study"])
 def test_both_documents_are_made_of_the_one_base_and_the_one_macro_file(
     kind, results, study_analysis, probed_templates, tmp_path
@@ -122,6 +124,7 @@ def test_the_html_macros_escape_and_the_markdown_ones_do_not():
     assert "| a\\|b |" in markdown  # a pipe in a cell is escaped for the table
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 def test_study_pages_escape_what_their_cells_hold(study_analysis, tmp_path):
     # the zero-budget answer holds "Holm p < 0.0001" (a p-value below the shown precision)
     written = study.write_study(tmp_path, study_analysis, tmp_path / "report")

@@ -142,6 +142,7 @@ def test_options_are_validated(small, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 def test_target_and_baseline_options(small, tmp_path):
     other = small.schedules[-1]
     written = report.render(small, tmp_path, ("md",), target=0.5, baseline_schedule=other)
@@ -158,6 +159,7 @@ def edit_run(folder: Path, run_id: str, **changes) -> dict:
     return record
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 def test_failed_and_diverged_runs_are_listed(synthetic_small, tmp_path):
     folder = shutil.copytree(
         synthetic_small, tmp_path / "results", ignore=shutil.ignore_patterns("report")
@@ -184,6 +186,7 @@ def test_failed_and_diverged_runs_are_listed(synthetic_small, tmp_path):
     assert "2 of 4 runs did not finish ok" in markdown
 
 
+@pytest.mark.slow  # draws every figure of a whole report (seconds each)
 @pytest.mark.parametrize("outcome", ["failed", "diverged"])
 def test_a_folder_without_any_ok_run_still_reports(tmp_path, outcome):
     outcomes = {(label, seed): outcome for label in ("constant", "step") for seed in range(2)}

@@ -58,6 +58,26 @@ class RunResult:
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, spec: RunSpec, log: EpochLog, times: tuple[float, float, float], info: dict
+    ) -> RunResult:
+        """The result of a run whose log is ``log``; ``times``: the wall-clock start, and the
+        perf-counter start and end of the whole run (``log.t0`` is when training began)."""
+        started_at, start, end = times
+        return cls(
+            spec,
+            "diverged" if log.diverged_step is not None else "ok",
+            pd.concat(log.batch_frames, ignore_index=True),
+            pd.DataFrame(log.epoch_rows),
+            wall_s=end - start,
+            started_at=started_at,
+            diverged_step=log.diverged_step,
+            setup_s=log.t0 - start,  # TensorFlow import, data, model build, compile
+            train_s=end - log.t0,  # every epoch's steps (tracing included) and evaluation
+            info=info,
+        )
+
 
 def configure_tensorflow(threads: int) -> dict[str, int]:
     """Fix TensorFlow's thread budget (before its runtime starts), let several processes share
@@ -82,7 +102,9 @@ def configure_tensorflow(threads: int) -> dict[str, int]:
     }
 
 
-def _inputs(spec: RunSpec, data_dir: str | None, as_tensors: bool) -> tuple[Dataset, tuple, tuple]:
+def load_inputs(
+    spec: RunSpec, data_dir: str | None, as_tensors: bool
+) -> tuple[Dataset, tuple, tuple]:
     """The dataset, and its preprocessed (images, labels) to train on and to evaluate on: numpy
     arrays, or with ``as_tensors`` TensorFlow tensors (kept for the next run: see _TENSORS)."""
     dataset = load_dataset(
@@ -163,7 +185,7 @@ def train_run(
     only (see ``clrbench.train.loop.train_loop``)."""
     started_at, start = time.time(), time.perf_counter()
     threads = configure_tensorflow(spec.workload.threads)
-    dataset, train, evaluation = _inputs(spec, data_dir, as_tensors=spec.trainer == "loop")
+    dataset, train, evaluation = load_inputs(spec, data_dir, as_tensors=spec.trainer == "loop")
     # t0, the start of training, is reset by the trainer once the model is built and compiled
     steps = count_steps(len(train[1]), spec.workload.batch_size)
     epoch_log = EpochLog(steps, time.perf_counter(), on_epoch)
@@ -172,7 +194,13 @@ def train_run(
     else:
         _loop(spec, train, evaluation, epoch_log, batch_order)
     end = time.perf_counter()
-    info = {
+    info = run_info(spec, threads, dataset, evaluation)
+    return RunResult.of(spec, epoch_log, (started_at, start, end), info)
+
+
+def run_info(spec: RunSpec, threads: dict[str, int], dataset: Dataset, evaluation: tuple) -> dict:
+    """What a run's record says about how it trained (threads, data, evaluation, device)."""
+    return {
         "threads": threads,
         "dataset_checksums": dataset.checksums,
         "data_source": dataset.source,
@@ -181,15 +209,3 @@ def train_run(
         "split": dataset.split,
         "device": devices.training_device(quiet.import_tensorflow()),
     }
-    return RunResult(
-        spec,
-        "diverged" if epoch_log.diverged_step is not None else "ok",
-        pd.concat(epoch_log.batch_frames, ignore_index=True),
-        pd.DataFrame(epoch_log.epoch_rows),
-        wall_s=end - start,
-        started_at=started_at,
-        diverged_step=epoch_log.diverged_step,
-        setup_s=epoch_log.t0 - start,  # TensorFlow import, data, model build, compile
-        train_s=end - epoch_log.t0,  # every epoch's steps (tracing included) and evaluation
-        info=info,
-    )

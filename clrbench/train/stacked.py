@@ -30,12 +30,11 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.workload import DEFAULT_MODEL, STACKED
 from clrbench.errors import ConfigError
-from clrbench.train import devices, models, quiet, workload
+from clrbench.train import models, workload
 from clrbench.train.batch_log import LOG_COLUMNS, EpochLog
 from clrbench.train.loop import EVAL_CHUNK
 
@@ -344,41 +343,26 @@ def train_stack(
     each member's ``RunResult``, as ``train_run`` returns a separate run's. ``on_epoch[k]``,
     if given, is member k's per-epoch callback. Each result's ``wall_s`` is the stack's (the
     members trained together); ``info["stack"]`` says with whom."""
-    from clrbench.train.run import RunResult, _inputs, configure_tensorflow
+    from clrbench.train.run import RunResult, configure_tensorflow, load_inputs, run_info
 
     check_stack(specs)
     started_at, start = time.time(), time.perf_counter()
     spec = specs[0]
     threads = configure_tensorflow(spec.workload.threads)
-    dataset, train, evaluation = _inputs(spec, data_dir, as_tensors=True)
+    dataset, train, evaluation = load_inputs(spec, data_dir, as_tensors=True)
     callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
     steps = count_steps(len(train[1]), spec.workload.batch_size)
     epoch_logs = [EpochLog(steps, time.perf_counter(), callback) for callback in callbacks]
     stack_loop(specs, train, evaluation, epoch_logs)
     end = time.perf_counter()
-    t0 = epoch_logs[0].t0
-    info = {
-        "threads": threads,
-        "dataset_checksums": dataset.checksums,
-        "data_source": dataset.source,
-        "test_examples": len(evaluation[1]),
-        "evaluated_on": spec.workload.evaluate_on,
-        "split": dataset.split,
-        "device": devices.training_device(quiet.import_tensorflow()),
-    }
+    info = run_info(spec, threads, dataset, evaluation)
     labels = [s.label for s in specs]
     return [
-        RunResult(
+        RunResult.of(
             member,
-            "diverged" if log.diverged_step is not None else "ok",
-            pd.concat(log.batch_frames, ignore_index=True),
-            pd.DataFrame(log.epoch_rows),
-            wall_s=end - start,
-            started_at=started_at,
-            diverged_step=log.diverged_step,
-            setup_s=t0 - start,
-            train_s=end - t0,
-            info=info | {"stack": {"size": len(specs), "labels": labels, "member": index}},
+            log,
+            (started_at, start, end),
+            info | {"stack": {"size": len(specs), "labels": labels, "member": index}},
         )
         for index, (member, log) in enumerate(zip(specs, epoch_logs, strict=True))
     ]

@@ -17,10 +17,9 @@ import pandas as pd
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import RunSpec
-from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store.records import RunRecord
 from clrbench.store.results import write_run
-from clrbench.suite.runner import write_experiment
+from clrbench.suite.runner import new_record, write_experiment
 
 SECONDS_PER_STEP = 0.0058
 # label -> (asymptotic test accuracy, rate of approach per epoch)
@@ -108,14 +107,9 @@ def _epoch_frame(
 def _record(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> RunRecord:
     """A run record shaped like clrbench.suite.runner.execute's."""
     versions = {f"{name}_version": "0.0-synthetic" for name in ("clrbench", "tensorflow", "keras")}
-    return RunRecord(
-        run_id=spec.run_id,
-        label=spec.label,
-        seed=spec.seed,
-        schedule=spec.schedule.to_config(),
-        config=spec.config(),
-        training_semantics=TRAINING_SEMANTICS,
-        status=status,
+    return new_record(
+        spec,
+        status,
         error=extra.get("error"),
         diverged_step=extra.get("diverged_step"),
         wall_s=wall_s,

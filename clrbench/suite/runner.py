@@ -80,7 +80,8 @@ class Trained:
     epochs: Any = None
 
 
-def _new_record(spec: RunSpec, status: str, **outcome: Any) -> RunRecord:
+def new_record(spec: RunSpec, status: str, **outcome: Any) -> RunRecord:
+    """The record of ``spec``'s run: what identifies it, its status and ``outcome``'s fields."""
     return RunRecord(
         run_id=spec.run_id,
         label=spec.label,
@@ -104,7 +105,7 @@ def failed_run(
     ``started`` is when it began (``time.time()``), ``clock`` the ``perf_counter()`` then."""
     started = time.time() if started is None else started
     wall_s = 0.0 if clock is None else time.perf_counter() - clock
-    record = _new_record(
+    record = new_record(
         spec,
         "failed",
         error=error,
@@ -170,7 +171,7 @@ def _members(task: Task) -> tuple[RunSpec, ...]:
 
 def _finished(spec: RunSpec, result: Any) -> Trained:
     """A trained run's record and frames (``result``: a ``clrbench.train.run.RunResult``)."""
-    record = _new_record(
+    record = new_record(
         spec,
         result.status,
         diverged_step=result.diverged_step,

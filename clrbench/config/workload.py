@@ -131,24 +131,11 @@ class Workload:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``[experiment]`` keys of the TOML shape, defaults left out where optional."""
-        settings: dict[str, Any] = {
-            "dataset": self.dataset,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "threads": self.threads,
-        }
-        if self.model != DEFAULT_MODEL:
-            settings["model"] = self.model
-        if self.train_size is not None:
-            settings["train_size"] = self.train_size
-        if self.validation_size is not None:
-            settings |= {"validation_size": self.validation_size, "split_seed": self.split_seed}
-        if self.evaluate_on != "test":
-            settings["evaluate_on"] = self.evaluate_on
-        if self.trainer != "loop":
-            settings["trainer"] = self.trainer
+        """The ``[experiment]`` keys of the TOML shape, defaults left out where optional: the
+        run id's content, less a ``train_size`` that is not set (TOML has no null)."""
+        settings = self.config()
+        if settings["train_size"] is None:
+            del settings["train_size"]
         return settings
 
 

@@ -36,11 +36,12 @@ def test_header_counts_in_words():
     one = Experiment.from_dict(PRESETS["quick"]).select(["constant"])
     one = dataclasses.replace(one.with_workload(epochs=1), seeds=(0,))
     assert header(one.plan(), jobs=2) == (
-        "quick: 1 schedule x 1 seed = 1 run of 1 epoch (47 steps each), 1 at a time"
+        "quick on mnist-mlp: 1 schedule x 1 seed = 1 run of 1 epoch (47 steps each), 1 at a time"
     )
     quick = Experiment.from_dict(PRESETS["quick"])
     assert header(quick.plan(), jobs=2) == (
-        "quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time"
+        "quick on mnist-mlp: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), "
+        "2 at a time"
     )
 
 
@@ -89,7 +90,11 @@ def help_text(capsys, *command: str) -> str:
 
 def test_help_explains_every_run_flag(capsys):
     text = help_text(capsys, "run")
-    for flag in ("--epochs N epochs per run", "--batch-size N", "--dataset {mnist,fashion_mnist}"):
+    for flag in (
+        "--epochs N epochs per run",
+        "--batch-size N",
+        "--dataset {mnist,fashion_mnist,mnist1d}",
+    ):
         assert flag in text
     assert "loky: worker processes on this machine (default); dask: a Dask cluster" in text
     assert "quick = 6,000 images, 4 epochs, 3 seeds" in text

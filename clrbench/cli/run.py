@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.parse import load_toml
-from clrbench.config.presets import PRESET_HELP, PRESETS
-from clrbench.data.load import load_dataset
+from clrbench.config.presets import PRESET_HELP, PRESETS, preset
+from clrbench.config.workloads import BUILT_IN, DEFAULT_WORKLOAD, name_of, named
+from clrbench.data.load import dataset_counts, load_dataset
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, Interrupted
 from clrbench.store.results import Results, load_results
@@ -49,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
     p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
+    p.add_argument(
+        "--workload",
+        metavar="A,B",
+        help=f"workloads to train the experiment on, one results folder each (OUT/NAME when "
+        f"several): {', '.join(BUILT_IN)} (default mnist-mlp), or a plug-in's "
+        "package.module:attribute (README, 'Your own workload')",
+    )
     p.add_argument("--dataset", choices=list(DATASETS), help="(default: the experiment's, mnist)")
     p.add_argument(
         "--epochs", type=int, metavar="N", help="epochs per run (default: the experiment's)"
@@ -96,9 +104,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
-def resolve_experiment(args: argparse.Namespace) -> Experiment:
-    """Preset or TOML, then the command-line overrides, validated."""
-    raw = load_toml(args.config) if args.config else PRESETS[args.preset or "default"]
+def workload_names(args: argparse.Namespace) -> list[str | None]:
+    """The workloads ``--workload`` names, in order (``[None]``: the experiment's own)."""
+    if not getattr(args, "workload", None):
+        return [None]
+    names = list(dict.fromkeys(n.strip() for n in args.workload.split(",") if n.strip()))
+    if not names:
+        raise ConfigError("--workload needs at least one workload name")
+    return list(names)
+
+
+def resolve_experiment(args: argparse.Namespace, workload: str | None = None) -> Experiment:
+    """Preset or TOML (on ``workload`` when given: its data, model, length and, for a preset,
+    its rates), then the command-line overrides, validated."""
+    if args.config:
+        raw = load_toml(args.config)
+        if workload is not None:
+            raw = on_workload(raw, workload)
+    elif workload is not None:
+        named_workload = named(workload)
+        train_count = dataset_counts(named_workload.dataset)[0]
+        raw = preset(args.preset or "default", named_workload, train_count)
+    else:
+        raw = PRESETS[args.preset or "default"]
     experiment = Experiment.from_dict(raw)
     overrides = {
         "dataset": args.dataset,
@@ -120,24 +148,77 @@ def resolve_experiment(args: argparse.Namespace) -> Experiment:
     return experiment
 
 
+def on_workload(raw: dict, workload: str) -> dict:
+    """An experiment TOML moved to ``workload``: its data set and model, and its epochs and
+    batch size (the command line may still override them)."""
+    raw = dict(raw)
+    settings = dict(raw.get("experiment", {}))
+    for key in ("workload", "dataset", "model", "epochs", "batch_size"):
+        settings.pop(key, None)
+    raw["experiment"] = settings | {"workload": workload}
+    return raw
+
+
+def folders(args: argparse.Namespace, experiments: list[Experiment]) -> tuple[list[Path], Path]:
+    """Each experiment's results folder, and the folder holding them (the one folder when
+    there is one workload): OUT, or results/NAME (NAME-WORKLOAD off mnist-mlp); with several
+    workloads OUT/WORKLOAD, OUT by default results/NAME-workloads."""
+    names = [name_of(e.workload) for e in experiments]
+    if len(experiments) == 1:
+        default = experiments[0].name
+        if names[0] != DEFAULT_WORKLOAD:
+            default = f"{default}-{names[0]}"
+        out = Path(args.out or Path("results") / default)
+        return [out], out
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--workload names one workload twice: {', '.join(names)}")
+    base = Path(args.out or Path("results") / f"{experiments[0].name}-workloads")
+    return [base / name for name in names], base
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """Validate everything, train, summarise, report; 1 if any run failed."""
-    experiment = resolve_experiment(args)
-    out = Path(args.out or Path("results") / experiment.name)
+    """Validate everything (every workload's data, model and schedules), then train,
+    summarise and report each workload; 1 if any run failed."""
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    # Find and verify the data now: a missing or corrupt file is one error line, not N failed runs.
-    load_dataset(experiment.workload.dataset, data_dir=args.data_dir)
+    experiments = [resolve_experiment(args, name) for name in workload_names(args)]
+    outs, base = folders(args, experiments)
+    for experiment in experiments:
+        # Find and verify the data now: a missing or corrupt file is one error line, not N
+        # failed runs; a plug-in's model is built and checked too.
+        load_dataset(experiment.workload.dataset, data_dir=args.data_dir)
+        if experiment.workload.is_plugin:
+            from clrbench.train.models import check_plugin_model
+
+            check_plugin_model(experiment.workload)
+    from clrbench.suite.devices import resolve_stack
+
+    # builds and checks every schedule's rates, before any writing; stacked or not, settled here
+    plans = [e.plan(stack=resolve_stack(args.stack)) for e in experiments]
+    failed = 0
+    for plan, out in zip(plans, outs, strict=True):
+        failed += run_one(args, plan, out)
+    if len(plans) > 1 and not args.no_report:
+        from clrbench.report.across import render_across
+
+        console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
+        for path in render_across(outs, base / "report").values():
+            console.print(f"cross-workload report: {path}", markup=False)
+    if args.quiet and len(plans) > 1:
+        print(base)
+    return 1 if failed else 0
+
+
+def run_one(args: argparse.Namespace, plan: Plan, out: Path) -> int:
+    """Train one workload's plan into ``out``, summarise and report it; its failed runs."""
+    experiment = plan.experiment
     # soft_wrap: long lines are left to the terminal, never broken mid-phrase at 80 columns
     console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
-    from clrbench.suite.devices import resolve_stack
     from clrbench.suite.pool import default_jobs
 
     jobs = default_jobs(args.jobs)
-    # builds and checks every schedule's rates, before any writing; stacked or not, settled here
-    plan = experiment.plan(stack=resolve_stack(args.stack))
     with folder_lock(out, "run"):  # one writer per folder, through the report
         for note in experiment.notes:
             console.print(f"note: {note}", markup=False)
@@ -158,14 +239,15 @@ def run_command(args: argparse.Namespace) -> int:
         print(out)  # the one line of --quiet: where the results are
     else:
         stdout.print(f"results: {out}", markup=False)
-    return 1 if outcome.failed else 0
+    return len(outcome.failed)
 
 
 def header(plan: Plan, jobs: int) -> str:
     """``quick: 5 schedules x 3 seeds = 15 runs of 4 epochs (188 steps each), 2 at a time``."""
     experiment, runs = plan.experiment, len(plan.runs)
     return (
-        f"{experiment.name}: {plural(len(experiment.schedules), 'schedule')} x "
+        f"{experiment.name} on {name_of(experiment.workload)}: "
+        f"{plural(len(experiment.schedules), 'schedule')} x "
         f"{plural(len(experiment.seeds), 'seed')} = {plural(runs, 'run')} of "
         f"{plural(experiment.workload.epochs, 'epoch')} "
         f"({plural(experiment.total_steps, 'step')} each), "

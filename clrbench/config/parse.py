@@ -8,10 +8,11 @@ from typing import Any
 
 from clrbench.config.runs import ScheduleEntry
 from clrbench.config.workload import WORKLOAD_KEYS, check_positive_int
+from clrbench.config.workloads import expand_workload_key
 from clrbench.errors import ConfigError
 
-EXPERIMENT_KEYS = {"name", "seeds", *WORKLOAD_KEYS}
-STRING_KEYS = {"name", "dataset", "model", "optimizer", "evaluate_on", "trainer"}
+EXPERIMENT_KEYS = {"name", "seeds", "workload", *WORKLOAD_KEYS}
+STRING_KEYS = {"name", "workload", "dataset", "model", "optimizer", "evaluate_on", "trainer"}
 ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
 # the in-graph schedule, or the blog's per-batch Python callback (trains through Keras fit)
 LR_MODES = ("graph", "callback")
@@ -35,6 +36,7 @@ def experiment_settings(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[Sch
     if not isinstance(schedules, list):
         raise ConfigError("schedule must be a list of [[schedule]] tables")
     entries = tuple(parse_entry(raw, i) for i, raw in enumerate(schedules))
+    settings = expand_workload_key(settings)
     settings["seeds"] = parse_seeds(settings.get("seeds", 5))
     settings.setdefault("name", "experiment")
     return settings, entries

@@ -12,17 +12,41 @@ bounds so that per-epoch vs per-iteration and cycle vs decay are compared at equ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from clrbench.config.runs import steps_per_epoch
+from clrbench.config.workloads import BUILT_IN, DEFAULT_WORKLOAD, NamedWorkload
 
-BASE_LR, MAX_LR, CONSTANT_LR = 0.02, 0.2, 0.1
+
+class Rates(NamedTuple):
+    """A workload's preset rates: the cyclic bounds (also sine-exp's) and the constant rate;
+    step decay, one-cycle and SGDR start from ``max_lr``."""
+
+    base_lr: float
+    max_lr: float
+    constant_lr: float
+
+
+MNIST = BUILT_IN[DEFAULT_WORKLOAD]
+MNIST_RATES = Rates(MNIST.base_lr, MNIST.max_lr, MNIST.constant_lr)
+BASE_LR, MAX_LR, CONSTANT_LR = MNIST_RATES
 MNIST_TRAIN = 60_000
 BATCH_SIZE = 128
+QUICK_TRAIN = 6000  # the quick and ci presets' subset (all of a smaller training set)
+
+
+def cycle_epochs(epochs: int) -> int:
+    """One CLR cycle (and one step-decay step) in epochs: a fifth of the run (5 of MNIST's 25),
+    2 for a run under 10 epochs."""
+    return max(2, round(epochs / 5)) if epochs >= 10 else 2
 
 
 def standard_schedules(
-    steps_per_epoch: int, epochs: int, cycle_epochs: float, decay_epochs: int
+    steps_per_epoch: int,
+    epochs: int,
+    cycle_epochs: float,
+    decay_epochs: int,
+    rates: Rates = MNIST_RATES,
 ) -> list[dict[str, Any]]:
     """The five schedules of the main comparison for a given epoch length.
 
@@ -31,14 +55,15 @@ def standard_schedules(
     """
     step_size = round(cycle_epochs * steps_per_epoch / 2)
     total = steps_per_epoch * epochs
-    clr = {"name": "triangular", "base_lr": BASE_LR, "max_lr": MAX_LR, "step_size": step_size}
+    base_lr, max_lr, constant_lr = rates
+    clr = {"name": "triangular", "base_lr": base_lr, "max_lr": max_lr, "step_size": step_size}
     return [
-        {"label": "constant", "name": "constant", "lr": CONSTANT_LR},
+        {"label": "constant", "name": "constant", "lr": constant_lr},
         {
             "label": "step-decay",
             "name": "step_decay",
             "granularity": "epoch",
-            "initial_lr": MAX_LR,
+            "initial_lr": max_lr,
             "drop": 0.5,
             "every_steps": decay_epochs * steps_per_epoch,
         },
@@ -47,8 +72,8 @@ def standard_schedules(
         {
             "label": "sine-exp",
             "name": "sine_exp",
-            "base_lr": BASE_LR,
-            "max_lr": MAX_LR,
+            "base_lr": base_lr,
+            "max_lr": max_lr,
             "period": 2 * step_size,
             # amplitude falls to ~10% of its start by the end of training
             "decay": round(0.1 ** (1 / total), 6),
@@ -56,29 +81,32 @@ def standard_schedules(
     ]
 
 
-def extra_schedules(steps_per_epoch: int, epochs: int, cycle_epochs: float) -> list[dict]:
+def extra_schedules(
+    steps_per_epoch: int, epochs: int, cycle_epochs: float, rates: Rates = MNIST_RATES
+) -> list[dict]:
     """The schedules the ``extended`` preset adds."""
     step_size = round(cycle_epochs * steps_per_epoch / 2)
     total = steps_per_epoch * epochs
     period = round(cycle_epochs * steps_per_epoch)
     gamma = round(0.1 ** (1 / total), 6)
-    bounds = {"base_lr": BASE_LR, "max_lr": MAX_LR, "step_size": step_size}
+    base_lr, max_lr, _ = rates
+    bounds = {"base_lr": base_lr, "max_lr": max_lr, "step_size": step_size}
     return [
         {"label": "triangular2", "name": "triangular2", **bounds},
         {"label": "exp-range", "name": "exp_range", "gamma": gamma, **bounds},
         # the whole run, whatever --epochs or --train-size make it
-        {"label": "one-cycle", "name": "one_cycle", "max_lr": MAX_LR, "total_steps": "run"},
+        {"label": "one-cycle", "name": "one_cycle", "max_lr": max_lr, "total_steps": "run"},
         {
             "label": "sgdr",
             "name": "sgdr",
-            "max_lr": MAX_LR,
-            "min_lr": BASE_LR / 10,
+            "max_lr": max_lr,
+            "min_lr": base_lr / 10,
             "first_period": period,
         },
         {
             "label": "exp-decay",
             "name": "exp_decay",
-            "initial_lr": MAX_LR,
+            "initial_lr": max_lr,
             "decay_rate": 0.5,
             "decay_steps": period,
         },
@@ -95,7 +123,7 @@ def warmup_schedules(epochs: int, bounds: dict) -> list[dict]:
     of ``clr-iter``. Tied to the run (``"run * F"``; the cosine's ``"run"`` is what the warm-up
     leaves), so they keep their proportions when ``--epochs``/``--train-size`` resize the run.
     """
-    cosine = {"name": "sgdr", "max_lr": MAX_LR, "min_lr": 0.0, "first_period": "run"}
+    cosine = {"name": "sgdr", "max_lr": bounds["max_lr"], "min_lr": 0.0, "first_period": "run"}
     return [
         {
             "label": "warmup-cosine",
@@ -119,24 +147,47 @@ def _preset(
     train_size: int | None,
     extended: bool,
     without: tuple[str, ...] = (),
+    workload: NamedWorkload = MNIST,
+    train_count: int = MNIST_TRAIN,
 ) -> dict:
-    spe = steps_per_epoch(train_size or MNIST_TRAIN, BATCH_SIZE)
-    cycle_epochs = 5 if epochs >= 10 else 2
-    schedules = standard_schedules(spe, epochs, cycle_epochs, decay_epochs=cycle_epochs)
+    spe = steps_per_epoch(train_size or train_count, workload.batch_size)
+    cycle = cycle_epochs(epochs)
+    rates = Rates(workload.base_lr, workload.max_lr, workload.constant_lr)
+    schedules = standard_schedules(spe, epochs, cycle, decay_epochs=cycle, rates=rates)
     if extended:
-        schedules += extra_schedules(spe, epochs, cycle_epochs)
+        schedules += extra_schedules(spe, epochs, cycle, rates)
     schedules = [s for s in schedules if s["label"] not in without]
     settings: dict[str, Any] = {
         "name": name,
-        "dataset": "mnist",
+        "dataset": workload.dataset,
         "epochs": epochs,
-        "batch_size": BATCH_SIZE,
+        "batch_size": workload.batch_size,
         "seeds": seeds,
         "optimizer": "sgd-momentum",
     }
+    if workload.model != MNIST.model:
+        settings["model"] = workload.model
     if train_size:
         settings["train_size"] = train_size
     return {"experiment": settings, "schedule": schedules}
+
+
+def preset(name: str, workload: NamedWorkload, train_count: int) -> dict[str, Any]:
+    """Preset ``name`` for ``workload`` (``train_count`` training examples): its epochs, batch
+    size and rates, its cycles a fifth of its run. quick and ci train a 6,000-example subset
+    (all of a smaller set) for 4/25 of its epochs (at least 2). On mnist-mlp: ``PRESETS``."""
+    if workload.name == DEFAULT_WORKLOAD:
+        return PRESETS[name]
+    short = max(2, round(workload.epochs * 4 / 25))
+    subset = QUICK_TRAIN if train_count > QUICK_TRAIN else None
+    shapes: dict[str, dict[str, Any]] = {
+        "default": {"epochs": workload.epochs, "seeds": 5, "train_size": None},
+        "extended": {"epochs": workload.epochs, "seeds": 5, "train_size": None, "extended": True},
+        "quick": {"epochs": short, "seeds": 3, "train_size": subset},
+        "ci": {"epochs": short, "seeds": 20, "train_size": subset, "without": ("clr-epoch",)},
+    }
+    shape = {"extended": False} | shapes[name]
+    return _preset(name, workload=workload, train_count=train_count, **shape)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -165,8 +216,10 @@ PRESET_HELP = {
 }
 
 
-def all_schedules(steps_per_epoch: int, epochs: int) -> list[dict[str, Any]]:
+def all_schedules(
+    steps_per_epoch: int, epochs: int, rates: Rates = MNIST_RATES
+) -> list[dict[str, Any]]:
     """Every labelled schedule any preset knows, scaled to this epoch length (TOML shape)."""
-    cycle_epochs = 5 if epochs >= 10 else 2
-    raw = standard_schedules(steps_per_epoch, epochs, cycle_epochs, cycle_epochs)
-    return raw + extra_schedules(steps_per_epoch, epochs, cycle_epochs)
+    cycle = cycle_epochs(epochs)
+    raw = standard_schedules(steps_per_epoch, epochs, cycle, cycle, rates)
+    return raw + extra_schedules(steps_per_epoch, epochs, cycle, rates)

@@ -27,10 +27,11 @@ from clrbench.config.experiment import Experiment
 from clrbench.config.runs import ScheduleEntry
 from clrbench.config.study_space import Family, parse_family
 from clrbench.config.workload import Workload
+from clrbench.config.workloads import expand_workload_key
 from clrbench.errors import ConfigError
 
 # The [experiment] keys of a study: its workload (the split is a protocol setting: [study]).
-WORKLOAD_KEYS = ("dataset", "epochs", "batch_size", "train_size", "optimizer", "threads")
+WORKLOAD_KEYS = ("dataset", "model", "epochs", "batch_size", "train_size", "optimizer", "threads")
 SPLIT_KEYS = ("validation_size", "split_seed")
 STUDY_VALIDATION_SIZE = 10_000  # images held out of the training set for every choice
 
@@ -69,9 +70,10 @@ class StudyConfig:
         if unknown:
             raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
         settings = dict(data.get("experiment", {}))
-        extra = set(settings) - {"name", *WORKLOAD_KEYS}
+        extra = set(settings) - {"name", "workload", *WORKLOAD_KEYS}
         if extra:
             raise ConfigError(f"[experiment]: unknown key(s) {', '.join(sorted(extra))}")
+        settings = expand_workload_key(settings)
         protocol = dict(data.get("study", {}))
         known = {f.name for f in fields(cls)} - {"name", "workload", "families"}
         extra = set(protocol) - known - set(SPLIT_KEYS)

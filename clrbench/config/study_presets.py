@@ -12,6 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from clrbench.config.workloads import (
+    BUILT_IN,
+    DEFAULT_WORKLOAD,
+    NamedWorkload,
+    study_validation_size,
+)
+
+MNIST = BUILT_IN[DEFAULT_WORKLOAD]
+
 STANDARD = ("constant", "step-decay", "clr-iter", "clr-epoch", "sine-exp")
 OPTIONAL = ("one-cycle", "sgdr")
 
@@ -95,10 +104,13 @@ def study_preset(
     train_size: int | None,
     study: dict[str, Any],
     families: tuple[str, ...] = STANDARD,
+    workload: NamedWorkload = MNIST,
 ) -> dict[str, Any]:
     """A study in the TOML shape."""
-    experiment: dict[str, Any] = {"name": name, "dataset": "mnist", "epochs": epochs}
-    experiment |= {"batch_size": 128, "optimizer": "sgd-momentum"}
+    experiment: dict[str, Any] = {"name": name, "dataset": workload.dataset, "epochs": epochs}
+    if workload.model != MNIST.model:
+        experiment["model"] = workload.model
+    experiment |= {"batch_size": workload.batch_size, "optimizer": "sgd-momentum"}
     if train_size is not None:
         experiment["train_size"] = train_size
     chosen = [f for f in all_families(epochs) if f["label"] in families]
@@ -122,7 +134,23 @@ STUDY_PRESET_HELP = {
 }
 
 
-def preset(name: str, epochs: int | None = None) -> dict[str, Any]:
-    """A named study (its spaces re-sized when ``epochs`` overrides the preset's)."""
+def preset(
+    name: str,
+    epochs: int | None = None,
+    workload: NamedWorkload = MNIST,
+    train_count: int = 60_000,
+) -> dict[str, Any]:
+    """A named study (its spaces re-sized when ``epochs`` overrides the preset's), on MNIST or
+    on ``workload`` (``train_count`` training examples): its epochs (quick: 3/25 of them, at
+    least 2), its batch size, a validation split of a sixth of a set smaller than MNIST's, and
+    quick's 3,000-example subset where the set is larger."""
     spec = STUDY_PRESETS[name]
-    return study_preset(name, epochs or spec["epochs"], spec["train_size"], spec["study"])
+    if workload.name == DEFAULT_WORKLOAD:
+        return study_preset(name, epochs or spec["epochs"], spec["train_size"], spec["study"])
+    validation = study_validation_size(workload, train_count)
+    length = workload.epochs if name == "reference" else max(2, round(workload.epochs * 3 / 25))
+    subset = spec["train_size"]
+    if subset is not None and subset >= train_count - validation:
+        subset = None
+    protocol = spec["study"] | {"validation_size": validation}
+    return study_preset(name, epochs or length, subset, protocol, workload=workload)

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clrbench.config.optimizers import check_optimizer
+from clrbench.data.load import dataset_counts
+from clrbench.data.plugin import is_plugin
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
 
 # Model builders by name -> the module that builds the model and says how its data is
 # preprocessed, and its loss and metric (clrbench.train.workload documents the five callables).
-MODELS = {"dense-512": "clrbench.train.workload"}
+MODELS = {"dense-512": "clrbench.train.workload", "mlp-100-100": "clrbench.train.mlp"}
 DEFAULT_MODEL = "dense-512"
 # the lean loop, or Keras fit (lr_mode "callback", the blog's per-batch rate callback, needs fit),
 # or the loop's runs of a seed stacked in one graph (``clrbench.train.stacked``: what ``--stack``
@@ -66,19 +68,45 @@ class Workload:
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("threads", self.threads)
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose {', '.join(MODELS)}")
+        self._check_data_and_model()
         self._check_split()
         if self.train_size is not None:
             check_positive_int("train_size", self.train_size)
-            available = DATASETS[self.dataset].train_count - (self.validation_size or 0)
+            available = self.available - (self.validation_size or 0)
             if not 10 <= self.train_size <= available:
                 raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
         check_optimizer(self.optimizer)
         if self.trainer not in TRAINERS:
             raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
+        if self.trainer == "fit" and self.is_plugin:
+            raise ConfigError("trainer 'fit' trains the built-in models only; use the loop")
+
+    def _check_data_and_model(self) -> None:
+        """A registered data set and model, or a plug-in (``package.module:attribute``) that
+        gives both: its data is loaded and checked here (``clrbench.data.plugin``)."""
+        if is_plugin(self.dataset) or is_plugin(self.model):
+            if self.dataset != self.model:
+                raise ConfigError(
+                    f"a plug-in workload gives its data and its model: dataset and model must "
+                    f"both be {self.dataset if is_plugin(self.dataset) else self.model!r} "
+                    f"(set workload = ...), got {self.dataset!r} and {self.model!r}"
+                )
+            dataset_counts(self.dataset)  # imports and checks it: one ConfigError line
+            return
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)}")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose {', '.join(MODELS)}")
+
+    @property
+    def is_plugin(self) -> bool:
+        """Whether this is a workload of one's own (``clrbench.workload_api``)."""
+        return is_plugin(self.dataset)
+
+    @property
+    def available(self) -> int:
+        """Examples in the data set's training part (before any split or subset)."""
+        return dataset_counts(self.dataset)[0]
 
     def _check_split(self) -> None:
         if self.evaluate_on not in EVALUATE_ON:
@@ -90,14 +118,14 @@ class Workload:
                 raise ConfigError("evaluate_on = 'validation' needs a validation_size")
             return
         check_positive_int("validation_size", self.validation_size)
-        limit = DATASETS[self.dataset].train_count - 10
+        limit = self.available - 10
         if not 10 <= self.validation_size <= limit:
             raise ConfigError(f"validation_size must be in 10..{limit}, got {self.validation_size}")
 
     @property
     def train_count(self) -> int:
         """Training images per epoch: the subset, else the training set less any validation."""
-        return self.train_size or DATASETS[self.dataset].train_count - (self.validation_size or 0)
+        return self.train_size or self.available - (self.validation_size or 0)
 
     @property
     def steps_per_epoch(self) -> int:

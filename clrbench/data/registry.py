@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clrbench.errors import ConfigError, DataError
@@ -29,6 +29,10 @@ class DatasetSpec:
     train_count: int = 60_000
     test_count: int = 10_000
     system_dirs: tuple[Path, ...] = ()  # searched after CLRBENCH_DATA_DIR, before the download
+    # A data set made on this machine (``clrbench.data.generated.GENERATORS``) instead of read
+    # from IDX files, and the SHA-256 of each of its arrays (x_train, y_train, x_test, y_test).
+    generator: str | None = None
+    array_sha256: Mapping[str, str] = field(default_factory=dict)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -60,6 +64,23 @@ DATASETS: dict[str, DatasetSpec] = {
         folder_names=("fashion_mnist", "fashion-mnist"),
         keras_module="fashion_mnist",
         system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
+    ),
+    "mnist1d": DatasetSpec(
+        name="mnist1d",
+        payload_md5={},
+        folder_names=(),
+        keras_module="",
+        train_count=4000,
+        test_count=1000,
+        generator="mnist1d",
+        # What mnist1d 0.0.2.post1's make_dataset(get_dataset_args()) draws (its default
+        # arguments, seed 42), inputs as float32 and labels as uint8: clrbench.data.generated.
+        array_sha256={
+            "x_train": "d53506bddd12d3b72c7153b1ae7f34807724b1dd078a7273809bf9d0792319f6",
+            "y_train": "6e13c7aab5f831266ec59efd193e310c511faefd71cfc5d39427c20337df4dc6",
+            "x_test": "30addc43827c82aafa5db8bc97cea63349ca687e87db2f201cc4f5415d9a4ebd",
+            "y_test": "9486539f99fcca7dc5923aba4d0cb5b7963f8e8e1f74398ca33a64ccb3b5b654",
+        },
     ),
 }
 

@@ -18,7 +18,6 @@ Name resolution (which of these a name is) lives in ``registry``, above this mod
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import marshal
 import typing
@@ -27,6 +26,7 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Annotated, Any, Literal
 
+from clrbench import references
 from clrbench.errors import ScheduleError
 from clrbench.schedules.spec import (
     REGISTRY,
@@ -278,46 +278,18 @@ def unregister(name: str) -> None:
 
 def entry_points() -> dict[str, metadata.EntryPoint]:
     """Installed ``clrbench.schedules`` entry points by name (built-in names win)."""
-    found: dict[str, metadata.EntryPoint] = {}
-    for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(point.name, point)
+    found = references.entry_points(ENTRY_POINT_GROUP)
     return {k: v for k, v in found.items() if k not in REGISTRY}
 
 
 def from_import_path(path: str) -> Spec:
     """The spec of a ``package.module:function`` schedule."""
-    return spec_from_function(path, _import(path), f"import path {path.split(':')[0]}")
+    target = references.import_path(path, ScheduleError)
+    return spec_from_function(path, target, f"import path {path.split(':')[0]}")
 
 
 def from_entry_point(point: metadata.EntryPoint) -> Spec:
     """The spec of an installed ``clrbench.schedules`` entry point."""
-    return spec_from_function(point.name, _load(point), f"entry point of {_dist(point)}")
-
-
-def _import(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    try:
-        target = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the module raises while importing
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ScheduleError(f"{path}: cannot import {module_name!r} ({first})") from None
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise ScheduleError(f"{path}: {module_name!r} has no attribute {attribute!r}")
-        target = getattr(target, part)
-    return target
-
-
-def _load(point: metadata.EntryPoint) -> Any:
-    try:
-        return point.load()
-    except Exception as exc:
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ScheduleError(
-            f"{point.name}: entry point {point.value} cannot load ({first})"
-        ) from None
-
-
-def _dist(point: metadata.EntryPoint) -> str:
-    dist = point.dist
-    return f"{dist.name} {dist.version}" if dist is not None else point.value
+    target = references.load_entry_point(point, ScheduleError)
+    origin = f"entry point of {references.distribution(point)}"
+    return spec_from_function(point.name, target, origin)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clrbench.train import workload
+from clrbench.train import models, workload
 from clrbench.train.batch_log import LOG_COLUMNS, EpochLog, weights_finite
 
 if TYPE_CHECKING:
@@ -141,7 +141,8 @@ def fit_run(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(spec.seed)  # fit's shuffle draws from TensorFlow's global seed
-    model = logging_model_class()(workload.build_layers(train[0].shape[1], spec.seed))
+    layers = models.resolve(spec.workload).build_layers(train[0].shape[1], spec.seed)
+    model = logging_model_class()(layers)
     model.attach_log(epoch_log.steps_per_epoch)
     callbacks = []
     if spec.lr_mode == "callback":

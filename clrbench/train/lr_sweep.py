@@ -81,7 +81,7 @@ def sweep_seed(
     task = models.resolve(workload)
     x, y = task.preprocess(data.x_train), data.y_train.astype(np.int32)
     keras.backend.clear_session()
-    model = keras.Sequential(task.build_layers(x.shape[1], seed))
+    model = task.build_model(x.shape[1:], seed)
     optimizer = build_optimizer(workload.optimizer, settings.schedule.keras())
     rows = train_steps(
         model,

@@ -157,7 +157,7 @@ def _loop(
 
     keras.backend.clear_session()
     task = models.resolve(spec.workload)
-    model = keras.Sequential(task.build_layers(int(train[0].shape[1]), spec.seed))
+    model = task.build_model(tuple(train[0].shape[1:]), spec.seed)
     optimizer = workload.build_optimizer(spec.workload.optimizer, spec.schedule.keras())
     train_loop(
         model,

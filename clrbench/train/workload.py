@@ -108,3 +108,10 @@ def build_layers(input_dim: int, seed: int) -> list:
             kernel_initializer=keras.initializers.GlorotUniform(seed=output_seed),
         ),
     ]
+
+
+def build_model(input_shape: tuple[int, ...], seed: int) -> keras.Model:
+    """The benchmark model for inputs of ``input_shape`` (flattened rows: ``(784,)``)."""
+    import keras
+
+    return keras.Sequential(build_layers(int(np.prod(input_shape)), seed))

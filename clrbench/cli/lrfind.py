@@ -23,6 +23,7 @@ from clrbench.text import plural
 if TYPE_CHECKING:
     from clrbench.analysis.lrfind import LrFindResult
     from clrbench.config.sweep import SweepSettings
+    from clrbench.config.workload import Workload
 
 DEFAULT_OUT = "results/lr-find"
 
@@ -44,7 +45,13 @@ def register(subparsers: Any) -> None:
     add("--steps", type=int, default=500, help="steps of the sweep (default 500)")
     add("--train-size", type=int, default=None, help="stratified training subset (default all)")
     add("--optimizer", default="sgd-momentum", help="sgd-momentum (default), sgd, rmsprop, adam")
-    add("--dataset", default="mnist", help="mnist (default) or fashion_mnist")
+    add("--dataset", default=None, help="mnist (default), fashion_mnist or mnist1d")
+    add(
+        "--workload",
+        default=None,
+        help="a named workload (its data set, model and batch size: mnist-mlp, "
+        "fashion-mnist-mlp, mnist1d-mlp) or a plug-in's package.module:attribute",
+    )
     add("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     add("--data-dir", default=None, help="folder with the IDX files (default: searched)")
     add("--jobs", type=int, default=None, help="seeds trained at once (default: min(seeds, CPUs))")
@@ -99,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
 def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]:
     """The sweep settings, seeds and jobs, or a ConfigError naming the offending flag."""
     from clrbench.config.sweep import SweepSettings, check_sweep
-    from clrbench.config.workload import Workload
     from clrbench.suite.pool import default_jobs
 
     if args.seeds < 1:
@@ -119,12 +125,29 @@ def _validated(args: argparse.Namespace) -> tuple[SweepSettings, list[int], int]
         max_lr=args.max_lr,
         steps=args.steps,
         mode=args.mode,
-        workload=Workload(
-            dataset=args.dataset, train_size=args.train_size, optimizer=args.optimizer
-        ),
+        workload=sweep_workload(args),
     )
     jobs = default_jobs(args.jobs, tasks=args.seeds)
     return settings, list(range(args.seeds)), jobs
+
+
+def sweep_workload(args: argparse.Namespace) -> Workload:
+    """The sweep's workload: ``--workload``'s data, model and batch size (else ``--dataset``'s
+    data and the dense-512 model), the subset and the optimizer."""
+    from clrbench.config.workload import Workload
+    from clrbench.config.workloads import named
+
+    common = {"train_size": args.train_size, "optimizer": args.optimizer}
+    if args.workload is None:
+        return Workload(dataset=args.dataset or "mnist", **common)
+    if args.dataset is not None:
+        raise ConfigError("give --workload or --dataset, not both")
+    workload = named(args.workload).workload(**common)
+    if workload.is_plugin:
+        from clrbench.train.models import check_plugin_model
+
+        check_plugin_model(workload)
+    return workload
 
 
 def _flag(setting: str) -> str:

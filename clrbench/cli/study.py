@@ -10,6 +10,8 @@ from rich.console import Console
 from clrbench.config.parse import load_toml
 from clrbench.config.study import StudyConfig
 from clrbench.config.study_presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
+from clrbench.config.workloads import DEFAULT_WORKLOAD, expand_workload_key, name_of, named
+from clrbench.data.load import dataset_counts
 from clrbench.errors import ConfigError
 
 
@@ -27,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(STUDY_PRESETS), help="default: reference")
     source.add_argument("--config", metavar="FILE", help="study TOML file")
+    p.add_argument(
+        "--workload",
+        metavar="A,B",
+        help="workloads to study, one study each (OUT/NAME when several): a built-in name "
+        "(default mnist-mlp) or a plug-in's package.module:attribute; a preset follows each "
+        "workload's length, batch size and size",
+    )
     p.add_argument("--budget", type=int, metavar="N", help="trials per family")
     p.add_argument("--seeds", type=int, metavar="N", help="fresh seeds for the final re-runs")
     p.add_argument(
@@ -50,14 +59,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=study_command)
 
 
-def resolve_study(args: argparse.Namespace) -> StudyConfig:
-    """Preset or TOML, then the command-line overrides, validated."""
+def resolve_study(args: argparse.Namespace, workload: str | None = None) -> StudyConfig:
+    """Preset or TOML (on ``workload`` when given), then the command-line overrides, validated."""
+    from clrbench.cli.run import on_workload
     from clrbench.config.study_presets import all_families, preset
 
     wanted = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
     if args.config:
         raw = load_toml(args.config)
-        epochs = raw.get("experiment", {}).get("epochs", 25)
+        if workload is not None:
+            raw = on_workload(raw, workload)
+        epochs = expand_workload_key(raw.get("experiment", {})).get("epochs", 25)
+    elif workload is not None:
+        found = named(workload)
+        raw = preset(
+            args.preset or "reference", args.epochs, found, dataset_counts(found.dataset)[0]
+        )
+        epochs = raw["experiment"]["epochs"]
     else:
         raw = preset(args.preset or "reference", args.epochs)
         epochs = raw["experiment"]["epochs"]
@@ -80,28 +98,58 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
 
 
 def study_command(args: argparse.Namespace) -> int:
-    """Validate, plan, train every phase (resumable), report; 1 if any run failed."""
+    """Validate every workload's study, then plan, train every phase (resumable) and report
+    each; 1 if any run failed."""
+    from clrbench.cli.run import workload_names
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
+    names = workload_names(args)
+    configs = [resolve_study(args, name) for name in names]
+    if args.emit_config:
+        if len(configs) > 1:
+            raise ConfigError("--emit-config writes one study: give one --workload")
+        import tomli_w
+
+        Path(args.emit_config).write_text(tomli_w.dumps(configs[0].to_dict()))
+        print(args.emit_config)
+        return 0
+    for config in configs:
+        if config.workload.is_plugin:
+            from clrbench.train.models import check_plugin_model
+
+            check_plugin_model(config.workload)
+    labels = [name_of(c.workload) for c in configs]
+    if len(set(labels)) < len(labels):
+        raise ConfigError(f"--workload names one workload twice: {', '.join(labels)}")
+    if len(configs) == 1:
+        default = f"study-{configs[0].name}"
+        if names[0] is not None and labels[0] != DEFAULT_WORKLOAD:
+            default += f"-{labels[0]}"
+        outs = [Path(args.out or Path("results") / default)]
+    else:
+        base = Path(args.out or Path("results") / f"study-{configs[0].name}-workloads")
+        outs = [base / label for label in labels]
+    failed = 0
+    for config, out in zip(configs, outs, strict=True):
+        failed += study_one(args, config, out)
+    return 1 if failed else 0
+
+
+def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
+    """One workload's study into ``out``; its failed runs."""
     from clrbench.suite.lock import folder_lock
     from clrbench.suite.pool import default_jobs
     from clrbench.suite.progress import SuiteProgress
     from clrbench.suite.study import Runner, study_locked
 
-    config = resolve_study(args)
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.data_dir and not Path(args.data_dir).is_dir():
-        raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
-    if args.emit_config:
-        import tomli_w
-
-        Path(args.emit_config).write_text(tomli_w.dumps(config.to_dict()))
-        print(args.emit_config)
-        return 0
-    out = Path(args.out or Path("results") / f"study-{config.name}")
     console = Console(stderr=True)
     families = len(config.families)
     console.print(
-        f"{config.name}: {families} families x {config.budget} trials, "
+        f"{config.name} on {name_of(config.workload)}: {families} families x "
+        f"{config.budget} trials, "
         f"{len(config.octaves)} multipliers x {config.sensitivity_seeds} seeds, "
         f"{config.seeds} final seeds; {config.workload.epochs} epochs per run -> {out}"
     )
@@ -126,4 +174,4 @@ def study_command(args: argparse.Namespace) -> int:
                 console.print(f"report: {path}")
     for record in outcome.failed:
         console.print(f"[red]failed[/red] {record.run_id}: {record.error}")
-    return 1 if outcome.failed else 0
+    return len(outcome.failed)

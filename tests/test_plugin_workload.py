@@ -116,9 +116,10 @@ def _env(*paths: Path) -> dict[str, str]:
     return env
 
 
-def _clrbench(*args: str, paths=(TESTS,), cwd: Path | None = None):
+def _clrbench(*args: str, paths=(TESTS,), data: Path | None = None):
     command = [sys.executable, "-m", "clrbench", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=_env(*paths), cwd=cwd)
+    env = _env(*paths) | ({"CLRBENCH_DATA_DIR": str(data)} if data else {})
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.slow
@@ -226,7 +227,7 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
     entry point; the run's records name the plug-in's import path."""
     paths = (installed_example,)
     results = tmp_path / "cnn"
-    short = ["--epochs", "1", "--seeds", "2", "--schedules", "constant,clr-iter"]
+    short = ["--epochs", "1", "--seeds", "3", "--schedules", "constant,clr-iter"]
     done = _clrbench(
         "run",
         "--workload",
@@ -238,17 +239,20 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
         "2",
         "--quiet",
         paths=paths,
+        data=mnist_dir,
     )
     assert done.returncode == 0, done.stderr
     records = [json.loads(p.read_text()) for p in (results / "runs").glob("*/run.json")]
-    assert len(records) == 4
+    assert len(records) == 6
     assert {r["config"]["dataset"] for r in records} == {"mnist_cnn:mnist_cnn"}
     assert (results / "report" / "report.html").is_file()
 
     baseline = tmp_path / "baseline.json"
-    done = _clrbench("baseline", str(results), "--out", str(baseline), paths=paths)
+    done = _clrbench("baseline", str(results), "--output", str(baseline), paths=paths, data=mnist_dir)
     assert done.returncode == 0, done.stderr
-    done = _clrbench("check", str(results), "--baseline", str(baseline), paths=paths)
+    done = _clrbench(
+        "check", str(results), "--baseline", str(baseline), paths=paths, data=mnist_dir
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
     study = tmp_path / "study"
@@ -264,6 +268,7 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
         "2",
         "--quiet",
         paths=paths,
+        data=mnist_dir,
     )
     assert done.returncode == 0, done.stderr
     assert (study / "report" / "report.html").is_file()

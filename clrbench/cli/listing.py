@@ -1,4 +1,5 @@
-"""``clrbench list``: every schedule with its parameters and origin, and the presets."""
+"""``clrbench list``: every schedule with its parameters and origin, the presets and the
+workloads (built-in and installed plug-ins)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from clrbench.config.presets import PRESET_HELP, PRESETS
+from clrbench.config.workloads import BUILT_IN, NamedWorkload, named
+from clrbench.data import plugin
+from clrbench.errors import ClrbenchError
 from clrbench.schedules import catalog
 
 CODE = re.compile(r"``(.+?)``")  # reStructuredText inline code, as the docstrings write it
@@ -17,7 +21,7 @@ CODE = re.compile(r"``(.+?)``")  # reStructuredText inline code, as the docstrin
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``list`` subcommand."""
-    p = subparsers.add_parser("list", help="show the schedules and presets")
+    p = subparsers.add_parser("list", help="show the schedules, presets and workloads")
     p.set_defaults(func=list_command)
 
 
@@ -65,4 +69,22 @@ def list_command(args: argparse.Namespace) -> int:
         labels = ", ".join(f"{s['label']} = {s['name']}" for s in experiment["schedule"])
         presets.add_row(name, PRESET_HELP[name], labels)
     print_table(console, presets)
+    workloads = new_table(
+        "Workloads (python -m clrbench run --workload NAME[,NAME...])",
+        ("workload", "what", "epochs", "batch", "rates: constant; cycle", "target"),
+    )
+    for found in [*BUILT_IN.values(), *(_installed(name) for name in plugin.entry_points())]:
+        target = "data-driven" if found.target is None else f"{found.target * 100:g}%"
+        rates = f"{found.constant_lr:g}; {found.base_lr:g}-{found.max_lr:g}"
+        row = (found.name, found.about, str(found.epochs), str(found.batch_size), rates, target)
+        workloads.add_row(*row)
+    print_table(console, workloads)
     return 0
+
+
+def _installed(name: str) -> NamedWorkload:
+    """An installed plug-in's row; one that cannot load says why instead of stopping the list."""
+    try:
+        return named(name)
+    except ClrbenchError as error:
+        return NamedWorkload(name, "?", "?", 0, 0, None, 0, 0, 0, f"cannot load: {error}")

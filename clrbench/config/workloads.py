@@ -65,6 +65,13 @@ BUILT_IN: dict[str, NamedWorkload] = {
             constant_lr=0.1,
             about="MNIST, Dense 512 relu -> Dense 10 softmax (the seed blog's benchmark)",
         ),
+        # Rates checked on validation (50,000 train / 10,000 validation, 25 epochs, 2 seeds;
+        # final validation accuracy): constant 0.0125 / 0.025 / 0.05 / 0.1 / 0.2 gave 89.50 /
+        # 89.74 / 89.22 / 88.23 / 86.45%; triangular 0.005-0.05 / 0.01-0.1 / 0.02-0.2 / 0.04-0.4
+        # 90.25 / 90.16 / 89.21 / 86.46%; step decay from 0.05 / 0.1 / 0.2 / 0.4 90.12 / 89.99 /
+        # 89.19 / 84.74%. MNIST's rates are ~1 pp worse here, so each family gets a rate within
+        # 0.15 pp of its best: constant 0.025, cycles (and sine-exp) 0.01-0.1, decay from 0.1.
+        # The target, 89%, is one every family's preset rate passes on validation.
         NamedWorkload(
             name="fashion-mnist-mlp",
             dataset="fashion_mnist",
@@ -72,11 +79,17 @@ BUILT_IN: dict[str, NamedWorkload] = {
             epochs=25,
             batch_size=128,
             target=0.89,
-            base_lr=0.02,
-            max_lr=0.2,
-            constant_lr=0.1,
+            base_lr=0.01,
+            max_lr=0.1,
+            constant_lr=0.025,
             about="Fashion-MNIST, the same Dense 512 model",
         ),
+        # Rates checked on validation (3,000 train / 1,000 validation, 100 epochs, 3 seeds):
+        # constant 0.0125 / 0.025 / 0.05 / 0.1 / 0.2 / 0.4 gave 59.5 / 60.3 / 62.0 / 64.2 /
+        # 57.1 / 10.8%; triangular 0.005-0.05 / 0.01-0.1 / 0.02-0.2 / 0.04-0.4 61.0 / 62.6 /
+        # 65.1 / 33.1%; step decay from 0.05 / 0.1 / 0.2 / 0.4 62.0 / 64.2 / 66.2 / 64.5%: each
+        # of MNIST's rates is its family's best here, so they are kept. Target 60%: every
+        # family's preset rate passes it on validation.
         NamedWorkload(
             name="mnist1d-mlp",
             dataset="mnist1d",

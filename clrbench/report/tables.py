@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis import stats
-from clrbench.data.registry import DATASETS
+from clrbench.data.load import dataset_counts
 from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
 from clrbench.report import prose
@@ -141,7 +141,10 @@ def _incomplete_notes(run: Any, label: str) -> list[str]:
     train = run.train_size
     if pd.isna(train):
         held_out = 0 if pd.isna(run.validation_size) else int(run.validation_size)
-        train = DATASETS[run.dataset].train_count - held_out
+        try:  # a plug-in's count needs its data (not where it is not installed)
+            train = dataset_counts(run.dataset)[0] - held_out
+        except ClrbenchError:
+            return []
     steps_per_epoch = math.ceil(int(train) / int(run.batch_size))
     try:
         schedule = make(

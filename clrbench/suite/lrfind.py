@@ -19,7 +19,6 @@ from clrbench.analysis.lrfind import (
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.sweep import SweepSettings
-from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
 from clrbench.report.lrfind import plot
 from clrbench.schedules import make
@@ -88,7 +87,7 @@ def experiment_config(
         result.suggestion["base_lr"],
         result.suggestion["max_lr"],
     )
-    train_count = settings.workload.train_size or DATASETS[settings.workload.dataset].train_count
+    train_count = settings.workload.train_count
     steps_per_epoch = count_steps(train_count, settings.workload.batch_size)
     total = epochs * steps_per_epoch
     cycles = max(1, round(epochs / (2 * HALF_CYCLE_EPOCHS)))

@@ -21,6 +21,7 @@ from clrbench import references
 from clrbench.config.workload import MODELS, Workload
 from clrbench.data.plugin import is_plugin, plugin, plugin_arrays
 from clrbench.errors import ConfigError
+from clrbench.train import quiet
 from clrbench.train import workload as standard
 
 
@@ -62,6 +63,7 @@ def check_plugin_model(workload: Workload) -> None:
     for the same seed (seeded initializers). Each failure is one ConfigError line."""
     if not workload.is_plugin:
         return
+    quiet.import_tensorflow()  # its start-up lines hidden (the CLI checks before training)
     import keras
 
     path = workload.model

@@ -248,7 +248,9 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
     assert (results / "report" / "report.html").is_file()
 
     baseline = tmp_path / "baseline.json"
-    done = _clrbench("baseline", str(results), "--output", str(baseline), paths=paths, data=mnist_dir)
+    done = _clrbench(
+        "baseline", str(results), "--output", str(baseline), paths=paths, data=mnist_dir
+    )
     assert done.returncode == 0, done.stderr
     done = _clrbench(
         "check", str(results), "--baseline", str(baseline), paths=paths, data=mnist_dir

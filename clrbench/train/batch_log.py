@@ -5,7 +5,6 @@ divergence rule applied to it."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +41,10 @@ class EpochLog:
     """Reads each epoch's batch log into tidy frames and epoch rows, and applies the divergence
     rule; both trainers (``clrbench.train.loop`` and Keras ``fit``) feed it once per epoch.
 
-    Times are ``time.perf_counter()`` seconds since ``t0``, the start of training.
+    Times (``time_s``) are seconds of training: the sum of the epochs' training windows, the
+    compiled calls that update the model. Evaluation and the work between epochs are not
+    training and are left out, so a schedule's time to a target does not depend on how often
+    it is evaluated. ``t0`` is when training began (the run record's ``setup_s`` ends there).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class EpochLog:
         self.epoch_rows: list[dict[str, Any]] = []
         self.diverged_step: int | None = None
         self.first_loss = math.nan
+        self.trained_s = 0.0  # seconds inside the training windows of the epochs added so far
 
     def add(
         self,
@@ -81,6 +84,8 @@ class EpochLog:
             log = log[: bad + 1]
             self.diverged_step = epoch * self.steps_per_epoch + bad
         frame = self._batch_frame(epoch, log, window)
+        began, ended = window
+        self.trained_s += ended - began
         self.batch_frames.append(frame)
         self.epoch_rows.append(
             {
@@ -88,7 +93,7 @@ class EpochLog:
                 "step": frame["step"].iloc[-1],
                 "lr": frame["lr"].iloc[-1],
                 **{key: metrics.get(key, np.nan) for key in EPOCH_METRICS},
-                "time_s": time.perf_counter() - self.t0,
+                "time_s": self.trained_s,
             }
         )
         if self.on_epoch is not None:
@@ -108,7 +113,7 @@ class EpochLog:
                 "loss": log[:, 1],
                 "accuracy": log[:, 2],
                 "batch_size": log[:, 3].astype(np.int32),
-                "time_s": began - self.t0 + done * (ended - began),
+                "time_s": self.trained_s + done * (ended - began),
             }
         )
 

@@ -13,9 +13,10 @@ written inside the compiled training function and read once per epoch
 
 Either way the rate is read from the optimizer just before the update: the value applied.
 
-Per-batch ``time_s`` is interpolated linearly within each epoch between the measured start
-of the epoch and the end of its training steps: ``tf.timestamp`` is refused under op
-determinism, and a host clock read per batch would cost the sync we avoid.
+``time_s`` is seconds of training (the compiled training calls; evaluation left out: see
+``EpochLog``). Per batch it is interpolated linearly within each epoch's training window:
+``tf.timestamp`` is refused under op determinism, and a host clock read per batch would cost
+the sync we avoid.
 
 A run is ``diverged`` by the rule of ``clrbench.train.batch_log`` (its ``DIVERGENCE_FACTOR``);
 it stops at the end of the epoch in which it diverged, its batch log ending at that step.

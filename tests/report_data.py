@@ -87,7 +87,7 @@ SHAPES = {
 
 def _relabelled(results: Results, names: dict[str, str]) -> Results:
     frames = {}
-    for name in ("batches", "epochs", "runs"):
+    for name in ("batches", "epochs", "evaluations", "runs"):
         frame = getattr(results, name).copy()
         frame["schedule"] = frame["schedule"].cat.rename_categories(
             lambda label: names.get(label, label)

@@ -94,21 +94,25 @@ def needed_count(target: float, examples: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def evaluation_interval(results: Results) -> int | None:
-    """Iterations between two test evaluations (one epoch), the resolution of time to target."""
-    first = results.epochs.loc[results.epochs["epoch"] == 0, "step"]
+    """Iterations between two test evaluations (one epoch, or the runs' ``eval_every``; the
+    coarsest of the runs'), the resolution of time to target."""
+    evaluations = results.evaluations
+    first = evaluations.groupby("run_id", observed=True)["step"].min()
     return int(first.max()) + 1 if len(first) else None
 
 
 def steps_to_target(results: Results, target: float) -> pd.DataFrame:
-    """Per run: the first epoch whose test accuracy is at least ``target`` (compared as counts
-    of correct test examples).
+    """Per run: the first evaluation whose test accuracy is at least ``target`` (compared as
+    counts of correct test examples): an epoch's end, or with ``eval_every`` an evaluation
+    within an epoch (``Results.evaluations``).
 
-    ``iterations`` is that epoch's last ``step`` + 1 (steps count from 0) and ``seconds`` its
-    ``time_s`` (seconds of training since the run's ``fit`` began); both are ``inf`` and
-    ``reached`` is False for a run that never gets there (NaN for a run without epochs).
-    Columns: ``run_id, schedule, seed, status, reached, epoch, iterations, seconds``.
+    ``iterations`` is the steps trained by then (its ``step`` + 1: steps count from 0) and
+    ``seconds`` its ``time_s`` (seconds of training, evaluation left out); both are ``inf``
+    and ``reached`` is False for a run that never gets there (NaN for a run without
+    evaluations). Columns: ``run_id, schedule, seed, status, reached, epoch, iterations,
+    seconds``.
     """
-    epochs = results.epochs.sort_values(["run_id", "epoch"], kind="stable")
+    epochs = results.evaluations.sort_values(["run_id", "step"], kind="stable")
     examples = epochs["run_id"].map(test_examples(results)).to_numpy()
     at_target = correct_count(epochs["test_accuracy"], examples) >= needed_count(target, examples)
     hits = epochs[at_target].groupby("run_id", observed=True).head(1)

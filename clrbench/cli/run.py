@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, metavar="N", help="TensorFlow threads per run (default 1)"
     )
     p.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="also evaluate every STEPS optimizer steps, for a finer time to target "
+        "(default: once per epoch; evaluation stays out of time_s)",
+    )
+    p.add_argument(
         "--jobs", type=int, metavar="N", help="concurrent runs (default: number of cores)"
     )
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
@@ -135,6 +142,7 @@ def resolve_experiment(args: argparse.Namespace, workload: str | None = None) ->
         "train_size": args.train_size,
         "optimizer": args.optimizer,
         "threads": args.threads,
+        "eval_every": args.eval_every,
     }
     experiment = experiment.with_workload(**{k: v for k, v in overrides.items() if v is not None})
     if args.seeds is not None or args.first_seed is not None:

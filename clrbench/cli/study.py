@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--train-size", type=int, metavar="N", help="stratified subset of the train split"
     )
+    p.add_argument(
+        "--eval-every", type=int, metavar="STEPS", help="also evaluate every STEPS steps"
+    )
     p.add_argument("--no-zero-budget", action="store_true", help="skip the lr-find arm")
     p.add_argument("--jobs", type=int, help="concurrent runs (default: number of cores)")
     p.add_argument("--out", metavar="DIR", help="study folder (default results/study-<name>)")
@@ -89,6 +92,7 @@ def resolve_study(args: argparse.Namespace, workload: str | None = None) -> Stud
         "seeds": args.seeds,
         "epochs": args.epochs,
         "train_size": args.train_size,
+        "eval_every": args.eval_every,
     }
     changes = {k: v for k, v in overrides.items() if v is not None}
     if args.no_zero_budget:

@@ -69,6 +69,13 @@ class RunSpec:
     # Python callback setting the rate before every batch (clrbench.train.keras_fit)
     lr_mode: str = "graph"
 
+    def __post_init__(self) -> None:
+        if self.workload.eval_every is not None and self.trainer != "loop":
+            raise ConfigError(
+                f"schedule {self.label!r}: eval_every needs the lean loop, but its lr_mode "
+                f"{self.lr_mode!r} trains through Keras fit"
+            )
+
     @property
     def trainer(self) -> str:
         """The workload's trainer; Keras ``fit`` for ``lr_mode = "callback"``, whose per-batch
@@ -82,6 +89,7 @@ class RunSpec:
         return (
             self.lr_mode == "graph"
             and self.workload.trainer in ("loop", STACKED)
+            and self.workload.eval_every is None  # the stack evaluates at epochs' ends only
             and self.workload.model == DEFAULT_MODEL
         )
 

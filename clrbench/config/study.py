@@ -31,7 +31,16 @@ from clrbench.config.workloads import expand_workload_key
 from clrbench.errors import ConfigError
 
 # The [experiment] keys of a study: its workload (the split is a protocol setting: [study]).
-WORKLOAD_KEYS = ("dataset", "model", "epochs", "batch_size", "train_size", "optimizer", "threads")
+WORKLOAD_KEYS = (
+    "dataset",
+    "model",
+    "epochs",
+    "batch_size",
+    "train_size",
+    "optimizer",
+    "threads",
+    "eval_every",
+)
 SPLIT_KEYS = ("validation_size", "split_seed")
 STUDY_VALIDATION_SIZE = 10_000  # images held out of the training set for every choice
 

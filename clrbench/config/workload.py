@@ -63,6 +63,9 @@ class Workload:
     optimizer: str = "sgd-momentum"
     threads: int = 1  # TensorFlow intra-/inter-op threads per run
     trainer: str = "loop"
+    # Evaluate every this many optimizer steps (counted across the run) as well as at each
+    # epoch's end, to resolve time to target finer than an epoch; None: once per epoch.
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
@@ -80,6 +83,22 @@ class Workload:
             raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
         if self.trainer == "fit" and self.is_plugin:
             raise ConfigError("trainer 'fit' trains the built-in models only; use the loop")
+        self._check_eval_every()
+
+    def _check_eval_every(self) -> None:
+        if self.eval_every is None:
+            return
+        check_positive_int("eval_every", self.eval_every)
+        if self.eval_every > self.steps_per_epoch:
+            raise ConfigError(
+                f"eval_every must be at most the {self.steps_per_epoch} steps of an epoch (every "
+                f"epoch's end is evaluated anyway), got {self.eval_every}"
+            )
+        if self.trainer != "loop":
+            raise ConfigError(
+                f"eval_every needs trainer 'loop' (the lean loop evaluates between its compiled "
+                f"calls), got trainer {self.trainer!r}"
+            )
 
     def _check_data_and_model(self) -> None:
         """A registered data set and model, or a plug-in (``package.module:attribute``) that
@@ -156,7 +175,19 @@ class Workload:
             config["trainer"] = self.trainer
         if self.model != DEFAULT_MODEL:
             config["model"] = self.model
+        if self.eval_every is not None:
+            config["eval_every"] = self.eval_every
         return config
+
+    def evaluations_within(self, epoch: int) -> list[int]:
+        """After how many of epoch ``epoch``'s steps the model is evaluated before the epoch's
+        end (which always is): the run's step counts that are multiples of ``eval_every``, in
+        integer arithmetic. Empty without ``eval_every``."""
+        if self.eval_every is None:
+            return []
+        first, every = epoch * self.steps_per_epoch, self.eval_every
+        last = first + self.steps_per_epoch - 1  # the epoch's end is not "within"
+        return [k * every - first for k in range(first // every + 1, last // every + 1)]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``[experiment]`` keys of the TOML shape, defaults left out where optional: the

@@ -113,6 +113,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "evaluate_on": "test",
     "trainer": "loop",
     "model": "dense-512",
+    "eval_every": None,  # once per epoch
 }
 
 

@@ -1,7 +1,8 @@
 """The results store: one folder per run, written atomically, loaded as tidy frames.
 
 Layout: ``OUT/experiment.toml``, ``OUT/manifest.json`` and ``OUT/runs/<run_id>/{batches.parquet,
-epochs.parquet, run.json}``. A run is written to a hidden temporary folder and renamed into place
+epochs.parquet, run.json}``, plus ``evaluations.parquet`` for a run evaluated within its epochs
+(``eval_every``). A run is written to a hidden temporary folder and renamed into place
 (``clrbench.store.atomic``), so ``run.json`` present means the run is complete; a killed suite or a
 full disk leaves no half-written run.
 
@@ -65,6 +66,19 @@ EPOCH_COLUMNS = {
     # each run's record when a folder is loaded (old folders included), says what they hold.
     "evaluated_on": "category",
 }
+# Every evaluation of a run: each epoch's end, and with eval_every the evaluations within epochs
+# (``step`` is the last step trained before it; ``time_s`` seconds of training by then). Stored
+# for runs with eval_every; for the others it is their epoch rows' columns.
+EVALUATION_COLUMNS = {
+    "run_id": "category",
+    "schedule": "category",
+    "seed": "int32",
+    "epoch": "int32",
+    "step": "int64",
+    "test_loss": "float64",
+    "test_accuracy": "float64",
+    "time_s": "float64",
+}
 # Columns whose values the trainers record in float32 (the optimizer's rate and each batch's
 # loss and accuracy, read in the graph and widened exactly to float64 by
 # clrbench.train.batch_log); the train/test metrics per epoch are float64 sums and means.
@@ -96,6 +110,12 @@ class Results:
     epochs: pd.DataFrame
     runs: pd.DataFrame
     experiment: dict[str, Any] = field(default_factory=dict)
+    # Every evaluation (see EVALUATION_COLUMNS): the epochs' rows when not given
+    evaluations: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.evaluations is None:
+            self.evaluations = self.epochs.reindex(columns=list(EVALUATION_COLUMNS))
 
     @property
     def schedules(self) -> list[str]:
@@ -114,7 +134,11 @@ def is_complete(out: Path, run_id: str) -> bool:
 
 
 def write_run(
-    out: Path, record: RunRecord, batches: pd.DataFrame | None, epochs: pd.DataFrame | None
+    out: Path,
+    record: RunRecord,
+    batches: pd.DataFrame | None,
+    epochs: pd.DataFrame | None,
+    evaluations: pd.DataFrame | None = None,
 ) -> Path:
     """Write one run atomically: a temporary folder renamed into place when complete.
 
@@ -128,6 +152,8 @@ def write_run(
             batches.to_parquet(tmp / "batches.parquet", index=False)
         if epochs is not None:
             epochs.to_parquet(tmp / "epochs.parquet", index=False)
+        if evaluations is not None:
+            evaluations.to_parquet(tmp / "evaluations.parquet", index=False)
         (tmp / "run.json").write_text(record.to_json())
     return final
 
@@ -164,7 +190,7 @@ def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
 # the config leaves out).
 SETTING_COLUMNS = (
     *("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"),
-    *("validation_size", "split_seed", "evaluate_on", "trainer"),
+    *("validation_size", "split_seed", "evaluate_on", "trainer", "eval_every"),
 )
 
 
@@ -278,10 +304,13 @@ def load_results(
     order = _label_order(experiment, records)
     batches: list[pd.DataFrame] = []
     epochs: list[pd.DataFrame] = []
+    evaluations: list[pd.DataFrame] = []
     for folder, record in zip(folders, records, strict=True):
+        within = record.setting("eval_every") is not None
         for name, frames, columns in (
             ("batches", batches, BATCH_COLUMNS),
             ("epochs", epochs, EPOCH_COLUMNS),
+            *[("evaluations", evaluations, EVALUATION_COLUMNS)] * within,
         ):
             file = folder / f"{name}.parquet"
             if file.exists():
@@ -294,6 +323,8 @@ def load_results(
                 frames.append(frame)
             elif record.status != "failed":
                 raise ResultsError(f"{file}: missing for a run with status {record.status}")
+        if not within and (folder / "epochs.parquet").exists():  # evaluated at epochs' ends
+            evaluations.append(epochs[-1].reindex(columns=list(EVALUATION_COLUMNS)))
     runs = pd.DataFrame([_run_row(r) for r in records])
     return Results(
         path=root,
@@ -301,6 +332,7 @@ def load_results(
         epochs=_typed(epochs, EPOCH_COLUMNS, order),
         runs=_typed([runs], {**RUN_COLUMNS, **_extra(runs)}, order),
         experiment=experiment,
+        evaluations=_typed(evaluations, EVALUATION_COLUMNS, order),
     )
 
 

@@ -78,6 +78,7 @@ class Trained:
     record: RunRecord
     batches: Any = None  # pd.DataFrame
     epochs: Any = None
+    evaluations: Any = None  # stored only for a run evaluated within epochs (eval_every)
 
 
 def new_record(spec: RunSpec, status: str, **outcome: Any) -> RunRecord:
@@ -181,7 +182,8 @@ def _finished(spec: RunSpec, result: Any) -> Trained:
         started_at=_iso(result.started_at),
         provenance=provenance(result.info),
     )
-    return Trained(record, result.batches, result.epochs)
+    within = spec.workload.eval_every is not None
+    return Trained(record, result.batches, result.epochs, result.evaluations if within else None)
 
 
 class _ProgressFile:
@@ -314,7 +316,7 @@ def _store(out: Path, done: Trained) -> RunRecord:
     ``failed`` instead; if not even that can be written, stop: ResultsError."""
     record = done.record
     try:
-        results.write_run(out, record, done.batches, done.epochs)
+        results.write_run(out, record, done.batches, done.epochs, done.evaluations)
         return record
     except OSError as exc:
         error = f"cannot write the run's files: {type(exc).__name__}: {exc}"

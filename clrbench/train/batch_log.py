@@ -5,7 +5,7 @@ divergence rule applied to it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,18 +63,22 @@ class EpochLog:
         self.diverged_step: int | None = None
         self.first_loss = math.nan
         self.trained_s = 0.0  # seconds inside the training windows of the epochs added so far
+        self.evaluation_rows: list[dict[str, Any]] = []  # every evaluation, the epochs' ends too
 
     def add(
         self,
         epoch: int,
         log: np.ndarray,
-        window: tuple[float, float],
+        windows: Sequence[tuple[float, float]],
         metrics: dict[str, float],
         finite: Callable[[], bool],
+        within: Sequence[tuple[int, float, float]] = (),
     ) -> bool:
-        """Record epoch ``epoch``: its batch log (rows of LOG_COLUMNS), the ``(start, end)`` of
-        its training steps, its train/test ``metrics``, and ``finite()``: whether the weights are
-        all finite (asked only when no loss crossed the bound). True when the run diverged."""
+        """Record epoch ``epoch``: its batch log (rows of LOG_COLUMNS), the ``(start, end)``
+        of each compiled call that trained it (one, or one more than its evaluations
+        ``within``: ``(steps done, loss, accuracy)``), its train/test ``metrics``, and
+        ``finite()``: whether the weights are all finite (asked only when no loss crossed the
+        bound). True when the run diverged; evaluations after the diverged step are dropped."""
         if epoch == 0:
             self.first_loss = float(log[0, 1])
         bad = first_divergent(log[:, 1], self.first_loss, self.divergence_factor)
@@ -83,10 +87,16 @@ class EpochLog:
         if bad is not None:
             log = log[: bad + 1]
             self.diverged_step = epoch * self.steps_per_epoch + bad
-        frame = self._batch_frame(epoch, log, window)
-        began, ended = window
-        self.trained_s += ended - began
+        # training seconds at each call's end, and the steps of the epoch done by then
+        done = [0, *(steps for steps, _, _ in within), self.steps_per_epoch]
+        clock = self.trained_s + np.cumsum([0.0, *(end - began for began, end in windows)])
+        frame = self._batch_frame(epoch, log, np.interp(np.arange(1, len(log) + 1), done, clock))
+        self.trained_s = float(clock[-1])
         self.batch_frames.append(frame)
+        first = epoch * self.steps_per_epoch
+        for (steps, loss, accuracy), seconds in zip(within, clock[1:-1], strict=True):
+            if steps <= len(log):
+                self._evaluated(epoch, first + steps - 1, loss, accuracy, float(seconds))
         self.epoch_rows.append(
             {
                 "epoch": epoch,
@@ -96,15 +106,24 @@ class EpochLog:
                 "time_s": self.trained_s,
             }
         )
+        row = self.epoch_rows[-1]
+        self._evaluated(epoch, row["step"], row["test_loss"], row["test_accuracy"], row["time_s"])
         if self.on_epoch is not None:
             self.on_epoch(epoch + 1, self.epoch_rows[-1])
         return bad is not None
 
-    def _batch_frame(
-        self, epoch: int, log: np.ndarray, window: tuple[float, float]
-    ) -> pd.DataFrame:
-        began, ended = window
-        done = np.arange(1, len(log) + 1) / self.steps_per_epoch
+    def _evaluated(self, epoch: int, step: int, loss: float, accuracy: float, seconds: float):
+        self.evaluation_rows.append(
+            {
+                "epoch": epoch,
+                "step": step,
+                "test_loss": loss,
+                "test_accuracy": accuracy,
+                "time_s": seconds,
+            }
+        )
+
+    def _batch_frame(self, epoch: int, log: np.ndarray, seconds: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "epoch": np.full(len(log), epoch, dtype=np.int32),
@@ -113,7 +132,7 @@ class EpochLog:
                 "loss": log[:, 1],
                 "accuracy": log[:, 2],
                 "batch_size": log[:, 3].astype(np.int32),
-                "time_s": self.trained_s + done * (ended - began),
+                "time_s": seconds,
             }
         )
 

@@ -107,7 +107,7 @@ def epoch_recorder_class():
                 "test_loss": logs.get("val_loss", np.nan),
                 "test_accuracy": logs.get("val_accuracy", np.nan),
             }
-            window = (self.epoch_began, self.train_ended)
+            window = [(self.epoch_began, self.train_ended)]
             finite = lambda: weights_finite(self.model)  # noqa: E731
             if self.log.add(epoch, self.model.batch_log.numpy(), window, metrics, finite):
                 self.model.stop_training = True

@@ -10,7 +10,10 @@ core. This loop keeps what the suite compares and drops the rest:
 - each batch's own rate, loss, accuracy and size written to a ``TensorArray`` inside a
   ``tf.while_loop`` over the epoch's batches, gathered from the training set held as one
   tensor; read once per epoch (:class:`clrbench.train.batch_log.EpochLog`);
-- per-epoch evaluation of the whole evaluation set in one compiled function.
+- per-epoch evaluation of the whole evaluation set in one compiled function, and with
+  ``eval_every`` also within the epoch: the epoch's steps are then split into several calls of
+  the same compiled function (its first batch and count are arguments), so the batch log is
+  the same whether or not a run is evaluated within its epochs.
 
 The batch order is a seeded numpy permutation per epoch (``np.random.default_rng(seed)``):
 the same seed gives the same batches whatever else runs in the process. That order is not
@@ -45,19 +48,22 @@ def train_loop(
     epoch_log: EpochLog,
     batch_order: Callable[[int], np.ndarray] | None = None,
     task: Any = workload,
+    evaluations_within: Callable[[int], list[int]] = lambda epoch: [],
 ) -> None:
     """Train ``model`` for ``epochs`` epochs on ``train`` (images, labels: arrays or tensors),
-    evaluating on ``evaluation`` and feeding ``epoch_log`` after each epoch; stops after the
-    epoch in which the run diverged. ``batch_order(epoch)``, if given, replaces the seeded
-    permutation (to replay another trainer's batches: ``benchmarks/fidelity.py``). ``task``
-    gives the loss and the metric (the workload's model module: ``clrbench.train.models``)."""
+    evaluating on ``evaluation`` after each epoch, and within epoch ``e`` after each count of
+    its steps ``evaluations_within(e)`` lists (``Workload.evaluations_within``), feeding
+    ``epoch_log`` after each epoch; stops after the epoch in which the run diverged.
+    ``batch_order(epoch)``, if given, replaces the seeded permutation (to replay another
+    trainer's batches: ``benchmarks/fidelity.py``). ``task`` gives the loss and the metric
+    (the workload's model module: ``clrbench.train.models``)."""
     import tensorflow as tf
 
     x_train, y_train = (tf.convert_to_tensor(a) for a in train)
     x_eval, y_eval = (tf.convert_to_tensor(a) for a in evaluation)
     examples = int(y_train.shape[0])
     steps = -(-examples // batch_size)
-    train_epoch = _compiled_steps(model, optimizer, (x_train, y_train), steps, batch_size, task)
+    train_epoch = _compiled_steps(model, optimizer, (x_train, y_train), batch_size, task)
 
     @tf.function
     def evaluate():
@@ -78,9 +84,16 @@ def train_loop(
     for epoch in range(epochs):
         indices = rng.permutation(examples) if batch_order is None else batch_order(epoch)
         order = tf.constant(np.asarray(indices, dtype=np.int32))
-        began = time.perf_counter()
-        log = train_epoch(order).numpy()
-        ended = time.perf_counter()
+        # the epoch's steps in compiled calls split at its in-epoch evaluations (eval_every)
+        ends = [*evaluations_within(epoch), steps]
+        parts, windows, within = [], [], []
+        for first, end in zip([0, *ends[:-1]], ends, strict=True):
+            began = time.perf_counter()
+            parts.append(train_epoch(order, tf.constant(first), tf.constant(end - first)).numpy())
+            windows.append((began, time.perf_counter()))
+            if end < steps:
+                within.append((end, *(float(v) for v in evaluate())))
+        log = np.concatenate(parts) if len(parts) > 1 else parts[0]
         test_loss, test_accuracy = (float(v) for v in evaluate())
         sizes = log[:, 3]
         metrics = {
@@ -89,16 +102,19 @@ def train_loop(
             "test_loss": test_loss,
             "test_accuracy": test_accuracy,
         }
-        if epoch_log.add(epoch, log, (began, ended), metrics, lambda: weights_finite(model)):
+        finite = lambda: weights_finite(model)  # noqa: E731
+        if epoch_log.add(epoch, log, windows, metrics, finite, within):
             return
 
 
 def _compiled_steps(
-    model: Any, optimizer: Any, train: tuple[Any, Any], steps: int, batch_size: int, task: Any
-) -> Callable[[Any], Any]:
-    """``train_batches(order)``: ``steps`` updates of ``model`` on the batches ``order`` lists
-    (example indices, ``batch_size`` a batch) in one compiled call; returns each step's
-    LOG_COLUMNS row. The rate is read from the optimizer before its update: the rate applied."""
+    model: Any, optimizer: Any, train: tuple[Any, Any], batch_size: int, task: Any
+) -> Callable[[Any, Any, Any], Any]:
+    """``train_batches(order, first, count)``: ``count`` updates of ``model`` on the batches
+    ``first``, ``first + 1``, ... of those ``order`` lists (example indices, ``batch_size`` a
+    batch; int32 tensors, so one trace serves every call) in one compiled call; returns each
+    step's LOG_COLUMNS row. The rate is read from the optimizer before its update: the rate
+    applied."""
     import tensorflow as tf
 
     x_train, y_train = train
@@ -118,10 +134,11 @@ def _compiled_steps(
         return tf.stack([tf.cast(v, tf.float64) for v in row])
 
     @tf.function
-    def train_batches(order):
-        log = tf.TensorArray(tf.float64, size=steps, element_shape=[len(LOG_COLUMNS)])
-        for i in tf.range(steps):
-            batch = order[i * batch_size : (i + 1) * batch_size]
+    def train_batches(order, first, count):
+        log = tf.TensorArray(tf.float64, size=count, element_shape=[len(LOG_COLUMNS)])
+        for i in tf.range(count):
+            start = (first + i) * batch_size
+            batch = order[start : start + batch_size]
             log = log.write(i, step(tf.gather(x_train, batch), tf.gather(y_train, batch)))
         return log.stack()
 
@@ -146,10 +163,11 @@ def train_steps(
     import tensorflow as tf
 
     tensors = tuple(tf.convert_to_tensor(a) for a in train)
-    run = _compiled_steps(model, optimizer, tensors, chunk, batch_size, task)
+    run = _compiled_steps(model, optimizer, tensors, batch_size, task)
+    first, count = tf.constant(0), tf.constant(chunk)
     logs: list[np.ndarray] = []
     for i in range(chunks):
-        logs.append(run(tf.constant(order(i))).numpy())
+        logs.append(run(tf.constant(order(i)), first, count).numpy())
         log = np.concatenate(logs)
         if stop(log):
             break

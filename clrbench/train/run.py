@@ -51,6 +51,7 @@ class RunResult:
     status: str  # "ok" | "diverged" | "failed"
     batches: pd.DataFrame
     epochs: pd.DataFrame
+    evaluations: pd.DataFrame  # every evaluation: within epochs (eval_every) and at their ends
     wall_s: float
     started_at: float
     diverged_step: int | None = None
@@ -71,6 +72,7 @@ class RunResult:
             "diverged" if log.diverged_step is not None else "ok",
             pd.concat(log.batch_frames, ignore_index=True),
             pd.DataFrame(log.epoch_rows),
+            pd.DataFrame(log.evaluation_rows),
             wall_s=end - start,
             started_at=started_at,
             diverged_step=log.diverged_step,
@@ -171,6 +173,7 @@ def _loop(
         epoch_log=epoch_log,
         batch_order=batch_order,
         task=task,
+        evaluations_within=spec.workload.evaluations_within,
     )
 
 

@@ -326,7 +326,7 @@ def stack_loop(
                 "test_accuracy": float(test_accuracy[member]),
             }
             finite = lambda m=member: stack.finite(m)  # noqa: E731
-            if epoch_logs[member].add(epoch, log, (began, ended), metrics, finite):
+            if epoch_logs[member].add(epoch, log, [(began, ended)], metrics, finite):
                 training.remove(member)
         if not training:
             return

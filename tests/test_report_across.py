@@ -164,6 +164,28 @@ def test_a_baseline_not_in_every_workload_is_refused(holding):
         across.analyse(named, "step")
 
 
+@pytest.mark.parametrize("case", ["one workload", "no common schedule"])
+def test_the_edges_render_and_say_what_cannot_be_tested(holding, tmp_path, case):
+    folders = [holding / "mnist-mlp"]
+    if case == "no common schedule":
+        folders.append(write_workload(tmp_path / "mnist1d", "mnist1d", ("step",)))
+    written = render_across(folders, tmp_path / "report")
+    document = strict_json(written["json"])
+    agreement = document["rank_agreement"]
+    assert agreement["kendalls_w"] is None and agreement["status"].startswith("cannot test")
+    assert agreement["taus"] == []
+    lead = written["md"].read_text().split("## Reproduce")[0]
+    assert "cannot test" in lead
+    if case == "no common schedule":
+        assert document["baseline"] is None and document["differences"] == []
+        assert document["performance_profile"]["scores"] == {}
+        assert agreement["left_out"] == ["constant", "clr-iter", "one-cycle", "step"]
+    else:
+        assert document["baseline"] == "constant"
+        profiled = {"constant", "clr-iter", "one-cycle"}
+        assert set(document["performance_profile"]["scores"]) == profiled
+
+
 # --- the command line ---
 
 

@@ -29,6 +29,7 @@ from clrbench.report.page import FORMATS, check_options
 from clrbench.report.tables import aligned, provenance_rows
 from clrbench.store import atomic
 from clrbench.store.results import Results, load_results
+from clrbench.text import plural
 
 JSON_FORMAT = 1
 
@@ -121,7 +122,9 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
     }
 
 
-def _context(analysis: AcrossAnalysis, named: dict[str, Results], figures: list) -> dict:
+def _context(
+    analysis: AcrossAnalysis, named: dict[str, Results], figures: list, out: Path
+) -> dict[str, Any]:
     folders = {name: str(results.path) for name, results in named.items()}
     seeds = {name: int(r.runs["seed"].nunique()) for name, r in named.items()}
     schedules = list(dict.fromkeys(s for r in named.values() for s in r.schedules))
@@ -129,7 +132,8 @@ def _context(analysis: AcrossAnalysis, named: dict[str, Results], figures: list)
     runs = sum(len(r.runs) for r in named.values())
     return {
         "title": f"clrbench cross-workload report: {', '.join(analysis.workloads)}",
-        "subtitle": f"{len(analysis.workloads)} workloads, {len(schedules)} schedules, {runs} runs",
+        "subtitle": f"{plural(len(analysis.workloads), 'workload')}, "
+        f"{plural(len(schedules), 'schedule')}, {plural(runs, 'run')}",
         "conclusion": tables.conclusion(analysis, seeds),
         "baseline": analysis.baseline or "none (no schedule is in every workload)",
         "commands": [
@@ -137,7 +141,7 @@ def _context(analysis: AcrossAnalysis, named: dict[str, Results], figures: list)
                 f"python -m clrbench run --config {f}/experiment.toml --out {f}"
                 for f in folders.values()
             ),
-            f"python -m clrbench report {' '.join(folders.values())} --out OUT",
+            f"python -m clrbench report {' '.join(folders.values())} --out {out}",
         ],  # fmt: skip
         "tables": {
             "workloads": aligned(tables.workloads_table(analysis, folders)),
@@ -176,7 +180,7 @@ def render_across(
     schedules = list(dict.fromkeys(s for r in named.values() for s in r.schedules))
     specs = build_across_figures(analysis, page.palette(schedules))
     figures = page.encode_figures(specs)
-    context = _context(analysis, named, figures)
+    context = _context(analysis, named, figures, Path(out))
     text = json.dumps(document(analysis, named), indent=2, allow_nan=False) + "\n"
     csv = analysis.differences.to_csv(index=False)
     written = page.write_pages(out, "across", context, figures, formats, templates)

@@ -49,6 +49,12 @@ def profile_figure(profile: Profile, colors: dict[str, Any]) -> Figure:
 
 def _difference_panel(ax, table: pd.DataFrame, colors: dict[str, Any], workload: str) -> None:
     rows = table[table["workload"] == workload].reset_index(drop=True)
+    ax.set_title(workload, fontsize=10)
+    ax.set_xlabel("difference in final test accuracy (pp)")
+    if rows.empty:
+        ax.text(0.5, 0.5, "no comparison", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        return
     for position, row in rows.iterrows():
         color = colors[row["schedule"]]
         x = row["difference"] * 100
@@ -60,8 +66,6 @@ def _difference_panel(ax, table: pd.DataFrame, colors: dict[str, Any], workload:
     ax.axvline(0, color="0.5", linewidth=0.9, linestyle="--")
     ax.set_yticks(range(len(rows)), labels=rows["schedule"].astype(str).tolist())
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_title(workload, fontsize=10)
-    ax.set_xlabel("difference in final test accuracy (pp)")
 
 
 def differences_figure(analysis: AcrossAnalysis, colors: dict[str, Any]) -> Figure:

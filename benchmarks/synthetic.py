@@ -47,12 +47,18 @@ def _schedules(total_steps: int) -> list[dict[str, Any]]:
 
 
 def make_experiment(
-    labels: tuple[str, ...], seeds: int, epochs: int, train_size: int | None
+    labels: tuple[str, ...],
+    seeds: int,
+    epochs: int,
+    train_size: int | None,
+    dataset: str = "mnist",
 ) -> Experiment:
-    """The experiment of a synthetic folder (60,000 / 128 = 469 steps per epoch by default)."""
+    """The experiment of a synthetic folder (60,000 / 128 = 469 steps per epoch by default;
+    ``dataset`` names the workload it stands for: its curves are MNIST-like whatever it is)."""
     steps_per_epoch = -(-(train_size or 60_000) // 128)
     entries = [e for e in _schedules(steps_per_epoch * epochs) if e["label"] in labels]
     settings = {"name": "synthetic", "epochs": epochs, "seeds": seeds, "batch_size": 128}
+    settings["dataset"] = dataset
     if train_size is not None:
         settings["train_size"] = train_size
     return Experiment.from_dict({"experiment": settings, "schedule": entries})
@@ -155,14 +161,16 @@ def write_synthetic_results(
     epochs: int = 25,
     train_size: int | None = None,
     outcomes: dict[tuple[str, int], str] | None = None,
+    dataset: str = "mnist",
 ) -> Path:
     """Write an experiment.toml and ``len(labels) × seeds`` runs to ``out``; return ``out``.
 
     The default is the full suite's shape: 5 schedules × 5 seeds × 25 epochs × 469 steps.
     ``outcomes`` maps ``(label, seed)`` to ``"diverged"`` or ``"failed"`` (others are ok).
+    ``dataset``: the data set the folder's records name (the curves are the same).
     """
     out = Path(out)
-    experiment = make_experiment(labels, seeds, epochs, train_size)
+    experiment = make_experiment(labels, seeds, epochs, train_size, dataset)
     write_experiment(experiment.plan(), out)
     outcomes = outcomes or {}
     for spec in experiment.runs():

@@ -1,11 +1,12 @@
-"""``clrbench report``: render the comparison report of a results folder (no training)."""
+"""``clrbench report``: render the comparison report of a results folder, or the
+cross-workload report of several (no training)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from clrbench.errors import ResultsError
+from clrbench.errors import ConfigError, ResultsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,19 +15,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="render the HTML + Markdown comparison report of a results folder",
         description="Read a results folder (no training, no TensorFlow) and write report.html "
-        "(self-contained), report.md (+ figures/*.png) and summary.csv.",
+        "(self-contained), report.md (+ figures/*.png) and summary.csv. Several results "
+        "folders (one per workload), or the folder `run --workload A,B` writes, give the "
+        "cross-workload report: report.html, report.md, across.json and across.csv.",
     )
     p.add_argument(
-        "results_dir", metavar="RESULTS_DIR", help="a folder written by `run` or `study`"
+        "results_dir",
+        metavar="RESULTS_DIR",
+        nargs="+",
+        help="a folder written by `run` or `study`; or several results folders, one per "
+        "workload; or the folder holding them that `run --workload A,B` writes",
     )
-    p.add_argument("--out", metavar="DIR", help="where to write (default RESULTS_DIR/report)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where to write (default RESULTS_DIR/report; required with several folders)",
+    )
     p.add_argument("--format", default="html,md", metavar="html,md", help="default: html,md")
     p.add_argument(
         "--target",
         type=float,
         metavar="ACC",
         help="test accuracy for time-to-target, e.g. 0.98 (default: the highest multiple "
-        "of 0.5 pp that at least 80%% of ok runs reach)",
+        "of 0.5 pp that at least 80%% of ok runs reach); not for the cross-workload report, "
+        "which uses each workload's own",
     )
     p.add_argument(
         "--baseline-schedule",
@@ -37,15 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """Load the folder, render the report, print the paths written."""
+    """Load the folder(s), render the report, print the paths written."""
     from clrbench.report.page import check_options
     from clrbench.report.render import render
     from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading
-    folder = Path(args.results_dir)
-    if not folder.is_dir():
-        raise ResultsError(f"{folder}: no such results folder")
+    folders = [Path(name) for name in args.results_dir]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ResultsError(f"{folder}: no such results folder")
+    workloads = across_folders(folders)
+    if workloads is not None:
+        return across_command(args, folders, workloads, formats)
+    folder = folders[0]
     if (folder / "study.json").is_file():  # a study folder: the study's own report
         from clrbench.report.study import render_study
 
@@ -57,5 +74,43 @@ def report_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / "report"
     written = render(results, out, formats, args.target, args.baseline_schedule)
     for path in written.values():
+        print(path)
+    return 0
+
+
+def across_folders(folders: list[Path]) -> list[Path] | None:
+    """The results folders of a cross-workload report (several folders, or the one folder
+    holding them), or None for the report of one results or study folder."""
+    from clrbench.report.across import holds_workloads
+
+    if len(folders) == 1:
+        if (folders[0] / "study.json").is_file():
+            return None
+        return holds_workloads(folders[0]) or None
+    for folder in folders:
+        if not (folder / "runs").is_dir():
+            raise ResultsError(
+                f"{folder}: not a results folder (a cross-workload report takes one results "
+                "folder per workload)"
+            )
+    return folders
+
+
+def across_command(
+    args: argparse.Namespace, given: list[Path], workloads: list[Path], formats: tuple[str, ...]
+) -> int:
+    """The cross-workload report: options checked, then everything loaded and computed
+    before anything is written."""
+    from clrbench.report.across import render_across
+
+    if args.target is not None:
+        raise ConfigError(
+            "--target is for one workload's report; the cross-workload report measures each "
+            "workload at its own target (drop --target)"
+        )
+    if args.out is None and len(given) > 1:
+        raise ConfigError("--out is required for the report of several results folders")
+    out = Path(args.out) if args.out else given[0] / "report"
+    for path in render_across(workloads, out, formats, args.baseline_schedule).values():
         print(path)
     return 0

@@ -110,8 +110,9 @@ class Results:
     epochs: pd.DataFrame
     runs: pd.DataFrame
     experiment: dict[str, Any] = field(default_factory=dict)
-    # Every evaluation (see EVALUATION_COLUMNS): the epochs' rows when not given
-    evaluations: pd.DataFrame | None = None
+    # Every evaluation (see EVALUATION_COLUMNS); not given (None): the epochs' rows, set on
+    # construction, so it is always a frame once built
+    evaluations: pd.DataFrame = None
 
     def __post_init__(self) -> None:
         if self.evaluations is None:

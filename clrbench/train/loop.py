@@ -92,7 +92,8 @@ def train_loop(
             parts.append(train_epoch(order, tf.constant(first), tf.constant(end - first)).numpy())
             windows.append((began, time.perf_counter()))
             if end < steps:
-                within.append((end, *(float(v) for v in evaluate())))
+                loss, accuracy = (float(v) for v in evaluate())
+                within.append((end, loss, accuracy))
         log = np.concatenate(parts) if len(parts) > 1 else parts[0]
         test_loss, test_accuracy = (float(v) for v in evaluate())
         sizes = log[:, 3]

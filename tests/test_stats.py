@@ -241,7 +241,7 @@ def test_conclusion_names_the_fastest_schedule_to_target(synthetic, target):
     verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
     assert f"To {target * 100:g}% test accuracy, {names} {verb}" in text
     assert f"median {fastest.iloc[0]:,.0f} iterations" in text
-    assert "resolution one epoch = 10 iterations" in text
+    assert "evaluated every 10 iterations" in text
     unreachable = prose.conclusion(stats.summarize(synthetic, target=1.0), stats.compare(synthetic))
     assert (
         "No schedule reached the 100% test-accuracy target in most of its ok runs." in unreachable

@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--target",
         type=float,
         metavar="ACC",
-        help="test accuracy for time-to-target, e.g. 0.98 (default: the highest multiple "
-        "of 0.5 pp that at least 80%% of ok runs reach); not for the cross-workload report, "
-        "which uses each workload's own",
+        help="test accuracy for time-to-target, e.g. 0.98 (default: the workload's own "
+        "target when it ran at its defaults, else the highest multiple of 0.5 pp that at "
+        "least 80%% of ok runs reach); not for the cross-workload report",
     )
     p.add_argument(
         "--baseline-schedule",

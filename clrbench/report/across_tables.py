@@ -43,7 +43,8 @@ def workloads_table(analysis: AcrossAnalysis, folders: dict[str, str]) -> dict[s
         "A workload's own target applies when it ran at its defaults (its epochs, batch size "
         "and all of its data); a shortened or subset run gets the data-driven target instead "
         "(the highest multiple of 0.5 pp that 80% of its ok runs reach). Test accuracy is "
-        "measured once per epoch, so steps to target are resolved to one evaluation interval."
+        "evaluated at each epoch's end (and every eval_every steps where a run sets it), so "
+        "steps to target are resolved to the evaluation interval of the last column."
     )
     return {"id": "workloads", "title": "Workloads", "headers": headers, "rows": rows, "note": note}
 
@@ -145,7 +146,7 @@ def times_table(analysis: AcrossAnalysis) -> dict[str, Any]:
         "Median over every seed of a schedule; a seed that never reaches the target (or is "
         "not ok) counts as never, so the median is never when half or more of them missed "
         "it. Steps are optimizer steps (hardware-independent), which the profile uses; "
-        "seconds (training since fit began) depend on the machine and are shown for "
+        "seconds (of training, evaluation left out) depend on the machine and are shown for "
         "reference only. Ratio: steps over the fastest schedule's on that workload "
         "(– : not in every workload, so not profiled)."
     )

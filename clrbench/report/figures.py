@@ -304,11 +304,12 @@ def build_figures(
          f"Each point is one seed's test accuracy after the last epoch; the box shows the "
          f"quartiles.{excluded}"),
         ("time-to-target", "Time to target", target_figure(results, reach, colors, target),
-         f"Iterations and wall-clock seconds until the first epoch whose test accuracy is at "
-         f"least {target * 100:g}%. Runs that never reach it are drawn as X at the right "
-         f"edge, labelled 'not reached'. Test accuracy is measured once per epoch, so the "
-         f"iterations are resolved to one epoch{resolution_text}; seconds count training "
-         f"since the run's fit began.{excluded}"),
+         f"Iterations and seconds of training until the first evaluation whose test accuracy "
+         f"is at least {target * 100:g}%. Runs that never reach it are drawn as X at the right "
+         f"edge, labelled 'not reached'. Test accuracy is evaluated at each epoch's end (and "
+         f"every eval_every steps where a run sets it), so the iterations are resolved to one "
+         f"evaluation interval{resolution_text}; seconds count training only, evaluation left "
+         f"out.{excluded}"),
         ("cost", "Cost", cost_figure(final, colors),
          "Training seconds of every run with a recorded time: its steps and per-epoch test "
          "evaluation, measured apart from the one-off start-up (importing TensorFlow, reading "

@@ -96,7 +96,7 @@ def _speed_sentence(summary: pd.DataFrame, speed: pd.DataFrame, resolution: int 
     names = " and ".join(str(s) for s in fastest["schedule"])
     runs = ", ".join(f"{r.n_reached} of {r.ok}" for r in fastest.itertuples())
     verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
-    step = f"; resolution one epoch = {resolution:,} iterations" if resolution else ""
+    step = f"; evaluated every {resolution:,} iterations" if resolution else ""
     text = (
         f"To {target} test accuracy, {names} {verb} (median {best:,.0f} iterations, "
         f"{runs} ok runs reached it{step})"

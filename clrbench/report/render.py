@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis import stats
+from clrbench.analysis import across, stats
 from clrbench.report import page, prose
 from clrbench.report.figures import build_figures
 from clrbench.report.page import FORMATS, check_options
@@ -34,7 +34,12 @@ def analyse(
     results: Results, target: float | None = None, baseline_schedule: str | None = None
 ) -> dict[str, Any]:
     """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
-    chosen = stats.default_target(results) if target is None else float(target)
+    # the workload's own target when it ran at its defaults, else the data-driven one
+    chosen, source = (
+        (float(target), "set by --target")
+        if target is not None
+        else (across.workload_target(results))
+    )
     final = stats.final_metrics(results)
     summary = stats.summarize(results, chosen)
     comparison = stats.compare(results, baseline_schedule)
@@ -42,7 +47,7 @@ def analyse(
     resolution = stats.evaluation_interval(results)
     return {
         "target": chosen,
-        "target_is_default": target is None,
+        "target_source": source,
         "final": final,
         "summary": summary,
         "comparison": comparison,
@@ -60,6 +65,11 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
     folder = str(results.path)
     target = analysis["target"]
     how = "the highest multiple of 0.5 pp that at least 80% of ok runs reach"
+    source = analysis["target_source"]
+    if source.startswith("data-driven"):
+        source = f"default: {how}"
+    elif source != "set by --target":
+        source = f"default: {source}"
     runs = results.runs
     flags = incomplete_shapes(runs)
 
@@ -72,7 +82,7 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
         "conclusion": analysis["conclusion"],
         "target_text": f"{target * 100:g}%",
-        "target_note": f"default: {how}" if analysis["target_is_default"] else "set by --target",
+        "target_note": source,
         "baseline": analysis["baseline"],
         "commands": [
             f"python -m clrbench run --config {folder}/experiment.toml --out {folder}",

@@ -59,16 +59,17 @@ def summary_table(summary: pd.DataFrame, resolution: int | None) -> dict[str, An
             iterations(r.iterations_to_target_median), f"{r.n_reached}/{r.ok}",
             iterations(r.seconds_to_target_median).replace(",", ""), num(r.train_s_mean),
         ])  # fmt: skip
-    step = f" = {resolution:,} iterations" if resolution else ""
+    step = f" ({resolution:,} iterations)" if resolution else ""
     note = (
         "Over the ok runs of each schedule, best first. CI: two-sided 95% t-interval of the mean "
         "final test accuracy. Best: each run's best epoch, averaged over seeds. Time to target: "
         "median over all ok runs, a run that never reached the target counting as never "
-        "(iterations = last step of the first epoch at or above it + 1; test accuracy is "
-        f"measured once per epoch, so iterations are resolved to one epoch{step}; seconds "
-        "count training since the run's start of fitting). Training s: the run's steps and "
-        "per-epoch test evaluation, without the one-off start-up (imports, data, model build) "
-        "that the runs' wall time includes."
+        "(iterations = the steps trained by the first evaluation at or above it; test "
+        "accuracy is evaluated at each epoch's end, and every eval_every steps where a run "
+        f"sets it, so iterations are resolved to one evaluation interval{step}; seconds count "
+        "training only, evaluation left out). Training s: the run's training and evaluation, "
+        "without the one-off start-up (imports, data, model build) that the runs' wall time "
+        "includes."
     )
     title = "Summary per schedule"
     return {"id": "summary", "title": title, "headers": headers, "rows": rows, "note": note}

@@ -35,9 +35,9 @@ def test_winners_are_chosen_on_validation_and_the_outcomes_counted(analysis):
     # constant: ok 0.95, 0.97, diverged, ok 0.96; clr-iter: 0.975, failed, 0.98, 0.97
     assert rows["constant"][2:5] == ["3/1/0", "constant-t1", "97.00"]
     assert rows["clr-iter"][2:5] == ["3/0/1", "clr-iter-t2", "98.00"]
-    assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "no ok trial"]
+    assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "–", "no ok trial"]
     params = analysis["scores"].set_index("label").loc["constant-t1", "params"]
-    assert rows["constant"][5] == f"lr={params['lr']:g}"
+    assert rows["constant"][5:] == ["–", f"lr={params['lr']:g}"]  # no confirmation runs here
 
 
 def test_the_budget_table_shows_powers_of_two_up_to_the_budget(analysis):
@@ -149,7 +149,10 @@ def test_the_zero_budget_answer_compares_the_cycle_with_both_constants(analysis)
 def test_the_document_answers_on_top_and_has_every_section(written, analysis):
     html, markdown = written["html"].read_text(), written["md"].read_text()
     answers = study.conclusion(analysis)
-    assert len(answers) == 4 and answers[0].startswith("Given the same tuning effort")
+    assert len(answers) == 5 and answers[0].startswith("Over 1 study (each an independent")
+    assert "This is one study: one draw of tuning" in answers[0]
+    assert answers[1].startswith("Within this study, with seed noise only (winners held fixed): "
+                                 "Given the same tuning effort")  # fmt: skip
     for answer in answers:
         assert f"> {answer}\n" in markdown
     assert html.index('id="conclusion"') < html.index("<table")
@@ -167,8 +170,8 @@ def test_the_document_answers_on_top_and_has_every_section(written, analysis):
 
 def test_a_study_without_sensitivity_or_final_runs_says_what_is_missing(tmp_path):
     config = report_data.study_config()
-    partial = study.study_analysis(config, report_data.STATE, report_data.trial_scores(config),
-                                   None, None)  # fmt: skip
+    draw = {"scores": report_data.trial_scores(config)}
+    partial = study.study_analysis(config, report_data.STATE, [draw])
     written = study.write_study(tmp_path, partial, tmp_path / "report", ("md",))
     markdown = written["md"].read_text()
     assert "> The final re-runs on test are not complete yet: no answer on test." in markdown

@@ -38,8 +38,13 @@ def tiny(zero_budget: bool = True) -> dict:
     raw["family"] = [f for f in raw["family"] if f["label"] in ("constant", "clr-iter")]
     raw["study"] = {"budget": 2, "seeds": 1, "validation_size": 2000, "sensitivity_seeds": 1}
     raw["study"] |= {"octaves": [-1, 0], "zero_budget": zero_budget, "lr_find_seeds": 1}
-    raw["study"] |= {"lr_find_steps": 20, "bootstrap": 200}
+    raw["study"] |= {"lr_find_steps": 20, "bootstrap": 200, "confirm_top": 1, "confirm_seeds": 1}
     return raw
+
+
+def planned_runs(state: dict) -> int:
+    """The runs every study's phases planned (lr-find's sweep is no run of the store)."""
+    return sum(p.get("runs", 0) for s in state["studies"] for p in s["phases"].values())
 
 
 def garbage_test_labels(mnist_dir: Path, folder: Path) -> Path:
@@ -86,9 +91,10 @@ def test_selection_never_reads_test_data(studies):
     real, garbage = studies
     real_state, garbage_state = read_state(real), read_state(garbage)
     # every choice is the same, bit for bit: trials, winners, sensitivity, lr-find bounds
-    assert real_state["winners"] == garbage_state["winners"]
+    assert real_state["studies"][0]["winners"] == garbage_state["studies"][0]["winners"]
+    assert real_state["studies"][0]["check"] == garbage_state["studies"][0]["check"]
     assert real_state["lr_find"] == garbage_state["lr_find"]
-    for phase in ("trials", "sensitivity"):
+    for phase in ("trials", "confirm", "sensitivity"):
         values = _evaluation_accuracies(real, phase)
         assert values and values == _evaluation_accuracies(garbage, phase)
     # ...while the test labels did reach what reads the test set: the final runs
@@ -148,17 +154,18 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    before, planned = _complete(out), read_state(out)["trials"]
-    assert 2 <= len(before) < 4 + 2 * 2 + 2  # interrupted: not every run is there
+    before, planned = _complete(out), read_state(out)["studies"][0]["trials"]
+    assert 2 <= len(before) < 4 + 2 + 2 * 2 + 2  # interrupted: not every run is there
     resumed = subprocess.run(_cli(*args, "--jobs", "1"), env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    after = _complete(out)
-    assert len(after) == 4 + 2 * 2 + 2  # trials, sensitivity, final
+    after, state = _complete(out), read_state(out)
+    # trials, confirmation, sensitivity, (re-checks), final
+    assert len(after) == planned_runs(state) >= 4 + 2 + 2 * 2 + 2
     assert {run: after[run] for run in before} == before  # no complete run was retrained
     counts = re.search(r"(\d+) runs trained, (\d+) already complete", resumed.stderr)
     assert counts and (int(counts[1]), int(counts[2])) == (len(after) - len(before), len(before))
-    assert read_state(out)["trials"] == planned  # the same plan with --jobs 1 as with --jobs 2
+    assert state["studies"][0]["trials"] == planned  # the same plan with --jobs 1 as with --jobs 2
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")

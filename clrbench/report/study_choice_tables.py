@@ -179,7 +179,7 @@ def across_table(analysis: dict[str, Any]) -> dict[str, Any]:
     headers += ["Studies +/−", "p (sign test, Holm)", "Verdict"]
     note = (
         f"Over {n} independent stud{'y' if n == 1 else 'ies'}: each family's per-study "
-        f"difference to that study's tuned {analysis['baseline']} (the table above), its median "
+        f"difference to that study's tuned {analysis['baseline']} (the table below), its median "
         "and min–max, the 95% t-interval of its mean over studies (each study's difference "
         "carries its tuning luck and its seed noise, so their spread measures both), how many "
         f"studies it won, and an exact two-sided sign test (Holm over the families). With fewer "

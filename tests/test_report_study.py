@@ -152,7 +152,8 @@ def test_the_zero_budget_answer_compares_the_cycle_with_both_constants(analysis)
 def test_the_document_answers_on_top_and_has_every_section(written, analysis):
     html, markdown = written["html"].read_text(), written["md"].read_text()
     answers = study.conclusion(analysis)
-    assert len(answers) == 5 and answers[0].startswith("Over 1 study (each an independent")
+    assert len(answers) == 5
+    assert answers[0].startswith("On test, each family against the tuned constant: clr-iter ")
     assert "This is one study: one draw of tuning" in answers[0]
     assert answers[1].startswith("Within this study, with seed noise only (winners held fixed): "
                                  "Given the same tuning effort")  # fmt: skip

@@ -205,3 +205,38 @@ def test_study_report_renders_in_headless_chromium(studies, tmp_path):
 PROBE = """<script>addEventListener("load", () => document.body.setAttribute(
   "data-images", [...document.images].map(i => i.complete ? i.naturalWidth : -1).join(",")));
 </script></body>"""
+
+
+def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_path, mnist_dir):
+    """``study --studies 2`` on the tiny study (the quick preset shrunk to about 2 minutes on 2
+    cores): study 1 in its own folder with its own seeds, the headline over both studies, and
+    summary.json agreeing with the state."""
+    config = tmp_path / "tiny.toml"
+    raw = tiny()
+    raw["study"] |= {"sensitivity_seeds": 2}
+    config.write_text(tomli_w.dumps(raw))
+    out = tmp_path / "study"
+    env = os.environ | {"PYTHONPATH": str(REPO), "CLRBENCH_DATA_DIR": str(mnist_dir)}
+    args = ["--config", str(config), "--studies", "2", "--out", str(out), "--quiet", "--jobs", "2"]
+    done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    state = read_state(out)
+    assert [s["folder"] for s in state["studies"]] == [".", "study-1"]
+    assert state["studies"][1]["seeds"]["tuning"] == [11000]
+    assert (out / "study-1/final/runs").is_dir() and not (out / "study-1/lr-find").exists()
+    markdown = (out / "report/report.md").read_text()
+    assert markdown.count("> Over 2 studies (each an independent tuning") == 1
+    assert "## Across studies: against the tuned constant" in markdown
+    assert "## Every study's winners on test" in markdown and "## Confirmed winners" in markdown
+    summary = json.loads((out / "report/summary.json").read_text())
+    assert summary["studies"] == summary["studies_done"] == 2
+    for study in (0, 1):
+        winners = {f: w["label"] for f, w in state["studies"][study]["winners"].items()}
+        assert {f: w["label"] for f, w in summary["per_study"][study]["winners"].items()} == winners
+        for family, label in winners.items():
+            assert f"| {study} | {family} | {label} |" in markdown
+    headline = summary["headline"]["clr-iter"]
+    assert headline["studies"] == 2 and headline["low"] <= headline["median"] <= headline["high"]
+    assert headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
+    median = f"{headline['median'] * 100:+.2f}".replace("-", "−")
+    assert f"| clr-iter | 2 | {median} |" in markdown

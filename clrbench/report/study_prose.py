@@ -203,6 +203,7 @@ def answer_repeats(
         f"{baseline} won {won} of {done}."
     )
     if done == 1:
+        text = f"On test, each family against the tuned {baseline}: {parts}."
         return text + (
             " This is one study: one draw of tuning, so these differences carry the luck of "
             "that draw (which trials were sampled, which seed they trained with), not only seed "

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from conftest import load_synthetic
 
-from clrbench.config.study import StudyConfig
+from clrbench.config.study import StudyConfig, octave_label
 from clrbench.config.study_presets import preset
 from clrbench.store.results import Results, load_results
 from clrbench.suite.study import plan_trials
@@ -41,7 +41,8 @@ STATE = {
         "dataset_md5": {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
     },
     "lr_find": {"base_lr": 0.0123, "max_lr": 0.234},
-    "phases": {"trials": {"trained": 12}},
+    "phases": {},
+    "studies": [{"index": 0, "folder": ".", "seeds": {}, "phases": {"trials": {"trained": 12}}}],
 }
 
 
@@ -103,16 +104,26 @@ def final_results(folder: Path) -> Results:
     return _relabelled(load_results(folder), ZERO_BUDGET)
 
 
+def sweep_frame(points: pd.DataFrame) -> pd.DataFrame:
+    """``stats.final_metrics``'s columns for the sweep runs of ``points``."""
+    pairs = zip(points["family"], points["k"], strict=True)
+    return pd.DataFrame(
+        {
+            "schedule": [octave_label(family, k) for family, k in pairs],
+            "seed": points["seed"],
+            "status": points["status"],
+            "final_test_accuracy": points["validation_accuracy"],
+        }
+    )
+
+
 def study_parts(folder: Path) -> dict[str, Any]:
-    """The arguments of ``report.study.study_analysis`` for a complete constructed study."""
+    """The arguments of ``report.study.study_analysis`` for a complete constructed study (one
+    study, no confirmation runs: the winners are the best trials)."""
     config = study_config()
-    return {
-        "config": config,
-        "state": STATE,
-        "scores": trial_scores(config),
-        "points": sensitivity_points(SHAPES),
-        "final": final_results(folder),
-    }
+    draw = {"scores": trial_scores(config), "confirmation": None, "recheck": None}
+    draw |= {"sweep": sweep_frame(sensitivity_points(SHAPES)), "final": final_results(folder)}
+    return {"config": config, "state": STATE, "draws": [draw]}
 
 
 class Tables(HTMLParser):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -12,8 +13,10 @@ import pytest
 import report_data
 from report_data import Tables
 
+from clrbench import __version__
 from clrbench.analysis.study import flatness, sensitivity_curve
 from clrbench.report import study, study_figures, study_prose, study_tables
+from clrbench.semantics import TRAINING_SEMANTICS
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +38,9 @@ def test_winners_are_chosen_on_validation_and_the_outcomes_counted(analysis):
     # constant: ok 0.95, 0.97, diverged, ok 0.96; clr-iter: 0.975, failed, 0.98, 0.97
     assert rows["constant"][2:5] == ["3/1/0", "constant-t1", "97.00"]
     assert rows["clr-iter"][2:5] == ["3/0/1", "clr-iter-t2", "98.00"]
-    assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "no ok trial"]
+    assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "–", "no ok trial"]
     params = analysis["scores"].set_index("label").loc["constant-t1", "params"]
-    assert rows["constant"][5] == f"lr={params['lr']:g}"
+    assert rows["constant"][5:] == ["–", f"lr={params['lr']:g}"]  # no confirmation runs here
 
 
 def test_the_budget_table_shows_powers_of_two_up_to_the_budget(analysis):
@@ -149,7 +152,11 @@ def test_the_zero_budget_answer_compares_the_cycle_with_both_constants(analysis)
 def test_the_document_answers_on_top_and_has_every_section(written, analysis):
     html, markdown = written["html"].read_text(), written["md"].read_text()
     answers = study.conclusion(analysis)
-    assert len(answers) == 4 and answers[0].startswith("Given the same tuning effort")
+    assert len(answers) == 5
+    assert answers[0].startswith("On test, each family against the tuned constant: clr-iter ")
+    assert "This is one study: one draw of tuning" in answers[0]
+    assert answers[1].startswith("Within this study, with seed noise only (winners held fixed): "
+                                 "Given the same tuning effort")  # fmt: skip
     for answer in answers:
         assert f"> {answer}\n" in markdown
     assert html.index('id="conclusion"') < html.index("<table")
@@ -167,8 +174,8 @@ def test_the_document_answers_on_top_and_has_every_section(written, analysis):
 
 def test_a_study_without_sensitivity_or_final_runs_says_what_is_missing(tmp_path):
     config = report_data.study_config()
-    partial = study.study_analysis(config, report_data.STATE, report_data.trial_scores(config),
-                                   None, None)  # fmt: skip
+    draw = {"scores": report_data.trial_scores(config)}
+    partial = study.study_analysis(config, report_data.STATE, [draw])
     written = study.write_study(tmp_path, partial, tmp_path / "report", ("md",))
     markdown = written["md"].read_text()
     assert "> The final re-runs on test are not complete yet: no answer on test." in markdown
@@ -201,3 +208,74 @@ def test_the_sensitivity_panel_zooms_on_the_flat_range_and_floors_a_collapse():
     assert 97.9 < top < 97.9 + study_figures.ZOOM_PP
     assert [t.get_text() for t in ax.texts] == ["50.0%"]  # the collapsed mean, on the floor
     assert ax.texts[0].xy[1] == pytest.approx(bottom + 0.06 * (top - bottom))
+
+
+def _second_study(first: dict) -> dict:
+    """Study 1: confirmation runs, constant's sweep peaking at x2 beyond its noise, and that x2
+    re-checked better than the confirmed winner on the confirmation seeds."""
+    shapes = dict(report_data.SHAPES, constant=[0.90, 0.95, 0.979, 0.980, 0.985, 0.96, 0.90])
+    confirmation = pd.DataFrame(
+        [("constant-t1", 0, 0.975), ("constant-t1", 1, 0.977), ("constant-t3", 0, 0.970),
+         ("constant-t3", 1, 0.972), ("clr-iter-t2", 0, 0.980), ("clr-iter-t2", 1, 0.982),
+         ("clr-iter-t0", 0, 0.970), ("clr-iter-t0", 1, 0.970)],
+        columns=["schedule", "seed", "final_test_accuracy"],
+    ).assign(status="ok")  # fmt: skip
+    recheck = pd.DataFrame(
+        {"schedule": "constant-k+1", "seed": [0, 1], "final_test_accuracy": [0.979, 0.981]}
+    ).assign(status="ok")
+    sweep = report_data.sweep_frame(report_data.sensitivity_points(shapes))
+    return first | {"confirmation": confirmation, "sweep": sweep, "recheck": recheck}
+
+
+def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp_path):
+    config = report_data.study_config().with_changes(studies=2)
+    first = report_data.study_parts(tmp_path / "final")["draws"][0]
+    state = report_data.STATE | {"studies": report_data.STATE["studies"] * 2}
+    analysis = study.study_analysis(config, state, [first, _second_study(first)])
+    written = study.write_study(tmp_path, analysis, tmp_path / "report")
+    summary = json.loads(written["summary"].read_text())
+    html, markdown = written["html"].read_text(), written["md"].read_text()
+    assert summary["format"] == "clrbench-study-summary/1" and summary["studies"] == 2
+    assert summary["clrbench_version"] == __version__
+    assert summary["training_semantics"] == TRAINING_SEMANTICS
+    assert summary["families"] == report_data.FAMILIES and summary["baseline"] == "constant"
+    # study 1: x2 beat x1 by 0.5 pp beyond the noise, re-checked 98.0% vs 97.6%: the new winner
+    (warning,) = summary["warnings"]
+    assert warning.startswith("Warning (study 1: constant): the sensitivity sweep found ×2 "
+                              "better than the winner's ×1 by +0.50 pp on validation")  # fmt: skip
+    assert warning.endswith(
+        "it scored 98.00% against the winner's 97.60%, so it replaced the winner."
+    )
+    assert f"> {warning}\n" in markdown
+    winner = summary["per_study"][1]["winners"]["constant"]
+    assert (winner["label"], winner["source"], winner["replaced"]) == (
+        "constant-k+1", "re-check", "constant-t1"
+    )  # fmt: skip
+    assert summary["per_study"][1]["flagged"] == ["constant"]
+    assert summary["per_study"][0]["winners"]["clr-iter"]["confirmed"] is False
+    parser = Tables()
+    parser.feed(html)
+    # every study's winners on test: the same numbers as the summary
+    for row in parser.tables["per-study"][1:]:
+        study_index, family, label, _, mean, difference, best = row
+        entry = summary["per_study"][int(study_index)]
+        assert label == entry["winners"][family]["label"]
+        assert mean == f"{entry['final_test_accuracy'][family] * 100:.2f}"
+        assert difference.replace("−", "-") == f"{entry['difference'][family] * 100:+.2f}"
+        assert (best == "✓") == (family in entry["best"])
+    across = {row[0]: row for row in parser.tables["across-studies"][1:]}
+    headline = summary["headline"]["clr-iter"]
+    assert across["clr-iter"][1] == str(headline["studies"]) == "2"
+    assert across["clr-iter"][2].replace("−", "-") == f"{headline['median'] * 100:+.2f}"
+    assert across["clr-iter"][5] == f"{headline['wins']} of 2"
+    assert (
+        across["clr-iter"][8] == headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
+    )
+    assert across["constant"][5] == f"{summary['baseline_wins']} of 2"
+    rechecks = {(row[0], row[1]): row for row in parser.tables["recheck"][1:]}
+    assert rechecks[("1", "constant")][-2:] == [
+        "beyond noise",
+        "98.00% vs 97.60%: replaces the winner",
+    ]
+    assert rechecks[("0", "constant")][-2:] == ["x1 is the best multiplier", "–"]
+    assert "Median" in parser.tables["across-studies"][0][2]

@@ -38,8 +38,13 @@ def tiny(zero_budget: bool = True) -> dict:
     raw["family"] = [f for f in raw["family"] if f["label"] in ("constant", "clr-iter")]
     raw["study"] = {"budget": 2, "seeds": 1, "validation_size": 2000, "sensitivity_seeds": 1}
     raw["study"] |= {"octaves": [-1, 0], "zero_budget": zero_budget, "lr_find_seeds": 1}
-    raw["study"] |= {"lr_find_steps": 20, "bootstrap": 200}
+    raw["study"] |= {"lr_find_steps": 20, "bootstrap": 200, "confirm_top": 1, "confirm_seeds": 1}
     return raw
+
+
+def planned_runs(state: dict) -> int:
+    """The runs every study's phases planned (lr-find's sweep is no run of the store)."""
+    return sum(p.get("runs", 0) for s in state["studies"] for p in s["phases"].values())
 
 
 def garbage_test_labels(mnist_dir: Path, folder: Path) -> Path:
@@ -86,9 +91,10 @@ def test_selection_never_reads_test_data(studies):
     real, garbage = studies
     real_state, garbage_state = read_state(real), read_state(garbage)
     # every choice is the same, bit for bit: trials, winners, sensitivity, lr-find bounds
-    assert real_state["winners"] == garbage_state["winners"]
+    assert real_state["studies"][0]["winners"] == garbage_state["studies"][0]["winners"]
+    assert real_state["studies"][0]["check"] == garbage_state["studies"][0]["check"]
     assert real_state["lr_find"] == garbage_state["lr_find"]
-    for phase in ("trials", "sensitivity"):
+    for phase in ("trials", "confirm", "sensitivity"):
         values = _evaluation_accuracies(real, phase)
         assert values and values == _evaluation_accuracies(garbage, phase)
     # ...while the test labels did reach what reads the test set: the final runs
@@ -148,17 +154,18 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    before, planned = _complete(out), read_state(out)["trials"]
-    assert 2 <= len(before) < 4 + 2 * 2 + 2  # interrupted: not every run is there
+    before, planned = _complete(out), read_state(out)["studies"][0]["trials"]
+    assert 2 <= len(before) < 4 + 2 + 2 * 2 + 2  # interrupted: not every run is there
     resumed = subprocess.run(_cli(*args, "--jobs", "1"), env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    after = _complete(out)
-    assert len(after) == 4 + 2 * 2 + 2  # trials, sensitivity, final
+    after, state = _complete(out), read_state(out)
+    # trials, confirmation, sensitivity, (re-checks), final
+    assert len(after) == planned_runs(state) >= 4 + 2 + 2 * 2 + 2
     assert {run: after[run] for run in before} == before  # no complete run was retrained
     counts = re.search(r"(\d+) runs trained, (\d+) already complete", resumed.stderr)
     assert counts and (int(counts[1]), int(counts[2])) == (len(after) - len(before), len(before))
-    assert read_state(out)["trials"] == planned  # the same plan with --jobs 1 as with --jobs 2
+    assert state["studies"][0]["trials"] == planned  # the same plan with --jobs 1 as with --jobs 2
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
@@ -198,3 +205,38 @@ def test_study_report_renders_in_headless_chromium(studies, tmp_path):
 PROBE = """<script>addEventListener("load", () => document.body.setAttribute(
   "data-images", [...document.images].map(i => i.complete ? i.naturalWidth : -1).join(",")));
 </script></body>"""
+
+
+def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_path, mnist_dir):
+    """``study --studies 2`` on the tiny study (the quick preset shrunk to about 2 minutes on 2
+    cores): study 1 in its own folder with its own seeds, the headline over both studies, and
+    summary.json agreeing with the state."""
+    config = tmp_path / "tiny.toml"
+    raw = tiny()
+    raw["study"] |= {"sensitivity_seeds": 2}
+    config.write_text(tomli_w.dumps(raw))
+    out = tmp_path / "study"
+    env = os.environ | {"PYTHONPATH": str(REPO), "CLRBENCH_DATA_DIR": str(mnist_dir)}
+    args = ["--config", str(config), "--studies", "2", "--out", str(out), "--quiet", "--jobs", "2"]
+    done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    state = read_state(out)
+    assert [s["folder"] for s in state["studies"]] == [".", "study-1"]
+    assert state["studies"][1]["seeds"]["tuning"] == [11000]
+    assert (out / "study-1/final/runs").is_dir() and not (out / "study-1/lr-find").exists()
+    markdown = (out / "report/report.md").read_text()
+    assert markdown.count("> Over 2 studies (each an independent tuning") == 1
+    assert "## Across studies: against the tuned constant" in markdown
+    assert "## Every study's winners on test" in markdown and "## Confirmed winners" in markdown
+    summary = json.loads((out / "report/summary.json").read_text())
+    assert summary["studies"] == summary["studies_done"] == 2
+    for study in (0, 1):
+        winners = {f: w["label"] for f, w in state["studies"][study]["winners"].items()}
+        assert {f: w["label"] for f, w in summary["per_study"][study]["winners"].items()} == winners
+        for family, label in winners.items():
+            assert f"| {study} | {family} | {label} |" in markdown
+    headline = summary["headline"]["clr-iter"]
+    assert headline["studies"] == 2 and headline["low"] <= headline["median"] <= headline["high"]
+    assert headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
+    median = f"{headline['median'] * 100:+.2f}".replace("-", "−")
+    assert f"| clr-iter | 2 | {median} |" in markdown

@@ -124,7 +124,11 @@ def best_vs_budget(scores: pd.DataFrame, resamples: int, seed: int = 0) -> pd.Da
 
 def sensitivity_points(results: Results, labels: dict[str, tuple[str, int]]) -> pd.DataFrame:
     """One row per sensitivity run: ``family, k, multiplier, seed, status, validation_accuracy``."""
-    final = stats.final_metrics(results)
+    return sweep_points(stats.final_metrics(results), labels)
+
+
+def sweep_points(final: pd.DataFrame, labels: dict[str, tuple[str, int]]) -> pd.DataFrame:
+    """:func:`sensitivity_points` from the sweep's ``stats.final_metrics`` frame."""
     final = final[final["schedule"].astype(str).isin(labels)]
     where = final["schedule"].astype(str).map(labels)
     return pd.DataFrame(

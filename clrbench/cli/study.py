@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=int, metavar="N", help="trials per family")
     p.add_argument("--seeds", type=int, metavar="N", help="fresh seeds for the final re-runs")
     p.add_argument(
+        "--studies",
+        type=int,
+        metavar="N",
+        help="independent tunings (own Sobol scrambles and selection seeds, the same split and "
+        "final seeds); the headline is the median over them (default 1: one draw)",
+    )
+    p.add_argument(
         "--families",
         metavar="A,B",
         help=f"families to compare (default {','.join(STANDARD)}; also {','.join(OPTIONAL)})",
@@ -90,6 +97,7 @@ def resolve_study(args: argparse.Namespace, workload: str | None = None) -> Stud
     overrides = {
         "budget": args.budget,
         "seeds": args.seeds,
+        "studies": args.studies,
         "epochs": args.epochs,
         "train_size": args.train_size,
         "eval_every": args.eval_every,
@@ -153,9 +161,11 @@ def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
     families = len(config.families)
     console.print(
         f"{config.name} on {name_of(config.workload)}: {families} families x "
-        f"{config.budget} trials, "
-        f"{len(config.octaves)} multipliers x {config.sensitivity_seeds} seeds, "
-        f"{config.seeds} final seeds; {config.workload.epochs} epochs per run -> {out}"
+        f"{config.budget} trials, the best {config.confirm_top} x {config.confirm_seeds} "
+        f"confirmation seeds, {len(config.octaves)} multipliers x {config.sensitivity_seeds} "
+        f"seeds, {config.seeds} final seeds; {config.studies} "
+        f"stud{'y' if config.studies == 1 else 'ies'}; "
+        f"{config.workload.epochs} epochs per run -> {out}"
     )
     runner = Runner(
         jobs=default_jobs(args.jobs),
@@ -171,7 +181,7 @@ def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
         outcome = study_locked(config, out, runner)
         trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
         console.print(f"{trained} runs trained, {kept} already complete")
-        if not args.no_report and outcome.state.get("winners"):
+        if not args.no_report and any(s["winners"] for s in outcome.state["studies"]):
             from clrbench.report.study import render_study
 
             for path in render_study(out, out / "report").values():

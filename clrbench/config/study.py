@@ -10,6 +10,8 @@ TOML shape (``python -m clrbench study --config study.toml``; ``--emit-config`` 
     [study]                  # every key optional; defaults in StudyConfig
     budget = 16              # trials per family
     seeds = 5                # fresh seeds for the final re-runs on test
+    confirm_top = 3          # the best trials of a family re-trained on confirm_seeds seeds
+    studies = 1              # independent tunings (--studies N)
 
     [[family]]
     label = "constant"
@@ -45,6 +47,9 @@ SPLIT_KEYS = ("validation_size", "split_seed")
 STUDY_VALIDATION_SIZE = 10_000  # images held out of the training set for every choice
 
 ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")  # the study's lr-find arm
+# Study i of ``studies`` adds i x this to every seed that selects (sampling, tuning, confirmation,
+# sensitivity); study 0 keeps the configured seeds, and the final seeds are the same for all.
+STUDY_SEED_STRIDE = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ class StudyConfig:
     sampling_seed: int = 0  # scrambles the Sobol sequences
     sensitivity_seeds: int = 2
     sensitivity_first_seed: int = 2000
+    confirm_top: int = 3  # the best trials per family re-trained for the winner (0: off)
+    confirm_seeds: int = 3  # fresh validation seeds of each confirmation candidate
+    confirm_first_seed: int = 3000
+    studies: int = 1  # independent tunings (their own Sobol scrambles and selection seeds)
     octaves: tuple[int, ...] = (-3, -2, -1, 0, 1, 2, 3)
     flatness_pp: float = 0.2
     zero_budget: bool = True
@@ -120,9 +129,12 @@ class StudyConfig:
     def __post_init__(self) -> None:
         for key in ("budget", "seeds", "sensitivity_seeds", "lr_find_seeds", "bootstrap"):
             _count(key, getattr(self, key))
-        for key in ("first_seed", "tuning_seed", "sampling_seed"):
+        for key in ("confirm_seeds", "studies"):
+            _count(key, getattr(self, key))
+        for key in ("first_seed", "tuning_seed", "sampling_seed", "confirm_top"):
             _count(key, getattr(self, key), minimum=0)
-        _count("sensitivity_first_seed", self.sensitivity_first_seed, minimum=0)
+        for key in ("sensitivity_first_seed", "confirm_first_seed"):
+            _count(key, getattr(self, key), minimum=0)
         _count("lr_find_steps", self.lr_find_steps, minimum=20)
         if self.workload.validation_size is None:
             raise ConfigError("a study needs a validation_size (every choice is made on it)")
@@ -154,15 +166,55 @@ class StudyConfig:
         object.__setattr__(self, "octaves", tuple(sorted(self.octaves)))
 
     def _check_seeds(self) -> None:
+        """The final seeds differ from every seed that selects, in every study; within and
+        across studies the selecting seeds of different phases never meet (studies are
+        independent draws)."""
         final = set(range(self.first_seed, self.first_seed + self.seeds))
-        sensitivity = range(
-            self.sensitivity_first_seed, self.sensitivity_first_seed + self.sensitivity_seeds
+        seen: dict[int, str] = {}
+        for i in range(self.studies):
+            for phase, seeds in self.draw_seeds(i).items():
+                for seed in seeds:
+                    if seed in final:
+                        raise ConfigError(
+                            f"the final seeds {min(final)}..{max(final)} must differ from the "
+                            f"tuning seed ({self.tuning_seed}), the confirmation and the "
+                            f"sensitivity seeds (study {i}'s {phase} seed {seed})"
+                        )
+                    where = f"study {i}'s {phase}"
+                    if seen.setdefault(seed, where) != where:
+                        raise ConfigError(
+                            f"seed {seed} is both {seen[seed]} and {where} seed: give the "
+                            "tuning, confirmation and sensitivity seeds ranges that do not meet"
+                        )
+
+    def draw_seeds(self, study: int) -> dict[str, tuple[int, ...]]:
+        """The seeds that select in study ``study``: tuning, confirmation, sensitivity."""
+        shift = STUDY_SEED_STRIDE * study
+        confirm = self.confirm_first_seed + shift
+        sensitivity = self.sensitivity_first_seed + shift
+        return {
+            "tuning": (self.tuning_seed + shift,),
+            "confirmation": tuple(range(confirm, confirm + self.confirm_seeds)),
+            "sensitivity": tuple(range(sensitivity, sensitivity + self.sensitivity_seeds)),
+        }
+
+    def draw(self, study: int) -> StudyConfig:
+        """Study ``study`` of this configuration as a one-study configuration: its own Sobol
+        scramble and selection seeds (study 0: this configuration's own), the same split,
+        workload, spaces and final seeds."""
+        if not 0 <= study < self.studies:
+            raise ConfigError(f"study {study} of {self.studies}: no such study")
+        if study == 0 and self.studies == 1:
+            return self
+        shift = STUDY_SEED_STRIDE * study
+        return replace(
+            self,
+            studies=1,
+            sampling_seed=self.sampling_seed + shift,
+            tuning_seed=self.tuning_seed + shift,
+            confirm_first_seed=self.confirm_first_seed + shift,
+            sensitivity_first_seed=self.sensitivity_first_seed + shift,
         )
-        if self.tuning_seed in final or final & set(sensitivity):
-            raise ConfigError(
-                f"the final seeds {min(final)}..{max(final)} must differ from the tuning seed "
-                f"({self.tuning_seed}) and the sensitivity seeds"
-            )
 
     def lengths(self) -> tuple[int, int]:
         """Steps per epoch and total steps of every run of the study."""

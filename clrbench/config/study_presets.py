@@ -118,11 +118,15 @@ def study_preset(
 
 
 # The reference study: full MNIST (50,000 train / 10,000 validation), 25 epochs. Runs: 5 families
-# x 16 trials + 5 x 7 multipliers x 2 seeds + 7 schedules x 5 seeds = 185 runs of 25 epochs, about
-# an hour on 2 cores (~40 s per run with 2 at a time), plus three 500-step lr-find sweeps.
+# x 16 trials + 5 x 3 candidates x 3 confirmation seeds + 5 x 7 multipliers x 2 seeds + 7
+# schedules x 5 seeds = 230 runs of 25 epochs (and up to 3 re-check runs per family), about 80
+# minutes on 2 cores (~40 s per run with 2 at a time), plus three 500-step lr-find sweeps.
 REFERENCE = {"budget": 16, "seeds": 5, "sensitivity_seeds": 2, "lr_find_seeds": 3}
-# The whole protocol in a few minutes: 3,000 images, 3 epochs, 4 trials per family.
+REFERENCE |= {"confirm_top": 3, "confirm_seeds": 3}
+# The whole protocol in a few minutes: 3,000 images, 3 epochs, 4 trials per family, the best 2
+# of them confirmed on 2 seeds.
 QUICK = {"budget": 4, "seeds": 3, "sensitivity_seeds": 2, "lr_find_seeds": 2, "lr_find_steps": 200}
+QUICK |= {"confirm_top": 2, "confirm_seeds": 2}
 
 STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "reference": {"epochs": 25, "train_size": None, "study": REFERENCE},

@@ -21,16 +21,23 @@ from clrbench.analysis.study import (
     best_vs_budget,
     final_comparison,
     flatness,
-    select_winners,
     sensitivity_curve,
-    sensitivity_points,
     trial_scores,
 )
-from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig, octave_label
+from clrbench.analysis.study_repeats import across_studies, per_study
+from clrbench.analysis.study_select import choose
+from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.report import figures as run_figures
 from clrbench.report import page, prose, study_figures, study_prose
 from clrbench.report import tables as report_tables
+from clrbench.report.study_choice_tables import (
+    across_table,
+    confirmation_table,
+    per_study_table,
+    recheck_table,
+)
+from clrbench.report.study_summary import write_summary
 from clrbench.report.study_tables import (
     budget_table,
     protocol_rows,
@@ -54,46 +61,82 @@ def _load(folder: Path) -> Results | None:
         return None
 
 
-def load_config(study_dir: Path) -> StudyConfig:
+def load_config(study_dir: Path, state: dict[str, Any] | None = None) -> StudyConfig:
+    """STUDY/study.toml; for a format-1 state (before confirmed winners) without confirmation."""
     path = study_dir / "study.toml"
     try:
-        return StudyConfig.from_dict(tomllib.loads(path.read_text()))
+        config = StudyConfig.from_dict(tomllib.loads(path.read_text()))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read the study configuration ({exc})") from None
+    if state is not None and state.get("legacy_format") == 1:
+        return config.with_changes(confirm_top=0, studies=1)
+    return config
+
+
+def _finished(folder: Path) -> pd.DataFrame | None:
+    results = _load(folder)
+    return None if results is None else stats.final_metrics(results)
+
+
+def read_draw(study_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    """One study's phases from its folder (``study_analysis``'s draw parts); None before its
+    first trial completed."""
+    folder = study_dir / record.get("folder", ".")
+    trials = _load(folder / "trials")
+    if trials is None:
+        return None
+    parts: dict[str, Any] = {"scores": trial_scores(trials, record["trials"])}
+    for key, phase in (("confirmation", "confirm"), ("sweep", "sensitivity")):
+        parts[key] = _finished(folder / phase)
+    parts["recheck"], parts["final"] = _finished(folder / "recheck"), _load(folder / "final")
+    return parts
 
 
 def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[str, Any]:
     """Every statistic of the study report, from the folder alone."""
     study_dir = Path(study_dir)
-    state, config = read_state(study_dir), load_config(study_dir)
-    trials = _load(study_dir / "trials")
-    if trials is None:
+    state = read_state(study_dir)
+    config = load_config(study_dir, state)
+    draws = []
+    for record in state["studies"][: config.studies]:
+        parts = read_draw(study_dir, record)
+        if parts is None:
+            break
+        draws.append(parts)
+    if not draws:
         raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
-    scores = trial_scores(trials, state["trials"])
-    points = None
-    sensitivity = _load(study_dir / "sensitivity")
-    if sensitivity is not None:
-        winners = select_winners(scores)
-        labels = {octave_label(f, k): (f, k) for f in winners for k in config.octaves}
-        points = sensitivity_points(sensitivity, labels)
-    return study_analysis(config, state, scores, points, _load(study_dir / "final"), target)
+    return study_analysis(config, state, draws, target)
+
+
+def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> dict[str, Any]:
+    """One study's choices (``study_select.choose``) and its final runs' metrics."""
+    choice = choose(config.draw(index), parts["scores"], parts.get("confirmation"),
+                    parts.get("sweep"), parts.get("recheck"))  # fmt: skip
+    final = parts.get("final")
+    metrics = None
+    if final is not None:
+        metrics = stats.final_metrics(final)
+        metrics = metrics[metrics["schedule"].astype(str).isin(choice["winners"])]
+    return {"index": index, "choice": choice, "scores": parts["scores"], "metrics": metrics}
 
 
 def study_analysis(
     config: StudyConfig,
     state: dict[str, Any],
-    scores: pd.DataFrame,
-    points: pd.DataFrame | None,
-    final: Results | None,
+    draws: list[dict[str, Any]],
     target: float | None = None,
 ) -> dict[str, Any]:
-    """Every statistic of the study report from its phases: the trials' scores, the
-    sensitivity points (None before that phase) and the final runs (None before those)."""
-    winners = select_winners(scores)
+    """Every statistic of the study report from its studies' phases (``read_draw``'s parts:
+    ``scores``, and the phases' frames, None before they ran). Study 0 is shown in detail;
+    every study enters the per-study table and the headline across studies."""
+    studies = [draw_analysis(config, i, parts) for i, parts in enumerate(draws)]
+    first, scores, final = studies[0], draws[0]["scores"], draws[0].get("final")
+    winners = first["choice"]["winners"]
     analysis: dict[str, Any] = {"state": state, "config": config, "scores": scores}
     analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
     analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
-    analysis["versus"] = None
+    analysis |= {"versus": None, "studies": studies, "choice": first["choice"]}
+    points = first["choice"]["points"]
     if points is not None:
         curve = sensitivity_curve(points)
         analysis |= {"points": points, "curve": curve}
@@ -112,6 +155,11 @@ def study_analysis(
     for key in ("main", "zero", "versus"):
         if analysis[key] is not None:
             analysis[key]["conclusion"] = _final_conclusion(analysis[key])
+    baseline = stats.resolve_baseline([f.label for f in config.families], None)
+    done = [s["metrics"] for s in studies if s["metrics"] is not None]
+    analysis["baseline"] = baseline
+    analysis["per_study"] = per_study(done, baseline)
+    analysis["across"] = across_studies(analysis["per_study"], baseline)
     return analysis
 
 
@@ -124,9 +172,16 @@ def _final_conclusion(comparison: dict[str, Any]) -> str:
 def conclusion(analysis: dict[str, Any]) -> list[str]:
     """The generated answer, one paragraph per question (plus the tuning-effort note)."""
     config = analysis["config"]
-    paragraphs = []
+    paragraphs = study_prose.sensitivity_warnings(analysis["studies"])
+    headline = study_prose.answer_repeats(
+        analysis["across"], analysis["per_study"], config.studies, analysis["baseline"]
+    )
+    if headline:
+        paragraphs.insert(0, headline)
     if analysis["main"] is not None:
-        paragraphs.append(study_prose.answer_tuned(analysis["main"], config.budget, config.seeds))
+        answer = study_prose.answer_tuned(analysis["main"], config.budget, config.seeds)
+        where = "In study 0 alone, with" if config.studies > 1 else "Within this study, with"
+        paragraphs.append(f"{where} seed noise only (winners held fixed): {answer}")
     else:
         paragraphs.append("The final re-runs on test are not complete yet: no answer on test.")
     paragraphs.append(
@@ -223,13 +278,22 @@ def write_study(
     colors = page.palette([f.label for f in analysis["config"].families])
     figures = page.encode_figures(_figures(analysis, colors))
     context = _context(study_dir, analysis, figures, colors)
-    return page.write_pages(out_dir, "study", context, figures, formats, templates)
+    paths = page.write_pages(out_dir, "study", context, figures, formats, templates)
+    return paths | {"summary": write_summary(analysis, out_dir)}
 
 
 def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> dict[str, Any]:
-    tables = [winners_table(analysis), budget_table(analysis["budget"])]
+    headline = []
+    if not analysis["per_study"].empty:
+        headline = [across_table(analysis), per_study_table(analysis)]
+    tables = [winners_table(analysis)]
+    if analysis["config"].confirm_top:
+        tables.append(confirmation_table(analysis))
+    tables.append(budget_table(analysis["budget"]))
     if analysis["flat"] is not None:
         tables.append(sensitivity_table(analysis))
+    if any(s["choice"]["check"] is not None for s in analysis["studies"]):
+        tables.append(recheck_table(analysis))
     final_tables = []
     if analysis["main"] is not None:
         main = analysis["main"]
@@ -251,11 +315,14 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     return {
         "title": f"clrbench study: {config.name}",
         "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
+        f"{config.studies} stud{'y' if config.studies == 1 else 'ies'}, "
         f"{config.seeds} final seeds, {config.workload.epochs} "
         f"epoch{'s' if config.workload.epochs > 1 else ''} "
         f"per run, from {study_dir}",
         "conclusion": conclusion(analysis),
         "main_conclusion": analysis["main"]["conclusion"] if analysis["main"] else "",
+        "headline_tables": [report_tables.aligned(t) for t in headline],
+        "detail": "Study 0 in detail" if config.studies > 1 else "",
         "tables": [report_tables.aligned(t) for t in tables],
         "final_tables": [report_tables.aligned(t) for t in final_tables],
         "trials_table": report_tables.aligned(trials_table(analysis["scores"])),

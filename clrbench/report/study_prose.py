@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+from clrbench.analysis.study_select import NOISE_SE
 from clrbench.report.prose import format_p
 from clrbench.text import signed
 
@@ -179,3 +180,95 @@ def answer_zero_budget(zero: dict | None, versus: dict | None, bounds: dict | No
             baseline = other.loc["lr-find-clr", "baseline"]
             text += f", and {_difference(other.loc['lr-find-clr'])} against the tuned {baseline}"
     return text + "."
+
+
+def _studies(n: int) -> str:
+    return f"{n} stud{'y' if n == 1 else 'ies'}"
+
+
+def answer_repeats(
+    across: pd.DataFrame, per_study: pd.DataFrame, studies: int, baseline: str
+) -> str:
+    """The headline: each family's median difference to the tuned baseline over the studies,
+    its spread, its wins, and whether the studies can test it (one study: one draw)."""
+    if across.empty or not across["studies"].gt(0).any():
+        return ""
+    done = int(per_study["study"].nunique())
+    rated = across[across["studies"] > 0].sort_values("median", ascending=False)
+    parts = "; ".join(f"{r.family} {_pp(r.median)}{_spread(r)}" for r in rated.itertuples())
+    won = int(per_study[per_study["best"] & (per_study["family"] == baseline)]["study"].nunique())
+    text = (
+        f"Over {_studies(done)} (each an independent tuning, its winners re-run on the same "
+        f"final seeds), the median difference to the tuned {baseline} on test is: {parts}; "
+        f"{baseline} won {won} of {done}."
+    )
+    if done == 1:
+        text = f"On test, each family against the tuned {baseline}: {parts}."
+        return text + (
+            " This is one study: one draw of tuning, so these differences carry the luck of "
+            "that draw (which trials were sampled, which seed they trained with), not only seed "
+            "noise; `--studies N` repeats the tuning."
+        )
+    tested = rated[rated["p_holm"].notna()]
+    if tested.empty:
+        return text + f" With {_studies(done)} the spread cannot be tested (at least 3 needed)."
+    better = tested[tested["verdict"] == "better"]
+    if len(better):
+        return (
+            text
+            + " Beyond tuning luck and seed noise (sign test over studies, Holm): "
+            + (", ".join(f"{r.family} ({_p(r.p_holm)})" for r in better.itertuples()) + ".")
+        )
+    return text + (
+        f" No family beats the tuned {baseline} beyond tuning luck and seed noise (sign test "
+        f"over studies, Holm; {_studies(done)} can give no p below {format_p(2 * 0.5**done)})."
+    )
+
+
+def _spread(row) -> str:
+    if row.studies < 2:
+        return ""
+    return f" (range {_pp(row.low)} to {_pp(row.high)}, won {row.wins} of {row.studies})"
+
+
+def sensitivity_warnings(studies: list[dict]) -> list[str]:
+    """One plain line per study and family whose sweep found a multiplier better than its
+    winner beyond noise, with what the re-check made of it."""
+    lines = []
+    for study in studies:
+        check, choice = study["choice"]["check"], study["choice"]
+        if check is None:
+            continue
+        for r in check[check["flagged"]].itertuples():
+            where = f"study {study['index']}: " if len(studies) > 1 else ""
+            best = f"×{2.0**r.best_k:g}" if np.isfinite(r.best_k) else "another multiplier"
+            noise = f"({r.reason})"
+            if np.isfinite(r.threshold):
+                noise = f"beyond its noise ({_pp(r.threshold).lstrip('+')}: {NOISE_SE:g} SE)"
+            gain = f"by {_pp(r.difference)} " if np.isfinite(r.difference) else ""
+            line = (
+                f"Warning ({where}{r.family}): the sensitivity sweep found {best} better than "
+                f"the winner's ×1 {gain}on validation, {noise}. "
+            )
+            lines.append(line + _recheck_words(choice, r.family))
+    return lines
+
+
+def _recheck_words(choice: dict, family: str) -> str:
+    candidate = choice["rechecks"].get(family)
+    if candidate is None:
+        return "Confirmation is off, so it was not re-checked: the winner may not be the best."
+    means = choice["recheck_means"]
+    row = None if means is None else means[means["label"] == candidate["label"]]
+    if row is None or row.empty or not np.isfinite(row["mean"].iloc[0]):
+        return "Its re-check on the confirmation seeds has not run yet."
+    mean, old = row["mean"].iloc[0], choice["confirmed"][family]["confirmation_mean"]
+    if choice["winners"][family]["label"] == candidate["label"]:
+        return (
+            f"Re-checked on the confirmation seeds it scored {_pct(mean)} against the winner's "
+            f"{_pct(old)}, so it replaced the winner."
+        )
+    return (
+        f"Re-checked on the confirmation seeds it scored {_pct(mean)} against the winner's "
+        f"{_pct(old)}, so the winner stays."
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from clrbench.config.study import STUDY_SEED_STRIDE
 from clrbench.report import study_figures, study_prose
 from clrbench.report.tables import pct
 from clrbench.text import number
@@ -32,10 +33,11 @@ def winners_table(analysis: dict[str, Any]) -> dict[str, Any]:
                 [
                     winner["label"],
                     pct(winner["validation_accuracy"]),
+                    pct(winner.get("confirmation_mean", float("nan"))),
                     _params(winner["params"]),
                 ]
                 if winner
-                else ["–", "–", "no ok trial"]
+                else ["–", "–", "–", "no ok trial"]
             )
         )
     headers = [
@@ -43,14 +45,21 @@ def winners_table(analysis: dict[str, Any]) -> dict[str, Any]:
         "Schedule",
         "Trials ok/diverged/failed",
         "Winner",
-        "Validation acc. %",
+        "Tuning seed acc. %",
+        "Confirmation mean %",
         "Chosen parameters",
     ]
+    rule = (
+        f"the candidate with the best mean over {config.confirm_seeds} confirmation seeds among "
+        f"its {config.confirm_top} best trials (see Confirmed winners), or a multiplier of it "
+        "that the sensitivity re-check found better (label -k…)"
+        if config.confirm_top
+        else "the ok trial with the highest final validation accuracy (one seed; no confirmation)"
+    )
     note = (
         f"Each family had {config.budget} trials (scrambled Sobol points of its search space, "
         f"sampling seed {config.sampling_seed}), each trained once with the tuning seed "
-        f"{config.tuning_seed} and evaluated on the validation split only. The winner is the ok "
-        "trial with the highest final validation accuracy."
+        f"{config.tuning_seed} and evaluated on the validation split only. The winner is {rule}."
     )
     return {
         "id": "winners",
@@ -174,6 +183,18 @@ def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
             "sensitivity",
             f"multipliers 2^k for k = {list(config.octaves)}, {config.sensitivity_seeds} seeds "
             f"from {config.sensitivity_first_seed}, flat within {config.flatness_pp:g} pp",
+        ),
+        (
+            "confirmation",
+            f"the best {config.confirm_top} trials per family x {config.confirm_seeds} seeds from "
+            f"{config.confirm_first_seed}; a sweep's multiplier beyond its noise re-checked on them"
+            if config.confirm_top
+            else "off (the winner is the best single-seed trial)",
+        ),
+        (
+            "studies",
+            f"{config.studies}: study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, "
+            "confirmation and sensitivity seeds; the split and the final seeds are shared",
         ),
         (
             "final re-runs",

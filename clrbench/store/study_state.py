@@ -1,5 +1,10 @@
-"""A study's own state, ``STUDY/study.json``: the split, trials, winners, lr-find bounds and
-what each phase trained (see ``clrbench.suite.study``)."""
+"""A study's own state, ``STUDY/study.json``: the split, the lr-find bounds and, per study of
+``--studies N``, its seeds, trials, candidates, winners, sensitivity check and what each phase
+trained (see ``clrbench.suite.study``).
+
+Format 2 (confirmed winners, repeated studies). A format-1 state (one study, its winner the best
+single-seed trial) still loads, in format 2's shape with ``legacy_format`` 1: the report then
+reads it as a study without confirmation."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from clrbench.errors import ResultsError
 from clrbench.store import atomic
 
 STATE = "study.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+LEGACY_FORMATS = (1,)
 
 
 def read_state(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -25,9 +31,24 @@ def read_state(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(f"{study_dir}: not a clrbench study (no {STATE})") from None
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{path}: cannot read study state ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ResultsError(f"{path}: not a clrbench study state (format {STATE_FORMAT})")
-    return state
+    found = state.get("format") if isinstance(state, dict) else None
+    if found not in (STATE_FORMAT, *LEGACY_FORMATS):
+        raise ResultsError(
+            f"{path}: not a clrbench study state of format {STATE_FORMAT} (or 1, from before "
+            f"confirmed winners): format {found}"
+        )
+    return upgraded(state) if state["format"] == 1 else state
+
+
+def upgraded(state: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 state (one study: top-level trials, winners, phases) in format 2's shape."""
+    phases = {k: v for k, v in state.get("phases", {}).items() if k != "lr-find"}
+    study = {"index": 0, "folder": ".", "seeds": {}, "trials": state.get("trials", [])}
+    study |= {"phases": phases, "candidates": {}, "winners": state.get("winners", {})}
+    study |= {"check": [], "rechecks": {}}
+    rest = {k: v for k, v in state.items() if k not in ("trials", "winners")}
+    lr_find = {k: v for k, v in state.get("phases", {}).items() if k == "lr-find"}
+    return rest | {"studies": [study], "phases": lr_find, "format": 2, "legacy_format": 1}
 
 
 def is_study(folder: str | os.PathLike[str]) -> bool:

@@ -207,7 +207,9 @@ class WorkerPool:
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                worker.process.kill()
+                # SIGKILL by pid: loky's Popen has terminate() only, so Process.kill() raises
+                with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                    os.kill(worker.process.pid, signal.SIGKILL)
                 worker.process.join()
             worker.conn.close()
         self.workers = []

@@ -1,5 +1,7 @@
-"""A study: equal tuning budgets per schedule family, selection on validation only, then re-runs
-of the winners on test, a sensitivity sweep around each winner and Smith's zero-budget arm.
+"""A study: equal tuning budgets per schedule family, selection on validation only (the best
+trials confirmed on fresh seeds, a sensitivity sweep around each winner whose better multiplier is
+re-checked), then re-runs of the winners on test, and Smith's zero-budget arm; ``studies`` times
+over, each an independent tuning (``StudyConfig.draw``).
 
 Every training run is an ordinary run of the results store, trained by the ordinary runner
 (``clrbench.suite.runner.run_suite``: parallel, resumable, loky or Dask), in one results folder per
@@ -7,12 +9,18 @@ phase; the study's own state (the split, the trials, the winners, the lr-find bo
 phase trained) is ``STUDY/study.json``, rewritten after every phase. Layout::
 
     STUDY/study.toml        the resolved study configuration
-    STUDY/study.json        the state: split, trials, winners, lr-find bounds, phases
+    STUDY/study.json        the state: split, lr-find bounds, per study its trials, candidates,
+                            winners, sensitivity check and phases
     STUDY/lr-find/          the range test on the train split (zero-budget arm)
     STUDY/trials/           budget x families runs, one tuning seed, evaluated on validation
+    STUDY/confirm/          the best confirm_top trials per family, confirm_seeds seeds, validation
     STUDY/sensitivity/      each winner with all rates x 2^k, evaluated on validation
+    STUDY/recheck/          a multiplier the sweep found better beyond noise, confirmation seeds
     STUDY/final/            winners + zero-budget arm, fresh seeds, evaluated on test
-    STUDY/report/           report.html, report.md, figures/
+    STUDY/study-<i>/        study i >= 1 of --studies N: its trials/ confirm/ sensitivity/
+                            recheck/ final/ (study 0 is the folder itself, so a one-study folder
+                            is study 0 of a repeated one and keeps its runs)
+    STUDY/report/           report.html, report.md, summary.json, figures/
 
 Only ``final/`` is ever evaluated on the test set, and it is trained after every choice is made.
 Re-running the same command resumes: the plan is a pure function of the configuration, so
@@ -44,7 +52,7 @@ from clrbench.suite.lrfind import (
     HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
 )
 
-PHASES = ("lr-find", "trials", "sensitivity", "final")
+PHASES = ("lr-find", "trials", "confirm", "sensitivity", "recheck", "final")
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,28 @@ def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Exp
         for name, params in winners.items()
         for k in config.octaves
     )
-    seeds = tuple(
-        range(
-            config.sensitivity_first_seed, config.sensitivity_first_seed + config.sensitivity_seeds
-        )
-    )
+    seeds = config.draw_seeds(0)["sensitivity"]
     return config.experiment("validation", seeds, entries, "sensitivity")
+
+
+def confirm_experiment(config: StudyConfig, chosen: dict[str, list[dict]]) -> Experiment:
+    """Each candidate trial again under its label, on the confirmation seeds, on validation."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(families[family], c["label"], c["params"])
+        for family, group in chosen.items()
+        for c in group
+    )
+    return config.experiment("validation", config.draw_seeds(0)["confirmation"], entries, "confirm")
+
+
+def recheck_experiment(config: StudyConfig, rechecks: dict[str, dict]) -> Experiment:
+    """The multipliers the sweep found better beyond noise, on the confirmation seeds."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(families[family], c["label"], c["params"]) for family, c in rechecks.items()
+    )
+    return config.experiment("validation", config.draw_seeds(0)["confirmation"], entries, "recheck")
 
 
 def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[str, dict]:
@@ -180,9 +204,15 @@ def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
 
 
 def run_phase(
-    name: str, experiment: Experiment, out: Path, runner: Runner, outcome: StudyOutcome
+    name: str,
+    experiment: Experiment,
+    out: Path,
+    runner: Runner,
+    outcome: StudyOutcome,
+    phases: dict[str, Any],
 ) -> None:
-    """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock)."""
+    """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock),
+    recorded in ``phases`` (its study's) and the state written."""
     from clrbench.suite.devices import resolve_stack
     from clrbench.suite.runner import run_suite
 
@@ -202,16 +232,17 @@ def run_phase(
     finally:
         if progress is not None:
             progress.stop()
-    outcome.trained[name], outcome.skipped[name] = result.trained, result.skipped
+    outcome.trained[name] = outcome.trained.get(name, 0) + result.trained
+    outcome.skipped[name] = outcome.skipped.get(name, 0) + result.skipped
     outcome.failed += result.failed
-    outcome.state["phases"][name] = {
+    phases[name] = {
         "runs": len(plan.runs),
         "trained": result.trained,
         "kept": result.skipped,
         "failed": len(result.failed),
         "done": True,
     }
-    write_state(out, outcome.state)
+    write_state(outcome.out, outcome.state)
 
 
 def trial_records(trials: list[Trial]) -> list[dict[str, Any]]:
@@ -261,15 +292,38 @@ def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) 
         return study_locked(config, out, runner)
 
 
+def study_folder(out: Path, study: int) -> Path:
+    """Where study ``study``'s phases live: study 0 in the study folder itself, study i >= 1 in
+    ``STUDY/study-<i>``."""
+    return out if study == 0 else out / f"study-{study}"
+
+
+def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> dict[str, Any]:
+    """Study ``study``'s part of the state before it trains: its seeds and planned trials."""
+    draw = config.draw(study)
+    seeds = {"sampling_seed": draw.sampling_seed} | {
+        k: list(v) for k, v in config.draw_seeds(study).items()
+    }
+    folder = "." if study == 0 else f"study-{study}"
+    return {"index": study, "folder": folder, "seeds": seeds, "trials": trial_records(trials)} | {
+        "phases": {},
+        "candidates": {},
+        "winners": {},
+        "check": [],
+        "rechecks": {},
+    }
+
+
 def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome:
     """:func:`run_study` for a caller that holds ``out``'s lock: the state is written after
     every phase, by this one writer."""
-    from clrbench.analysis.study import select_winners, trial_scores
-
-    trials = plan_trials(config)
-    experiment = trials_experiment(config, trials)  # validates every trial before any training
+    draws = [config.draw(i) for i in range(config.studies)]
+    plans = [plan_trials(draw) for draw in draws]
+    # every trial of every study validated before any training
+    experiments = [trials_experiment(d, p) for d, p in zip(draws, plans, strict=True)]
     state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}
-    state |= {"trials": trial_records(trials), "phases": {}, "winners": {}, "lr_find": None}
+    state |= {"studies": [draw_record(config, i, p) for i, p in enumerate(plans)]}
+    state |= {"phases": {}, "lr_find": None}
     _write_config(config, out)
     outcome = StudyOutcome(out=out, state=state)
     write_state(out, state)
@@ -280,15 +334,65 @@ def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome
         state["lr_find"] = bounds | {"seeds": summary["seeds"], "warnings": summary["warnings"]}
         state["phases"]["lr-find"] = {"done": True}
         write_state(out, state)
-    run_phase("trials", experiment, out, runner, outcome)
-    scores = trial_scores(load_results(out / "trials"), state["trials"])
-    winners = select_winners(scores)
-    state["winners"] = winners
-    write_state(out, state)
-    if not winners:
-        runner.say("no trial finished ok: nothing to re-run")
-        return outcome
-    chosen = {family: w["params"] for family, w in winners.items()}
-    run_phase("sensitivity", sensitivity_experiment(config, chosen), out, runner, outcome)
-    run_phase("final", final_experiment(config, chosen, bounds), out, runner, outcome)
+    for i, (draw, experiment) in enumerate(zip(draws, experiments, strict=True)):
+        if config.studies > 1:
+            runner.say(f"study {i} of {config.studies}")
+        record = state["studies"][i]
+        run_draw(draw, experiment, study_folder(out, i), runner, outcome, record, bounds)
+        bounds = None  # the zero-budget arm is not tuned: it trains once, with study 0
     return outcome
+
+
+def run_draw(
+    config: StudyConfig,
+    experiment: Experiment,
+    folder: Path,
+    runner: Runner,
+    outcome: StudyOutcome,
+    record: dict[str, Any],
+    bounds: dict[str, float] | None,
+) -> None:
+    """One study (``config`` a draw): trials, confirmation, sensitivity, re-check, final; each
+    phase planned from :func:`clrbench.analysis.study_select.choose` on what the earlier ones
+    recorded, so the plan stays a function of the configuration and the results."""
+    from clrbench.analysis.stats import final_metrics
+    from clrbench.analysis.study import trial_scores
+    from clrbench.analysis.study_select import choose
+
+    def finished(phase: str) -> Any:
+        return final_metrics(load_results(folder / phase))
+
+    phases = record["phases"]
+    run_phase("trials", experiment, folder, runner, outcome, phases)
+    scores = trial_scores(load_results(folder / "trials"), record["trials"])
+    choice = choose(config, scores)
+    record["candidates"] = {f: [c["label"] for c in g] for f, g in choice["candidates"].items()}
+    if choice["candidates"]:
+        confirm = confirm_experiment(config, choice["candidates"])
+        run_phase("confirm", confirm, folder, runner, outcome, phases)
+        choice = choose(config, scores, finished("confirm"))
+    _record_winners(record, choice, outcome)
+    if not choice["winners"]:
+        runner.say("no trial finished ok: nothing to re-run")
+        return
+    confirmation = finished("confirm") if choice["candidates"] else None
+    chosen = {family: w["params"] for family, w in choice["confirmed"].items()}
+    run_phase(
+        "sensitivity", sensitivity_experiment(config, chosen), folder, runner, outcome, phases
+    )
+    sweep = finished("sensitivity")
+    choice = choose(config, scores, confirmation, sweep)
+    record["check"] = choice["check"].to_dict("records")
+    record["rechecks"] = choice["rechecks"]
+    if choice["rechecks"]:
+        recheck = recheck_experiment(config, choice["rechecks"])
+        run_phase("recheck", recheck, folder, runner, outcome, phases)
+        choice = choose(config, scores, confirmation, sweep, finished("recheck"))
+    _record_winners(record, choice, outcome)
+    chosen = {family: w["params"] for family, w in choice["winners"].items()}
+    run_phase("final", final_experiment(config, chosen, bounds), folder, runner, outcome, phases)
+
+
+def _record_winners(record: dict[str, Any], choice: dict[str, Any], outcome: StudyOutcome) -> None:
+    record["winners"] = choice["winners"]
+    write_state(outcome.out, outcome.state)

@@ -117,10 +117,8 @@ def test_run_messages_one_seed_resume_order_and_quiet(tmp_path, mnist_dir, capsy
     assert main(["run", *args, "--seeds", "1", "--jobs", "1"]) == 0
     captured = capsys.readouterr()
     first = captured.err.splitlines()[0]
-    assert (
-        first
-        == f"quick: 1 schedule x 1 seed = 1 run of 1 epoch (8 steps each), 1 at a time -> {out}"
-    )
+    expected = "quick on mnist-mlp: 1 schedule x 1 seed = 1 run of 1 epoch (8 steps each)"
+    assert first == f"{expected}, 1 at a time -> {out}"
     assert "(1 seed)" in captured.out and "nan" not in captured.out
     assert captured.out.rstrip().endswith(f"results: {out}")
 

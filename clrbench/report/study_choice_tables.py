@@ -183,8 +183,8 @@ def across_table(analysis: dict[str, Any]) -> dict[str, Any]:
         "and min–max, the 95% t-interval of its mean over studies (each study's difference "
         "carries its tuning luck and its seed noise, so their spread measures both), how many "
         f"studies it won, and an exact two-sided sign test (Holm over the families). With fewer "
-        f"than {MIN_STUDIES} studies: cannot test. {n} studies can give no p below "
-        f"{format_p(smallest_p(n))}."
+        f"than {MIN_STUDIES} studies: cannot test. {n} stud{'y' if n == 1 else 'ies'} can give "
+        f"no p below {format_p(smallest_p(n))}."
     )
     return {
         "id": "across-studies",

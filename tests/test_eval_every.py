@@ -171,3 +171,21 @@ def test_run_stores_the_evaluations_and_time_to_target_uses_them(tmp_path, mnist
     assert fine["reached"].all() and coarse["reached"].all()
     assert (fine["iterations"] % 6 == 0).all()
     assert (fine["iterations"].to_numpy() <= coarse["iterations"].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_a_full_mnist_epoch_split_at_evaluations_trains_the_same_batches(mnist_dir):
+    """At the real epoch length (469 steps, the last of 96 images), with evaluation points
+    that do not divide it: the same log bit for bit, evaluated after steps 100, 200, 300, 400."""
+    from clrbench.train.run import train_run
+
+    schedule = make("triangular", base_lr=0.02, max_lr=0.2, step_size=1172)
+    runs = [
+        train_run(RunSpec("t", schedule, 0, Workload(epochs=1, eval_every=every)), str(mnist_dir))
+        for every in (None, 100)
+    ]
+    columns = ["step", "lr", "loss", "accuracy", "batch_size"]
+    assert len(runs[0].batches) == 469 and runs[0].batches["batch_size"].iloc[-1] == 96
+    np.testing.assert_array_equal(runs[1].batches[columns], runs[0].batches[columns])
+    assert runs[1].evaluations["step"].tolist() == [99, 199, 299, 399, 468]
+    np.testing.assert_array_equal(runs[1].epochs["test_accuracy"], runs[0].epochs["test_accuracy"])

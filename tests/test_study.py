@@ -271,3 +271,29 @@ def test_emit_config_round_trips(tmp_path):
     config = StudyConfig.from_dict(load_toml(path))
     assert [f.label for f in config.families] == ["constant", "sgdr"] and config.budget == 3
     assert plan_trials(config)[0].params == plan_trials(config)[0].params
+
+
+def test_confirmation_is_set_from_the_command_line(tmp_path):
+    path = tmp_path / "study.toml"
+    args = ["study", "--preset", "quick", "--confirm-top", "2", "--confirm-seeds", "4"]
+    assert main([*args, "--emit-config", str(path)]) == 0
+    from clrbench.config.parse import load_toml
+
+    config = StudyConfig.from_dict(load_toml(path))
+    assert (config.confirm_top, config.confirm_seeds) == (2, 4)
+    assert config.draw_seeds(1)["confirmation"] == (13000, 13001, 13002, 13003)
+
+
+def test_confirmation_off_and_bad_counts(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    assert (
+        main(["study", "--preset", "quick", "--confirm-top", "0", "--emit-config", str(path)]) == 0
+    )
+    from clrbench.config.parse import load_toml
+
+    assert StudyConfig.from_dict(load_toml(path)).confirm_top == 0
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["study", "--preset", "quick", "--confirm-seeds", "0", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "confirm_seeds" in error[0] and not out.exists()

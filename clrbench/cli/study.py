@@ -46,6 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "final seeds); the headline is the median over them (default 1: one draw)",
     )
     p.add_argument(
+        "--confirm-top",
+        type=int,
+        metavar="K",
+        help="the best K trials of each family re-trained for the winner (0: the best trial "
+        "wins on its one tuning seed; default 3)",
+    )
+    p.add_argument(
+        "--confirm-seeds",
+        type=int,
+        metavar="S",
+        help="fresh validation seeds per confirmation candidate (default 3): K x S runs per "
+        "family and study",
+    )
+    p.add_argument(
         "--families",
         metavar="A,B",
         help=f"families to compare (default {','.join(STANDARD)}; also {','.join(OPTIONAL)})",
@@ -98,6 +112,8 @@ def resolve_study(args: argparse.Namespace, workload: str | None = None) -> Stud
         "budget": args.budget,
         "seeds": args.seeds,
         "studies": args.studies,
+        "confirm_top": args.confirm_top,
+        "confirm_seeds": args.confirm_seeds,
         "epochs": args.epochs,
         "train_size": args.train_size,
         "eval_every": args.eval_every,

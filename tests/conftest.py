@@ -109,6 +109,22 @@ def small_results(tmp_path_factory, mnist_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def eval_every_results(tmp_path_factory, mnist_dir) -> Path:
+    """A real folder evaluated within its epochs: clr-iter, 2 seeds, 2 epochs of 24 steps on
+    3,000 images, ``--eval-every 10`` (evaluated after run steps 10, 20, 24, 30, 40, 48).
+
+    Tests must not modify it; copy it to tmp_path first.
+    """
+    from clrbench.cli.main import main
+
+    out = tmp_path_factory.mktemp("eval-every") / "results"
+    args = ["run", "--preset", "quick", "--schedules", "clr-iter", "--seeds", "2", "--jobs", "1"]
+    args += ["--epochs", "2", "--train-size", "3000", "--eval-every", "10", "--no-report"]
+    assert main([*args, "--quiet", "--data-dir", str(mnist_dir), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def synthetic_small(tmp_path_factory) -> Path:
     """A synthetic results folder shaped like ``small_results`` (the same two labels, 2 seeds,
     2 epochs of 47 steps), written through the real store without training.

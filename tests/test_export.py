@@ -60,6 +60,7 @@ def test_csv_holds_the_tidy_frames(synthetic_small, tmp_path, capsys):
         str(file),
         str(tmp_path / "suite.batches.csv"),
         str(tmp_path / "suite.runs.csv"),
+        str(tmp_path / "suite.evaluations.csv"),
     ]
     epochs = pd.read_csv(file)
     assert list(epochs.columns) == list(results.epochs.columns)
@@ -68,6 +69,11 @@ def test_csv_holds_the_tidy_frames(synthetic_small, tmp_path, capsys):
     assert len(batches) == len(results.batches)
     runs = pd.read_csv(tmp_path / "suite.runs.csv")
     assert sorted(runs["run_id"]) == sorted(results.runs["run_id"].astype(str))
+    # evaluated at the epochs' ends only: the evaluations are the epochs' rows
+    evaluations = pd.read_csv(tmp_path / "suite.evaluations.csv")
+    assert list(evaluations.columns) == list(results.evaluations.columns)
+    columns = ["run_id", "step", "test_accuracy", "test_loss"]
+    pd.testing.assert_frame_equal(evaluations[columns], epochs[columns])
 
 
 @pytest.mark.slow  # float32 values as training records them: a trained folder
@@ -100,9 +106,38 @@ def test_csv_into_a_missing_folder_creates_it(synthetic_small, tmp_path, capsys)
     assert main(["export", str(synthetic_small), "--csv", str(file)]) == 0
     assert capsys.readouterr().err == ""
     assert sorted(p.name for p in file.parent.iterdir()) == [
-        "suite.batches.csv", "suite.csv", "suite.runs.csv"
+        "suite.batches.csv", "suite.csv", "suite.evaluations.csv", "suite.runs.csv"
     ]  # fmt: skip
     assert len(pd.read_csv(file)) == len(load_results(synthetic_small).epochs)
+
+
+@pytest.mark.slow  # a trained folder with --eval-every
+def test_evaluations_within_epochs_are_exported(eval_every_results, tmp_path):
+    """TensorBoard's eval/* and the evaluations CSV hold every evaluation of a run trained with
+    --eval-every 10 (run steps 10, 20, 24, 30, 40, 48: step = the last trained, from 0), read
+    back with TensorBoard's reader and pandas against the stored frame."""
+    out, file = tmp_path / "tb", tmp_path / "suite.csv"
+    folder = str(eval_every_results)
+    assert main(["export", folder, "--tensorboard", str(out), "--csv", str(file)]) == 0
+    results = load_results(eval_every_results)
+    csv = pd.read_csv(tmp_path / "suite.evaluations.csv")
+    assert len(csv) == len(results.evaluations) == 2 * 6
+    for seed in (0, 1):
+        stored = results.evaluations[results.evaluations["seed"] == seed]
+        assert stored["step"].tolist() == [9, 19, 23, 29, 39, 47]
+        events = _read(out / "clr-iter" / f"seed{seed}")
+        assert {"eval/test_loss", "eval/test_accuracy"} <= set(events.Tags()["scalars"])
+        for column in ("test_loss", "test_accuracy"):
+            scalars = events.Scalars(f"eval/{column}")
+            assert [s.step for s in scalars] == stored["step"].tolist()
+            np.testing.assert_array_equal(
+                [s.value for s in scalars], stored[column].to_numpy(np.float32)
+            )
+            np.testing.assert_array_equal(
+                csv.loc[csv["seed"] == seed, column], stored[column].to_numpy()
+            )
+        ends = events.Scalars("epoch/test_accuracy")  # the epochs' ends, as before
+        assert [s.step for s in ends] == [23, 47]
 
 
 @pytest.mark.parametrize("option", ["--tensorboard", "--csv"])

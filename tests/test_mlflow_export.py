@@ -120,10 +120,15 @@ def assert_run_matches_the_parquet(client, child, results) -> None:
         assert len(logged) == len(batches)  # one point per iteration
         np.testing.assert_array_equal(logged["step"], batches["step"])
         np.testing.assert_array_equal(logged["value"], batches[key])  # float64 kept exactly
-    for key in ("test_accuracy", "test_loss", "train_loss", "train_accuracy"):
+    for key in ("train_loss", "train_accuracy"):
         logged = history(client, child.info.run_id, key)
         np.testing.assert_array_equal(logged["step"], epochs["step"])  # the epoch's last step
         np.testing.assert_array_equal(logged["value"], epochs[key])
+    evaluations = results.evaluations[results.evaluations["run_id"] == run_id]
+    for key in ("test_accuracy", "test_loss"):  # every evaluation: the epochs' ends, and within
+        logged = history(client, child.info.run_id, key)
+        np.testing.assert_array_equal(logged["step"], evaluations["step"])
+        np.testing.assert_array_equal(logged["value"], evaluations[key])
 
 
 def test_export_logs_every_run_under_one_parent_and_again_adds_nothing(
@@ -259,3 +264,18 @@ def test_export_of_a_trained_suite(store_uri, small_results, tmp_path, capsys):
         assert len(client.get_metric_history(child.info.run_id, "lr")) == 2 * 47
     assert "0 runs added, 4 already there" in export(capsys, small_results, uri)[1]
     assert len(runs_of(client, "clrbench-small")[1]) == 4
+
+
+def test_evaluations_within_epochs_are_logged(store_uri, eval_every_results, capsys):
+    """A run trained with --eval-every 10: test_accuracy and test_loss at every evaluation
+    (6 per run, the epochs' ends included), train metrics at the epochs' ends only."""
+    code, out, _ = export(capsys, eval_every_results, store_uri)
+    assert code == 0 and "2 runs added" in out
+    client = MlflowClient(tracking_uri=store_uri)
+    _, children = runs_of(client, "clrbench-quick")
+    results = load_results(eval_every_results)
+    for child in children:
+        assert_run_matches_the_parquet(client, child, results)
+        logged = history(client, child.info.run_id, "test_accuracy")
+        assert logged["step"].tolist() == [9, 19, 23, 29, 39, 47]
+        assert history(client, child.info.run_id, "train_loss")["step"].tolist() == [23, 47]

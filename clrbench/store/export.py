@@ -3,7 +3,9 @@
 TensorBoard: one run per subfolder ``<schedule>/seed<seed>``; per optimizer step the scalars
 ``batch/lr``, ``batch/loss`` and ``batch/accuracy`` (that batch's own values); per epoch
 ``epoch/test_loss``, ``epoch/test_accuracy``, ``epoch/train_loss``, ``epoch/train_accuracy`` and
-``epoch/lr``, at the step that ends the epoch, so both share TensorBoard's step axis. Wall times
+``epoch/lr``, at the step that ends the epoch, so both share TensorBoard's step axis; for a run
+evaluated within its epochs (``eval_every``), also ``eval/test_loss`` and ``eval/test_accuracy``
+at every evaluation's step (the epochs' ends included). Wall times
 are the run's start plus ``time_s``. Events are written with TensorBoard's own writer and
 protocol buffers (no TensorFlow needed; TensorBoard uses it when it is installed, and its
 start-up lines are hidden as for ``run``: see ``clrbench.quiet``).
@@ -25,6 +27,7 @@ from clrbench.store.results import FLOAT32_RECORDED, Results
 
 BATCH_SCALARS = ("lr", "loss", "accuracy")
 EPOCH_SCALARS = ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "lr")
+EVALUATION_SCALARS = ("test_loss", "test_accuracy")
 EVENTS_PREFIX = "events.out.tfevents."
 
 
@@ -67,6 +70,7 @@ def write_tensorboard(results: Results, out: Path) -> list[Path]:
     check_writable(out, "folder")
     starts = _run_start(results)
     epochs = {key: frame for key, frame in results.epochs.groupby("run_id", observed=True)}
+    within = evaluated_within(results)
     folders = []
     for run_id, batches in results.batches.groupby("run_id", observed=True):
         schedule, seed = str(batches["schedule"].iloc[0]), int(batches["seed"].iloc[0])
@@ -80,9 +84,22 @@ def write_tensorboard(results: Results, out: Path) -> list[Path]:
         _write_scalars(writer, batches, BATCH_SCALARS, "batch", start)
         if run_id in epochs:
             _write_scalars(writer, epochs[run_id], EPOCH_SCALARS, "epoch", start)
+        if run_id in within:
+            _write_scalars(writer, within[run_id], EVALUATION_SCALARS, "eval", start)
         writer.close()
         folders.append(folder)
     return folders
+
+
+def evaluated_within(results: Results) -> dict[str, pd.DataFrame]:
+    """The evaluations of each run evaluated within its epochs (more evaluations than epochs),
+    by run id; runs evaluated only at their epochs' ends are left out."""
+    per_epoch = results.epochs.groupby("run_id", observed=True).size()
+    return {
+        str(run_id): frame
+        for run_id, frame in results.evaluations.groupby("run_id", observed=True)
+        if len(frame) > per_epoch.get(run_id, 0)
+    }
 
 
 def _write_scalars(writer, frame: pd.DataFrame, columns: tuple, prefix: str, start: float):
@@ -104,18 +121,21 @@ def _write_scalars(writer, frame: pd.DataFrame, columns: tuple, prefix: str, sta
 
 
 def csv_paths(file: Path) -> dict[str, Path]:
-    """``FILE`` holds the epochs frame; ``<stem>.batches.csv`` and ``<stem>.runs.csv`` beside it."""
+    """``FILE`` holds the epochs frame; ``<stem>.batches.csv``, ``<stem>.runs.csv`` and
+    ``<stem>.evaluations.csv`` (every evaluation: each epoch's end, and those within epochs of a
+    run with eval_every) beside it."""
     stem = file.with_suffix("") if file.suffix == ".csv" else file
     return {
         "epochs": file,
         "batches": stem.with_name(stem.name + ".batches.csv"),
         "runs": stem.with_name(stem.name + ".runs.csv"),
+        "evaluations": stem.with_name(stem.name + ".evaluations.csv"),
     }
 
 
 def write_csv(results: Results, file: Path) -> list[Path]:
-    """Write the epochs, batches and runs frames as CSV (see ``csv_paths``), creating ``file``'s
-    folder if needed; returns the paths."""
+    """Write the epochs, batches, runs and evaluations frames as CSV (see ``csv_paths``),
+    creating ``file``'s folder if needed; returns the paths."""
     paths = csv_paths(file)
     for path in paths.values():
         check_writable(path, "file")

@@ -5,9 +5,11 @@ Each nested run has as parameters the schedule (label, registry name, granularit
 parameter as ``schedule.<name>``), the workload settings and the seed; as metrics the per-step
 ``lr``, ``loss`` and ``accuracy`` (that batch's own values) with MLflow's ``step`` = the
 optimizer step, counted from 0 across the run, and the per-epoch ``train_loss``,
-``train_accuracy`` and ``test_loss``/``test_accuracy`` (``validation_loss``/
-``validation_accuracy`` for an experiment evaluated on its validation split), logged at the step
-that ends the epoch, so both share one step axis (as in the TensorBoard export); timestamps are the
+``train_accuracy``, logged at the step that ends the epoch, so both share one step axis (as in
+the TensorBoard export), and ``test_loss``/``test_accuracy`` (``validation_loss``/
+``validation_accuracy`` for an experiment evaluated on its validation split) at every evaluation:
+each epoch's end, and for a run with ``eval_every`` the evaluations within epochs too, each at
+the last step trained before it; timestamps are the
 run's start plus ``time_s``. Tags: status, run id, clrbench version, training semantics. The
 parent holds the experiment's settings and, as an artifact, the folder's report if it has one.
 
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 BATCH_METRICS = ("lr", "loss", "accuracy")
-EPOCH_METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+EPOCH_METRICS = ("train_loss", "train_accuracy")  # from the epochs frame
+EVALUATION_METRICS = ("test_loss", "test_accuracy")  # from the evaluations frame
 WORKLOAD_PARAMS = (
     "dataset",
     "epochs",
@@ -231,11 +234,15 @@ def _log_child(
     run_id = run["run_id"]
     batches = results.batches[results.batches["run_id"] == run_id]
     epochs = results.epochs[results.epochs["run_id"] == run_id]
+    evaluations = results.evaluations[results.evaluations["run_id"] == run_id]
     start_s = (start or 0) / 1000
-    metrics = _metrics(batches, BATCH_METRICS, {}, start_s)
     validation = run.get("evaluate_on") == "validation"
-    names = {c: c.replace("test_", "validation_") if validation else c for c in EPOCH_METRICS}
-    metrics = itertools.chain(metrics, _metrics(epochs, EPOCH_METRICS, names, start_s))
+    names = {c: c.replace("test_", "validation_") if validation else c for c in EVALUATION_METRICS}
+    metrics = itertools.chain(
+        _metrics(batches, BATCH_METRICS, {}, start_s),
+        _metrics(epochs, EPOCH_METRICS, {}, start_s),
+        _metrics(evaluations, EVALUATION_METRICS, names, start_s),
+    )
     _log_metrics(client, child, metrics)
     status = RunStatus.FINISHED if run["status"] == "ok" else RunStatus.FAILED
     wall_s = float(run.get("wall_s") or np.nan)

@@ -88,7 +88,7 @@ SHAPES = {
 
 def _relabelled(results: Results, names: dict[str, str]) -> Results:
     frames = {}
-    for name in ("batches", "epochs", "evaluations", "runs"):
+    for name in results.FRAMES:
         frame = getattr(results, name).copy()
         frame["schedule"] = frame["schedule"].cat.rename_categories(
             lambda label: names.get(label, label)

@@ -32,7 +32,7 @@ CONFIDENCE = 0.95
 def subset(results: Results, labels: list[str]) -> Results:
     """The runs of the given schedule labels only (in that order)."""
     frames = {}
-    for name in ("batches", "epochs", "evaluations", "runs"):
+    for name in results.FRAMES:
         frame = getattr(results, name)
         frame = frame[frame["schedule"].isin(labels)].copy()
         frame["schedule"] = pd.Categorical(frame["schedule"].astype(str), categories=labels)

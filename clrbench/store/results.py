@@ -21,7 +21,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -104,6 +104,9 @@ RUN_COLUMNS = {
 @dataclass
 class Results:
     """Tidy frames of one results folder (see docs: one row per step / epoch / run)."""
+
+    # the per-run frames, each with run_id, schedule and seed columns
+    FRAMES: ClassVar[tuple[str, ...]] = ("batches", "epochs", "evaluations", "runs")
 
     path: Path
     batches: pd.DataFrame

@@ -145,3 +145,16 @@ def test_an_output_path_that_is_a_file_is_one_clear_error(tmp_path):
     with pytest.raises(ClrbenchError, match="exists and is not a folder"):
         page.write_pages(tmp_path / "report", "report", {}, [])
     assert (tmp_path / "report").read_text() == "mine"
+
+
+def test_number_columns_are_right_aligned_and_text_columns_are_not():
+    from clrbench.report.tables import aligned
+
+    numbers = ["98.35", "+0.08", "8,911", "1.73×", "89.03 (5)", "2 of 3", "25/25", "∞"]
+    numbers += ["+0.00 to +0.15", "97.9 vs 97.8", "3 / 0", "< 0.001", "–"]
+    texts = ["constant", "fashion-mnist-mlp vs mnist-mlp", "tested", "lr=0.17", "x1"]
+    rows = [[n, t, "–"] for n, t in zip(numbers, texts * 3, strict=False)]
+    table = aligned({"headers": ["number", "text", "empty"], "rows": rows})
+    assert table["numeric"] == [True, False, False]  # an all-empty column is not a number column
+    for text in texts:  # one text cell is enough to left-align its column
+        assert aligned({"headers": ["mixed"], "rows": [["98.35"], [text]]})["numeric"] == [False]

@@ -225,7 +225,10 @@ def provenance_rows(results: Results) -> list[tuple[str, str]]:
 
 # --- rendering ---
 
-NUMERIC_CELL = re.compile(r"^[-+−–±<>\d\s./%]*((to|vs)[-+−–±<>\d\s./%]*)?$")
+# a number, a count (8,911; 5/5; 2 of 3), a ratio (1.73×), a value with its rank (89.03 (5)), a
+# range (+0.1 to +0.3) or a pair (97.9 vs 97.8)
+_NUMBER = r"[-+−–±<>\d\s./%,×∞()]*"
+NUMERIC_CELL = re.compile(rf"^{_NUMBER}((to|vs|of){_NUMBER})?$")
 EMPTY_CELLS = ("–", "n/a", "")
 
 

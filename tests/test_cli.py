@@ -198,6 +198,20 @@ def test_export_tensorboard_prints_no_tensorflow_start_up(small_results, tmp_pat
 
 
 @pytest.mark.slow
+def test_lr_find_in_worker_processes_prints_no_tensorflow_start_up(mnist_dir, tmp_path):
+    """Two seeds with --jobs 2 sweep in two fresh loky workers (as `study`'s lr-find arm does):
+    each worker's first TensorFlow import is hidden too, and `--verbose` brings it back."""
+    args = ["lr-find", "--train-size", "2000", "--steps", "100", "--seeds", "2", "--jobs", "2"]
+    args += ["--data-dir", str(mnist_dir)]
+    done = _clrbench(*args, "--out", str(tmp_path / "lr"))
+    assert done.returncode == 0, done.stderr
+    assert not any(word in done.stderr for word in TENSORFLOW_START_UP), done.stderr
+    verbose = _clrbench(*args, "--out", str(tmp_path / "lr2"), "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert any(word in verbose.stderr for word in TENSORFLOW_START_UP), verbose.stderr
+
+
+@pytest.mark.slow
 def test_download_fallback_prints_no_tensorflow_start_up(tmp_path):
     """No data on disk: the Keras download fallback imports TensorFlow; offline (a proxy that
     refuses every connection), the command says one line and exits 2, with no start-up lines."""

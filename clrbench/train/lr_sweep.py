@@ -60,13 +60,14 @@ def sweep_seed(
 ) -> SeedSweep:
     """Train one seed under the range-test schedule until ``settings.steps`` steps or until
     ``stop(losses so far)`` says it diverged; the per-step log up to where it stopped."""
+    quiet.set_verbose(verbose)
+    quiet.import_tensorflow()  # before Keras imports it: a loky worker's start-up lines hidden
     import keras
 
     from clrbench.train.loop import train_steps
     from clrbench.train.run import configure_tensorflow
     from clrbench.train.workload import build_optimizer
 
-    quiet.set_verbose(verbose)
     started = time.perf_counter()
     threads = configure_tensorflow(settings.workload.threads)
     workload = settings.workload

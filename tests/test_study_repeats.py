@@ -104,3 +104,29 @@ def test_a_study_without_the_baseline_has_no_difference():
     assert math.isnan(table["difference"].iloc[0]) and across["studies"] == 0
     assert across["verdict"] == "no study to compare"
     assert across_studies(pd.DataFrame()).empty
+
+
+def test_a_consistent_sign_the_sign_test_cannot_confirm_is_named_not_called_no_difference():
+    """3 studies all above (or below) zero: the sign test gives p = 0.25 at best, so it is not
+    significant; the t-interval over studies excludes 0, and the verdict and headline say so."""
+    from clrbench.report.study_prose import answer_repeats
+
+    up = across_studies(per_study(_studies([0.0006, 0.0007, 0.0008]))).iloc[0]
+    assert up["p_sign"] == pytest.approx(0.25) and up["ci_low"] > 0
+    assert up["verdict"] == "sign test not significant; t-interval over studies above 0"
+    down = across_studies(per_study(_studies([-0.0006, -0.0007, -0.0008]))).iloc[0]
+    assert down["verdict"] == "sign test not significant; t-interval over studies below 0"
+    # one study against the others: the interval straddles 0, the old verdict stands
+    mixed = across_studies(per_study(_studies([0.0006, 0.0007, -0.0008]))).iloc[0]
+    assert mixed["verdict"] == "no difference beyond tuning luck and seed noise"
+
+    table = per_study(_studies([0.0006, 0.0007, 0.0008]))
+    text = answer_repeats(across_studies(table), table, 3, "constant")
+    assert "No family beats the tuned constant beyond tuning luck and seed noise" in text
+    assert "3 studies can give no p below 0.25" in text
+    low, high = f"+{100 * up['ci_low']:.2f} pp", f"+{100 * up['ci_high']:.2f} pp"
+    assert f"excludes zero for clr ({low} to {high}; above zero in 3 of 3 studies)" in text
+    mixed_table = per_study(_studies([0.0006, 0.0007, -0.0008]))
+    assert "excludes zero" not in answer_repeats(
+        across_studies(mixed_table), mixed_table, 3, "constant"
+    )

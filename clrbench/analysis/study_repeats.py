@@ -11,7 +11,9 @@ highest mean score *wins* the study (ties: a win for each tied family).
 Across studies: the median difference, its min-max spread, the mean with a 95% t-interval over
 studies (each study's difference carries its tuning luck and its seed noise, so their spread
 measures both), the wins, and an exact two-sided sign test of "the median difference is 0"
-(Holm over the families). Fewer than ``MIN_STUDIES`` studies: cannot test. A difference of
+(Holm over the families), which gives the verdict; where it is not significant but the
+t-interval excludes 0, the verdict says so (few studies cannot make the sign test significant:
+3 give no p below 0.25). Fewer than ``MIN_STUDIES`` studies: cannot test. A difference of
 exactly 0 is neither sign (dropped from the sign test); when every difference is 0 the answer
 is "no difference in any study" (p = 1).
 """
@@ -126,16 +128,26 @@ def across_studies(table: pd.DataFrame, baseline: str = "constant") -> pd.DataFr
     across = pd.DataFrame(rows, columns=ACROSS_COLUMNS)
     across["p_holm"] = holm(across["p_sign"].to_numpy(dtype=np.float64))
     across["verdict"] = [
-        _verdict(r.p_holm, r.median) if r.verdict is None else r.verdict
+        _verdict(r.p_holm, r.median, r.ci_low, r.ci_high) if r.verdict is None else r.verdict
         for r in across.itertuples()
     ]
     return across
 
 
-def _verdict(p_holm: float, median: float) -> str:
+def _verdict(p_holm: float, median: float, ci_low: float, ci_high: float) -> str:
+    """The sign test decides; when it does not, a t-interval over studies that excludes 0 is
+    named (a consistent sign the test could not confirm, e.g. 3 studies: no p below 0.25)."""
     if p_holm < ALPHA:
         return "better" if median > 0 else "worse"
+    if ci_low > 0 or ci_high < 0:
+        side = "above" if ci_low > 0 else "below"
+        return f"sign test not significant; t-interval over studies {side} 0"
     return "no difference beyond tuning luck and seed noise"
+
+
+def interval_excludes_zero(across: pd.DataFrame) -> pd.DataFrame:
+    """The families whose 95% t-interval over studies lies wholly above or below 0."""
+    return across[(across["ci_low"] > 0) | (across["ci_high"] < 0)]
 
 
 def baseline_wins(table: pd.DataFrame, baseline: str = "constant") -> int:

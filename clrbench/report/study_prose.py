@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+from clrbench.analysis.study_repeats import interval_excludes_zero
 from clrbench.analysis.study_select import NOISE_SE
 from clrbench.report.prose import format_p
 from clrbench.text import signed
@@ -219,9 +220,23 @@ def answer_repeats(
             + " Beyond tuning luck and seed noise (sign test over studies, Holm): "
             + (", ".join(f"{r.family} ({_p(r.p_holm)})" for r in better.itertuples()) + ".")
         )
-    return text + (
+    text += (
         f" No family beats the tuned {baseline} beyond tuning luck and seed noise (sign test "
         f"over studies, Holm; {_studies(done)} can give no p below {format_p(2 * 0.5**done)})."
+    )
+    consistent = interval_excludes_zero(tested)
+    if consistent.empty:
+        return text
+    named = "; ".join(
+        f"{r.family} ({_pp(r.ci_low)} to {_pp(r.ci_high)}; "
+        + (f"above zero in {r.positive}" if r.ci_low > 0 else f"below zero in {r.negative}")
+        + f" of {r.studies} studies)"
+        for r in consistent.itertuples()
+    )
+    return text + (
+        f" But the 95% t-interval of the mean difference over studies (not adjusted for "
+        f"multiplicity) excludes zero for {named}: a consistent sign that the sign test cannot "
+        f"confirm with {_studies(done)}; more studies (`--studies N`) would test it."
     )
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clrbench.errors import ConfigError, ResultsError
+from clrbench.errors import ConfigError, no_results_folder
 
 TOLERANCE_EXAMPLE = "e.g. final_test_accuracy:0.5pp or final_train_loss:0.02"
 FEW_SEEDS_HELP = "accept fewer than 3 seeds per schedule (the check then has no statistical power)"
@@ -82,7 +82,7 @@ def _load(folder: str):
 
     path = Path(folder)
     if not path.is_dir():
-        raise ResultsError(f"{path}: no such results folder")
+        raise no_results_folder(path)
     return load_results(path)  # every run record is type-checked as it is read
 
 

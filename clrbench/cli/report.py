@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clrbench.errors import ConfigError, ResultsError
+from clrbench.errors import ConfigError, ResultsError, no_results_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def report_command(args: argparse.Namespace) -> int:
     folders = [Path(name) for name in args.results_dir]
     for folder in folders:
         if not folder.is_dir():
-            raise ResultsError(f"{folder}: no such results folder")
+            raise no_results_folder(folder)
     workloads = across_folders(folders)
     if workloads is not None:
         return across_command(args, folders, workloads, formats)

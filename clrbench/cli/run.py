@@ -150,8 +150,10 @@ def resolve_experiment(args: argparse.Namespace, workload: str | None = None) ->
     if args.seeds is not None or args.first_seed is not None:
         count = args.seeds if args.seeds is not None else len(experiment.seeds)
         first = args.first_seed or 0
-        if count < 1 or first < 0:
-            raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
+        if count < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {count}")
+        if first < 0:
+            raise ConfigError(f"--first-seed must be 0 or more, got {first}")
         experiment = replace(experiment, seeds=tuple(range(first, first + count)))
     if args.schedules:
         experiment = experiment.select([s.strip() for s in args.schedules.split(",") if s.strip()])

@@ -13,6 +13,7 @@ from clrbench.config.study_presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP,
 from clrbench.config.workloads import DEFAULT_WORKLOAD, expand_workload_key, name_of, named
 from clrbench.data.load import dataset_counts
 from clrbench.errors import ConfigError
+from clrbench.text import did_you_mean
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +84,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=study_command)
 
 
+def check_families(wanted: list[str], raw: dict, standard: list[dict]) -> None:
+    """Every ``--families`` label is the file's or preset's, or one with a default space
+    (``one-cycle``, ``sgdr``, ...): else one line listing all of them."""
+    known = list(
+        dict.fromkeys(
+            [f.get("label") for f in raw.get("family", [])] + [f["label"] for f in standard]
+        )
+    )
+    unknown = [label for label in wanted if label not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown family {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+            f"choose from {', '.join(str(k) for k in known)}"
+        )
+
+
 def resolve_study(args: argparse.Namespace, workload: str | None = None) -> StudyConfig:
     """Preset or TOML (on ``workload`` when given), then the command-line overrides, validated."""
     from clrbench.cli.run import on_workload
@@ -104,6 +121,7 @@ def resolve_study(args: argparse.Namespace, workload: str | None = None) -> Stud
         raw = preset(args.preset or "reference", args.epochs)
         epochs = raw["experiment"]["epochs"]
     if wanted:  # a known family missing from the file or preset comes with its default space
+        check_families(wanted, raw, all_families(epochs))
         have = {f.get("label") for f in raw.get("family", [])}
         extra = [f for f in all_families(epochs) if f["label"] in wanted and f["label"] not in have]
         raw = raw | {"family": [*raw.get("family", []), *extra]}

@@ -183,10 +183,10 @@ def schedule_rows() -> list[str]:
 
 def configuration_page() -> str:
     from clrbench.config import parse
-    from clrbench.config import study as study_config
     from clrbench.config.runs import ScheduleEntry
-    from clrbench.config.study import StudyConfig
     from clrbench.config.workload import Workload
+    from clrbench.study import config as study_config
+    from clrbench.study.config import StudyConfig
 
     workload_keys = tuple(study_config.WORKLOAD_KEYS)
     protocol = tuple(

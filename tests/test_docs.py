@@ -151,6 +151,18 @@ def test_every_python_example_runs(page, tmp_path, monkeypatch):
 # --- command lines ----------------------------------------------------------------------------
 
 
+SHELL = ("bash", "sh", "shell", "console", "yaml", "yml")  # every clrbench line is a command
+
+
+def names_a_command(command: str) -> bool:
+    """In a text block (a file layout, a diagram), a line is a command only if a subcommand or
+    an option follows the program."""
+    words = command.split()
+    rest = words[3:] if words[:3] == ["python", "-m", "clrbench"] else words[1:]
+    commands = load_generator().subcommands(build_parser())
+    return not rest or rest[0].startswith("-") or rest[0] in commands
+
+
 def command_lines(text: str) -> list[str]:
     """Every ``python -m clrbench …`` / ``clrbench …`` command: in code blocks (a command may
     follow ``run:``, ``&&`` or env assignments; ``\\`` continues a line), and inline code that
@@ -161,7 +173,7 @@ def command_lines(text: str) -> list[str]:
             continue
         for line in body.replace("\\\n", " ").splitlines():
             match = COMMAND.search(line)
-            if match:
+            if match and (lang in SHELL or names_a_command(match.group("command"))):
                 found.append(match.group("command"))
     prose = FENCE.sub("", text)
     for span in INLINE.findall(prose):
@@ -239,6 +251,8 @@ def test_the_command_check_refuses_what_the_parser_refuses():
     text = "```bash\nPYTHONPATH=x python -m clrbench run --no-such \\\n  --jobs 2\n```\n"
     text += "`clrbench list`, the clrbench regression gate"
     assert command_lines(text) == ["python -m clrbench run --no-such    --jobs 2", "clrbench list"]
+    layout = "```\nclrbench/     the package\nclrbench lst\n```\n```bash\nclrbench lst\n```"
+    assert command_lines(layout) == ["clrbench lst"]  # a typo in a shell block is a command
 
 
 def test_the_docs_name_commands_at_all():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+PUBLIC = ("run", "load_results", "compare", "report", "study", "gate", "plot")
 
 SCRIPT = """
 import json, sys
@@ -50,7 +51,9 @@ print("FACTS", json.dumps({
 
 
 def test_run_report_study_and_check_through_the_public_api_only(tmp_path):
-    assert not re.search(r"clrbench\.\w+\.\w+\(|from clrbench\.|import clrbench\.", SCRIPT)
+    # the public API only: no internal module imported, every name used in clrbench.__all__
+    assert not re.search(r"from clrbench|import clrbench\.", SCRIPT)
+    assert set(re.findall(r"\bclrbench\.(\w+)", SCRIPT)) <= set(PUBLIC)
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         capture_output=True, text=True, cwd=REPO, check=False, timeout=1500,

@@ -185,3 +185,45 @@ def test_a_schedule_free_model_with_batch_normalization_is_refused() -> None:
         check_no_batch_norm(model, "schedulefree-adamw")
     assert "\n" not in str(caught.value)
     check_no_batch_norm(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), "x")
+
+
+STUDY = {
+    "experiment": {"workload": "mnist1d-mlp", "epochs": 3},
+    "study": {"budget": 4, "validation_size": 500},
+    "family": [
+        {"label": "constant", "name": "constant", "space": {"lr": {"log": [0.01, 0.3]}}},
+        {
+            "label": "adamw",
+            "name": "constant",
+            "optimizer": "adamw",
+            "space": {"lr": {"log": [1e-4, 1e-2]}, "weight_decay": {"log": [5e-3, 1.0]}},
+        },
+    ],
+}
+
+
+def test_a_study_tunes_an_optimizer_family_s_weight_decay() -> None:
+    from clrbench.config.study import StudyConfig
+    from clrbench.config.study_space import decay_knob
+    from clrbench.suite.study import plan_trials, trials_experiment
+
+    assert decay_knob("nadamw").to_toml() == {"log": [5e-3, 1.0]}
+    assert decay_knob("sgd") is None
+    config = StudyConfig.from_dict(STUDY)
+    assert StudyConfig.from_dict(config.to_dict()).families == config.families
+    runs = trials_experiment(config, plan_trials(config)).runs()
+    adamw = [spec for spec in runs if spec.label.startswith("adamw")]
+    decays = [spec.workload.decay for spec in adamw]
+    assert len(set(decays)) == 4 and all(5e-3 <= d <= 1.0 for d in decays)
+    assert {spec.workload.optimizer for spec in adamw} == {"adamw"}
+    assert all("weight_decay" not in dict(spec.schedule.params) for spec in adamw)
+    others = [spec for spec in runs if spec.label.startswith("constant")]
+    assert {spec.workload.optimizer for spec in others} == {"sgd-momentum"}
+
+
+def test_a_study_refuses_weight_decay_for_an_optimizer_without_it() -> None:
+    from clrbench.config.study import StudyConfig
+
+    bad = dict(STUDY, family=[dict(STUDY["family"][1], optimizer="sgd-momentum")])
+    with pytest.raises(ConfigError, match="takes no weight_decay"):
+        StudyConfig.from_dict(bad)

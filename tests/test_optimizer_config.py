@@ -203,9 +203,9 @@ STUDY = {
 
 
 def test_a_study_tunes_an_optimizer_family_s_weight_decay() -> None:
-    from clrbench.config.study import StudyConfig
-    from clrbench.config.study_space import decay_knob
-    from clrbench.suite.study import plan_trials, trials_experiment
+    from clrbench.study.config import StudyConfig
+    from clrbench.study.protocol import plan_trials, trials_experiment
+    from clrbench.study.space import decay_knob
 
     assert decay_knob("nadamw").to_toml() == {"log": [5e-3, 1.0]}
     assert decay_knob("sgd") is None
@@ -222,7 +222,7 @@ def test_a_study_tunes_an_optimizer_family_s_weight_decay() -> None:
 
 
 def test_a_study_refuses_weight_decay_for_an_optimizer_without_it() -> None:
-    from clrbench.config.study import StudyConfig
+    from clrbench.study.config import StudyConfig
 
     bad = dict(STUDY, family=[dict(STUDY["family"][1], optimizer="sgd-momentum")])
     with pytest.raises(ConfigError, match="takes no weight_decay"):

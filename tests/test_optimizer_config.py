@@ -219,6 +219,9 @@ def test_a_study_tunes_an_optimizer_family_s_weight_decay() -> None:
     assert all("weight_decay" not in dict(spec.schedule.params) for spec in adamw)
     others = [spec for spec in runs if spec.label.startswith("constant")]
     assert {spec.workload.optimizer for spec in others} == {"sgd-momentum"}
+    from clrbench.study.tables import _own_optimizers
+
+    assert _own_optimizers(config) == " (adamw: adamw)"  # the protocol table says so
 
 
 def test_a_study_refuses_weight_decay_for_an_optimizer_without_it() -> None:

@@ -44,7 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, metavar="N", help="default: the experiment's, 128")
     p.add_argument("--train-size", type=int, metavar="N", help="stratified training subset")
-    p.add_argument("--optimizer", metavar="NAME", help="sgd-momentum (default), sgd, rmsprop, adam")
+    p.add_argument(
+        "--optimizer",
+        metavar="NAME",
+        help="sgd-momentum (default), sgd, rmsprop, adam, adamw, nadamw, schedulefree-sgd, "
+        "schedulefree-adamw (an entry's own optimizer key wins)",
+    )
     p.add_argument(
         "--threads", type=int, metavar="N", help="TensorFlow threads per run (default 1)"
     )

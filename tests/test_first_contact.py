@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +23,11 @@ from conftest import REPO, load_synthetic
 import clrbench
 from clrbench.__main__ import namespace_hint
 from clrbench.cli.main import main
-from clrbench.cli.study import resolve_study
 from clrbench.errors import ConfigError, ResultsError
 from clrbench.gate.baseline import config_hash
 from clrbench.store.export import _as_recorded
 from clrbench.store.mlflow_export import artifact_location, check_tracking_uri
+from clrbench.study.resolve import resolve_study
 from clrbench.suite.runner import pending_runs
 
 
@@ -153,20 +152,14 @@ def test_one_problem_is_one_problem(synthetic_small, baseline, capsys):
 # --- study --families ----------------------------------------------------------------------------
 
 
-def study_args(**given) -> Namespace:
-    names = ("config", "preset", "epochs", "budget", "seeds", "studies", "confirm_top")
-    names += ("confirm_seeds", "train_size", "eval_every", "families")
-    return Namespace(**(dict.fromkeys(names) | {"no_zero_budget": False} | given))
-
-
 def test_study_families_lists_every_family_it_accepts():
     with pytest.raises(ConfigError) as refused:
-        resolve_study(study_args(families="constant,clr"))
+        resolve_study(families="constant,clr")
     message = str(refused.value)
     assert message.startswith("unknown family 'clr'")
     for family in ("constant", "step-decay", "clr-iter", "clr-epoch", "one-cycle", "sgdr"):
         assert family in message
-    assert [f.label for f in resolve_study(study_args(families="constant,one-cycle")).families] == [
+    assert [f.label for f in resolve_study(families="constant,one-cycle").families] == [
         "constant",
         "one-cycle",
     ]

@@ -90,7 +90,7 @@ def _constant(step, xp, lr):
     "step_decay",
     _p("initial_lr", _rate, "rate at step 0", role="rate"),
     _p("drop", _factor, "factor applied every every_steps, in (0, 1]"),
-    _p("every_steps", _count, "iterations between drops", role="steps"),
+    _p("every_steps", _count, "iterations between drops", role="interval"),
 )
 def _step_decay(step, xp, initial_lr, drop, every_steps):
     """Step decay: ``initial_lr * drop ** (step // every_steps)`` (integer division)."""

@@ -26,6 +26,10 @@ from clrbench.schedules.spec import CYCLE_FACTORS, STEP_ROLES, Spec
 RUN_TIED = re.compile(
     r"^\s*(?P<unit>run|epoch)\s*(?:\*\s*(?P<fraction>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*$"
 )
+PER_STEP_TIED = re.compile(
+    r"^\s*(?P<end>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\*\s*\(\s*1\s*/\s*run\s*\)\s*$"
+)
+PER_STEP_DECIMALS = 6
 # Keys of a nested schedule table that are not its formula's parameters.
 ENTRY_KEYS = ("name", "granularity")
 
@@ -142,21 +146,43 @@ def run_length(where: str, value: str, span: int, steps_per_epoch: int | None = 
     return max(1, round(fraction * span))
 
 
+def per_step_factor(where: str, value: str, span: int) -> float:
+    """``"F ** (1 / run)"``: the per-step factor that multiplies to ``F`` over a ``span``-step
+    run, ``round(F ** (1 / span), 6)``."""
+    match = PER_STEP_TIED.match(value)
+    if match is None:
+        raise ScheduleError(f"{where} must be a number or 'F ** (1 / run)', got {value!r}")
+    end = float(match["end"])
+    if not 0 < end <= 1:
+        raise ScheduleError(f"{where}: F in 'F ** (1 / run)' must be in (0, 1], got {value!r}")
+    if span < 1:
+        raise ScheduleError(f"{where} is {value!r}, but the run leaves this schedule no steps")
+    return round(end ** (1 / span), PER_STEP_DECIMALS)
+
+
+def _tied(where: str, value: Any, role: str | None, span: int, spe: int | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    if role in STEP_ROLES:
+        return run_length(where, value, span, spe)
+    if role == "per_step":
+        return per_step_factor(where, value, span)
+    return value
+
+
 def tie_to_run(
     name: str, params: Mapping[str, Any], run_steps: int, steps_per_epoch: int | None = None
 ) -> dict[str, Any]:
     """``params`` of schedule ``name`` with every length tied to the run (``"run"``,
     ``"run * F"``; a nested schedule's against the steps its composition leaves it) or to the
-    epoch (``"epoch * F"``: ``F`` epochs of ``steps_per_epoch`` steps) resolved."""
+    epoch (``"epoch * F"``: ``F`` epochs of ``steps_per_epoch`` steps), and every per-step factor
+    tied to the run (``"F ** (1 / run)"``), resolved."""
 
     def tie(name: str, own: dict, roles: dict[str, str], span: int | None) -> dict:
         if span is None:
             return own
         return {
-            k: run_length(f"{name}: {k}", v, span, steps_per_epoch)
-            if isinstance(v, str) and roles.get(k) in STEP_ROLES
-            else v
-            for k, v in own.items()
+            k: _tied(f"{name}: {k}", v, roles.get(k), span, steps_per_epoch) for k, v in own.items()
         }
 
     return _rewrite(name, params, tie, run_steps)

@@ -150,7 +150,7 @@ def _triangular2(step, xp, base_lr, max_lr, step_size):
 @builtin(
     "exp_range",
     *_CLR,
-    _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]"),
+    _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]", role="per_step"),
     relations=(_base_le_max,),
 )
 def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
@@ -168,7 +168,7 @@ def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
     _BASE,
     _MAX,
     _p("period", _count, "iterations per full sine cycle", role="cycle"),
-    _p("decay", _factor, "amplitude factor per iteration, in (0, 1]"),
+    _p("decay", _factor, "amplitude factor per iteration, in (0, 1]", role="per_step"),
     relations=(_base_le_max,),
 )
 def _sine_exp(step, xp, base_lr, max_lr, period, decay):

@@ -16,6 +16,8 @@ plug-in's too) rather than from tables of names:
   noted when it is longer than the run.
 - ``interval``: iterations between the drops of a step decay; noted when the run has no drop.
 - ``steps``: any other count of iterations (a decay's time constant, a boundary).
+- ``per_step``: a factor applied every iteration (an amplitude's decay); may be written
+  ``"F ** (1 / run)"``, the factor that multiplies to ``F`` over the run.
 - ``shape``: dimensionless (a factor, a fraction, a choice).
 - ``schedule``: a nested schedule (compositions): its own parameters carry their own roles.
 
@@ -45,7 +47,7 @@ ParamValue = float | int | str
 
 ROLES = (
     "rate", "length", "warmup", "cooldown", "cycle", "half_cycle", "growth", "interval", "steps",
-    "shape", "schedule",
+    "per_step", "shape", "schedule",
 )  # fmt: skip
 STEP_ROLES = ("length", "warmup", "cooldown", "cycle", "half_cycle", "interval", "steps")
 # Steps in one cycle per unit of a cycle-role parameter.

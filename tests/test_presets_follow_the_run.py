@@ -7,9 +7,13 @@ marked in the report's tables."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import load_synthetic
 
@@ -336,3 +340,59 @@ def test_bad_schedule_input_is_one_line_exit_2_nothing_written(tmp_path, capsys,
     err = capsys.readouterr().err
     assert err == f"clrbench: error: {message}\n"
     assert not out.exists()
+
+
+# --- trained end to end (slow) ---
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "clrbench", "run", *arguments, "--jobs", "2"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_the_issues_shrunk_fashion_run_drops_and_cycles(tmp_path):
+    """The issue's command (two seeds, three of its schedules): the step decay drops in the
+    48-step run, the cycles turn, sine-exp's amplitude falls; nothing marked incomplete."""
+    out = tmp_path / "out"
+    done = _run_cli("--workload", "fashion-mnist-mlp", "--epochs", "2", "--train-size", "3000",
+                    "--seeds", "2", "--schedules", "step-decay,clr-iter,sine-exp",
+                    "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    batches = load_results(out).batches
+    lr = {label: group[group.seed == 0]["lr"].to_numpy() for label, group in
+          batches.groupby("schedule", observed=True)}  # fmt: skip
+    assert len(lr["step-decay"]) == 48
+    np.testing.assert_allclose(lr["step-decay"][[0, 23, 24, 47]], [0.1, 0.1, 0.025, 0.025])
+    peaks = np.flatnonzero(np.isclose(lr["clr-iter"], lr["clr-iter"].max()))
+    assert len(peaks) >= 4  # cycles of 10 steps (they were 2,344 at the full size)
+    assert lr["sine-exp"][40] < 0.2 * lr["sine-exp"].max()
+    assert "†" not in (out / "report" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_modern_preset_trains_end_to_end_on_two_workloads(tmp_path, mnist_dir):
+    """``run --preset modern --seeds 3`` on mnist1d-mlp and mnist-mlp (2 epochs of 1,000
+    examples): every run ok, and each report shows every family and its rate."""
+    out = tmp_path / "out"
+    done = _run_cli("--preset", "modern", "--seeds", "3", "--workload", "mnist1d-mlp,mnist-mlp",
+                    "--epochs", "2", "--train-size", "1000", "--data-dir", str(mnist_dir),
+                    "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    labels = ["constant", "step-decay", "clr-iter", "cosine", "linear-decay", "wsd",
+              "cyclic-cosine", "one-cycle"]  # fmt: skip
+    for workload, peak in (("mnist1d-mlp", 0.2), ("mnist-mlp", 0.2)):
+        results = load_results(out / workload)
+        runs = results.runs
+        assert sorted(runs["schedule"].unique()) == sorted(labels)
+        assert (runs["status"] == "ok").all() and len(runs) == 24
+        report_md = (out / workload / "report" / "report.md").read_text()
+        for label in labels:
+            assert f"| {label} |" in report_md
+        assert report_md.count(f"peak_lr = {peak}") == 4  # cosine, linear-decay, wsd, cycles
+        first = results.batches.groupby("schedule", observed=True)["lr"].max()
+        assert first["wsd"] == pytest.approx(peak) and first["cosine"] == pytest.approx(peak)

@@ -7,10 +7,15 @@ are also the references ``test_schedules`` and ``test_schedules_graph`` compare 
 """
 
 import math
+import shlex
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from clrbench.cli.main import build_parser
+from clrbench.config.experiment import Experiment
 from clrbench.errors import ClrbenchError, ScheduleError
 from clrbench.schedules import make, roles
 
@@ -197,3 +202,26 @@ def test_bad_input_is_one_schedule_error(name, params, message):
 def test_a_warmup_of_zero_steps_starts_at_the_peak():
     schedule = make("warmup_linear", peak_lr=1.0, warmup_steps=0, total_steps=4)
     np.testing.assert_allclose(schedule(np.arange(5)), [1.0, 0.75, 0.5, 0.25, 0.0])
+
+
+# --- the user guide's examples are real ---
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "schedules-of-now.md"
+
+
+def test_the_guides_command_lines_parse():
+    commands = [line for line in GUIDE.read_text().splitlines() if line.startswith("python -m")]
+    assert len(commands) >= 5
+    for line in commands:
+        argv = shlex.split(line)
+        assert argv[:3] == ["python", "-m", "clrbench"]
+        build_parser().parse_args(argv[3:])  # argparse exits on anything it does not know
+
+
+def test_the_guides_toml_is_a_valid_experiment():
+    text = GUIDE.read_text()
+    toml = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    experiment = Experiment.from_dict(tomllib.loads(toml))
+    params = {s.label: s.schedule.params for s in experiment.runs() if s.seed == 0}
+    assert params["wsd-1-sqrt"]["decay_steps"] == 2 * experiment.steps_per_epoch
+    assert params["wsd-linear"]["total_steps"] == experiment.total_steps

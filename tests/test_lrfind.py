@@ -169,7 +169,7 @@ def test_results_do_not_depend_on_jobs(result, mnist_dir):
 def test_figure_legend_sits_below_the_curves(result, tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from clrbench.report.lrfind import plot
+    from clrbench.reporting.lrfind import plot
 
     canvas = FigureCanvasAgg(plot(result, tmp_path / "lr_find.png"))
     canvas.draw()
@@ -249,7 +249,8 @@ def test_emitted_config_follows_epochs_and_the_full_dataset():
         (["--min-lr", "0"], "--min-lr"),
         (["--mode", "log"], "--mode"),
         (["--jobs", "0"], "--jobs"),
-        (["--optimizer", "adamw"], "adamw"),
+        (["--optimizer", "adamx"], "adamx"),
+        (["--optimizer", "schedulefree-sgd"], "schedule-free"),
         (["--train-size", "5"], "train_size"),
     ],
 )

@@ -1,0 +1,136 @@
+"""Comparison report of a results folder: seaborn figures, tables, Markdown and HTML.
+
+Figures come from ``clrbench.reporting.figures`` (plain matplotlib Figures on the Agg canvas, one
+colour per schedule everywhere), tables from ``clrbench.reporting.tables``; this module gathers the
+statistics and the page's context, and ``clrbench.reporting.page`` writes the files (templates
+``report.html.j2`` / ``report.md.j2``). Reads only the results folder; never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clrbench.analysis import stats
+from clrbench.analysis.workload import workload_target
+from clrbench.reporting import page, prose
+from clrbench.reporting.figures import build_figures
+from clrbench.reporting.page import FORMATS, check_options
+from clrbench.reporting.tables import (
+    aligned,
+    comparison_table,
+    incomplete_shapes,
+    mark_incomplete,
+    provenance_rows,
+    runs_table,
+    speed_table,
+    summary_table,
+)
+from clrbench.store import atomic
+from clrbench.store.results import Results
+
+
+def analyse(
+    results: Results, target: float | None = None, baseline_schedule: str | None = None
+) -> dict[str, Any]:
+    """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
+    # the workload's own target when it ran at its defaults, else the data-driven one
+    chosen, source = (
+        (float(target), "set by --target") if target is not None else workload_target(results)
+    )
+    final = stats.final_metrics(results)
+    summary = stats.summarize(results, chosen)
+    comparison = stats.compare(results, baseline_schedule)
+    speed = stats.compare_speed(results, chosen, baseline_schedule)
+    resolution = stats.evaluation_interval(results)
+    return {
+        "target": chosen,
+        "target_source": source,
+        "final": final,
+        "summary": summary,
+        "comparison": comparison,
+        "reach": stats.steps_to_target(results, chosen),
+        "speed": speed,
+        "resolution": resolution,
+        "conclusion": prose.conclusion(summary, comparison, speed, resolution),
+        "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
+    }
+
+
+def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) -> dict[str, Any]:
+    settings = results.experiment.get("experiment", {})
+    name = settings.get("name", results.path.name)
+    folder = str(results.path)
+    target = analysis["target"]
+    how = "the highest multiple of 0.5 pp that at least 80% of ok runs reach"
+    source = analysis["target_source"]
+    if source.startswith("data-driven"):
+        source = f"default: {how}"
+    elif source != "set by --target":
+        source = f"default: {source}"
+    runs = results.runs
+    flags = incomplete_shapes(runs)
+
+    def mark(table: dict[str, Any]) -> dict[str, Any]:
+        return mark_incomplete(table, flags)
+
+    return {
+        "title": f"clrbench report: {name}",
+        "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
+        f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
+        "conclusion": analysis["conclusion"],
+        "target_text": f"{target * 100:g}%",
+        "target_note": source,
+        "baseline": analysis["baseline"],
+        "commands": [
+            f"python -m clrbench run --config {folder}/experiment.toml --out {folder}",
+            f"python -m clrbench report {folder}",
+        ],
+        "tables": {
+            "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
+            "comparison": aligned(mark(comparison_table(analysis["comparison"]))),
+            "speed": aligned(mark(speed_table(analysis["speed"], target))),
+            "runs": aligned(runs_table(analysis["final"])),
+        },
+        "colors": page.hex_colors(page.palette(results.schedules)),
+        "figures": figures,
+        "provenance": provenance_rows(results),
+        "experiment_toml": _experiment_text(results),
+    }
+
+
+def _experiment_text(results: Results) -> str:
+    path = results.path / "experiment.toml"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def render(
+    results: Results,
+    out_dir: str | Path,
+    formats: Sequence[str] = FORMATS,
+    target: float | None = None,
+    baseline_schedule: str | None = None,
+    templates: Path = page.TEMPLATES,
+) -> dict[str, Path]:
+    """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
+
+    Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
+    (and ``figures/<name>.png`` for Markdown); nothing else in ``out_dir`` is touched.
+    ``templates``: the folder of the jinja templates (clrbench's own by default).
+    """
+    formats = check_options(formats, target)
+    analysis = analyse(results, target, baseline_schedule)
+    specs = build_figures(
+        results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
+    )
+    figures = page.encode_figures(specs)
+    context = _context(results, analysis, figures)
+    written = page.write_pages(out_dir, "report", context, figures, formats, templates)
+    written["csv"] = atomic.write_text(
+        Path(out_dir) / "summary.csv", analysis["summary"].to_csv(index=False)
+    )
+    return written

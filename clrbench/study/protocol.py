@@ -1,0 +1,396 @@
+"""A study: equal tuning budgets per schedule family, selection on validation only (the best
+trials confirmed on fresh seeds, a sensitivity sweep around each winner whose better multiplier is
+re-checked), then re-runs of the winners on test, and Smith's zero-budget arm; ``studies`` times
+over, each an independent tuning (``StudyConfig.draw``).
+
+Every training run is an ordinary run of the results store, trained by the ordinary runner
+(``clrbench.suite.runner.run_suite``: parallel, resumable, loky or Dask), in one results folder per
+phase; the study's own state (the split, the trials, the winners, the lr-find bounds, what each
+phase trained) is ``STUDY/study.json``, rewritten after every phase. Layout::
+
+    STUDY/study.toml        the resolved study configuration
+    STUDY/study.json        the state: split, lr-find bounds, per study its trials, candidates,
+                            winners, sensitivity check and phases
+    STUDY/lr-find/          the range test on the train split (zero-budget arm)
+    STUDY/trials/           budget x families runs, one tuning seed, evaluated on validation
+    STUDY/confirm/          the best confirm_top trials per family, confirm_seeds seeds, validation
+    STUDY/sensitivity/      each winner with all rates x 2^k, evaluated on validation
+    STUDY/recheck/          a multiplier the sweep found better beyond noise, confirmation seeds
+    STUDY/final/            winners + zero-budget arm, fresh seeds, evaluated on test
+    STUDY/study-<i>/        study i >= 1 of --studies N: its trials/ confirm/ sensitivity/
+                            recheck/ final/ (study 0 is the folder itself, so a one-study folder
+                            is study 0 of a repeated one and keeps its runs)
+    STUDY/report/           report.html, report.md, summary.json, figures/
+
+Only ``final/`` is ever evaluated on the test set, and it is trained after every choice is made.
+Re-running the same command resumes: the plan is a pure function of the configuration, so
+complete runs keep their ids and are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from clrbench.config.experiment import Experiment
+from clrbench.data.load import load_dataset
+from clrbench.data.split import split_record
+from clrbench.store import atomic
+from clrbench.store.records import RunRecord
+from clrbench.store.results import load_results
+from clrbench.study.config import StudyConfig, entry_for, octave_label
+from clrbench.study.space import scale_rates, sobol_points
+from clrbench.study.state import write_state
+from clrbench.suite.lock import folder_lock
+from clrbench.suite.lrfind import (
+    HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
+)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sampled configuration of a family."""
+
+    family: str
+    index: int
+    label: str
+    point: tuple[float, ...]  # its Sobol coordinates in the unit cube
+    params: dict[str, Any] = field(hash=False)
+
+
+def plan_trials(config: StudyConfig) -> list[Trial]:
+    """``budget`` Sobol trials per family, in family order (a pure function of the config)."""
+    spe, total = config.lengths()
+    width = len(str(config.budget - 1))
+    trials = []
+    for family in config.families:
+        points = sobol_points(len(family.ranged), config.budget, config.sampling_seed, family.label)
+        for index, point in enumerate(points):
+            label = f"{family.label}-t{index:0{width}d}"
+            params = family.resolve(point, spe, total)
+            trials.append(Trial(family.label, index, label, tuple(map(float, point)), params))
+    return trials
+
+
+def trials_experiment(config: StudyConfig, trials: list[Trial]) -> Experiment:
+    """Every trial once, with the tuning seed, evaluated on the validation split."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(entry_for(families[t.family], t.label, t.params) for t in trials)
+    return config.experiment("validation", (config.tuning_seed,), entries, "trials")
+
+
+def sensitivity_experiment(config: StudyConfig, winners: dict[str, dict]) -> Experiment:
+    """Each winner with all its rates scaled by 2^k, k in ``octaves``, on validation."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(
+            families[name], octave_label(name, k), scale_rates(families[name].name, params, 2.0**k)
+        )
+        for name, params in winners.items()
+        for k in config.octaves
+    )
+    seeds = config.draw_seeds(0)["sensitivity"]
+    return config.experiment("validation", seeds, entries, "sensitivity")
+
+
+def confirm_experiment(config: StudyConfig, chosen: dict[str, list[dict]]) -> Experiment:
+    """Each candidate trial again under its label, on the confirmation seeds, on validation."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(families[family], c["label"], c["params"])
+        for family, group in chosen.items()
+        for c in group
+    )
+    return config.experiment("validation", config.draw_seeds(0)["confirmation"], entries, "confirm")
+
+
+def recheck_experiment(config: StudyConfig, rechecks: dict[str, dict]) -> Experiment:
+    """The multipliers the sweep found better beyond noise, on the confirmation seeds."""
+    families = {f.label: f for f in config.families}
+    entries = tuple(
+        entry_for(families[family], c["label"], c["params"]) for family, c in rechecks.items()
+    )
+    return config.experiment("validation", config.draw_seeds(0)["confirmation"], entries, "recheck")
+
+
+def zero_budget_params(config: StudyConfig, bounds: dict[str, float]) -> dict[str, dict]:
+    """Smith's recipe from lr-find's bounds: a triangular cycle between them (half cycles of
+    about 4 epochs, the run ending at the end of a cycle), and a constant rate at the triangle's
+    mean rate (lr-find's own emitted experiment does the same)."""
+    from clrbench.analysis.lrfind import round_significant
+
+    spe, total = config.lengths()
+    cycles = max(1, round(total / (2 * HALF_CYCLE_EPOCHS * spe)))
+    base, peak = bounds["base_lr"], bounds["max_lr"]
+    return {
+        "lr-find-clr": {"base_lr": base, "max_lr": peak}
+        | {"step_size": max(1, round((total - 1) / (2 * cycles)))},
+        "lr-find-constant": {"lr": round_significant((base + peak) / 2)},
+    }
+
+
+def final_experiment(
+    config: StudyConfig, winners: dict[str, dict], bounds: dict[str, float] | None
+) -> Experiment:
+    """The winners under their family labels (+ the zero-budget arm), fresh seeds, on test."""
+    from clrbench.config.runs import ScheduleEntry
+
+    families = {f.label: f for f in config.families}
+    entries = [entry_for(families[name], name, params) for name, params in winners.items()]
+    if bounds is not None:
+        zero = zero_budget_params(config, bounds)
+        entries.append(
+            ScheduleEntry(
+                "lr-find-clr", "triangular", params=tuple(sorted(zero["lr-find-clr"].items()))
+            )
+        )
+        entries.append(
+            ScheduleEntry(
+                "lr-find-constant", "constant", params=tuple(zero["lr-find-constant"].items())
+            )
+        )
+    seeds = tuple(range(config.first_seed, config.first_seed + config.seeds))
+    return config.experiment("test", seeds, tuple(entries), "final")
+
+
+# --- state ---
+
+
+def _write_config(config: StudyConfig, out: Path) -> None:
+    atomic.write_text(out / "study.toml", tomli_w.dumps(config.to_dict()))
+
+
+# --- running ---
+
+
+@dataclass
+class StudyOutcome:
+    """What a study did: its folder, state, and per phase the runs trained / kept / failed."""
+
+    out: Path
+    state: dict[str, Any]
+    trained: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    failed: list[RunRecord] = field(default_factory=list)
+
+
+@dataclass
+class Runner:
+    """How the phases train: the runner's options and a progress display per phase."""
+
+    jobs: int | None = None
+    backend: str = "loky"
+    scheduler: str | None = None
+    data_dir: str | None = None
+    progress: Callable[[str, Experiment], Any] | None = None  # -> SuiteProgress-like
+    say: Callable[[str], None] = lambda message: None
+
+
+def split_of(config: StudyConfig, data_dir: str | None) -> dict[str, Any]:
+    """The study's split, recorded: seed, sizes, SHA-256 of the validation indices (and the data
+    is found and verified here, before anything trains)."""
+    workload = config.workload
+    data = load_dataset(workload.dataset, data_dir=data_dir)
+    record = split_record(data.y_train, workload.validation_size or 0, workload.split_seed)
+    return record | {"dataset": workload.dataset, "dataset_md5": data.checksums}
+
+
+def run_phase(
+    name: str,
+    experiment: Experiment,
+    out: Path,
+    runner: Runner,
+    outcome: StudyOutcome,
+    phases: dict[str, Any],
+) -> None:
+    """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock),
+    recorded in ``phases`` (its study's) and the state written."""
+    from clrbench.suite.devices import resolve_stack
+    from clrbench.suite.runner import run_suite
+
+    plan = experiment.plan(stack=resolve_stack("auto"))  # a seed's trials stack on a GPU
+    runner.say(f"{name}: {len(plan.runs)} runs -> {out / name}")
+    progress = runner.progress(name, experiment) if runner.progress else None
+    try:
+        result = run_suite(
+            plan,
+            out / name,
+            jobs=runner.jobs,
+            backend=runner.backend,
+            scheduler=runner.scheduler,
+            data_dir=runner.data_dir,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+    outcome.trained[name] = outcome.trained.get(name, 0) + result.trained
+    outcome.skipped[name] = outcome.skipped.get(name, 0) + result.skipped
+    outcome.failed += result.failed
+    phases[name] = {
+        "runs": len(plan.runs),
+        "trained": result.trained,
+        "kept": result.skipped,
+        "failed": len(result.failed),
+        "done": True,
+    }
+    write_state(outcome.out, outcome.state)
+
+
+def trial_records(trials: list[Trial]) -> list[dict[str, Any]]:
+    return [
+        {"family": t.family, "index": t.index, "label": t.label, "point": list(t.point)}
+        | {"params": t.params}
+        for t in trials
+    ]
+
+
+def lr_find_phase(config: StudyConfig, out: Path, runner: Runner) -> dict[str, Any]:
+    """Smith's range test on the train split (never the validation or test set); a previous
+    sweep with the same settings and seeds is reused. Returns its suggestion."""
+    from clrbench.config.sweep import SweepSettings
+    from clrbench.suite.lrfind import run_lr_find, write_outputs
+
+    settings = SweepSettings(steps=config.lr_find_steps, workload=config.workload)
+    seeds = list(range(config.tuning_seed, config.tuning_seed + config.lr_find_seeds))
+    folder = out / "lr-find"
+    previous = _previous_sweep(folder, settings, seeds)
+    if previous is not None:
+        runner.say(f"lr-find: reusing {folder / 'lr_find.json'}")
+        return previous
+    runner.say(
+        f"lr-find: {len(seeds)} seeds x {settings.steps} steps on the train split -> {folder}"
+    )
+    result = run_lr_find(settings, seeds, runner.data_dir, jobs=min(len(seeds), runner.jobs or 1))
+    write_outputs(result, folder)
+    return result.summary()
+
+
+def _previous_sweep(folder: Path, settings: Any, seeds: list[int]) -> dict[str, Any] | None:
+    try:
+        summary = json.loads((folder / "lr_find.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = summary.get("sweep") == json.loads(json.dumps(settings.to_dict()))
+    return summary if same and summary.get("seeds") == seeds else None
+
+
+def run_study(config: StudyConfig, out: str | os.PathLike[str], runner: Runner) -> StudyOutcome:
+    """Every phase in order, each resumable, with ``out`` locked (BusyError if another writer
+    has it); a command that holds the lock already (``study``: through its report) calls
+    :func:`study_locked`."""
+    out = Path(out)
+    with folder_lock(out, "study"):
+        return study_locked(config, out, runner)
+
+
+def study_folder(out: Path, study: int) -> Path:
+    """Where study ``study``'s phases live: study 0 in the study folder itself, study i >= 1 in
+    ``STUDY/study-<i>``."""
+    return out if study == 0 else out / f"study-{study}"
+
+
+def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> dict[str, Any]:
+    """Study ``study``'s part of the state before it trains: its seeds and planned trials."""
+    draw = config.draw(study)
+    seeds = {"sampling_seed": draw.sampling_seed} | {
+        k: list(v) for k, v in config.draw_seeds(study).items()
+    }
+    folder = "." if study == 0 else f"study-{study}"
+    return {"index": study, "folder": folder, "seeds": seeds, "trials": trial_records(trials)} | {
+        "phases": {},
+        "candidates": {},
+        "winners": {},
+        "check": [],
+        "rechecks": {},
+    }
+
+
+def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome:
+    """:func:`run_study` for a caller that holds ``out``'s lock: the state is written after
+    every phase, by this one writer."""
+    draws = [config.draw(i) for i in range(config.studies)]
+    plans = [plan_trials(draw) for draw in draws]
+    # every trial of every study validated before any training
+    experiments = [trials_experiment(d, p) for d, p in zip(draws, plans, strict=True)]
+    state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}
+    state |= {"studies": [draw_record(config, i, p) for i, p in enumerate(plans)]}
+    state |= {"phases": {}, "lr_find": None}
+    _write_config(config, out)
+    outcome = StudyOutcome(out=out, state=state)
+    write_state(out, state)
+    bounds = None
+    if config.zero_budget:
+        summary = lr_find_phase(config, out, runner)
+        bounds = {"base_lr": summary["base_lr"], "max_lr": summary["max_lr"]}
+        state["lr_find"] = bounds | {"seeds": summary["seeds"], "warnings": summary["warnings"]}
+        state["phases"]["lr-find"] = {"done": True}
+        write_state(out, state)
+    for i, (draw, experiment) in enumerate(zip(draws, experiments, strict=True)):
+        if config.studies > 1:
+            runner.say(f"study {i} of {config.studies}")
+        record = state["studies"][i]
+        run_draw(draw, experiment, study_folder(out, i), runner, outcome, record, bounds)
+        bounds = None  # the zero-budget arm is not tuned: it trains once, with study 0
+    return outcome
+
+
+def run_draw(
+    config: StudyConfig,
+    experiment: Experiment,
+    folder: Path,
+    runner: Runner,
+    outcome: StudyOutcome,
+    record: dict[str, Any],
+    bounds: dict[str, float] | None,
+) -> None:
+    """One study (``config`` a draw): trials, confirmation, sensitivity, re-check, final; each
+    phase planned from :func:`clrbench.study.select.choose` on what the earlier ones
+    recorded, so the plan stays a function of the configuration and the results."""
+    from clrbench.analysis.stats import final_metrics
+    from clrbench.study.analysis import trial_scores
+    from clrbench.study.select import choose
+
+    def finished(phase: str) -> Any:
+        return final_metrics(load_results(folder / phase))
+
+    phases = record["phases"]
+    run_phase("trials", experiment, folder, runner, outcome, phases)
+    scores = trial_scores(load_results(folder / "trials"), record["trials"])
+    choice = choose(config, scores)
+    record["candidates"] = {f: [c["label"] for c in g] for f, g in choice["candidates"].items()}
+    if choice["candidates"]:
+        confirm = confirm_experiment(config, choice["candidates"])
+        run_phase("confirm", confirm, folder, runner, outcome, phases)
+        choice = choose(config, scores, finished("confirm"))
+    _record_winners(record, choice, outcome)
+    if not choice["winners"]:
+        runner.say("no trial finished ok: nothing to re-run")
+        return
+    confirmation = finished("confirm") if choice["candidates"] else None
+    chosen = {family: w["params"] for family, w in choice["confirmed"].items()}
+    run_phase(
+        "sensitivity", sensitivity_experiment(config, chosen), folder, runner, outcome, phases
+    )
+    sweep = finished("sensitivity")
+    choice = choose(config, scores, confirmation, sweep)
+    record["check"] = choice["check"].to_dict("records")
+    record["rechecks"] = choice["rechecks"]
+    if choice["rechecks"]:
+        recheck = recheck_experiment(config, choice["rechecks"])
+        run_phase("recheck", recheck, folder, runner, outcome, phases)
+        choice = choose(config, scores, confirmation, sweep, finished("recheck"))
+    _record_winners(record, choice, outcome)
+    chosen = {family: w["params"] for family, w in choice["winners"].items()}
+    run_phase("final", final_experiment(config, chosen, bounds), folder, runner, outcome, phases)
+
+
+def _record_winners(record: dict[str, Any], choice: dict[str, Any], outcome: StudyOutcome) -> None:
+    record["winners"] = choice["winners"]
+    write_state(outcome.out, outcome.state)

@@ -1,0 +1,339 @@
+"""The report of a study folder (HTML + Markdown): reads only the folder, never TensorFlow.
+
+Sections: the answer (generated), the protocol and its split, the winners, tuning effort (best
+vs budget), sensitivity, the final comparison on test, the zero-budget arm, every trial, and
+provenance. Tables and figures of the final runs are the run report's
+(``clrbench.reporting.tables``, ``clrbench.reporting.figures``); ``clrbench.reporting.page``
+writes the files (``study.*.j2``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clrbench.analysis import stats
+from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.reporting import figures as run_figures
+from clrbench.reporting import page, prose
+from clrbench.reporting import tables as report_tables
+from clrbench.store.results import Results, load_results
+from clrbench.study import figures as study_figures
+from clrbench.study import prose as study_prose
+from clrbench.study.analysis import (
+    best_vs_budget,
+    final_comparison,
+    flatness,
+    sensitivity_curve,
+    trial_scores,
+)
+from clrbench.study.choice_tables import (
+    across_table,
+    confirmation_table,
+    per_study_table,
+    recheck_table,
+)
+from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
+from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.select import choose
+from clrbench.study.state import read_state
+from clrbench.study.summary import write_summary
+from clrbench.study.tables import (
+    budget_table,
+    protocol_rows,
+    sensitivity_table,
+    trials_table,
+    winners_table,
+)
+
+
+def _load(folder: Path) -> Results | None:
+    """A phase's results, or None when the phase has no complete run yet."""
+    if not (folder / "runs").is_dir():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResultsWarning)  # the report lists what is missing
+            return load_results(folder)
+    except ResultsError:
+        return None
+
+
+def load_config(study_dir: Path, state: dict[str, Any] | None = None) -> StudyConfig:
+    """STUDY/study.toml; for a format-1 state (before confirmed winners) without confirmation."""
+    path = study_dir / "study.toml"
+    try:
+        config = StudyConfig.from_dict(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read the study configuration ({exc})") from None
+    if state is not None and state.get("legacy_format") == 1:
+        return config.with_changes(confirm_top=0, studies=1)
+    return config
+
+
+def _finished(folder: Path) -> pd.DataFrame | None:
+    results = _load(folder)
+    return None if results is None else stats.final_metrics(results)
+
+
+def read_draw(study_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    """One study's phases from its folder (``study_analysis``'s draw parts); None before its
+    first trial completed."""
+    folder = study_dir / record.get("folder", ".")
+    trials = _load(folder / "trials")
+    if trials is None:
+        return None
+    parts: dict[str, Any] = {"scores": trial_scores(trials, record["trials"])}
+    for key, phase in (("confirmation", "confirm"), ("sweep", "sensitivity")):
+        parts[key] = _finished(folder / phase)
+    parts["recheck"], parts["final"] = _finished(folder / "recheck"), _load(folder / "final")
+    return parts
+
+
+def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[str, Any]:
+    """Every statistic of the study report, from the folder alone."""
+    study_dir = Path(study_dir)
+    state = read_state(study_dir)
+    config = load_config(study_dir, state)
+    draws = []
+    for record in state["studies"][: config.studies]:
+        parts = read_draw(study_dir, record)
+        if parts is None:
+            break
+        draws.append(parts)
+    if not draws:
+        raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
+    return study_analysis(config, state, draws, target)
+
+
+def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> dict[str, Any]:
+    """One study's choices (``clrbench.study.select.choose``) and its final runs' metrics."""
+    choice = choose(config.draw(index), parts["scores"], parts.get("confirmation"),
+                    parts.get("sweep"), parts.get("recheck"))  # fmt: skip
+    final = parts.get("final")
+    metrics = None
+    if final is not None:
+        metrics = stats.final_metrics(final)
+        metrics = metrics[metrics["schedule"].astype(str).isin(choice["winners"])]
+    return {"index": index, "choice": choice, "scores": parts["scores"], "metrics": metrics}
+
+
+def study_analysis(
+    config: StudyConfig,
+    state: dict[str, Any],
+    draws: list[dict[str, Any]],
+    target: float | None = None,
+) -> dict[str, Any]:
+    """Every statistic of the study report from its studies' phases (``read_draw``'s parts:
+    ``scores``, and the phases' frames, None before they ran). Study 0 is shown in detail;
+    every study enters the per-study table and the headline across studies."""
+    studies = [draw_analysis(config, i, parts) for i, parts in enumerate(draws)]
+    first, scores, final = studies[0], draws[0]["scores"], draws[0].get("final")
+    winners = first["choice"]["winners"]
+    analysis: dict[str, Any] = {"state": state, "config": config, "scores": scores}
+    analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
+    analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
+    analysis |= {"versus": None, "studies": studies, "choice": first["choice"]}
+    points = first["choice"]["points"]
+    if points is not None:
+        curve = sensitivity_curve(points)
+        analysis |= {"points": points, "curve": curve}
+        analysis["flat"] = flatness(curve, config.flatness_pp)
+    if final is not None:
+        present = set(final.schedules) & set(final.runs["schedule"].astype(str))
+        families = [f for f in winners if f in present]
+        if families:
+            analysis["main"] = final_comparison(final, families, target)
+            target = analysis["main"]["target"]
+        if set(ZERO_BUDGET_LABELS) <= present:
+            analysis["zero"] = final_comparison(final, ["lr-find-constant", "lr-find-clr"], target)
+            if families:
+                analysis["versus"] = final_comparison(final, [families[0], "lr-find-clr"], target)
+        analysis["final_all"] = final
+    for key in ("main", "zero", "versus"):
+        if analysis[key] is not None:
+            analysis[key]["conclusion"] = _final_conclusion(analysis[key])
+    baseline = stats.resolve_baseline([f.label for f in config.families], None)
+    done = [s["metrics"] for s in studies if s["metrics"] is not None]
+    analysis["baseline"] = baseline
+    analysis["per_study"] = per_study(done, baseline)
+    analysis["across"] = across_studies(analysis["per_study"], baseline)
+    return analysis
+
+
+def _final_conclusion(comparison: dict[str, Any]) -> str:
+    """The run report's conclusion, on one of the study's final comparisons."""
+    parts = ("summary", "comparison", "speed", "resolution")
+    return prose.conclusion(*(comparison[part] for part in parts))
+
+
+def conclusion(analysis: dict[str, Any]) -> list[str]:
+    """The generated answer, one paragraph per question (plus the tuning-effort note)."""
+    config = analysis["config"]
+    paragraphs = study_prose.sensitivity_warnings(analysis["studies"])
+    headline = study_prose.answer_repeats(
+        analysis["across"], analysis["per_study"], config.studies, analysis["baseline"]
+    )
+    if headline:
+        paragraphs.insert(0, headline)
+    if analysis["main"] is not None:
+        answer = study_prose.answer_tuned(analysis["main"], config.budget, config.seeds)
+        where = "In study 0 alone, with" if config.studies > 1 else "Within this study, with"
+        paragraphs.append(f"{where} seed noise only (winners held fixed): {answer}")
+    else:
+        paragraphs.append("The final re-runs on test are not complete yet: no answer on test.")
+    paragraphs.append(
+        study_prose.budget_note(analysis["budget"], config.budget, config.flatness_pp)
+    )
+    if analysis["flat"] is not None:
+        paragraphs.append(
+            study_prose.answer_sensitivity(
+                analysis["flat"], analysis["curve"], config.flatness_pp, config.sensitivity_seeds
+            )
+        )
+    bounds = analysis["state"].get("lr_find")
+    paragraphs.append(study_prose.answer_zero_budget(analysis["zero"], analysis["versus"], bounds))
+    return [p for p in paragraphs if p]
+
+
+def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str, Any]]:
+    config = analysis["config"]
+    specs = [
+        (
+            "budget",
+            "Best validation accuracy vs tuning budget",
+            study_figures.budget_figure(analysis["budget"], colors),
+            "Expected best of k trials per family (bootstrap mean) with the 95% range of the "
+            "best of k.",
+        ),
+        (
+            "trials",
+            "Every trial",
+            study_figures.trials_figure(analysis["scores"], colors),
+            "Final validation accuracy of each trial against its rate; diverged trials as X.",
+        ),
+    ]
+    if analysis["curve"] is not None:
+        figure = study_figures.sensitivity_figure(
+            analysis["points"], analysis["curve"], analysis["flat"], colors, config.flatness_pp
+        )
+        specs.append(
+            (
+                "sensitivity",
+                "Sensitivity to the rate",
+                figure,
+                "Validation accuracy against the multiplier of every rate of the winner; the "
+                f"grey band is the {config.flatness_pp:g} pp below the best mean, the coloured "
+                f"span the flat range. The axis shows the {study_figures.ZOOM_PP:g} pp below each "
+                "family's best: a mean below it is a triangle on the floor with its value, a "
+                "diverged seed an X.",
+            )
+        )
+    final = analysis.get("final_all")
+    if final is not None:
+        labels = list(final.schedules)
+        final_colors = {s: colors.get(s, c) for s, c in page.palette(labels).items()}
+        specs.append(
+            (
+                "final-accuracy",
+                "Final test accuracy per seed",
+                run_figures.final_accuracy_figure(stats.final_metrics(final), final_colors),
+                "The winners re-trained with fresh seeds and the zero-budget arm, on test.",
+            )
+        )
+        specs.append(
+            (
+                "learning-rate",
+                "The chosen schedules",
+                run_figures.lr_figure(final, final_colors),
+                "The rate each final schedule applies at every iteration.",
+            )
+        )
+    return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+
+
+def render_study(
+    study_dir: str | Path,
+    out_dir: str | Path,
+    formats: Sequence[str] = page.FORMATS,
+    target: float | None = None,
+    templates: Path = page.TEMPLATES,
+) -> dict[str, Path]:
+    """Write report.html / report.md (+ figures/) of a study folder; returns the paths."""
+    formats = page.check_options(formats, target)
+    study_dir = Path(study_dir)
+    return write_study(study_dir, analyse_study(study_dir, target), out_dir, formats, templates)
+
+
+def write_study(
+    study_dir: Path,
+    analysis: dict[str, Any],
+    out_dir: str | Path,
+    formats: Sequence[str] = page.FORMATS,
+    templates: Path = page.TEMPLATES,
+) -> dict[str, Path]:
+    """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
+    colors = page.palette([f.label for f in analysis["config"].families])
+    figures = page.encode_figures(_figures(analysis, colors))
+    context = _context(study_dir, analysis, figures, colors)
+    paths = page.write_pages(out_dir, "study", context, figures, formats, templates)
+    return paths | {"summary": write_summary(analysis, out_dir)}
+
+
+def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> dict[str, Any]:
+    headline = []
+    if not analysis["per_study"].empty:
+        headline = [across_table(analysis), per_study_table(analysis)]
+    tables = [winners_table(analysis)]
+    if analysis["config"].confirm_top:
+        tables.append(confirmation_table(analysis))
+    tables.append(budget_table(analysis["budget"]))
+    if analysis["flat"] is not None:
+        tables.append(sensitivity_table(analysis))
+    if any(s["choice"]["check"] is not None for s in analysis["studies"]):
+        tables.append(recheck_table(analysis))
+    final_tables = []
+    if analysis["main"] is not None:
+        main = analysis["main"]
+        final_tables += [
+            report_tables.summary_table(main["summary"], main["resolution"]),
+            report_tables.comparison_table(main["comparison"]),
+            report_tables.speed_table(main["speed"], main["target"]),
+        ]
+    if analysis["zero"] is not None:
+        zero = report_tables.comparison_table(analysis["zero"]["comparison"])
+        title = "Zero-budget arm: lr-find-clr against lr-find-constant"
+        final_tables.append(zero | {"id": "zero-budget", "title": title})
+    if analysis["versus"] is not None:
+        versus = report_tables.comparison_table(analysis["versus"]["comparison"])
+        baseline = analysis["versus"]["comparison"]["baseline"].iloc[0]
+        title = f"Zero-budget cycle against the tuned {baseline}"
+        final_tables.append(versus | {"id": "zero-vs-tuned", "title": title})
+    config = analysis["config"]
+    return {
+        "title": f"clrbench study: {config.name}",
+        "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
+        f"{config.studies} stud{'y' if config.studies == 1 else 'ies'}, "
+        f"{config.seeds} final seeds, {config.workload.epochs} "
+        f"epoch{'s' if config.workload.epochs > 1 else ''} "
+        f"per run, from {study_dir}",
+        "conclusion": conclusion(analysis),
+        "main_conclusion": analysis["main"]["conclusion"] if analysis["main"] else "",
+        "headline_tables": [report_tables.aligned(t) for t in headline],
+        "detail": "Study 0 in detail" if config.studies > 1 else "",
+        "tables": [report_tables.aligned(t) for t in tables],
+        "final_tables": [report_tables.aligned(t) for t in final_tables],
+        "trials_table": report_tables.aligned(trials_table(analysis["scores"])),
+        "colors": page.hex_colors(colors),
+        "figures": figures,
+        "protocol": protocol_rows(analysis),
+        "commands": [
+            f"python -m clrbench study --config {study_dir}/study.toml --out {study_dir}",
+            f"python -m clrbench report {study_dir}",
+        ],
+    }

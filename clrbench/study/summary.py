@@ -1,0 +1,117 @@
+"""STUDY/report/summary.json: the study's results machine-readably, from the same analysis as
+the report's tables (accuracies and differences as fractions; undefined values null).
+
+Fields: ``format``, ``clrbench_version``, ``training_semantics``, ``name``, ``studies``,
+``families``, ``baseline``, ``protocol`` (budget, confirmation, sensitivity, final seeds,
+workload), ``per_study`` (per study: its seeds, winners with parameters and confirmation means,
+final test accuracy and difference to the baseline per family, the families that won it, the
+families the sensitivity check flagged), ``headline`` (per family: the ``across_studies``
+columns), ``baseline_wins`` and ``warnings`` (the report's warning lines).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.store import atomic
+from clrbench.study import prose as study_prose
+from clrbench.study.repeats import baseline_wins
+from clrbench.study.select import NOISE_SE
+from clrbench.version import __version__
+
+SUMMARY = "summary.json"
+SUMMARY_FORMAT = "clrbench-study-summary/1"
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars as Python numbers, NaN and infinities as None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _protocol(config: Any) -> dict[str, Any]:
+    workload = config.workload
+    return {
+        "budget": config.budget,
+        "confirm_top": config.confirm_top,
+        "confirm_seeds": config.confirm_seeds,
+        "sensitivity_seeds": config.sensitivity_seeds,
+        "octaves": list(config.octaves),
+        "noise_standard_errors": NOISE_SE,
+        "final_seeds": list(range(config.first_seed, config.first_seed + config.seeds)),
+        "dataset": workload.dataset,
+        "epochs": workload.epochs,
+        "train_size": workload.train_size,
+        "validation_size": workload.validation_size,
+        "split_seed": workload.split_seed,
+    }
+
+
+def _winner(winner: dict[str, Any]) -> dict[str, Any]:
+    keys = ("label", "params", "source", "confirmed", "confirmation_mean", "replaced")
+    return {k: winner.get(k) for k in keys} | {"tuning_accuracy": winner["validation_accuracy"]}
+
+
+def _study(analysis: dict[str, Any], study: dict[str, Any]) -> dict[str, Any]:
+    index, choice = study["index"], study["choice"]
+    rows = analysis["per_study"]
+    rows = rows[rows["study"] == index] if len(rows) else rows
+    records = analysis["state"]["studies"]
+    check = choice["check"]
+    return {
+        "study": index,
+        "seeds": records[index].get("seeds", {}) if index < len(records) else {},
+        "winners": {family: _winner(w) for family, w in choice["winners"].items()},
+        "final_test_accuracy": dict(zip(rows.get("family", []), rows.get("mean", []), strict=True)),
+        "difference": dict(zip(rows.get("family", []), rows.get("difference", []), strict=True)),
+        "best": [str(f) for f in rows[rows["best"]]["family"]] if len(rows) else [],
+        "flagged": [] if check is None else [str(f) for f in check[check["flagged"]]["family"]],
+    }
+
+
+def summary(analysis: dict[str, Any]) -> dict[str, Any]:
+    """The summary document of a study analysis (``report.study.study_analysis``)."""
+    config = analysis["config"]
+    headline = {
+        str(row["family"]): {k: v for k, v in row.items() if k != "family"}
+        for row in analysis["across"].to_dict("records")
+    }
+    document = {
+        "format": SUMMARY_FORMAT,
+        "clrbench_version": __version__,
+        "training_semantics": TRAINING_SEMANTICS,
+        "name": config.name,
+        "studies": config.studies,
+        "studies_done": int(analysis["per_study"]["study"].nunique())
+        if len(analysis["per_study"])
+        else 0,
+        "families": [f.label for f in config.families],
+        "baseline": analysis["baseline"],
+        "protocol": _protocol(config),
+        "per_study": [_study(analysis, s) for s in analysis["studies"]],
+        "headline": headline,
+        "baseline_wins": baseline_wins(analysis["per_study"], analysis["baseline"]),
+        "warnings": study_prose.sensitivity_warnings(analysis["studies"]),
+    }
+    return plain(document)
+
+
+def write_summary(analysis: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write OUT/summary.json (atomically); returns its path."""
+    path = Path(out_dir) / SUMMARY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, json.dumps(summary(analysis), indent=2, allow_nan=False) + "\n")
+    return path

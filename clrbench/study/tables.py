@@ -1,0 +1,218 @@
+"""The study report's own tables: winners, tuning effort, sensitivity, trials, the protocol."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from clrbench.reporting.tables import pct
+from clrbench.study import figures as study_figures
+from clrbench.study import prose as study_prose
+from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig
+from clrbench.text import number
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
+def winners_table(analysis: dict[str, Any]) -> dict[str, Any]:
+    scores, config = analysis["scores"], analysis["config"]
+    schedules = {f.label: f"{f.name} ({f.granularity})" for f in config.families}
+    rows = []
+    for family, group in scores.groupby("family", sort=False):
+        counts = group["status"].value_counts()
+        tally = "/".join(str(int(counts.get(s, 0))) for s in ("ok", "diverged", "failed"))
+        winner = analysis["winners"].get(family)
+        rows.append(
+            [family, schedules.get(family, ""), tally]
+            + (
+                [
+                    winner["label"],
+                    pct(winner["validation_accuracy"]),
+                    pct(winner.get("confirmation_mean", float("nan"))),
+                    _params(winner["params"]),
+                ]
+                if winner
+                else ["–", "–", "–", "no ok trial"]
+            )
+        )
+    headers = [
+        "Family",
+        "Schedule",
+        "Trials ok/diverged/failed",
+        "Winner",
+        "Tuning seed acc. %",
+        "Confirmation mean %",
+        "Chosen parameters",
+    ]
+    rule = (
+        f"the candidate with the best mean over {config.confirm_seeds} confirmation seeds among "
+        f"its {config.confirm_top} best trials (see Confirmed winners), or a multiplier of it "
+        "that the sensitivity re-check found better (label -k…)"
+        if config.confirm_top
+        else "the ok trial with the highest final validation accuracy (one seed; no confirmation)"
+    )
+    note = (
+        f"Each family had {config.budget} trials (scrambled Sobol points of its search space, "
+        f"sampling seed {config.sampling_seed}), each trained once with the tuning seed "
+        f"{config.tuning_seed} and evaluated on the validation split only. The winner is {rule}."
+    )
+    return {
+        "id": "winners",
+        "title": "Winners (chosen on validation)",
+        "headers": headers,
+        "rows": rows,
+        "note": note,
+    }
+
+
+def budget_table(curve: pd.DataFrame) -> dict[str, Any]:
+    ks = sorted(set(curve["k"]))
+    shown = [k for k in ks if k & (k - 1) == 0 or k == ks[-1]]  # 1, 2, 4, 8, ..., N
+    rows = []
+    for family, group in curve.groupby("family", sort=False):
+        cells = group.set_index("k")
+        rows.append(
+            [family]
+            + [
+                f"{pct(cells.loc[k, 'expected'])} ({pct(cells.loc[k, 'low'])}–"
+                f"{pct(cells.loc[k, 'high'])})"
+                if k in cells.index
+                else "–"
+                for k in shown
+            ]
+        )
+    note = (
+        "Expected best final validation accuracy (%) after k trials of a family, by bootstrap: "
+        "k trials drawn with replacement from its trials, the best kept, repeated; in brackets "
+        "the central 95% range of that best (tuning luck). A diverged trial scores chance (10%). "
+        "The exact expectation (order statistics) agrees with the bootstrap mean."
+    )
+    return {
+        "id": "budget",
+        "title": "Tuning effort: best vs budget",
+        "headers": ["Family", *[f"k = {k}" for k in shown]],
+        "rows": rows,
+        "note": note,
+    }
+
+
+def sensitivity_table(analysis: dict[str, Any]) -> dict[str, Any]:
+    flat, curve, pp = analysis["flat"], analysis["curve"], analysis["config"].flatness_pp
+    rows = []
+    for r in flat.itertuples():
+        bad = curve[(curve["family"] == r.family) & (curve["status"] != "ok")]
+        rows.append(
+            [
+                r.family,
+                study_figures.multiplier_label(int(r.best_k)) if pd.notna(r.best_k) else "–",
+                pct(r.best),
+                f"{2.0**r.low:.3g} to {2.0**r.high:.3g}" if pd.notna(r.low) else "–",
+                study_prose.width_text(r) if pd.notna(r.width) else "–",
+                ", ".join(
+                    f"×{m:g} ({s})" for m, s in zip(bad["multiplier"], bad["status"], strict=True)
+                )
+                or "none",
+            ]
+        )
+    headers = [
+        "Family",
+        "Best multiplier",
+        "Best validation acc. %",
+        "Flat range (multiplier)",
+        "Width (octaves)",
+        "Not ok",
+    ]
+    note = (
+        f"Every rate of each winner multiplied by 2^k, "
+        f"k = {', '.join(number(k, 'd') for k in analysis['config'].octaves)}, "
+        f"{analysis['config'].sensitivity_seeds} seeds each, evaluated on validation. Flat range: "
+        f"around the best multiplier, where the mean validation accuracy stays within {pp:g} pp "
+        "of it, interpolated linearly in log2 of the multiplier (a diverged neighbour ends it at "
+        "the last good point); ≥: the range reached the end of the grid."
+    )
+    return {
+        "id": "sensitivity",
+        "title": "Sensitivity to the rate",
+        "headers": headers,
+        "rows": rows,
+        "note": note,
+    }
+
+
+def trials_table(scores: pd.DataFrame) -> dict[str, Any]:
+    rows = [
+        [r.label, r.family, r.status, pct(r.validation_accuracy), _params(r.params)]
+        for r in scores.itertuples()
+    ]
+    headers = ["Trial", "Family", "Status", "Final validation acc. %", "Parameters"]
+    return {"id": "trials", "title": "Every trial", "headers": headers, "rows": rows, "note": None}
+
+
+def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
+    config, split = analysis["config"], analysis["state"]["split"]
+    return [
+        (
+            "validation split",
+            f"{split['train_examples']:,} train / {split['validation_examples']:,} "
+            f"validation of the {split['dataset']} training set, stratified, "
+            f"split seed {split['split_seed']}",
+        ),
+        ("split checksum", f"SHA-256 of the validation indices: {split['validation_sha256']}"),
+        (
+            "training set of every run",
+            f"{config.workload.train_size:,} images of the train split"
+            if config.workload.train_size
+            else "the whole train split",
+        ),
+        (
+            "workload",
+            f"{config.workload.epochs} epochs, batch {config.workload.batch_size}, "
+            f"{config.workload.optimizer}{_own_optimizers(config)}",
+        ),
+        (
+            "budget",
+            f"{config.budget} trials per family, tuning seed {config.tuning_seed}, "
+            f"sampling seed {config.sampling_seed}",
+        ),
+        (
+            "sensitivity",
+            f"multipliers 2^k for k = {list(config.octaves)}, {config.sensitivity_seeds} seeds "
+            f"from {config.sensitivity_first_seed}, flat within {config.flatness_pp:g} pp",
+        ),
+        (
+            "confirmation",
+            f"the best {config.confirm_top} trials per family x {config.confirm_seeds} seeds from "
+            f"{config.confirm_first_seed}; a sweep's multiplier beyond its noise re-checked on them"
+            if config.confirm_top
+            else "off (the winner is the best single-seed trial)",
+        ),
+        (
+            "studies",
+            f"{config.studies}: study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, "
+            "confirmation and sensitivity seeds; the split and the final seeds are shared",
+        ),
+        (
+            "final re-runs",
+            f"{config.seeds} seeds from {config.first_seed}, trained on the train split, "
+            "evaluated on test",
+        ),
+        ("zero-budget arm", "on" if config.zero_budget else "off"),
+        ("dataset md5", json.dumps(split.get("dataset_md5", {}), sort_keys=True)),
+        ("phases", json.dumps(analysis["state"].get("phases", {}), sort_keys=True)),
+    ]
+
+
+def _own_optimizers(config: StudyConfig) -> str:
+    """`` (family: optimizer; ...)`` for the families that train their own optimizer."""
+    own = [
+        f"{f.label}: {f.optimizer}"
+        for f in config.families
+        if f.optimizer is not None and f.optimizer != config.workload.optimizer
+    ]
+    return f" ({'; '.join(own)})" if own else ""

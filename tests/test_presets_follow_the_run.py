@@ -19,14 +19,15 @@ from conftest import load_synthetic
 
 from clrbench import load_results
 from clrbench.cli.main import build_parser, main
-from clrbench.cli.run import resolve_experiment
+from clrbench.cli.run import options_of
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS, preset
+from clrbench.config.resolve import EXPERIMENT_OPTIONS, resolve_experiments
 from clrbench.config.workloads import BUILT_IN
 from clrbench.data.load import dataset_counts
 from clrbench.errors import ScheduleError
 from clrbench.gate.baseline import config_hash
-from clrbench.report import render as report
+from clrbench.reporting import render as report
 from clrbench.schedules import STEP_ROLES, make, roles, shape_notes, tie_to_run
 from clrbench.suite.runner import write_experiment
 
@@ -198,11 +199,14 @@ def test_every_preset_length_is_tied_to_the_run(workload, name):
 
 
 def _shrunk(name: str) -> Experiment:
-    args = build_parser().parse_args(
-        ["run", "--workload", "fashion-mnist-mlp", "--epochs", "2", "--train-size", "3000",
-         "--preset", name]
-    )  # fmt: skip
-    return resolve_experiment(args, "fashion-mnist-mlp")
+    """The issue's command line, resolved as ``run`` resolves it."""
+    argv = ["run", "--workload", "fashion-mnist-mlp", "--epochs", "2", "--train-size", "3000",
+            "--preset", name]  # fmt: skip
+    options = options_of(build_parser().parse_args(argv))
+    (experiment,) = resolve_experiments(
+        None, **{k: v for k, v in options.items() if k in EXPERIMENT_OPTIONS}
+    )
+    return experiment
 
 
 @pytest.mark.parametrize("name", ["default", "extended", "modern"])

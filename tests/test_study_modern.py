@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import (
+from clrbench.errors import ConfigError
+from clrbench.schedules import roles
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import (
     OPTIONAL,
     QUICK,
     REFERENCE,
@@ -15,9 +17,7 @@ from clrbench.config.study_presets import (
     all_families,
     study_preset,
 )
-from clrbench.config.study_space import parse_family, scale_rates
-from clrbench.errors import ConfigError
-from clrbench.schedules import roles
+from clrbench.study.space import parse_family, scale_rates
 
 MODERN = ("cosine", "linear-decay", "wsd", "cyclic-cosine")
 
@@ -76,9 +76,8 @@ def test_a_string_for_a_number_is_one_clear_error():
 
 
 def test_the_study_command_takes_the_modern_families():
-    from clrbench.cli.main import build_parser
-    from clrbench.cli.study import resolve_study
+    from clrbench.study.resolve import resolve_study
 
     families = "constant,cosine,linear-decay,wsd,cyclic-cosine"
-    args = build_parser().parse_args(["study", "--preset", "quick", "--families", families])
-    assert [f.label for f in resolve_study(args).families] == families.split(",")
+    config = resolve_study(preset="quick", families=families)
+    assert [f.label for f in config.families] == families.split(",")

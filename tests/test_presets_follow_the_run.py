@@ -194,6 +194,7 @@ def test_every_preset_length_is_tied_to_the_run(workload, name):
     absolute = [a for e in raw["schedule"] for a in _absolute_lengths(e, e["name"])]
     assert absolute == []
     for entry in raw["schedule"]:
+        assert isinstance(entry.get("optimizer_warmup_steps", "run"), str)  # schedule-free's
         for key in ("decay", "gamma"):  # per-step amplitude factors: to 10% over the run
             assert entry.get(key, "0.1 ** (1 / run)") == "0.1 ** (1 / run)"
 
@@ -233,6 +234,33 @@ def test_a_modern_shrunk_run_has_every_phase():
         "end_lr": 0.0, "cooldown": "1-sqrt",
     }  # fmt: skip
     assert params["cosine"]["total_steps"] == params["one-cycle"]["total_steps"] == 48
+    workloads = {s.label: s.workload for s in _shrunk("modern").runs() if s.seed == 0}
+    assert workloads["sf-adamw"].optimizer == "schedulefree-adamw"
+    assert workloads["sf-adamw"].optimizer_warmup_steps == 2  # 5% of the 48 steps
+    assert workloads["adamw-wsd"].optimizer == "adamw" and params["adamw-wsd"]["decay_steps"] == 10
+
+
+def test_the_modern_preset_on_each_workload():
+    """Ten schedule families beside the classic three; SGD's at the workload's max_lr, AdamW's
+    and schedule-free's at the rates checked on validation (config.modern_presets)."""
+    for workload in BUILT_IN:
+        experiment = _experiment(workload, "modern")
+        specs = {s.label: s for s in experiment.runs() if s.seed == 0}
+        assert list(specs) == [
+            "constant", "step-decay", "clr-iter", "cosine", "linear-decay", "wsd",
+            "cyclic-cosine", "one-cycle", "adamw-cosine", "adamw-linear-decay", "adamw-wsd",
+            "sf-adamw", "sf-sgd",
+        ]  # fmt: skip
+        optimizers = {label: spec.workload.optimizer for label, spec in specs.items()}
+        assert set(optimizers.values()) == {
+            "sgd-momentum", "adamw", "schedulefree-adamw", "schedulefree-sgd",
+        }  # fmt: skip
+        max_lr = BUILT_IN[workload].max_lr
+        assert specs["wsd"].schedule.params["peak_lr"] == max_lr
+        assert specs["sf-sgd"].schedule.name == specs["sf-adamw"].schedule.name == "constant"
+        assert experiment.notes == (
+            tuple(n for n in experiment.notes if n.startswith("clr-iter"))
+        )  # only the classic cycle may end mid-cycle
 
 
 def test_an_absolute_length_stays_absolute_and_is_marked_in_the_report(tmp_path):
@@ -388,12 +416,13 @@ def test_the_modern_preset_trains_end_to_end_on_two_workloads(tmp_path, mnist_di
                     "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     labels = ["constant", "step-decay", "clr-iter", "cosine", "linear-decay", "wsd",
-              "cyclic-cosine", "one-cycle"]  # fmt: skip
+              "cyclic-cosine", "one-cycle", "adamw-cosine", "adamw-linear-decay", "adamw-wsd",
+              "sf-adamw", "sf-sgd"]  # fmt: skip
     for workload, peak in (("mnist1d-mlp", 0.2), ("mnist-mlp", 0.2)):
         results = load_results(out / workload)
         runs = results.runs
         assert sorted(runs["schedule"].unique()) == sorted(labels)
-        assert (runs["status"] == "ok").all() and len(runs) == 24
+        assert (runs["status"] == "ok").all() and len(runs) == 39
         report_md = (out / workload / "report" / "report.md").read_text()
         for label in labels:
             assert f"| {label} |" in report_md

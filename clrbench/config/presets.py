@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from clrbench.config.modern_presets import MODERN_KEEPS, modern_schedules
 from clrbench.config.runs import steps_per_epoch
 from clrbench.config.workloads import BUILT_IN, DEFAULT_WORKLOAD, NamedWorkload
 
@@ -161,45 +162,6 @@ def warmup_schedules(epochs: int, bounds: dict, step_size: int, total: int) -> l
     ]
 
 
-# The schedules of now (issue 33): shares of the run common in current training code.
-WARMUP_SHARE = 0.05  # transformers' examples and AlgoPerf's baselines warm up for 2-10%
-COOLDOWN_SHARE = 0.2  # WSD's cooldown: ~20% of the run (Hägele et al. 2024)
-
-
-def modern_schedules(rates: Rates = MNIST_RATES) -> list[dict[str, Any]]:
-    """What the ``modern`` preset adds to constant, step decay and clr-iter: warm-up + cosine
-    and warm-up + linear decay to zero (transformers' defaults), WSD with a 1-sqrt cooldown over
-    the last fifth (Hägele et al. 2024: the best of its shapes), AlgoPerf v0.5's two warm-up +
-    cosine cycles, and one-cycle; each peaks at the workload's ``max_lr``, every length a share
-    of the run."""
-    base_lr, max_lr, _ = rates
-    warm = {"peak_lr": max_lr, "warmup_steps": f"run * {WARMUP_SHARE}", "total_steps": "run"}
-    return [
-        {"label": "cosine", "name": "warmup_cosine", **warm},
-        {"label": "linear-decay", "name": "warmup_linear", **warm},
-        {
-            "label": "wsd",
-            "name": "wsd",
-            **warm,
-            "decay_steps": f"run * {COOLDOWN_SHARE}",
-            "cooldown": "1-sqrt",
-        },
-        {
-            "label": "cyclic-cosine",
-            "name": "warmup_cosine_cycles",
-            "peak_lr": max_lr,
-            # AlgoPerf: warmup_factor x the run in each of 2 cycles
-            "warmup_steps": f"run * {WARMUP_SHARE}",
-            "total_steps": "run",
-            "cycles": 2,
-        },
-        {"label": "one-cycle", "name": "one_cycle", "max_lr": max_lr, "total_steps": "run"},
-    ]
-
-
-MODERN_KEEPS = ("constant", "step-decay", "clr-iter")
-
-
 def _preset(
     name: str,
     epochs: int,
@@ -219,7 +181,7 @@ def _preset(
         schedules += extra_schedules(spe, epochs, cycle, rates)
     if modern:
         kept = [s for s in schedules if s["label"] in MODERN_KEEPS]
-        schedules = kept + modern_schedules(rates)
+        schedules = kept + modern_schedules(workload.name, rates.max_lr)
     schedules = [s for s in schedules if s["label"] not in without]
     settings: dict[str, Any] = {
         "name": name,
@@ -280,8 +242,9 @@ PRESET_HELP = {
     "warmup-cosine, warmup-clr",
     "quick": "6,000 images, 4 epochs, 3 seeds: the whole pipeline in about a minute",
     "ci": "6,000 images, 4 epochs, 20 seeds, 4 schedules: the CI regression gate",
-    "modern": "constant, step-decay, clr-iter, cosine, linear-decay, wsd, cyclic-cosine, "
-    "one-cycle: the schedules of now, 25 epochs, 5 seeds",
+    "modern": "the schedules of now, 25 epochs, 5 seeds: constant, step-decay, clr-iter, cosine, "
+    "linear-decay, wsd, cyclic-cosine, one-cycle (SGD momentum), adamw-cosine, "
+    "adamw-linear-decay, adamw-wsd, sf-adamw, sf-sgd (schedule-free)",
 }
 
 
@@ -293,4 +256,5 @@ def all_schedules(
     raw = standard_schedules(steps_per_epoch, epochs, cycle, cycle, rates)
     extra = extra_schedules(steps_per_epoch, epochs, cycle, rates)
     labels = {s["label"] for s in raw + extra}
-    return raw + extra + [s for s in modern_schedules(rates) if s["label"] not in labels]
+    modern = modern_schedules(MNIST.name, rates.max_lr)
+    return raw + extra + [s for s in modern if s["label"] not in labels]

@@ -183,7 +183,7 @@ def more_needed(
     if estimate.cannot_test is not None or not estimate.unit_variance > 0:
         return None
     level = alpha / max(comparisons, 1)
-    n = np.arange(max(estimate.n, 2), MAX_UNITS + 1)
+    n = np.arange(max(estimate.n, 2), _search_limit(estimate, margin, level) + 1)
     df = estimate.df_at(n)
     spread = np.sqrt(estimate.unit_variance / n)
     power = sps.t.ppf(POWER, df)
@@ -194,6 +194,20 @@ def more_needed(
     if not enough.any():
         return None
     return max(int(n[np.argmax(enough)]) - estimate.n, 1)
+
+
+def _search_limit(estimate: Estimate, margin: float | None, level: float) -> int:
+    """Where :func:`more_needed` stops looking: 4 × the normal approximation's n (t quantiles
+    exceed z ones, by little once ν is moderate) plus 50, at most ``MAX_UNITS``."""
+    z_power = float(sps.norm.ppf(POWER))
+    d = abs(estimate.difference)
+    gaps = [(d, float(sps.norm.ppf(1 - level / 2)))]
+    if margin is not None and d < margin:
+        gaps.append((margin - d, float(sps.norm.ppf(1 - level))))
+    normal = [estimate.unit_variance * (z + z_power) ** 2 / gap**2 for gap, z in gaps if gap > 0]
+    if not normal:
+        return max(estimate.n, 2)
+    return int(min(MAX_UNITS, 4 * min(normal) + 50 + estimate.n))
 
 
 def decide(

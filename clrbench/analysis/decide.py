@@ -264,3 +264,29 @@ def _verdict(
 def decide_one(estimate: Estimate, margin: float | None, unit: str = "seeds") -> Verdict:
     """:func:`decide` of a question with one comparison (no multiplicity)."""
     return decide({"": estimate}, margin, unit)[""]
+
+
+def words(verdict: Verdict) -> str:
+    """The outcome in a few words: "better, beyond ±0.1 pp", "equivalent within ±0.1 pp",
+    "undecided: ~12 more seeds would likely decide it", "undecided: cannot test (why)"."""
+    margin = "" if verdict.margin is None else f"±{verdict.margin * 100:.3g} pp"
+    if verdict.outcome in ("better", "worse"):
+        if not margin:
+            return verdict.outcome
+        where = "beyond" if verdict.beyond_margin else "not shown beyond"
+        return f"{verdict.outcome}, {where} {margin}"
+    if verdict.outcome == "equivalent":
+        return f"equivalent within {margin}"
+    if verdict.cannot_test is not None:
+        return f"undecided: cannot test, {verdict.cannot_test}"
+    if verdict.more_needed is None:
+        return f"undecided: no number of {_unit(verdict.unit, 2)} would likely decide it"
+    more = verdict.more_needed
+    return f"undecided: ~{more} more {_unit(verdict.unit, more)} would likely decide it"
+
+
+def _unit(unit: str, count: int) -> str:
+    """ "seeds per schedule" / "seed per schedule", "studies" / "study"."""
+    if unit == "studies":
+        return "study" if count == 1 else "studies"
+    return f"{unit.removesuffix('s') if count == 1 else unit} per schedule"

@@ -24,6 +24,8 @@ FEW_SEEDS_HELP = "accept fewer than 3 seeds per schedule (the check then has no 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``baseline`` and ``check`` subcommands."""
+    from clrbench.cli.report import add_margin
+
     p = subparsers.add_parser(
         "baseline",
         help="store a results folder's configuration and per-schedule statistics as a baseline",
@@ -65,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="report a changed configuration or schedule set, but compare what matches",
     )
     p.add_argument("--allow-few-seeds", action="store_true", help=FEW_SEEDS_HELP)
+    add_margin(p)
     output = p.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table")
     output.add_argument("--json", action="store_true", help="print the check as JSON")
@@ -121,20 +124,24 @@ def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None
 
 def check_command(args: argparse.Namespace) -> int:
     """Compare, print, append the step summary; 1 when anything failed."""
+    from clrbench.analysis.margin import checked_margin_pp, results_margin
     from clrbench.gate.baseline import metrics_document, read_baseline
     from clrbench.gate.check import check
     from clrbench.gate.output import console, markdown
 
     tolerances = parse_tolerances(args.tolerance)  # bad options first, before any reading
+    checked_margin_pp(args.margin)
     if args.junit:
         from clrbench.gate.junit import check_junit_path
 
         check_junit_path(Path(args.junit))
     baseline = read_baseline(args.baseline)
-    current = metrics_document(_load(args.results_dir))
+    results = _load(args.results_dir)
+    current = metrics_document(results)
+    margin = results_margin(results, args.margin).value
     refuse_few_seeds(baseline, f"{args.baseline}: the baseline", args.allow_few_seeds)
     refuse_few_seeds(current, f"{args.results_dir}: the check", args.allow_few_seeds)
-    report = check(current, baseline, tolerances, args.allow_config_change)
+    report = check(current, baseline, tolerances, args.allow_config_change, margin)
     table = markdown(report, args.results_dir, args.baseline)
     if args.markdown:
         print(table, end="")

@@ -45,16 +45,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LABEL",
         help="schedule the others are compared with (default: constant, else the first)",
     )
+    add_margin(p)
     p.set_defaults(func=report_command)
+
+
+def add_margin(p: argparse.ArgumentParser) -> None:
+    """The ``--margin PP`` option: the smallest difference that matters, replacing the
+    workload's own (docs/concepts/protocol.md)."""
+    p.add_argument(
+        "--margin",
+        type=float,
+        metavar="PP",
+        help="smallest difference of final test accuracy that matters, in percentage points: "
+        "within it two schedules are 'equivalent' (default: the workload's own, e.g. 0.1 for "
+        "mnist-mlp)",
+    )
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Load the folder(s), render the report, print the paths written."""
+    from clrbench.analysis.margin import checked_margin_pp
     from clrbench.report.page import check_options
     from clrbench.report.render import render
     from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading
+    checked_margin_pp(args.margin)
     folders = [Path(name) for name in args.results_dir]
     for folder in folders:
         if not folder.is_dir():
@@ -72,7 +88,9 @@ def report_command(args: argparse.Namespace) -> int:
         return 0
     results = load_results(folder)  # every run record is type-checked as it is read
     out = Path(args.out) if args.out else folder / "report"
-    written = render(results, out, formats, args.target, args.baseline_schedule)
+    written = render(
+        results, out, formats, args.target, args.baseline_schedule, margin_pp=args.margin
+    )
     for path in written.values():
         print(path)
     return 0

@@ -31,6 +31,7 @@ from clrbench.text import plural
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
     from clrbench.cli.main import add_verbose
+    from clrbench.cli.report import add_margin
 
     p = subparsers.add_parser(
         "run",
@@ -107,6 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quiet", action="store_true", help="print only errors and the results folder's path"
     )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_margin(p)
     add_verbose(p)
     p.set_defaults(func=run_command)
 
@@ -191,6 +193,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    from clrbench.analysis.margin import checked_margin_pp
+
+    checked_margin_pp(args.margin)
     experiments = [resolve_experiment(args, name) for name in workload_names(args)]
     outs, base = folders(args, experiments)
     for experiment in experiments:
@@ -238,7 +243,7 @@ def run_one(args: argparse.Namespace, plan: Plan, out: Path) -> int:
         if not args.no_report:
             from clrbench.report.render import render
 
-            for path in render(results, out / "report").values():
+            for path in render(results, out / "report", margin_pp=args.margin).values():
                 console.print(f"report: {path}", markup=False)
     errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:

@@ -22,7 +22,7 @@ from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
 from clrbench.gate.baseline import METRICS, config_hash, metrics_document, read_baseline
-from clrbench.gate.check import check
+from clrbench.gate.checker import check
 from clrbench.gate.comparison import (
     compare_metric,
     comparison_level,
@@ -710,7 +710,7 @@ def _stat(values: list[float]) -> dict:
     ],
 )
 def test_gate_outcome_is_a_one_sided_test_at_its_level(after, outcome):
-    from clrbench.gate.check import comparison_json
+    from clrbench.gate.checker import comparison_json
     from clrbench.gate.comparison import compare_metric
 
     before = [0.9830, 0.9830, 0.9830, 0.9830, 0.9830]

@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from clrbench.config.workload import WORKLOAD_KEYS, Workload
+from clrbench.analysis.workload import results_workload
+from clrbench.config.workload import Workload
 from clrbench.config.workloads import named_of
-from clrbench.errors import ClrbenchError, ConfigError
+from clrbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from clrbench.store.results import Results
@@ -64,11 +65,4 @@ def results_margin(results: Results, margin_pp: float | None = None) -> Margin:
     """:func:`workload_margin` of a results folder's workload (its experiment.toml)."""
     if margin_pp is not None:
         return workload_margin(None, margin_pp)
-    settings = results.experiment.get("experiment", {})
-    workload = None
-    if "dataset" in settings:
-        try:
-            workload = Workload(**{k: v for k, v in settings.items() if k in WORKLOAD_KEYS})
-        except ClrbenchError:
-            workload = None  # a plug-in not installed here: no margin known
-    return workload_margin(workload, None)
+    return workload_margin(results_workload(results), None)  # None: a plug-in not installed

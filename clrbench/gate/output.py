@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clrbench.gate.check import outcome_words
+from clrbench.gate.checker import outcome_words
 from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
 from clrbench.gate.messages import format_amount, format_value
 

@@ -53,7 +53,9 @@ def test_shared_seeds_uses_the_two_way_anova_mean_squares():
     estimate = protocol.study_estimate(y, fresh_seeds=False)
     assert estimate.se**2 == pytest.approx(expected_var, rel=1e-9)
     assert estimate.df == pytest.approx(expected_df, rel=1e-9)
-    assert estimate.unit_variance == pytest.approx(expected_var * 5)
+    # more studies shrink the study term only; the shared seeds' term stays (the floor)
+    assert estimate.unit_variance == pytest.approx(ms[0] / 20 * 5)
+    assert estimate.floor_variance == pytest.approx((ms[1] - ms[2]) / 20)
 
 
 def test_shared_seeds_without_a_seed_effect_falls_back_to_the_study_term():

@@ -54,6 +54,7 @@ class Estimate:
     unit_variance: float
     design: str  # "welch" (two groups of n), "paired" (n differences), "studies" (n studies)
     cannot_test: str | None = None
+    floor_variance: float = 0.0  # part of SE² that more units do not shrink (shared seeds)
 
     def df_at(self, n: int | np.ndarray) -> np.ndarray:
         """Degrees of freedom the same design would have with ``n`` units (Welch: 2n − 2 at
@@ -165,14 +166,15 @@ def more_needed(
 ) -> int | None:
     """How many more units (seeds per group, or studies) would likely decide the comparison.
 
-    With V the unit variance and d the observed difference taken as the truth, the smallest n
-    with either (difference shown)
+    With V the unit variance, F the floor (the part of SE² more units leave as it is: the
+    shared seeds' term of a crossed study design, else 0) and d the observed difference taken
+    as the truth, the smallest n with either (difference shown)
 
-        (t_{1−α′/2, ν(n)} + t_{POWER, ν(n)}) · √(V / n) ≤ |d|
+        (t_{1−α′/2, ν(n)} + t_{POWER, ν(n)}) · √(V / n + F) ≤ |d|
 
     or (equivalence shown, only when |d| < Δ)
 
-        (t_{1−α′, ν(n)} + t_{POWER, ν(n)}) · √(V / n) ≤ Δ − |d|,
+        (t_{1−α′, ν(n)} + t_{POWER, ν(n)}) · √(V / n + F) ≤ Δ − |d|,
 
     α′ = α / m (Holm's first step over the m comparisons, the strictest), ν(n) the design's
     degrees of freedom (:meth:`Estimate.df_at`); the usual power approximation (one tail of
@@ -185,7 +187,7 @@ def more_needed(
     level = alpha / max(comparisons, 1)
     n = np.arange(max(estimate.n, 2), _search_limit(estimate, margin, level) + 1)
     df = estimate.df_at(n)
-    spread = np.sqrt(estimate.unit_variance / n)
+    spread = np.sqrt(estimate.unit_variance / n + estimate.floor_variance)
     power = sps.t.ppf(POWER, df)
     d = abs(estimate.difference)
     enough = (sps.t.ppf(1 - level / 2, df) + power) * spread <= d

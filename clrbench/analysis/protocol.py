@@ -93,7 +93,10 @@ def study_estimate(table: np.ndarray, fresh_seeds: bool) -> Estimate:
     if np.ptp(y) == 0:
         return Estimate(mean, 0.0, float(studies - 1), studies, 0.0, "studies")
     se, df = standard_error(y, fresh_seeds)
-    return Estimate(mean, float(se), float(df), studies, float(se) ** 2 * studies, "studies")
+    nested, _ = standard_error(y, True)  # the part that shrinks with more studies
+    floor = max(float(se) ** 2 - float(nested) ** 2, 0.0)
+    unit = float(nested) ** 2 * studies
+    return Estimate(mean, float(se), float(df), studies, unit, "studies", floor_variance=floor)
 
 
 def spending(fraction: float | np.ndarray, alpha: float = ALPHA) -> np.ndarray:

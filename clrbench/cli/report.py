@@ -83,7 +83,8 @@ def report_command(args: argparse.Namespace) -> int:
         from clrbench.study.report import render_study
 
         out = Path(args.out) if args.out else folder / "report"
-        for path in render_study(folder, out, formats, args.target).values():
+        written = render_study(folder, out, formats, args.target, margin_pp=args.margin)
+        for path in written.values():
             print(path)
         return 0
     results = load_results(folder)  # every run record is type-checked as it is read
@@ -129,6 +130,7 @@ def across_command(
     if args.out is None and len(given) > 1:
         raise ConfigError("--out is required for the report of several results folders")
     out = Path(args.out) if args.out else given[0] / "report"
-    for path in render_across(workloads, out, formats, args.baseline_schedule).values():
+    written = render_across(workloads, out, formats, args.baseline_schedule, margin_pp=args.margin)
+    for path in written.values():
         print(path)
     return 0

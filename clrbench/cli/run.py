@@ -217,7 +217,7 @@ def run_command(args: argparse.Namespace) -> int:
         from clrbench.across.report import render_across
 
         console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
-        for path in render_across(outs, base / "report").values():
+        for path in render_across(outs, base / "report", margin_pp=args.margin).values():
             console.print(f"cross-workload report: {path}", markup=False)
     if args.quiet and len(plans) > 1:
         print(base)

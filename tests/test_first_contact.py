@@ -274,7 +274,7 @@ def test_list_piped_prints_each_row_on_one_unpadded_line(capsys):
     assert all("   " not in row.strip() for row in rows)  # no column padding
     assert all(line == line.rstrip() for line in lines)
     widest = max(len(line) for line in lines)
-    assert widest == max(len(row) for row in rows) and widest < 500
+    assert widest == max(len(row) for row in rows)  # no line wider than its own cells
 
 
 @pytest.mark.slow

@@ -18,9 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from test_report_render import CHROMIUM
 
 from clrbench.across.report import holds_workloads, render_across
-from clrbench.analysis import stats
 from clrbench.reporting import lead, page
-from clrbench.reporting.render import render
+from clrbench.reporting.render import analyse, render
 from clrbench.store.results import load_results
 from clrbench.study import figures as study_figures
 from clrbench.study import report as study
@@ -68,10 +67,12 @@ def test_the_figure_and_the_sentence_come_before_every_table(reports, kind):
 
 def test_the_run_report_sentence_is_the_comparison(reports, tmp_path):
     results = load_results(reports["run"].parent / "run")
-    comparison = stats.compare(results, None).sort_values("difference", ascending=False)
+    comparison = analyse(results)["comparison"].sort_values("difference", ascending=False)
     html = (reports["run"] / "report.html").read_text()
     sentence = answer_of(html)
-    assert sentence.startswith("Final test accuracy minus constant&#39;s (Welch 95% CI): ")
+    margin = comparison["margin"].iloc[0] * 100
+    opening = f"Final test accuracy minus constant&#39;s (Welch 95% CI; margin ±{margin:g} pp): "
+    assert sentence.startswith(opening)
     said = [
         f"{row.schedule} {signed(row.difference * 100)} pp "
         f"({signed(row.ci_low * 100)} to {signed(row.ci_high * 100)})"
@@ -90,6 +91,17 @@ def test_the_study_sentence_is_the_headline_and_names_the_missing_interval(repor
     )
     said = lead.answer_sentence(rows, "Opening", label="family", value="median")
     assert said == "Opening: b +0.40 pp (+0.20 to +0.60), a +0.10 pp (−0.10 to +0.30)."
+
+
+def test_the_lead_figure_shades_the_margin():
+    rows = pd.DataFrame(
+        {"schedule": ["a"], "difference": [0.004], "ci_low": [0.001], "ci_high": [0.007]}
+    )
+    plain = lead.differences_figure(rows, {"a": "red"}, "pp")
+    banded = lead.differences_figure(rows, {"a": "red"}, "pp", margin=0.002)
+    assert not plain.axes[0].patches
+    (band,) = banded.axes[0].patches
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((-0.2, 0.2))
 
 
 def test_the_across_sentence_goes_workload_by_workload(reports):

@@ -69,10 +69,12 @@ def differences_figure(
     value: str = "difference",
     points: pd.DataFrame | None = None,
     points_value: str = "difference",
+    margin: float | None = None,
 ) -> Figure:
     """One row per label, largest difference on top: the difference (a dot in the label's
     colour) and its 95% interval (a bar); ``points`` (``label`` and ``value`` columns) adds the
-    individual values as small open marks; a line at zero."""
+    individual values as small open marks; a line at zero and, with ``margin`` (a fraction),
+    the grey band of differences within it (the decided answers' equivalence margin)."""
     rows = ordered(rows, value)
     figure, axes = figure_grid(height=max(1.6, 0.45 * len(rows) + 1.0))
     ax = axes[0, 0]
@@ -87,12 +89,22 @@ def differences_figure(
         if points is not None:
             own = points.loc[points[label] == getattr(row, label), points_value] * 100
             ax.plot(own, [y] * len(own), marker="|", markersize=14, color=color, linestyle="none")
+    if margin is not None and math.isfinite(margin) and margin > 0:
+        ax.axvspan(-margin * 100, margin * 100, color="0.85", zorder=0)  # within: equivalent
     ax.axvline(0, color="0.3", linewidth=1)
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(len(names) - 0.5, -0.5)  # largest on top
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
     return figure
+
+
+def margin_of(rows: pd.DataFrame) -> float | None:
+    """The comparison's margin (a fraction) when it has one, else None."""
+    if "margin" not in rows or rows.empty:
+        return None
+    value = float(rows["margin"].iloc[0])
+    return value if math.isfinite(value) else None
 
 
 def lead_spec(figure: Figure, title: str, caption: str) -> dict[str, Any]:

@@ -113,19 +113,29 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
 def answer(analysis: dict[str, Any]) -> str:
     """The report's first sentence: each schedule's final test accuracy minus the baseline's,
     with its Welch 95% interval."""
-    opening = f"Final test accuracy minus {analysis['baseline']}'s (Welch 95% CI)"
+    margin = lead.margin_of(analysis["comparison"])
+    within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
+    opening = f"Final test accuracy minus {analysis['baseline']}'s (Welch 95% CI{within})"
     return lead.answer_sentence(analysis["comparison"], opening)
 
 
 def lead_figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any]:
     """The report's first figure: the same differences and intervals."""
+    margin = lead.margin_of(analysis["comparison"])
     figure = lead.differences_figure(
-        analysis["comparison"], colors, f"final test accuracy minus {analysis['baseline']}'s (pp)"
+        analysis["comparison"],
+        colors,
+        f"final test accuracy minus {analysis['baseline']}'s (pp)",
+        margin=margin,
     )
     caption = (
         "Each schedule's mean final test accuracy minus the baseline's over the ok seeds (dot) "
         "and its Welch 95% confidence interval (bar); right of the line is better."
     )
+    if margin is not None:
+        caption += (
+            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis['margin'].source})."
+        )
     return lead.lead_spec(figure, f"Against {analysis['baseline']}", caption)
 
 

@@ -47,6 +47,7 @@ def figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any] |
         label="family",
         value="median",
         points=points,
+        margin=lead.margin_of(rows(analysis)),
     )
     caption = (
         f"Each family's median difference to the tuned {baseline} over the studies (dot), the "

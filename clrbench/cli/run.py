@@ -12,6 +12,7 @@ from clrbench.api import DATASETS, PRESET_HELP, PRESETS, RUN_OPTIONS, WORKLOADS
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
     from clrbench.cli.main import add_verbose
+    from clrbench.cli.report import add_margin
 
     p = subparsers.add_parser(
         "run",
@@ -93,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quiet", action="store_true", help="print only errors and the results folder's path"
     )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_margin(p)
     add_verbose(p)
     p.set_defaults(func=run_command)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import results_margin
 from clrbench.analysis.workload import workload_target
 from clrbench.reporting import page, prose
 from clrbench.reporting.figures import build_figures
@@ -32,16 +33,21 @@ from clrbench.store.results import Results
 
 
 def analyse(
-    results: Results, target: float | None = None, baseline_schedule: str | None = None
+    results: Results,
+    target: float | None = None,
+    baseline_schedule: str | None = None,
+    margin_pp: float | None = None,
 ) -> dict[str, Any]:
-    """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
+    """Every statistic of the report: final metrics, summary, comparison (with the decided
+    outcome at the workload's margin, or ``margin_pp``), target, conclusion."""
     # the workload's own target when it ran at its defaults, else the data-driven one
     chosen, source = (
         (float(target), "set by --target") if target is not None else workload_target(results)
     )
     final = stats.final_metrics(results)
     summary = stats.summarize(results, chosen)
-    comparison = stats.compare(results, baseline_schedule)
+    margin = results_margin(results, margin_pp)
+    comparison = stats.compare(results, baseline_schedule, margin.value)
     speed = stats.compare_speed(results, chosen, baseline_schedule)
     resolution = stats.evaluation_interval(results)
     return {
@@ -55,6 +61,7 @@ def analyse(
         "resolution": resolution,
         "conclusion": prose.conclusion(summary, comparison, speed, resolution),
         "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
+        "margin": margin,
     }
 
 
@@ -89,7 +96,9 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         ],
         "tables": {
             "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
-            "comparison": aligned(mark(comparison_table(analysis["comparison"]))),
+            "comparison": aligned(
+                mark(comparison_table(analysis["comparison"], analysis["margin"].source))
+            ),
             "speed": aligned(mark(speed_table(analysis["speed"], target))),
             "runs": aligned(runs_table(analysis["final"])),
         },
@@ -115,15 +124,17 @@ def render(
     target: float | None = None,
     baseline_schedule: str | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
 
     Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
     (and ``figures/<name>.png`` for Markdown); nothing else in ``out_dir`` is touched.
-    ``templates``: the folder of the jinja templates (clrbench's own by default).
+    ``templates``: the folder of the jinja templates (clrbench's own by default);
+    ``margin_pp``: ``--margin``, replacing the workload's own margin.
     """
     formats = check_options(formats, target)
-    analysis = analyse(results, target, baseline_schedule)
+    analysis = analyse(results, target, baseline_schedule, margin_pp)
     specs = build_figures(
         results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
     )

@@ -16,6 +16,9 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adam": ("Adam", {}),
 }
 
+# The optimizers a stack (clrbench.train.stack_optim) writes out, update rule for update rule
+STACKABLE_OPTIMIZERS = ("sgd-momentum", "sgd", "rmsprop", "adam")
+
 
 def check_optimizer(name: str) -> str:
     """Return `name` if it is a known optimizer, else raise ConfigError."""

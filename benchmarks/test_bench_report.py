@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from clrbench.report.render import render
+from clrbench.reporting.render import render
 from clrbench.store.results import load_results
 
 SECONDS_LIMIT = 20.0

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 from conftest import load_synthetic
 
-from clrbench.config.study import StudyConfig, octave_label
-from clrbench.config.study_presets import preset
 from clrbench.store.results import Results, load_results
-from clrbench.suite.study import plan_trials
+from clrbench.study.config import StudyConfig, octave_label
+from clrbench.study.presets import preset
+from clrbench.study.protocol import plan_trials
 
 FAMILIES = ["constant", "clr-iter", "sine-exp"]
 # family -> (status, final validation accuracy) of its four trials; sine-exp never finishes ok

@@ -1,4 +1,4 @@
-"""Cross-workload statistics (``clrbench.analysis.across``) on constructed frames, against
+"""Cross-workload statistics (``clrbench.across.analysis``) on constructed frames, against
 values computed by hand: Kendall's W with ties and its chi-square, tau-b, the performance
 profile's ratios (never = inf) and its exact area, and every edge that has no number."""
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from clrbench.analysis import across
+from clrbench.across import analysis as across
 
 
 def means(table: dict[str, dict[str, float]]) -> pd.DataFrame:

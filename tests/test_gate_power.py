@@ -6,7 +6,7 @@ Noise model: per schedule, the three gated metrics of one seed are drawn from a 
 normal with the mean vector and covariance of the committed baseline's real per-seed values
 (reports/baseline-ci.json, trained with the ci preset). Baseline and current sides are drawn
 independently: the worst case, another machine's float noise (same-seed runs on one machine
-are bitwise equal and cannot fail). Each simulated check runs :func:`clrbench.gate.check.check`
+are bitwise equal and cannot fail). Each simulated check runs :func:`clrbench.gate.checker.check`
 on two documents shaped as ``metrics_document`` writes them.
 
 Draw counts (fixed RNG seeds, so the test is deterministic; the counts make the estimates
@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO
 
 from clrbench.gate.baseline import METRICS, read_baseline
-from clrbench.gate.check import check
+from clrbench.gate.checker import check
 from clrbench.gate.comparison import FALSE_ALARM, POWER
 
 NULL_CHECKS = 20_000

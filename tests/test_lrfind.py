@@ -169,7 +169,7 @@ def test_results_do_not_depend_on_jobs(result, mnist_dir):
 def test_figure_legend_sits_below_the_curves(result, tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from clrbench.report.lrfind import plot
+    from clrbench.reporting.lrfind import plot
 
     canvas = FigureCanvasAgg(plot(result, tmp_path / "lr_find.png"))
     canvas.draw()

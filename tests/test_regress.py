@@ -21,7 +21,7 @@ from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
 from clrbench.gate.baseline import METRICS, config_hash, metrics_document, read_baseline
-from clrbench.gate.check import check
+from clrbench.gate.checker import check
 from clrbench.gate.comparison import (
     compare_metric,
     comparison_level,

@@ -1,4 +1,4 @@
-"""The cross-workload report (``clrbench.report.across``) and ``clrbench report`` over several
+"""The cross-workload report (``clrbench.across.report``) and ``clrbench report`` over several
 workloads: synthetic results folders written through the real store (no training) for the
 files, the JSON against the page's own tables and the CLI's error paths; real tiny runs on two
 workloads through ``run --workload A,B``, rendered in headless Chromium (slow)."""
@@ -22,11 +22,11 @@ from conftest import REPO, load_synthetic
 from report_data import Tables
 from test_report_render import CHROMIUM, IMAGE_PROBE
 
-from clrbench.analysis import across
+from clrbench.across import analysis as across
+from clrbench.across.figures import profile_figure
+from clrbench.across.report import holds_workloads, load_workloads, render_across
 from clrbench.cli.main import main
 from clrbench.errors import ResultsError
-from clrbench.report.across import holds_workloads, load_workloads, render_across
-from clrbench.report.across_figures import profile_figure
 from clrbench.store.results import load_results
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -144,7 +144,7 @@ def test_a_workload_at_its_defaults_uses_its_own_target(holding):
 
 
 def test_the_single_report_uses_the_same_target_as_the_cross_report(holding):
-    from clrbench.report.render import analyse
+    from clrbench.reporting.render import analyse
 
     results = load_results(holding / "fashion-mnist-mlp")
     assert analyse(results)["target"] == across.workload_target(results)[0]

@@ -1,5 +1,5 @@
-"""The run report's figures (``clrbench.report.figures``) and the palette of every report
-(``clrbench.report.page``): one colour per schedule everywhere, colour-blind safe, the panels."""
+"""The run report's figures (``clrbench.reporting.figures``) and the palette of every report
+(``clrbench.reporting.page``): one colour per schedule everywhere, colour-blind safe, the panels."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import load_synthetic
 
-from clrbench.report import figures, page
-from clrbench.report import render as report
+from clrbench.reporting import figures, page
+from clrbench.reporting import render as report
 from clrbench.store.results import load_results
 
 

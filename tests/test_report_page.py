@@ -1,4 +1,4 @@
-"""The page writer (``clrbench.report.page``) both reports go through: atomic files on a real
+"""The page writer (``clrbench.reporting.page``) both reports go through: atomic files on a real
 file system, one base template and one macro file, HTML escaped and Markdown not."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import report_data
 from conftest import load_synthetic
 
 from clrbench.errors import ClrbenchError
-from clrbench.report import page, render, study
+from clrbench.reporting import page, render
 from clrbench.store import atomic
 from clrbench.store.results import load_results
+from clrbench.study import report as study
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_an_output_path_that_is_a_file_is_one_clear_error(tmp_path):
 
 
 def test_number_columns_are_right_aligned_and_text_columns_are_not():
-    from clrbench.report.tables import aligned
+    from clrbench.reporting.tables import aligned
 
     numbers = ["98.35", "+0.08", "8,911", "1.73×", "89.03 (5)", "2 of 3", "25/25", "∞"]
     numbers += ["+0.00 to +0.15", "97.9 vs 97.8", "3 / 0", "< 0.001", "–"]

@@ -1,4 +1,4 @@
-"""The run report (``clrbench.report.render``) of a results folder shaped like the small suite
+"""The run report (``clrbench.reporting.render``) of a results folder shaped like the small suite
 (synthetic: written through the real store, no training): files, self-containment, tables,
 options, failed runs, CLI; in headless Chromium (slow)."""
 
@@ -23,8 +23,8 @@ from report_data import Tables
 from clrbench.analysis import stats
 from clrbench.cli.main import main
 from clrbench.errors import ClrbenchError
-from clrbench.report import prose
-from clrbench.report import render as report
+from clrbench.reporting import prose
+from clrbench.reporting import render as report
 from clrbench.store.results import load_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,4 +1,4 @@
-"""The study report (``clrbench.report.study*``) on a study's phases built without training
+"""The study report (``clrbench.study.report*``) on a study's phases built without training
 (``report_data``): its tables, its generated answers, the document, the sensitivity figure."""
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import report_data
 from report_data import Tables
 
 from clrbench import __version__
-from clrbench.analysis.study import flatness, sensitivity_curve
-from clrbench.report import study, study_figures, study_prose, study_tables
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.study import figures as study_figures
+from clrbench.study import prose as study_prose
+from clrbench.study import report as study
+from clrbench.study import tables as study_tables
+from clrbench.study.analysis import flatness, sensitivity_curve
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from clrbench import load_results
 from clrbench.cli.main import build_parser
 from clrbench.cli.run import resolve_experiment
 from clrbench.config.experiment import Experiment
-from clrbench.config.study_space import parse_family, scale_rates
 from clrbench.errors import ConfigError, ScheduleError
-from clrbench.report import render as report
+from clrbench.reporting import render as report
 from clrbench.schedules import (
     ROLES,
     Length,
@@ -30,6 +29,7 @@ from clrbench.schedules import (
     unregister,
 )
 from clrbench.schedules import scale_rates as scale_schedule_rates
+from clrbench.study.space import parse_family, scale_rates
 from clrbench.suite.runner import write_experiment
 
 RUN_STEPS = 25 * 469

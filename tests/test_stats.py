@@ -14,7 +14,7 @@ from scipy import stats as sps
 
 from clrbench.analysis import stats
 from clrbench.errors import ResultsError
-from clrbench.report import prose
+from clrbench.reporting import prose
 from clrbench.store.results import Results, load_results
 
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from test_stats import hand_made  # results from hand-written per-epoch accuracies
 
-from clrbench.analysis.study import (
-    best_quantile_exact,
+from clrbench.cli.main import main
+from clrbench.errors import ConfigError
+from clrbench.study.analysis import (
     best_vs_budget,
     bootstrap_best,
     expected_best_exact,
@@ -21,22 +22,27 @@ from clrbench.analysis.study import (
     select_winners,
     trial_scores,
 )
-from clrbench.cli.main import main
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import preset
-from clrbench.config.study_space import parse_knob, scale_rates
-from clrbench.errors import ConfigError
-from clrbench.suite.study import (
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import preset
+from clrbench.study.protocol import (
     final_experiment,
     plan_trials,
     sensitivity_experiment,
     trials_experiment,
 )
+from clrbench.study.space import parse_knob, scale_rates
 
 
 @pytest.fixture(scope="module")
 def quick() -> StudyConfig:
     return StudyConfig.from_dict(preset("quick"))
+
+
+def best_quantile_exact(values: np.ndarray, k: int, q: float) -> float:
+    """The q-quantile (inverted CDF) of the max of k draws: the smallest v_(i), (i/N)^k >= q."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    cdf = (np.arange(1, ordered.size + 1) / ordered.size) ** k
+    return float(ordered[np.searchsorted(cdf, q - 1e-12)])
 
 
 def test_trials_are_reproducible_and_independent_of_anything_but_the_config(quick):

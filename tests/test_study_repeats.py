@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from clrbench.analysis.study import CHANCE
-from clrbench.analysis.study_repeats import across_studies, per_study, sign_test, smallest_p
+from clrbench.study.analysis import CHANCE
+from clrbench.study.repeats import across_studies, per_study, sign_test, smallest_p
 
 
 def _final(accuracies: dict[str, list[float]], status: dict | None = None) -> pd.DataFrame:
@@ -109,7 +109,7 @@ def test_a_study_without_the_baseline_has_no_difference():
 def test_a_consistent_sign_the_sign_test_cannot_confirm_is_named_not_called_no_difference():
     """3 studies all above (or below) zero: the sign test gives p = 0.25 at best, so it is not
     significant; the t-interval over studies excludes 0, and the verdict and headline say so."""
-    from clrbench.report.study_prose import answer_repeats
+    from clrbench.study.prose import answer_repeats
 
     up = across_studies(per_study(_studies([0.0006, 0.0007, 0.0008]))).iloc[0]
     assert up["p_sign"] == pytest.approx(0.25) and up["ci_low"] > 0

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import tomli_w
 
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import preset
 from clrbench.data import load as data
-from clrbench.store.study_state import read_state
-from clrbench.suite.study import Runner, run_study
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import preset
+from clrbench.study.protocol import Runner, run_study
+from clrbench.study.state import read_state
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -10,24 +10,24 @@ import math
 import pandas as pd
 import pytest
 
-from clrbench.analysis.study_select import (
-    NOISE_SE,
-    candidates,
-    choose,
-    pooled_sd,
-    sensitivity_check,
-)
-from clrbench.config.study import STUDY_SEED_STRIDE, StudyConfig, octave_label
-from clrbench.config.study_presets import preset
 from clrbench.errors import ConfigError, ResultsError
-from clrbench.store.study_state import read_state
-from clrbench.suite.study import (
+from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig, octave_label
+from clrbench.study.presets import preset
+from clrbench.study.protocol import (
     confirm_experiment,
     plan_trials,
     recheck_experiment,
     sensitivity_experiment,
     trials_experiment,
 )
+from clrbench.study.select import (
+    NOISE_SE,
+    candidates,
+    choose,
+    pooled_sd,
+    sensitivity_check,
+)
+from clrbench.study.state import read_state
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_without_confirmation_a_flagged_multiplier_is_not_re_checked(config):
 
 
 def _points(sweep: pd.DataFrame) -> pd.DataFrame:
-    from clrbench.analysis.study import sweep_points
+    from clrbench.study.analysis import sweep_points
 
     return sweep_points(sweep, {octave_label("constant", k): ("constant", k) for k in range(-3, 4)})
 
@@ -240,7 +240,7 @@ def test_a_format_1_state_loads_as_one_unconfirmed_study_and_others_are_refused(
 def test_a_format_1_study_reports_without_confirmation(tmp_path):
     import tomli_w
 
-    from clrbench.report.study import load_config
+    from clrbench.study.report import load_config
 
     quick = StudyConfig.from_dict(preset("quick"))
     (tmp_path / "study.toml").write_text(tomli_w.dumps(quick.to_dict()))

@@ -8,12 +8,12 @@ import pytest
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import preset
 from clrbench.config.sweep import SweepSettings
 from clrbench.config.workload import DEFAULT_MODEL, MODELS, Workload
 from clrbench.errors import ConfigError
-from clrbench.suite.study import final_experiment, plan_trials, trials_experiment
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import preset
+from clrbench.study.protocol import final_experiment, plan_trials, trials_experiment
 
 BAD = [
     ({"epochs": 0}, "epochs must be a positive integer, got 0"),

@@ -12,10 +12,10 @@ import pytest
 from clrbench.cli.run import folders, workload_names
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS, preset
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import preset as study_preset
 from clrbench.config.workloads import BUILT_IN, at_defaults, name_of, named, named_of
 from clrbench.errors import ConfigError
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import preset as study_preset
 
 
 def test_mnist_mlp_is_the_default_workload_unchanged():

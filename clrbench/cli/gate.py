@@ -1,4 +1,4 @@
-"""``clrbench baseline`` and ``clrbench check``: the CI regression gate (see clrbench.gate.check).
+"""``clrbench baseline`` and ``clrbench check``: the CI regression gate (see clrbench.gate.checker).
 
 ``check`` exits 0 when nothing regressed, 1 when something did (or nothing could be compared,
 or the configuration or the schedules changed, unless ``--allow-config-change``), 2 on bad
@@ -122,7 +122,7 @@ def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None
 def check_command(args: argparse.Namespace) -> int:
     """Compare, print, append the step summary; 1 when anything failed."""
     from clrbench.gate.baseline import metrics_document, read_baseline
-    from clrbench.gate.check import check
+    from clrbench.gate.checker import check
     from clrbench.gate.output import console, markdown
 
     tolerances = parse_tolerances(args.tolerance)  # bad options first, before any reading

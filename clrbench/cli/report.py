@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Load the folder(s), render the report, print the paths written."""
-    from clrbench.report.page import check_options
-    from clrbench.report.render import render
+    from clrbench.reporting.page import check_options
+    from clrbench.reporting.render import render
     from clrbench.store.results import load_results
 
     formats = check_options(args.format.split(","), args.target)  # before any loading
@@ -64,7 +64,7 @@ def report_command(args: argparse.Namespace) -> int:
         return across_command(args, folders, workloads, formats)
     folder = folders[0]
     if (folder / "study.json").is_file():  # a study folder: the study's own report
-        from clrbench.report.study import render_study
+        from clrbench.study.report import render_study
 
         out = Path(args.out) if args.out else folder / "report"
         for path in render_study(folder, out, formats, args.target).values():
@@ -81,7 +81,7 @@ def report_command(args: argparse.Namespace) -> int:
 def across_folders(folders: list[Path]) -> list[Path] | None:
     """The results folders of a cross-workload report (several folders, or the one folder
     holding them), or None for the report of one results or study folder."""
-    from clrbench.report.across import holds_workloads
+    from clrbench.across.report import holds_workloads
 
     if len(folders) == 1:
         if (folders[0] / "study.json").is_file():
@@ -101,7 +101,7 @@ def across_command(
 ) -> int:
     """The cross-workload report: options checked, then everything loaded and computed
     before anything is written."""
-    from clrbench.report.across import render_across
+    from clrbench.across.report import render_across
 
     if args.target is not None:
         raise ConfigError(

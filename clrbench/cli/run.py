@@ -213,7 +213,7 @@ def run_command(args: argparse.Namespace) -> int:
     for plan, out in zip(plans, outs, strict=True):
         failed += run_one(args, plan, out)
     if len(plans) > 1 and not args.no_report:
-        from clrbench.report.across import render_across
+        from clrbench.across.report import render_across
 
         console = Console(stderr=True, soft_wrap=True, quiet=args.quiet)
         for path in render_across(outs, base / "report").values():
@@ -243,7 +243,7 @@ def run_one(args: argparse.Namespace, plan: Plan, out: Path) -> int:
         stdout = Console(soft_wrap=True, quiet=args.quiet)
         print_summary(results, stdout)
         if not args.no_report:
-            from clrbench.report.render import render
+            from clrbench.reporting.render import render
 
             for path in render(results, out / "report").values():
                 console.print(f"report: {path}", markup=False)

@@ -1,4 +1,4 @@
-"""``clrbench study``: a fair comparison of schedule families (see ``clrbench.suite.study``)."""
+"""``clrbench study``: a fair comparison of schedule families (see ``clrbench.study.protocol``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from clrbench.config.parse import load_toml
-from clrbench.config.study import StudyConfig
-from clrbench.config.study_presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
 from clrbench.config.workloads import DEFAULT_WORKLOAD, expand_workload_key, name_of, named
 from clrbench.data.load import dataset_counts
 from clrbench.errors import ConfigError
+from clrbench.study.config import StudyConfig
+from clrbench.study.presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def resolve_study(args: argparse.Namespace, workload: str | None = None) -> StudyConfig:
     """Preset or TOML (on ``workload`` when given), then the command-line overrides, validated."""
     from clrbench.cli.run import on_workload
-    from clrbench.config.study_presets import all_families, preset
+    from clrbench.study.presets import all_families, preset
 
     wanted = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
     if args.config:
@@ -179,10 +179,10 @@ def study_command(args: argparse.Namespace) -> int:
 
 def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
     """One workload's study into ``out``; its failed runs."""
+    from clrbench.study.protocol import Runner, study_locked
     from clrbench.suite.lock import folder_lock
     from clrbench.suite.pool import default_jobs
     from clrbench.suite.progress import SuiteProgress
-    from clrbench.suite.study import Runner, study_locked
 
     console = Console(stderr=True)
     families = len(config.families)
@@ -211,7 +211,7 @@ def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
         trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
         console.print(f"{trained} runs trained, {kept} already complete")
         if not args.no_report and any(s["winners"] for s in outcome.state["studies"]):
-            from clrbench.report.study import render_study
+            from clrbench.study.report import render_study
 
             for path in render_study(out, out / "report").values():
                 console.print(f"report: {path}")

@@ -29,9 +29,7 @@ class Rates(NamedTuple):
 
 MNIST = BUILT_IN[DEFAULT_WORKLOAD]
 MNIST_RATES = Rates(MNIST.base_lr, MNIST.max_lr, MNIST.constant_lr)
-BASE_LR, MAX_LR, CONSTANT_LR = MNIST_RATES
 MNIST_TRAIN = 60_000
-BATCH_SIZE = 128
 QUICK_TRAIN = 6000  # the quick and ci presets' subset (all of a smaller training set)
 
 

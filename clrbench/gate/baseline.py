@@ -4,7 +4,7 @@ A baseline holds an experiment's configuration (and a hash of it that ignores th
 the seed list), per schedule the run counts and seeds, and per schedule and gated metric the
 mean, sample std, count and per-seed values over the ok runs, with the metric's direction.
 The same document, built from the current results folder, is the other side of a check
-(:mod:`clrbench.gate.check`). No statistics beyond mean and std here, and no TensorFlow.
+(:mod:`clrbench.gate.checker`). No statistics beyond mean and std here, and no TensorFlow.
 
 Format versions: ``clrbench-baseline/2`` (this one) records the gate's settings (false-alarm
 budget and power) instead of version 1's per-comparison confidence and floors; a version 1

@@ -1,5 +1,5 @@
 """One comparison of the regression gate: a metric of a schedule, baseline against current, as a
-one-sided Welch (or paired) t-test with its minimum detectable drop (see ``clrbench.gate.check``).
+one-sided Welch (or paired) t-test with its minimum detectable drop (see ``clrbench.gate.checker``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clrbench.errors import ResultsError
-from clrbench.gate.check import CheckReport, GateCheck
+from clrbench.gate.checker import CheckReport, GateCheck
 from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
 from clrbench.gate.messages import format_amount, format_value, metric_message
 from clrbench.store import atomic

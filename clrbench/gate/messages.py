@@ -99,14 +99,6 @@ def schedule_set_messages(
     return missing + new
 
 
-def structure_messages(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Lines for a changed configuration, a schedule gone missing and a new schedule."""
-    config = config_message(baseline, current)
-    return ([config] if config else []) + [
-        line for _, line in schedule_set_messages(baseline, current)
-    ]
-
-
 # --- the whole check ---
 
 

@@ -20,7 +20,7 @@ from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.config.sweep import SweepSettings
 from clrbench.errors import ConfigError
-from clrbench.report.lrfind import plot
+from clrbench.reporting.lrfind import plot
 from clrbench.schedules import make
 from clrbench.store import atomic
 from clrbench.text import plural

@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from clrbench.gate.baseline import metrics_document
 from clrbench.gate.comparison import (
     FALSE_ALARM,
     POWER,
@@ -54,7 +53,7 @@ from clrbench.gate.messages import (
 )
 
 if TYPE_CHECKING:
-    from clrbench.store.results import Results
+    pass
 
 
 NOTHING_COMPARED = "nothing was compared: no schedule has ok runs both here and in the baseline"
@@ -163,13 +162,3 @@ def check(
     report.record("", "something compared", None if report.comparisons else NOTHING_COMPARED)
     report.notes += power_notes(report.comparisons) + seed_notes(report.comparisons)
     return report
-
-
-def check_results(
-    results: Results,
-    baseline: dict[str, Any],
-    tolerances: dict[str, float] | None = None,
-    allow_config_change: bool = False,
-) -> CheckReport:
-    """:func:`check` of a loaded results folder against a baseline document."""
-    return check(metrics_document(results), baseline, tolerances, allow_config_change)

@@ -7,7 +7,7 @@ from typing import Any
 
 from clrbench.analysis.lrfind import LrFindResult, smooth
 from clrbench.config.sweep import VALLEY_FACTOR
-from clrbench.report import page
+from clrbench.reporting import page
 
 
 def plot(result: LrFindResult, path: Path) -> Any:

@@ -21,7 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from clrbench.errors import ClrbenchError
-from clrbench.report.tables import md_cell
+from clrbench.reporting.tables import md_cell
 from clrbench.store import atomic
 
 FORMATS = ("html", "md")

@@ -39,20 +39,18 @@ from typing import Any
 import tomli_w
 
 from clrbench.config.experiment import Experiment
-from clrbench.config.study import StudyConfig, entry_for, octave_label
-from clrbench.config.study_space import scale_rates, sobol_points
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.store import atomic
 from clrbench.store.records import RunRecord
 from clrbench.store.results import load_results
-from clrbench.store.study_state import write_state
+from clrbench.study.config import StudyConfig, entry_for, octave_label
+from clrbench.study.space import scale_rates, sobol_points
+from clrbench.study.state import write_state
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.lrfind import (
     HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
 )
-
-PHASES = ("lr-find", "trials", "confirm", "sensitivity", "recheck", "final")
 
 
 @dataclass(frozen=True)
@@ -359,11 +357,11 @@ def run_draw(
     bounds: dict[str, float] | None,
 ) -> None:
     """One study (``config`` a draw): trials, confirmation, sensitivity, re-check, final; each
-    phase planned from :func:`clrbench.analysis.study_select.choose` on what the earlier ones
+    phase planned from :func:`clrbench.study.select.choose` on what the earlier ones
     recorded, so the plan stays a function of the configuration and the results."""
     from clrbench.analysis.stats import final_metrics
-    from clrbench.analysis.study import trial_scores
-    from clrbench.analysis.study_select import choose
+    from clrbench.study.analysis import trial_scores
+    from clrbench.study.select import choose
 
     def finished(phase: str) -> Any:
         return final_metrics(load_results(folder / phase))

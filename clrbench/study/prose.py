@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.analysis.study_repeats import interval_excludes_zero
-from clrbench.analysis.study_select import NOISE_SE
-from clrbench.report.prose import format_p
+from clrbench.reporting.prose import format_p
+from clrbench.study.repeats import interval_excludes_zero
+from clrbench.study.select import NOISE_SE
 from clrbench.text import signed
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation

@@ -11,9 +11,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from clrbench.analysis import across
-from clrbench.analysis.across import AcrossAnalysis, Profile
-from clrbench.report.figures import figure_grid
+from clrbench.across import analysis as across
+from clrbench.across.analysis import AcrossAnalysis, Profile
+from clrbench.reporting.figures import figure_grid
 
 
 def score_label(schedule: str, score: float) -> str:

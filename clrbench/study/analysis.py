@@ -1,4 +1,4 @@
-"""Statistics of a study: frames in, frames out, no I/O, no prose (see ``study_prose``).
+"""Statistics of a study: frames in, frames out, no I/O, no prose (see ``clrbench.study.prose``).
 
 - trial scores and the winner of each family (best final *validation* accuracy);
 - the expected best validation accuracy after k = 1..N trials, by bootstrap over the trials
@@ -85,13 +85,6 @@ def expected_best_exact(values: np.ndarray, k: int) -> float:
     n = ordered.size
     cdf = (np.arange(1, n + 1) / n) ** k
     return float(np.sum(ordered * np.diff(cdf, prepend=0.0)))
-
-
-def best_quantile_exact(values: np.ndarray, k: int, q: float) -> float:
-    """The q-quantile (inverted CDF) of the max of k draws: the smallest v_(i), (i/N)^k >= q."""
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    cdf = (np.arange(1, ordered.size + 1) / ordered.size) ** k
-    return float(ordered[np.searchsorted(cdf, q - 1e-12)])
 
 
 def bootstrap_best(

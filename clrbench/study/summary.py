@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from clrbench import __version__
-from clrbench.analysis.study_repeats import baseline_wins
-from clrbench.analysis.study_select import NOISE_SE
-from clrbench.report import study_prose
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic
+from clrbench.study import prose as study_prose
+from clrbench.study.repeats import baseline_wins
+from clrbench.study.select import NOISE_SE
 
 SUMMARY = "summary.json"
 SUMMARY_FORMAT = "clrbench-study-summary/1"

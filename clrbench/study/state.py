@@ -1,6 +1,6 @@
 """A study's own state, ``STUDY/study.json``: the split, the lr-find bounds and, per study of
 ``--studies N``, its seeds, trials, candidates, winners, sensitivity check and what each phase
-trained (see ``clrbench.suite.study``).
+trained (see ``clrbench.study.protocol``).
 
 Format 2 (confirmed winners, repeated studies). A format-1 state (one study, its winner the best
 single-seed trial) still loads, in format 2's shape with ``legacy_format`` 1: the report then
@@ -49,10 +49,6 @@ def upgraded(state: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in state.items() if k not in ("trials", "winners")}
     lr_find = {k: v for k, v in state.get("phases", {}).items() if k == "lr-find"}
     return rest | {"studies": [study], "phases": lr_find, "format": 2, "legacy_format": 1}
-
-
-def is_study(folder: str | os.PathLike[str]) -> bool:
-    return (Path(folder) / STATE).is_file()
 
 
 def write_state(out: Path, state: dict[str, Any]) -> None:

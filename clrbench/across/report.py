@@ -1,8 +1,8 @@
 """The cross-workload report: the same schedules on several workloads, one results folder each.
 
 ``render_across`` loads the folders (``load_workloads``), computes everything
-(``clrbench.analysis.across``) and only then writes: ``report.html`` (self-contained),
-``report.md`` + ``figures/*.png`` (through ``clrbench.report.page``, templates
+(``clrbench.across.analysis``) and only then writes: ``report.html`` (self-contained),
+``report.md`` + ``figures/*.png`` (through ``clrbench.reporting.page``, templates
 ``across.html.j2`` / ``across.md.j2``), ``across.json`` (every number, for machines) and
 ``across.csv`` (the differences, tidy). Reads only the results folders; never imports
 TensorFlow.
@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clrbench.analysis import across
-from clrbench.analysis.across import AcrossAnalysis
+from clrbench.across import analysis as across
+from clrbench.across import tables
+from clrbench.across.analysis import AcrossAnalysis
+from clrbench.across.figures import build_across_figures
+from clrbench.analysis.workload import workload_name
 from clrbench.errors import ResultsError
-from clrbench.report import across_tables as tables
-from clrbench.report import page
-from clrbench.report.across_figures import build_across_figures
-from clrbench.report.page import FORMATS, check_options
-from clrbench.report.tables import aligned, provenance_rows
+from clrbench.reporting import page
+from clrbench.reporting.page import FORMATS, check_options
+from clrbench.reporting.tables import aligned, provenance_rows
 from clrbench.store import atomic
 from clrbench.store.results import Results, load_results
 from clrbench.text import plural
@@ -42,7 +43,7 @@ def load_workloads(folders: Sequence[str | Path]) -> dict[str, Results]:
     named: dict[str, Results] = {}
     for folder in folders:
         results = load_results(folder)
-        name = across.workload_name(results)
+        name = workload_name(results)
         if name in named:
             raise ResultsError(
                 f"{folder}: workload {name} is also in {named[name].path} (one folder per workload)"

@@ -1,6 +1,6 @@
 """The cross-workload report's tables (header, rows as strings) and its generated conclusion.
 
-Every number comes from :class:`clrbench.analysis.across.AcrossAnalysis`; the sentences say
+Every number comes from :class:`clrbench.across.analysis.AcrossAnalysis`; the sentences say
 what holds on how many of the workloads, and on what it is conditional.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clrbench.across.analysis import TAU_MAX, AcrossAnalysis
 from clrbench.analysis import stats
-from clrbench.analysis.across import TAU_MAX, AcrossAnalysis
-from clrbench.report.prose import format_p
-from clrbench.report.tables import iterations, num, pct
+from clrbench.reporting.prose import format_p
+from clrbench.reporting.tables import iterations, num, pct
 from clrbench.text import number, plural, signed
 
 

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clrbench.analysis.study import CHANCE, select_winners, sweep_points
-from clrbench.config.study import octave_label
-from clrbench.config.study_space import scale_rates
+from clrbench.study.analysis import CHANCE, select_winners, sweep_points
+from clrbench.study.config import octave_label
+from clrbench.study.space import scale_rates
 
 if TYPE_CHECKING:
-    from clrbench.config.study import StudyConfig
+    from clrbench.study.config import StudyConfig
 
 NOISE_SE = 2.0  # standard errors of the difference beyond which a multiplier is better
 CHECK_COLUMNS = ["family", "best_k", "best_mean", "one_mean", "difference", "noise_sd"]

@@ -16,7 +16,7 @@ from clrbench.analysis import stats
 from clrbench.data.load import dataset_counts
 from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
-from clrbench.report import prose
+from clrbench.reporting import prose
 from clrbench.schedules import make, shape_notes
 from clrbench.store.results import RUN_COLUMNS, Results
 from clrbench.text import number, signed

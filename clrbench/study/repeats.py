@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from clrbench.analysis.stats import ALPHA, CONFIDENCE, holm
-from clrbench.analysis.study import CHANCE
+from clrbench.study.analysis import CHANCE
 
 MIN_STUDIES = 3
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]

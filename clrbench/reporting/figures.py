@@ -2,7 +2,7 @@
 
 Each builder takes the tidy frames and returns a matplotlib ``Figure`` (tests inspect their
 legends); ``build_figures`` assembles the six figures of the report with titles and captions.
-The colours are ``clrbench.report.page.palette``'s; ``page`` encodes the figures.
+The colours are ``clrbench.reporting.page.palette``'s; ``page`` encodes the figures.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from clrbench.analysis import stats
-from clrbench.report.page import palette
+from clrbench.reporting.page import palette
 from clrbench.store.results import Results
 
 SMOOTH_ITERATIONS = 50  # centred rolling-mean window for the per-batch curves

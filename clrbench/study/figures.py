@@ -1,6 +1,6 @@
 """Figures of a study: tuning effort, trials, sensitivity (one colour per family throughout).
 
-The final runs reuse the run report's figures (``clrbench.report.figures``).
+The final runs reuse the run report's figures (``clrbench.reporting.figures``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from clrbench.config.study_space import rate_params
-from clrbench.report.figures import figure_grid
+from clrbench.reporting.figures import figure_grid
+from clrbench.study.space import rate_params
 
 # The sensitivity panels show this many pp below the family's best (a collapse would squash the
 # flat range into a line); what falls below is drawn on the floor with its value.

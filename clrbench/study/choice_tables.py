@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from clrbench.analysis.study_repeats import MIN_STUDIES, baseline_wins, smallest_p
-from clrbench.analysis.study_select import NOISE_SE
-from clrbench.report import study_figures
-from clrbench.report.prose import format_p
-from clrbench.report.tables import pct
+from clrbench.reporting.prose import format_p
+from clrbench.reporting.tables import pct
+from clrbench.study import figures as study_figures
+from clrbench.study.repeats import MIN_STUDIES, baseline_wins, smallest_p
+from clrbench.study.select import NOISE_SE
 from clrbench.text import signed
 
 

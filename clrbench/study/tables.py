@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from clrbench.config.study import STUDY_SEED_STRIDE
-from clrbench.report import study_figures, study_prose
-from clrbench.report.tables import pct
+from clrbench.reporting.tables import pct
+from clrbench.study import figures as study_figures
+from clrbench.study import prose as study_prose
+from clrbench.study.config import STUDY_SEED_STRIDE
 from clrbench.text import number
 
 

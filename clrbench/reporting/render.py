@@ -1,8 +1,8 @@
 """Comparison report of a results folder: seaborn figures, tables, Markdown and HTML.
 
-Figures come from ``clrbench.report.figures`` (plain matplotlib Figures on the Agg canvas, one
-colour per schedule everywhere), tables from ``clrbench.report.tables``; this module gathers the
-statistics and the page's context, and ``clrbench.report.page`` writes the files (templates
+Figures come from ``clrbench.reporting.figures`` (plain matplotlib Figures on the Agg canvas, one
+colour per schedule everywhere), tables from ``clrbench.reporting.tables``; this module gathers the
+statistics and the page's context, and ``clrbench.reporting.page`` writes the files (templates
 ``report.html.j2`` / ``report.md.j2``). Reads only the results folder; never imports TensorFlow.
 """
 
@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis import across, stats
-from clrbench.report import page, prose
-from clrbench.report.figures import build_figures
-from clrbench.report.page import FORMATS, check_options
-from clrbench.report.tables import (
+from clrbench.analysis import stats
+from clrbench.analysis.workload import workload_target
+from clrbench.reporting import page, prose
+from clrbench.reporting.figures import build_figures
+from clrbench.reporting.page import FORMATS, check_options
+from clrbench.reporting.tables import (
     aligned,
     comparison_table,
     incomplete_shapes,
@@ -36,9 +37,7 @@ def analyse(
     """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
     # the workload's own target when it ran at its defaults, else the data-driven one
     chosen, source = (
-        (float(target), "set by --target")
-        if target is not None
-        else (across.workload_target(results))
+        (float(target), "set by --target") if target is not None else workload_target(results)
     )
     final = stats.final_metrics(results)
     summary = stats.summarize(results, chosen)

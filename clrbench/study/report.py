@@ -2,8 +2,9 @@
 
 Sections: the answer (generated), the protocol and its split, the winners, tuning effort (best
 vs budget), sensitivity, the final comparison on test, the zero-budget arm, every trial, and
-provenance. Tables and figures of the final runs are the run report's (``clrbench.report.tables``,
-``clrbench.report.figures``); ``clrbench.report.page`` writes the files (``study.*.j2``).
+provenance. Tables and figures of the final runs are the run report's
+(``clrbench.reporting.tables``, ``clrbench.reporting.figures``); ``clrbench.reporting.page``
+writes the files (``study.*.j2``).
 """
 
 from __future__ import annotations
@@ -17,36 +18,38 @@ from typing import Any
 import pandas as pd
 
 from clrbench.analysis import stats
-from clrbench.analysis.study import (
+from clrbench.errors import ResultsError, ResultsWarning
+from clrbench.reporting import figures as run_figures
+from clrbench.reporting import page, prose
+from clrbench.reporting import tables as report_tables
+from clrbench.store.results import Results, load_results
+from clrbench.study import figures as study_figures
+from clrbench.study import prose as study_prose
+from clrbench.study.analysis import (
     best_vs_budget,
     final_comparison,
     flatness,
     sensitivity_curve,
     trial_scores,
 )
-from clrbench.analysis.study_repeats import across_studies, per_study
-from clrbench.analysis.study_select import choose
-from clrbench.config.study import ZERO_BUDGET_LABELS, StudyConfig
-from clrbench.errors import ResultsError, ResultsWarning
-from clrbench.report import figures as run_figures
-from clrbench.report import page, prose, study_figures, study_prose
-from clrbench.report import tables as report_tables
-from clrbench.report.study_choice_tables import (
+from clrbench.study.choice_tables import (
     across_table,
     confirmation_table,
     per_study_table,
     recheck_table,
 )
-from clrbench.report.study_summary import write_summary
-from clrbench.report.study_tables import (
+from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
+from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.select import choose
+from clrbench.study.state import read_state
+from clrbench.study.summary import write_summary
+from clrbench.study.tables import (
     budget_table,
     protocol_rows,
     sensitivity_table,
     trials_table,
     winners_table,
 )
-from clrbench.store.results import Results, load_results
-from clrbench.store.study_state import read_state
 
 
 def _load(folder: Path) -> Results | None:
@@ -109,7 +112,7 @@ def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[st
 
 
 def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> dict[str, Any]:
-    """One study's choices (``study_select.choose``) and its final runs' metrics."""
+    """One study's choices (``clrbench.study.select.choose``) and its final runs' metrics."""
     choice = choose(config.draw(index), parts["scores"], parts.get("confirmation"),
                     parts.get("sweep"), parts.get("recheck"))  # fmt: skip
     final = parts.get("final")

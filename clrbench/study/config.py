@@ -27,10 +27,10 @@ from typing import Any
 
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import ScheduleEntry
-from clrbench.config.study_space import Family, parse_family
 from clrbench.config.workload import Workload
 from clrbench.config.workloads import expand_workload_key
 from clrbench.errors import ConfigError
+from clrbench.study.space import Family, parse_family
 
 # The [experiment] keys of a study: its workload (the split is a protocol setting: [study]).
 WORKLOAD_KEYS = (

@@ -14,12 +14,12 @@ import argparse
 
 
 def main() -> None:
-    from clrbench.config.study import StudyConfig
-    from clrbench.config.study_presets import preset
     from clrbench.config.workloads import named
     from clrbench.data.load import dataset_counts
+    from clrbench.study.config import StudyConfig
+    from clrbench.study.presets import preset
+    from clrbench.study.protocol import plan_trials, trials_experiment
     from clrbench.suite.runner import run_suite
-    from clrbench.suite.study import plan_trials, trials_experiment
 
     p = argparse.ArgumentParser()
     p.add_argument("workload")

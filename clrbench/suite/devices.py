@@ -71,7 +71,7 @@ def resolve_stack(stack: bool | str | None) -> bool | None:
 # Measured on the project's 2-core CPU (benchmarks/README.md, "Wide stacks"): per workload, the
 # width, and the runs-per-hour ratio stacked / separate that decided it (None: not stacked).
 CPU_STACKING: dict[str, tuple[int, str | None]] = {
-    "mnist1d-mlp": (16, "measured 4x the runs per hour on a CPU"),
+    "mnist1d-mlp": (8, "measured 4x the runs per hour on a CPU"),
     "mnist-mlp": (8, None),
     "fashion-mnist-mlp": (8, None),
 }

@@ -106,10 +106,8 @@ _RATES: dict[tuple, np.ndarray] = {}
 
 
 def _template(workload: Any, input_shape: tuple[int, ...], seed: int) -> Any:
-    """The workload's Keras model for ``seed`` (checked: it can be stacked)."""
-    import keras
-
-    keras.backend.clear_session()  # as a separate run builds it
+    """The workload's Keras model for ``seed`` (checked: it can be stacked); its weights are
+    the separate run's (every initializer is seeded: ``check_plugin_model``)."""
     task = models.resolve(workload)
     model = task.build_model(input_shape, seed)
     check_model(model, f"workload {workload.dataset}/{workload.model}")

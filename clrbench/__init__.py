@@ -1,18 +1,42 @@
-"""clrbench: a reproducible benchmark of learning-rate schedules on MNIST."""
+"""clrbench: a reproducible benchmark of learning-rate schedules on MNIST.
+
+The public API (what the command line calls; docs/concepts/architecture.md)::
+
+    results = clrbench.run(out="results/mine", seeds=3, epochs=2)   # train
+    results = clrbench.load_results("results/mine")                 # read, no training
+    clrbench.compare(results, baseline="constant")                  # the comparison table
+    clrbench.report(results, out="results/mine/report")             # HTML + Markdown
+    clrbench.study.run(preset="quick", out="results/study")         # the equal-budget study
+    clrbench.study.load("results/study")                            # its recorded analysis
+    clrbench.gate.check(results, "reports/baseline-ci.json")        # the regression gate
+    clrbench.plot.accuracy(results, per="epoch", hue="schedule")    # seaborn Axes
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__all__ = ["Results", "load_results"]
-__version__ = "0.1.0"
+from clrbench.version import __version__ as __version__
+
+__all__ = ["Results", "compare", "gate", "load_results", "plot", "report", "run", "study"]
+
+
+_FUNCTIONS = ("compare", "load_results", "report", "run")
+_MODULES = ("gate", "plot", "study")
 
 
 def __getattr__(name: str) -> Any:
-    # The results store (pandas, pyarrow) loads on first use, so that importing any part of
-    # clrbench (``clrbench.schedules`` in a plug-in, a worker) does not pay for it.
-    if name in __all__:
-        from clrbench.store import results
+    # Loaded on first use, so that importing any part of clrbench (``clrbench.schedules`` in a
+    # plug-in, a worker) pays neither for the results store (pandas, pyarrow) nor for training.
+    if name in _FUNCTIONS:
+        from clrbench import api
 
-        return getattr(results, name)
+        return getattr(api, name)
+    if name == "Results":
+        from clrbench.store.results import Results
+
+        return Results
+    if name in _MODULES:
+        return importlib.import_module(f"clrbench.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

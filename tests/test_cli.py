@@ -16,9 +16,9 @@ from conftest import load_synthetic
 
 from clrbench import __version__
 from clrbench.cli.main import main
-from clrbench.cli.run import accuracy_cell, header
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS
+from clrbench.suite.session import accuracy_cell, header
 from clrbench.text import MINUS, did_you_mean, number, plural, signed
 
 REPO = Path(__file__).resolve().parents[1]

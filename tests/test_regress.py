@@ -16,7 +16,6 @@ from conftest import REPO, SMALL_SUITE
 from scipy import stats as sps
 
 from clrbench import load_results
-from clrbench.cli.gate import parse_tolerance
 from clrbench.cli.main import main
 from clrbench.config.experiment import Experiment
 from clrbench.errors import ConfigError
@@ -30,6 +29,7 @@ from clrbench.gate.comparison import (
     welch,
 )
 from clrbench.gate.messages import completeness_message, status_message
+from clrbench.gate.tolerance import parse_tolerance
 from clrbench.suite.runner import run_suite
 
 # Two schedules of the ci preset (4 epochs: clr-iter ends at a cycle boundary, as there) with

@@ -10,8 +10,9 @@ from test_schedules import EXAMPLES
 
 from clrbench import load_results
 from clrbench.cli.main import build_parser
-from clrbench.cli.run import resolve_experiment
+from clrbench.cli.run import options_of
 from clrbench.config.experiment import Experiment
+from clrbench.config.resolve import EXPERIMENT_OPTIONS, resolve_experiments
 from clrbench.errors import ConfigError, ScheduleError
 from clrbench.reporting import render as report
 from clrbench.schedules import (
@@ -165,7 +166,9 @@ def test_a_bad_role_declaration_is_one_line(roles_given, named):
 
 
 def _resolved(argv):
-    experiment = resolve_experiment(build_parser().parse_args(["run", *argv]))
+    args = build_parser().parse_args(["run", *argv])
+    options = {k: v for k, v in options_of(args).items() if k in EXPERIMENT_OPTIONS}
+    (experiment,) = resolve_experiments(args.config, **options)
     return experiment, {r.label: r.schedule.params for r in experiment.runs()}
 
 

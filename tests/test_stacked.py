@@ -413,7 +413,7 @@ def test_a_plugins_conv_model_stacks_and_equals_its_separate_runs(monkeypatch):
 def test_the_run_plan_says_how_it_stacks():
     """The line printed under the run plan: on, how many runs in how many stacks (a multiple
     of the jobs), and why; or off and why."""
-    from clrbench.cli.run import stacking_line
+    from clrbench.suite.session import stacking_line
 
     raw = copy.deepcopy(PRESETS["default"])
     experiment = Experiment.from_dict(raw | {"experiment": raw["experiment"] | {"seeds": 2}})

@@ -3,15 +3,14 @@ run (lengths checked in integer arithmetic), the ``workload`` TOML key, and wher
 
 from __future__ import annotations
 
-import argparse
 import re
 
 import numpy as np
 import pytest
 
-from clrbench.cli.run import folders, workload_names
 from clrbench.config.experiment import Experiment
 from clrbench.config.presets import PRESETS, preset
+from clrbench.config.resolve import output_folders, workload_names
 from clrbench.config.workloads import BUILT_IN, at_defaults, name_of, named, named_of
 from clrbench.errors import ConfigError
 from clrbench.study.config import StudyConfig
@@ -113,25 +112,25 @@ def test_names_and_the_defaults_a_target_belongs_to():
     assert not at_defaults(named("mnist-mlp").workload(train_size=6000))
 
 
-def _args(**given) -> argparse.Namespace:
-    return argparse.Namespace(**({"workload": None, "out": None} | given))
+def folders(out, experiments):
+    return output_folders(out, experiments[0].name, [name_of(e.workload) for e in experiments])
 
 
 def test_one_folder_per_workload_and_one_holding_several(tmp_path):
-    assert workload_names(_args()) == [None]
-    assert workload_names(_args(workload="mnist1d-mlp, mnist-mlp,mnist1d-mlp")) == [
+    assert workload_names(None) == [None]
+    assert workload_names("mnist1d-mlp, mnist-mlp,mnist1d-mlp") == [
         "mnist1d-mlp",
         "mnist-mlp",
     ]
     default = Experiment.from_dict(PRESETS["default"])
     mnist1d = Experiment.from_dict(preset("default", named("mnist1d-mlp"), 4000))
-    outs, base = folders(_args(), [default])
+    outs, base = folders(None, [default])
     assert outs == [base] and str(base) == "results/default"  # as it always was
-    outs, base = folders(_args(), [mnist1d])
+    outs, base = folders(None, [mnist1d])
     assert str(base) == "results/default-mnist1d-mlp" and outs == [base]
-    outs, base = folders(_args(out=str(tmp_path)), [default, mnist1d])
+    outs, base = folders(str(tmp_path), [default, mnist1d])
     assert base == tmp_path and outs == [tmp_path / "mnist-mlp", tmp_path / "mnist1d-mlp"]
-    outs, base = folders(_args(), [default, mnist1d])
+    outs, base = folders(None, [default, mnist1d])
     assert str(base) == "results/default-workloads"
 
 

@@ -1,12 +1,9 @@
 """``clrbench report``: render the comparison report of a results folder, or the
-cross-workload report of several (no training)."""
+cross-workload report of several (no training; one call of ``clrbench.report``)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-from clrbench.errors import ConfigError, ResultsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,74 +40,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--baseline-schedule",
         metavar="LABEL",
-        help="schedule the others are compared with (default: constant, else the first)",
+        help="schedule the others are compared with (default: constant, else the first); "
+        "not for a study's report",
     )
     p.set_defaults(func=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """Load the folder(s), render the report, print the paths written."""
-    from clrbench.reporting.page import check_options
-    from clrbench.reporting.render import render
-    from clrbench.store.results import load_results
+    """Render the report (``clrbench.report``), print the paths written."""
+    import clrbench
 
-    formats = check_options(args.format.split(","), args.target)  # before any loading
-    folders = [Path(name) for name in args.results_dir]
-    for folder in folders:
-        if not folder.is_dir():
-            raise ResultsError(f"{folder}: no such results folder")
-    workloads = across_folders(folders)
-    if workloads is not None:
-        return across_command(args, folders, workloads, formats)
-    folder = folders[0]
-    if (folder / "study.json").is_file():  # a study folder: the study's own report
-        from clrbench.study.report import render_study
-
-        out = Path(args.out) if args.out else folder / "report"
-        for path in render_study(folder, out, formats, args.target).values():
-            print(path)
-        return 0
-    results = load_results(folder)  # every run record is type-checked as it is read
-    out = Path(args.out) if args.out else folder / "report"
-    written = render(results, out, formats, args.target, args.baseline_schedule)
+    written = clrbench.report(
+        args.results_dir,
+        args.out,
+        formats=args.format.split(","),
+        target=args.target,
+        baseline_schedule=args.baseline_schedule,
+    )
     for path in written.values():
-        print(path)
-    return 0
-
-
-def across_folders(folders: list[Path]) -> list[Path] | None:
-    """The results folders of a cross-workload report (several folders, or the one folder
-    holding them), or None for the report of one results or study folder."""
-    from clrbench.across.report import holds_workloads
-
-    if len(folders) == 1:
-        if (folders[0] / "study.json").is_file():
-            return None
-        return holds_workloads(folders[0]) or None
-    for folder in folders:
-        if not (folder / "runs").is_dir():
-            raise ResultsError(
-                f"{folder}: not a results folder (a cross-workload report takes one results "
-                "folder per workload)"
-            )
-    return folders
-
-
-def across_command(
-    args: argparse.Namespace, given: list[Path], workloads: list[Path], formats: tuple[str, ...]
-) -> int:
-    """The cross-workload report: options checked, then everything loaded and computed
-    before anything is written."""
-    from clrbench.across.report import render_across
-
-    if args.target is not None:
-        raise ConfigError(
-            "--target is for one workload's report; the cross-workload report measures each "
-            "workload at its own target (drop --target)"
-        )
-    if args.out is None and len(given) > 1:
-        raise ConfigError("--out is required for the report of several results folders")
-    out = Path(args.out) if args.out else given[0] / "report"
-    for path in render_across(workloads, out, formats, args.baseline_schedule).values():
         print(path)
     return 0

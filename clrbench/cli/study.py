@@ -1,23 +1,16 @@
-"""``clrbench study``: a fair comparison of schedule families (see ``clrbench.study.protocol``)."""
+"""``clrbench study``: a fair comparison of schedule families (argparse and one call of
+``clrbench.study.run``; the protocol is ``clrbench.study.protocol``)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from rich.console import Console
-
-from clrbench.config.parse import load_toml
-from clrbench.config.workloads import DEFAULT_WORKLOAD, expand_workload_key, name_of, named
-from clrbench.data.load import dataset_counts
-from clrbench.errors import ConfigError
-from clrbench.study.config import StudyConfig
-from clrbench.study.presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
+from clrbench.study import FAMILIES, OPTIONAL_FAMILIES, OPTIONS, PRESET_HELP, PRESETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``study`` subcommand."""
-    presets = "; ".join(f"{name}: {text}" for name, text in STUDY_PRESET_HELP.items())
+    presets = "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items())
     p = subparsers.add_parser(
         "study",
         help="equal tuning budget per schedule family, selection on validation, test once",
@@ -27,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"Resumable; renders STUDY/report. Presets: {presets}.",
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--preset", choices=sorted(STUDY_PRESETS), help="default: reference")
+    source.add_argument("--preset", choices=sorted(PRESETS), help="default: reference")
     source.add_argument("--config", metavar="FILE", help="study TOML file")
     p.add_argument(
         "--workload",
@@ -62,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--families",
         metavar="A,B",
-        help=f"families to compare (default {','.join(STANDARD)}; also {','.join(OPTIONAL)})",
+        help=f"families to compare (default {','.join(FAMILIES)}; "
+        f"also {','.join(OPTIONAL_FAMILIES)})",
     )
     p.add_argument("--epochs", type=int, help="epochs per run (a preset's spaces follow)")
     p.add_argument(
@@ -94,127 +88,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=study_command)
 
 
-def resolve_study(args: argparse.Namespace, workload: str | None = None) -> StudyConfig:
-    """Preset or TOML (on ``workload`` when given), then the command-line overrides, validated."""
-    from clrbench.cli.run import on_workload
-    from clrbench.study.presets import all_families, preset
-
-    wanted = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
-    if args.config:
-        raw = load_toml(args.config)
-        if workload is not None:
-            raw = on_workload(raw, workload)
-        epochs = expand_workload_key(raw.get("experiment", {})).get("epochs", 25)
-    elif workload is not None:
-        found = named(workload)
-        raw = preset(
-            args.preset or "reference", args.epochs, found, dataset_counts(found.dataset)[0]
-        )
-        epochs = raw["experiment"]["epochs"]
-    else:
-        raw = preset(args.preset or "reference", args.epochs)
-        epochs = raw["experiment"]["epochs"]
-    if wanted:  # a known family missing from the file or preset comes with its default space
-        have = {f.get("label") for f in raw.get("family", [])}
-        extra = [f for f in all_families(epochs) if f["label"] in wanted and f["label"] not in have]
-        raw = raw | {"family": [*raw.get("family", []), *extra]}
-    config = StudyConfig.from_dict(raw)
-    overrides = {
-        "budget": args.budget,
-        "seeds": args.seeds,
-        "studies": args.studies,
-        "confirm_top": args.confirm_top,
-        "confirm_seeds": args.confirm_seeds,
-        "epochs": args.epochs,
-        "train_size": args.train_size,
-        "eval_every": args.eval_every,
-    }
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    if args.no_zero_budget:
-        changes["zero_budget"] = False
-    config = config.with_changes(**changes)
-    return config.select(wanted) if wanted else config
-
-
 def study_command(args: argparse.Namespace) -> int:
     """Validate every workload's study, then plan, train every phase (resumable) and report
-    each; 1 if any run failed."""
-    from clrbench.cli.run import workload_names
+    each (``clrbench.study.run``); 1 if any run failed."""
+    import clrbench
 
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.data_dir and not Path(args.data_dir).is_dir():
-        raise ConfigError(f"--data-dir {args.data_dir}: no such directory")
-    names = workload_names(args)
-    configs = [resolve_study(args, name) for name in names]
+    values = {name: getattr(args, name, None) for name in OPTIONS}
+    options = {name: value for name, value in values.items() if value is not None}
     if args.emit_config:
-        if len(configs) > 1:
-            raise ConfigError("--emit-config writes one study: give one --workload")
-        import tomli_w
-
-        Path(args.emit_config).write_text(tomli_w.dumps(configs[0].to_dict()))
+        clrbench.study.run(args.config, out=args.out, emit_config=args.emit_config, **options)
         print(args.emit_config)
         return 0
-    for config in configs:
-        if config.workload.is_plugin:
-            from clrbench.train.models import check_plugin_model
-
-            check_plugin_model(config.workload)
-    labels = [name_of(c.workload) for c in configs]
-    if len(set(labels)) < len(labels):
-        raise ConfigError(f"--workload names one workload twice: {', '.join(labels)}")
-    if len(configs) == 1:
-        default = f"study-{configs[0].name}"
-        if names[0] is not None and labels[0] != DEFAULT_WORKLOAD:
-            default += f"-{labels[0]}"
-        outs = [Path(args.out or Path("results") / default)]
-    else:
-        base = Path(args.out or Path("results") / f"study-{configs[0].name}-workloads")
-        outs = [base / label for label in labels]
-    failed = 0
-    for config, out in zip(configs, outs, strict=True):
-        failed += study_one(args, config, out)
+    failed = clrbench.study.run(args.config, out=args.out, **options)
     return 1 if failed else 0
-
-
-def study_one(args: argparse.Namespace, config: StudyConfig, out: Path) -> int:
-    """One workload's study into ``out``; its failed runs."""
-    from clrbench.study.protocol import Runner, study_locked
-    from clrbench.suite.lock import folder_lock
-    from clrbench.suite.pool import default_jobs
-    from clrbench.suite.progress import SuiteProgress
-
-    console = Console(stderr=True)
-    families = len(config.families)
-    console.print(
-        f"{config.name} on {name_of(config.workload)}: {families} families x "
-        f"{config.budget} trials, the best {config.confirm_top} x {config.confirm_seeds} "
-        f"confirmation seeds, {len(config.octaves)} multipliers x {config.sensitivity_seeds} "
-        f"seeds, {config.seeds} final seeds; {config.studies} "
-        f"stud{'y' if config.studies == 1 else 'ies'}; "
-        f"{config.workload.epochs} epochs per run -> {out}"
-    )
-    runner = Runner(
-        jobs=default_jobs(args.jobs),
-        backend=args.backend,
-        scheduler=args.scheduler,
-        data_dir=args.data_dir,
-        progress=lambda name, experiment: SuiteProgress(
-            console, experiment.workload.epochs, args.quiet
-        ),
-        say=(lambda message: None) if args.quiet else console.print,
-        stack=args.stack,
-        stack_width=args.stack_width,
-    )
-    with folder_lock(out, "study"):  # one writer of the study's state, through the report
-        outcome = study_locked(config, out, runner)
-        trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
-        console.print(f"{trained} runs trained, {kept} already complete")
-        if not args.no_report and any(s["winners"] for s in outcome.state["studies"]):
-            from clrbench.study.report import render_study
-
-            for path in render_study(out, out / "report").values():
-                console.print(f"report: {path}")
-    for record in outcome.failed:
-        console.print(f"[red]failed[/red] {record.run_id}: {record.error}")
-    return len(outcome.failed)

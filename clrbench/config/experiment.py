@@ -34,7 +34,7 @@ from typing import Any
 
 from clrbench.config import presets
 from clrbench.config.parse import experiment_settings, parse_entry
-from clrbench.config.runs import RunSpec, ScheduleEntry
+from clrbench.config.runs import RunSpec, ScheduleEntry, check_schedule_free
 from clrbench.config.workload import WORKLOAD_KEYS, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, names, shape_notes
@@ -60,7 +60,15 @@ class Experiment:
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
+        for entry in self.schedules:  # each entry's optimizer settings, checked now
+            workload = self.workload_of(entry)
+            check_schedule_free(entry.label, entry.name, entry.lr_mode, workload)
         object.__setattr__(self, "notes", self._shape_notes())
+
+    def workload_of(self, entry: ScheduleEntry) -> Workload:
+        """The workload ``entry``'s runs train: the experiment's, with the entry's optimizer,
+        weight decay and schedule-free warmup where it names them."""
+        return entry.workload_of(self.workload, self.total_steps)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
@@ -139,7 +147,7 @@ class Experiment:
     def runs(self) -> list[RunSpec]:
         """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""
         return [
-            RunSpec(e.label, self._build(e), seed, self.workload, e.lr_mode)
+            RunSpec(e.label, self._build(e), seed, self.workload_of(e), e.lr_mode)
             for e in self.schedules
             for seed in self.seeds
         ]

@@ -187,7 +187,7 @@ def make_baseline(results: Results, gate: dict[str, Any]) -> dict[str, Any]:
             f"{results.path}: incomplete suite ({', '.join(short)} runs); "
             "finish it (`run` resumes) before making a baseline"
         )
-    from clrbench import __version__
+    from clrbench.version import __version__
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
     head: dict[str, Any] = {"format": FORMAT, "created_at": created}

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clrbench.gate.comparison import (
     FALSE_ALARM,
@@ -51,10 +51,6 @@ from clrbench.gate.messages import (
     seed_notes,
     status_message,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 NOTHING_COMPARED = "nothing was compared: no schedule has ok runs both here and in the baseline"
 
@@ -81,6 +77,8 @@ class CheckReport:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checks: list[GateCheck] = field(default_factory=list)
+    results: str = ""  # the results folder checked, as the user named it
+    baseline: str = ""  # the baseline file it was checked against
 
     def record(self, subject: str, name: str, line: str | None, verdict: str = "fail") -> None:
         """Add a check: passed when ``line`` is None, else ``line`` is a failure (``verdict``
@@ -94,6 +92,23 @@ class CheckReport:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        """What ``clrbench check`` exits with: 0 passed, 1 a regression (or nothing compared)."""
+        return 0 if self.passed else 1
+
+    def console(self) -> str:
+        """The aligned plain-text table, FAIL lines, notes and the verdict line."""
+        from clrbench.gate.output import console
+
+        return console(self, self.baseline)
+
+    def markdown(self) -> str:
+        """The Markdown section (a CI step summary)."""
+        from clrbench.gate.output import markdown
+
+        return markdown(self, self.results, self.baseline)
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable: the verdict, the rule, one entry per comparison, the lines."""

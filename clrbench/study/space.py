@@ -35,6 +35,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from clrbench import schedules
+from clrbench.config.optimizers import DECAY_ROLE, check_optimizer, weight_decay_range
 from clrbench.errors import ClrbenchError, ConfigError
 
 KINDS = ("log", "uniform", "int")
@@ -132,6 +133,7 @@ class Family:
     name: str
     granularity: str
     knobs: tuple[Knob, ...]
+    optimizer: str | None = None  # the family's own optimizer (None: the study's)
 
     @property
     def ranged(self) -> tuple[Knob, ...]:
@@ -156,6 +158,8 @@ class Family:
 
     def to_toml(self) -> dict[str, Any]:
         entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
+        if self.optimizer is not None:
+            entry["optimizer"] = self.optimizer
         return entry | {"space": {k.name: k.to_toml() for k in self.knobs}}
 
 
@@ -175,14 +179,21 @@ def parse_family(raw: Any, index: int) -> Family:
     """A family from its ``[[family]]`` table."""
     if not isinstance(raw, dict) or "name" not in raw or "label" not in raw:
         raise ConfigError(f"[[family]] #{index + 1}: needs a 'label' and a 'name'")
-    extra = set(raw) - {"label", "name", "granularity", "space"}
+    extra = set(raw) - {"label", "name", "granularity", "space", "optimizer"}
     if extra:
         raise ConfigError(f"family {raw['label']!r}: unknown key(s) {', '.join(sorted(extra))}")
     space = raw.get("space", {})
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"family {raw['label']!r}: needs a [family.space] of its knobs")
     knobs = tuple(parse_knob(raw["label"], name, value) for name, value in space.items())
-    family = Family(str(raw["label"]), str(raw["name"]), raw.get("granularity", "iteration"), knobs)
+    optimizer = raw.get("optimizer")
+    if optimizer is not None:
+        if not isinstance(optimizer, str):
+            raise ConfigError(f"family {raw['label']!r}: optimizer must be a string")
+        check_optimizer(optimizer)
+    family = Family(
+        str(raw["label"]), str(raw["name"]), raw.get("granularity", "iteration"), knobs, optimizer
+    )
     names = {k.name for k in knobs}
     for knob in knobs:
         target = next((k for k in knobs if k.name == knob.times), None)
@@ -211,6 +222,14 @@ def _check_units_fit_roles(family: Family) -> None:
                 f"family {family.label!r}, {knob.name}: unit = 'epochs' is for counts of "
                 f"iterations, and {knob.name} is a {role} parameter of {family.name}"
             )
+
+
+def decay_knob(optimizer: str) -> Knob | None:
+    """The weight-decay knob of a family of ``optimizer``, from its declared log-uniform range
+    (``clrbench.config.optimizers``); None for an optimizer without weight decay. Written
+    ``weight_decay = { log = [low, high] }`` in a family's space."""
+    bounds = weight_decay_range(optimizer)
+    return None if bounds is None else Knob(DECAY_ROLE, "log", *bounds)
 
 
 def family_seed(sampling_seed: int, label: str) -> np.random.Generator:

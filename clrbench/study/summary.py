@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from clrbench import __version__
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic
 from clrbench.study import prose as study_prose
 from clrbench.study.repeats import baseline_wins
 from clrbench.study.select import NOISE_SE
+from clrbench.version import __version__
 
 SUMMARY = "summary.json"
 SUMMARY_FORMAT = "clrbench-study-summary/1"

@@ -1,0 +1,287 @@
+"""The public Python API: what ``python -m clrbench run`` and ``report`` do, as functions.
+
+``clrbench.run`` trains, ``clrbench.load_results`` reads a results folder as tidy frames,
+``clrbench.compare`` is the report's comparison table, ``clrbench.report`` renders a folder's
+report. The command line parses its flags and calls these; a notebook calls them directly.
+Everything here is imported lazily by ``clrbench/__init__.py``; TensorFlow loads only when
+``run`` trains.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clrbench.config.presets import PRESET_HELP, PRESETS
+from clrbench.config.resolve import EXPERIMENT_OPTIONS, ConfigSource, check_options
+from clrbench.config.workloads import BUILT_IN as WORKLOADS
+from clrbench.data.registry import DATASETS
+from clrbench.errors import ConfigError, ResultsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from clrbench.store.results import Results
+
+__all__ = ["compare", "load_results", "report", "run"]
+# and what the command line's help lists: the presets, built-in workloads, data sets, options
+__all__ += ["DATASETS", "PRESETS", "PRESET_HELP", "RUN_OPTIONS", "WORKLOADS"]
+PathLike = str | os.PathLike[str]
+# run's own options besides the experiment's (its command-line flags, with underscores)
+EXECUTION_OPTIONS = (
+    "jobs",
+    "data_dir",
+    "backend",
+    "scheduler",
+    "stack",
+    "stack_width",
+    "force",
+    "quiet",
+    "no_report",
+    "verbose",
+)
+RUN_OPTIONS = (*EXPERIMENT_OPTIONS, *EXECUTION_OPTIONS)
+DEFAULT_FORMATS = ("html", "md")
+
+
+def run(
+    config: ConfigSource = None, *, out: PathLike | None, **options: Any
+) -> Results | dict[str, Results]:
+    """Train an experiment into a results folder, print its summary, render its report.
+
+    ``config`` is an experiment TOML file (or its mapping); without it the preset
+    (``preset="default"``). ``options`` are ``python -m clrbench run``'s own, with
+    underscores: ``seeds=5``, ``schedules=["constant", "clr-iter"]``,
+    ``workload="mnist1d-mlp"``, ``epochs=2``, ``train_size=3000``, ``jobs=2``,
+    ``no_report=True``, ``quiet=True``... ``out=None`` is the command line's default folder,
+    ``results/<name>`` (``results/<name>-<workload>`` off mnist-mlp). Several workloads
+    (``workload="a,b"``) train one folder each, ``out/<workload>``, and give a dict of
+    results by workload name plus the cross-workload report.
+
+    Everything is validated before anything is trained: a bad option is one ConfigError.
+
+    >>> clrbench.run(out=tmp / "never", epochs=0)
+    Traceback (most recent call last):
+    clrbench.errors.ConfigError: epochs must be a positive integer, got 0
+    >>> results = clrbench.run(out=tmp / "r", workload="mnist1d-mlp", epochs=2)  # doctest: +SKIP
+    """
+    check_options(options, RUN_OPTIONS, "run")
+    how = _execution(options)
+    from clrbench.config.resolve import output_folders, resolve_experiments
+    from clrbench.config.workloads import name_of
+
+    experiments = resolve_experiments(
+        config, **{k: v for k, v in options.items() if k in EXPERIMENT_OPTIONS}
+    )
+    outs, base = output_folders(
+        out, experiments[0].name, [name_of(e.workload) for e in experiments]
+    )
+    plans = _plans(experiments, how, options.get("stack"), options.get("stack_width"))
+    from clrbench.suite.session import run_one
+
+    trained = [run_one(plan, folder, how) for plan, folder in zip(plans, outs, strict=True)]
+    if len(plans) == 1:
+        return trained[0][0]
+    if how.report:
+        from rich.console import Console
+
+        from clrbench.across.report import render_across
+
+        console = Console(stderr=True, soft_wrap=True, quiet=how.quiet)
+        for path in render_across(outs, base / "report").values():
+            console.print(f"cross-workload report: {path}", markup=False)
+    if how.quiet:
+        print(base)
+    return {folder.name: results for folder, (results, _) in zip(outs, trained, strict=True)}
+
+
+def _execution(options: dict[str, Any]):
+    """The options of how to run, checked (before any data is read)."""
+    from clrbench.suite.session import Execution
+    from clrbench.train import quiet
+
+    data_dir, jobs = options.get("data_dir"), options.get("jobs")
+    if data_dir and not Path(data_dir).is_dir():
+        raise ConfigError(f"--data-dir {data_dir}: no such directory")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if "verbose" in options:
+        quiet.set_verbose(bool(options["verbose"]))
+    return Execution(
+        jobs=jobs,
+        backend=options.get("backend") or "loky",
+        scheduler=options.get("scheduler"),
+        data_dir=str(data_dir) if data_dir else None,
+        force=bool(options.get("force")),
+        quiet=bool(options.get("quiet")),
+        report=not options.get("no_report"),
+    )
+
+
+def _plans(experiments, how, stack: bool | None, width: int | None):
+    """Every workload's data found and verified, a plug-in's model built, every schedule's
+    rates checked: a missing file is one error line, not N failed runs; stacked as asked or
+    where measured faster (``clrbench.suite.session.stacking_plan``)."""
+    from clrbench.data.load import load_dataset
+    from clrbench.suite.session import stacking_plan
+
+    for experiment in experiments:
+        load_dataset(experiment.workload.dataset, data_dir=how.data_dir)
+        if experiment.workload.is_plugin:
+            from clrbench.train.models import check_plugin_model
+
+            check_plugin_model(experiment.workload)
+    # stacked or not, settled here, before any writing
+    return [stacking_plan(e, stack, width) for e in experiments]
+
+
+def load_results(path: PathLike, **options: Any) -> Results:
+    """A results folder (``run``'s) as tidy frames: ``batches``, ``epochs``, ``evaluations``
+    and ``runs`` (one row per run), every run record type-checked as it is read.
+
+    >>> results = clrbench.load_results(results_dir)
+    >>> results.schedules
+    ['constant', 'clr-iter']
+    >>> sorted(results.runs["status"].unique())
+    ['ok']
+    """
+    from clrbench.store.results import load_results as load
+
+    return load(path, **options)
+
+
+def _results(results_or_path: Results | PathLike) -> Results:
+    from clrbench.store.results import Results
+
+    if isinstance(results_or_path, Results):
+        return results_or_path
+    folder = Path(results_or_path)
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: no such results folder")
+    return load_results(folder)
+
+
+def compare(results: Results | PathLike, baseline: str | None = None) -> pd.DataFrame:
+    """The report's comparison table: each schedule's final test accuracy against
+    ``baseline``'s (default ``constant``, else the first schedule) — difference, Welch 95% CI,
+    p-values (raw and Holm-adjusted), Hedges' g and the verdict.
+
+    >>> table = clrbench.compare(results_dir)
+    >>> table[["schedule", "baseline", "n", "n_baseline"]].to_dict("records")
+    [{'schedule': 'clr-iter', 'baseline': 'constant', 'n': 3, 'n_baseline': 3}]
+    >>> list(table.columns[-3:])
+    ['hedges_g', 'significant', 'verdict']
+    """
+    from clrbench.analysis import stats
+
+    return stats.compare(_results(results), baseline)
+
+
+def report(
+    results_or_path: Results | PathLike | Sequence[PathLike],
+    out: PathLike | None = None,
+    *,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    target: float | None = None,
+    baseline_schedule: str | None = None,
+) -> dict[str, Path]:
+    """Render a folder's report (HTML + Markdown, no training); returns the files by kind.
+
+    A results folder gives the comparison report, a study folder the study's report, several
+    results folders (one per workload) or the folder holding them the cross-workload report.
+    ``out`` defaults to ``<folder>/report`` (required for several folders).
+
+    >>> written = clrbench.report(results_dir, out=tmp / "report")
+    >>> sorted(written)
+    ['csv', 'html', 'md']
+    >>> written["md"].read_text().startswith("# clrbench report")
+    True
+    """
+    from clrbench.reporting.page import check_options as check_formats
+
+    formats = check_formats(list(formats), target)  # before any loading
+    from clrbench.store.results import Results
+
+    if isinstance(results_or_path, Results):
+        from clrbench.reporting.render import render
+
+        folder = Path(out) if out is not None else results_or_path.path / "report"
+        return render(results_or_path, folder, formats, target, baseline_schedule)
+    given = (
+        [results_or_path]
+        if isinstance(results_or_path, str | os.PathLike)
+        else list(results_or_path)
+    )
+    folders = [Path(name) for name in given]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ResultsError(f"{folder}: no such results folder")
+    workloads = _across_folders(folders)
+    if workloads is not None:
+        return _report_across(folders, workloads, out, formats, target, baseline_schedule)
+    folder = folders[0]
+    destination = Path(out) if out is not None else folder / "report"
+    if _is_study(folder):
+        from clrbench.study.report import render_study
+
+        reason = "a study compares every family with its constant family (else its first)"
+        refuse_option("baseline_schedule", baseline_schedule, reason)
+        return render_study(folder, destination, formats, target)
+    from clrbench.reporting.render import render
+
+    return render(load_results(folder), destination, formats, target, baseline_schedule)
+
+
+def refuse_option(name: str, value: object, reason: str) -> None:
+    """The one rule for an option a kind of report does not take: one line saying why."""
+    if value is None:
+        return
+    flag = "--" + name.replace("_", "-")
+    kind = {"target": "one workload's report", "baseline_schedule": "a results folder's report"}
+    raise ConfigError(f"{flag} is for {kind[name]}; {reason} (drop {flag})")
+
+
+def _is_study(folder: Path) -> bool:
+    from clrbench.study.state import STATE
+
+    return (folder / STATE).is_file()
+
+
+def _across_folders(folders: list[Path]) -> list[Path] | None:
+    """The results folders of a cross-workload report (several folders, or the one folder
+    holding them), or None for the report of one results or study folder."""
+    from clrbench.across.report import holds_workloads
+
+    if len(folders) == 1:
+        if _is_study(folders[0]):
+            return None
+        return holds_workloads(folders[0]) or None
+    for folder in folders:
+        if not (folder / "runs").is_dir():
+            raise ResultsError(
+                f"{folder}: not a results folder (a cross-workload report takes one results "
+                "folder per workload)"
+            )
+    return folders
+
+
+def _report_across(
+    given: list[Path],
+    workloads: list[Path],
+    out: PathLike | None,
+    formats: tuple[str, ...],
+    target: float | None,
+    baseline_schedule: str | None,
+) -> dict[str, Path]:
+    """The cross-workload report: options checked, then everything loaded and computed
+    before anything is written."""
+    from clrbench.across.report import render_across
+
+    reason = "the cross-workload report measures each workload at its own target"
+    refuse_option("target", target, reason)
+    if out is None and len(given) > 1:
+        raise ConfigError("--out is required for the report of several results folders")
+    folder = Path(out) if out is not None else given[0] / "report"
+    return render_across(workloads, folder, formats, baseline_schedule)

@@ -18,7 +18,7 @@ from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.config.resolve import EXPERIMENT_OPTIONS, ConfigSource, check_options
 from clrbench.config.workloads import BUILT_IN as WORKLOADS
 from clrbench.data.registry import DATASETS
-from clrbench.errors import ConfigError, ResultsError
+from clrbench.errors import ConfigError, ResultsError, no_results_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,7 +164,7 @@ def _results(results_or_path: Results | PathLike) -> Results:
         return results_or_path
     folder = Path(results_or_path)
     if not folder.is_dir():
-        raise ResultsError(f"{folder}: no such results folder")
+        raise no_results_folder(folder)
     return load_results(folder)
 
 
@@ -232,7 +232,7 @@ def report(
     folders = [Path(name) for name in given]
     for folder in folders:
         if not folder.is_dir():
-            raise ResultsError(f"{folder}: no such results folder")
+            raise no_results_folder(folder)
     workloads = _across_folders(folders)
     if workloads is not None:
         return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)

@@ -46,6 +46,7 @@ WORKLOAD_KEYS = (
     "eval_every",
 )
 SPLIT_KEYS = ("validation_size", "split_seed")
+OPTIMIZER_WARMUP = "optimizer_warmup_steps"  # a family's knob of its optimizer's own warm-up
 STUDY_VALIDATION_SIZE = 10_000  # images held out of the training set for every choice
 
 ZERO_BUDGET_LABELS = ("lr-find-clr", "lr-find-constant")  # the study's lr-find arm
@@ -253,10 +254,13 @@ class StudyConfig:
 
 
 def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEntry:
-    """The labelled schedule entry of ``family`` at ``params``: its optimizer, and a
-    ``weight_decay`` knob's value as the entry's weight decay (not a schedule parameter)."""
+    """The labelled schedule entry of ``family`` at ``params``: its optimizer, a
+    ``weight_decay`` knob's value as the entry's weight decay and an ``optimizer_warmup_steps``
+    knob's as a schedule-free optimizer's own warm-up (optimizer settings, not schedule
+    parameters)."""
     params = dict(params)
     decay = params.pop(DECAY_ROLE, None)
+    warmup = params.pop(OPTIMIZER_WARMUP, None)
     return ScheduleEntry(
         label,
         family.name,
@@ -264,6 +268,7 @@ def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEnt
         tuple(sorted(params.items())),
         optimizer=family.optimizer,
         weight_decay=decay,
+        optimizer_warmup_steps=None if warmup is None else int(warmup),
     )
 
 

@@ -18,6 +18,7 @@ from clrbench.config.workloads import (
     NamedWorkload,
     study_validation_size,
 )
+from clrbench.study.grid_presets import GRID, JOIN, grid_families
 
 MNIST = BUILT_IN[DEFAULT_WORKLOAD]
 
@@ -93,10 +94,11 @@ def all_families(epochs: int) -> list[dict[str, Any]]:
         ),
     }
     spaces |= modern_spaces(epochs)
-    return [
+    sgd = [
         {"label": label, "name": name, "granularity": granularity, "space": space}
         for label, (name, granularity, space) in spaces.items()
     ]
+    return sgd + grid_families(sgd)
 
 
 def modern_spaces(epochs: int) -> dict[str, tuple[str, str, dict[str, Any]]]:
@@ -154,13 +156,27 @@ REFERENCE |= {"confirm_top": 3, "confirm_seeds": 3}
 QUICK = {"budget": 4, "seeds": 3, "sensitivity_seeds": 2, "lr_find_seeds": 2, "lr_find_steps": 200}
 QUICK |= {"confirm_top": 2, "confirm_seeds": 2}
 
+# grid: the reference protocol over the optimizer x schedule grid (clrbench.study.grid_presets);
+# grid-join: the reference study's families plus the grid's subset the issue joins to them, so a
+# study run into the committed reference's folder keeps its runs and trains only the new ones.
 STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "reference": {"epochs": 25, "train_size": None, "study": REFERENCE},
     "quick": {"epochs": 3, "train_size": 3000, "study": QUICK},
+    "grid": {"epochs": 25, "train_size": None, "study": REFERENCE, "families": GRID},
+    "grid-join": {
+        "epochs": 25,
+        "train_size": None,
+        "study": REFERENCE,
+        "families": STANDARD + JOIN,
+    },
 }
 STUDY_PRESET_HELP = {
     "reference": "full MNIST, 25 epochs, budget 16, 5 seeds: about an hour on 2 cores",
     "quick": "3,000 images, 3 epochs, budget 4, 3 seeds: the whole protocol in a few minutes",
+    "grid": "the reference protocol over 21 families: sgd-momentum and adamw x 9 schedules, "
+    "schedule-free SGD and AdamW, sine-exp (docs/guides/grid.md)",
+    "grid-join": "the reference study's 5 families plus 12 of the grid's: run it into the "
+    "reference's folder to train only the new ones",
 }
 
 
@@ -175,12 +191,16 @@ def preset(
     least 2), its batch size, a validation split of a sixth of a set smaller than MNIST's, and
     quick's 3,000-example subset where the set is larger."""
     spec = STUDY_PRESETS[name]
+    families = spec.get("families", STANDARD)
     if workload.name == DEFAULT_WORKLOAD:
-        return study_preset(name, epochs or spec["epochs"], spec["train_size"], spec["study"])
+        return study_preset(
+            name, epochs or spec["epochs"], spec["train_size"], spec["study"], families
+        )
     validation = study_validation_size(workload, train_count)
-    length = workload.epochs if name == "reference" else max(2, round(workload.epochs * 3 / 25))
+    full = spec["train_size"] is None  # the reference's protocol: the workload's own length
+    length = workload.epochs if full else max(2, round(workload.epochs * 3 / 25))
     subset = spec["train_size"]
     if subset is not None and subset >= train_count - validation:
         subset = None
     protocol = spec["study"] | {"validation_size": validation}
-    return study_preset(name, epochs or length, subset, protocol, workload=workload)
+    return study_preset(name, epochs or length, subset, protocol, families, workload)

@@ -25,6 +25,7 @@ from clrbench.reporting import page, prose
 from clrbench.reporting import tables as report_tables
 from clrbench.store.results import Results, load_results
 from clrbench.study import figures as study_figures
+from clrbench.study import grid_report
 from clrbench.study import lead as study_lead
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
@@ -41,6 +42,7 @@ from clrbench.study.choice_tables import (
     recheck_table,
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
+from clrbench.study.grid import grid_analysis
 from clrbench.study.repeats import across_studies, per_study
 from clrbench.study.select import choose
 from clrbench.study.state import read_state
@@ -174,6 +176,9 @@ def study_analysis(
     analysis["baseline"], analysis["margin"] = baseline, margin
     analysis["per_study"] = per_study(done, baseline)
     analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
+    families = [(f.label, f.optimizer or config.workload.optimizer) for f in config.families]
+    chosen = [s["choice"]["winners"] for s in studies]
+    analysis["grid"] = grid_analysis(families, done, chosen, margin.value)
     return analysis
 
 
@@ -192,6 +197,12 @@ def conclusion(analysis: dict[str, Any]) -> list[str]:
     )
     if headline:
         paragraphs.insert(0, headline)
+    grid = analysis.get("grid")
+    if grid is not None:
+        paragraphs[1 if headline else 0 : 1 if headline else 0] = [
+            grid_report.best_line(grid),
+            *grid_report.cycles_lines(grid),
+        ]
     if analysis["main"] is not None:
         answer = study_prose.answer_tuned(analysis["main"], config.budget, config.seeds)
         where = "In study 0 alone, with" if config.studies > 1 else "Within this study, with"
@@ -229,6 +240,18 @@ def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str,
             "Final validation accuracy of each trial against its rate; diverged trials as X.",
         ),
     ]
+    if analysis.get("grid") is not None:
+        specs.insert(
+            0,
+            (
+                "grid",
+                "The grid at a glance",
+                grid_report.forest_figure(analysis["grid"], colors),
+                "Each family's difference to its optimizer's tuned constant on test (the primary "
+                "test across studies: the mean over studies and final seeds, its 95% interval); "
+                "the grey band is the margin.",
+            ),
+        )
     if analysis["curve"] is not None:
         figure = study_figures.sensitivity_figure(
             analysis["points"], analysis["curve"], analysis["flat"], colors, config.flatness_pp
@@ -305,6 +328,13 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     headline = []
     if not analysis["per_study"].empty:
         headline = [across_table(analysis), per_study_table(analysis)]
+    if analysis.get("grid") is not None:
+        config = analysis["config"]
+        headline = [
+            grid_report.grid_table(analysis["grid"], config.studies),
+            grid_report.cost_table(analysis["grid"], analysis["budget"]),
+            *headline,
+        ]
     tables = [winners_table(analysis)]
     if analysis["config"].confirm_top:
         tables.append(confirmation_table(analysis))

@@ -100,7 +100,7 @@ def cycles_lines(grid: GridAnalysis) -> list[str]:
     """Per optimizer: does its best cycle beat its best non-cyclic family?"""
     lines = []
     for r in grid.cycles.to_dict("records"):
-        if not r.get("cyclic") or not r.get("non_cyclic"):
+        if not isinstance(r.get("cyclic"), str) or not isinstance(r.get("non_cyclic"), str):
             lines.append(f"The cycles under {r['optimizer']}: no cyclic family to compare.")
             continue
         head = (
@@ -124,8 +124,10 @@ def forest_figure(grid: GridAnalysis, colors: dict[str, Any]) -> Figure:
     (the mean over studies and seeds) with its 95%
     interval, the margin as a grey band around zero."""
     shown = grid.cells[grid.cells["family"] != grid.cells["baseline"]]
-    if "ci_low" in shown:
-        shown = shown[np.isfinite(shown["ci_low"].astype(float))]
+    if "estimate" in shown:  # a dot without a bar where there is no interval (one study)
+        shown = shown[np.isfinite(shown["estimate"].astype(float))]
+    else:
+        shown = shown.iloc[:0]
     figure, axes = figure_grid(height=max(2.5, 0.32 * len(shown) + 1.2))
     ax = axes[0, 0]
     if grid.margin is not None:
@@ -133,7 +135,8 @@ def forest_figure(grid: GridAnalysis, colors: dict[str, Any]) -> Figure:
     ax.axvline(0, color="0.4", linewidth=0.8)
     for i, r in enumerate(shown.itertuples()):
         color = colors.get(r.family, "grey")
-        ax.plot([r.ci_low * 100, r.ci_high * 100], [i, i], color=color, linewidth=2)
+        if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+            ax.plot([r.ci_low * 100, r.ci_high * 100], [i, i], color=color, linewidth=2)
         ax.plot(r.estimate * 100, i, "o", color=color)
     ax.set_yticks(
         range(len(shown)),

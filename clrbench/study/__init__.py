@@ -34,6 +34,7 @@ OPTIONS: tuple[str, ...] = (
 )
 OPTIONS += ("confirm_top", "confirm_seeds", "epochs", "train_size", "eval_every")
 OPTIONS += ("jobs", "backend", "scheduler", "data_dir", "quiet", "no_report")
+OPTIONS += ("fresh_seeds", "until_decided", "max_studies", "margin")
 
 
 def run(

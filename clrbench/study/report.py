@@ -40,7 +40,7 @@ from clrbench.study.choice_tables import (
     recheck_table,
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
-from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.repeats import across_studies, per_study, sequential_across
 from clrbench.study.select import choose
 from clrbench.study.state import read_state
 from clrbench.study.summary import write_summary
@@ -172,7 +172,12 @@ def study_analysis(
     done = [s["metrics"] for s in studies if s["metrics"] is not None]
     analysis["baseline"], analysis["margin"] = baseline, margin
     analysis["per_study"] = per_study(done, baseline)
-    analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
+    if config.until_decided:
+        analysis["across"] = sequential_across(
+            analysis["per_study"], baseline, done, margin.value, config.studies
+        )
+    else:
+        analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
     return analysis
 
 

@@ -194,8 +194,21 @@ def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "studies",
-            f"{config.studies}: study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, "
-            "confirmation and sensitivity seeds; the split and the final seeds are shared",
+            (
+                f"until every family is decided, at most {config.studies}"
+                if config.until_decided
+                else str(config.studies)
+            )
+            + f": study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, confirmation "
+            + (
+                "and sensitivity seeds and to the final seeds (fresh seeds); the split is shared"
+                if config.fresh_seeds
+                else "and sensitivity seeds; the split and the final seeds are shared"
+            ),
+        ),
+        (
+            "margin",
+            f"{analysis['margin'].text} ({analysis['margin'].source})",
         ),
         (
             "final re-runs",

@@ -28,6 +28,7 @@ from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
     best_vs_budget,
+    budget_over_studies,
     final_comparison,
     flatness,
     sensitivity_curve,
@@ -45,6 +46,7 @@ from clrbench.study.select import choose
 from clrbench.study.state import read_state
 from clrbench.study.summary import write_summary
 from clrbench.study.tables import (
+    budget_over_studies_table,
     budget_table,
     protocol_rows,
     sensitivity_table,
@@ -171,6 +173,9 @@ def study_analysis(
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
     done = [s["metrics"] for s in studies if s["metrics"] is not None]
     analysis["baseline"], analysis["margin"] = baseline, margin
+    analysis["budget_over_studies"] = budget_over_studies(
+        [parts["scores"] for parts in draws], config.bootstrap
+    )
     analysis["per_study"] = per_study(done, baseline)
     if config.until_decided:
         analysis["across"] = sequential_across(
@@ -310,6 +315,8 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     if analysis["config"].confirm_top:
         tables.append(confirmation_table(analysis))
     tables.append(budget_table(analysis["budget"]))
+    if analysis["config"].studies > 1:
+        tables.append(budget_over_studies_table(analysis["budget_over_studies"]))
     if analysis["flat"] is not None:
         tables.append(sensitivity_table(analysis))
     if any(s["choice"]["check"] is not None for s in analysis["studies"]):

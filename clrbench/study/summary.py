@@ -52,6 +52,9 @@ def _protocol(config: Any) -> dict[str, Any]:
         "octaves": list(config.octaves),
         "noise_standard_errors": NOISE_SE,
         "final_seeds": list(range(config.first_seed, config.first_seed + config.seeds)),
+        "fresh_seeds": config.fresh_seeds,  # each study's own final seeds: per_study[i].seeds
+        "until_decided": config.until_decided,
+        "max_studies": config.studies if config.until_decided else None,
         "dataset": workload.dataset,
         "epochs": workload.epochs,
         "train_size": workload.train_size,

@@ -15,7 +15,7 @@ from typing import Any
 from clrbench.analysis import stats
 from clrbench.analysis.margin import results_margin
 from clrbench.analysis.workload import workload_target
-from clrbench.reporting import page, prose
+from clrbench.reporting import lead, page, prose
 from clrbench.reporting.figures import build_figures
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import (
@@ -87,6 +87,7 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
         "conclusion": analysis["conclusion"],
+        "answer": answer(analysis),
         "target_text": f"{target * 100:g}%",
         "target_note": source,
         "baseline": analysis["baseline"],
@@ -107,6 +108,35 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "provenance": provenance_rows(results),
         "experiment_toml": _experiment_text(results),
     }
+
+
+def answer(analysis: dict[str, Any]) -> str:
+    """The report's first sentence: each schedule's final test accuracy minus the baseline's,
+    with its Welch 95% interval."""
+    margin = lead.margin_of(analysis["comparison"])
+    within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
+    opening = f"Final test accuracy minus {analysis['baseline']}'s (Welch 95% CI{within})"
+    return lead.answer_sentence(analysis["comparison"], opening)
+
+
+def lead_figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any]:
+    """The report's first figure: the same differences and intervals."""
+    margin = lead.margin_of(analysis["comparison"])
+    figure = lead.differences_figure(
+        analysis["comparison"],
+        colors,
+        f"final test accuracy minus {analysis['baseline']}'s (pp)",
+        margin=margin,
+    )
+    caption = (
+        "Each schedule's mean final test accuracy minus the baseline's over the ok seeds (dot) "
+        "and its Welch 95% confidence interval (bar); right of the line is better."
+    )
+    if margin is not None:
+        caption += (
+            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis['margin'].source})."
+        )
+    return lead.lead_spec(figure, f"Against {analysis['baseline']}", caption)
 
 
 def _experiment_text(results: Results) -> str:
@@ -138,7 +168,8 @@ def render(
     specs = build_figures(
         results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
     )
-    figures = page.encode_figures(specs)
+    colors = page.palette(results.schedules)
+    figures = page.encode_figures([lead_figure(analysis, colors), *specs])
     context = _context(results, analysis, figures)
     written = page.write_pages(out_dir, "report", context, figures, formats, templates)
     written["csv"] = atomic.write_text(

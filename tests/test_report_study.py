@@ -269,16 +269,17 @@ def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp
     across = {row[0]: row for row in parser.tables["across-studies"][1:]}
     headline = summary["headline"]["clr-iter"]
     assert across["clr-iter"][1] == str(headline["studies"]) == "2"
-    assert across["clr-iter"][2].replace("−", "-") == f"{headline['median'] * 100:+.2f}"
-    assert across["clr-iter"][5] == f"{headline['wins']} of 2"
-    assert (
-        across["clr-iter"][8] == headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
-    )
-    assert across["constant"][5] == f"{summary['baseline_wins']} of 2"
+    assert across["clr-iter"][2].replace("−", "-") == f"{headline['estimate'] * 100:+.2f}"
+    assert across["clr-iter"][9] == f"{headline['wins']} of 2"
+    assert across["clr-iter"][-1] == headline["verdict"]
+    assert headline["outcome"] in ("better", "worse", "equivalent", "undecided")
+    assert headline["verdict"].startswith(headline["outcome"])
+    assert summary["margin"] == {"margin_pp": 0.1, "margin_source": "mnist-mlp's preset"}
+    assert across["constant"][9] == f"{summary['baseline_wins']} of 2"
     rechecks = {(row[0], row[1]): row for row in parser.tables["recheck"][1:]}
     assert rechecks[("1", "constant")][-2:] == [
         "beyond noise",
         "98.00% vs 97.60%: replaces the winner",
     ]
     assert rechecks[("0", "constant")][-2:] == ["x1 is the best multiplier", "–"]
-    assert "Median" in parser.tables["across-studies"][0][2]
+    assert "Difference" in parser.tables["across-studies"][0][2]

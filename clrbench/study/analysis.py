@@ -205,13 +205,15 @@ def flatness(curve: pd.DataFrame, flatness_pp: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def final_comparison(results: Results, labels: list[str], target: float | None = None) -> dict:
+def final_comparison(
+    results: Results, labels: list[str], target: float | None = None, margin: float | None = None
+) -> dict:
     """``clrbench.analysis.stats`` on the given schedules of the final runs (the first is the
     baseline when it is not ``constant``): summary, comparison, speed, target, resolution."""
     chosen = subset(results, labels)
     target = stats.default_target(chosen) if target is None else target
     summary = stats.summarize(chosen, target)
-    comparison = stats.compare(chosen)
+    comparison = stats.compare(chosen, margin=margin)
     speed = stats.compare_speed(chosen, target)
     resolution = stats.evaluation_interval(chosen)
     return {

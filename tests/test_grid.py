@@ -200,3 +200,23 @@ def test_grid_join_keeps_the_reference_families_and_adds_the_issues():
     assert join.workload == reference.workload and join.seeds == reference.seeds
     assert join.families[:5] == reference.families
     assert (join.budget, join.confirm_top, join.first_seed) == (16, 3, 0)
+
+
+def test_the_guides_run_counts_are_the_presets_plans():
+    from pathlib import Path
+
+    from clrbench.study.grid_presets import planned_runs
+    from clrbench.study.protocol import plan_trials
+
+    guide = (Path(__file__).resolve().parents[1] / "docs/guides/grid.md").read_text()
+    config = resolve_study(preset="grid", workload="mnist1d-mlp", studies=5)
+    runs = planned_runs(config)
+    trials = sum(len(plan_trials(config.draw(i))) for i in range(config.studies))
+    assert runs["trials"] == trials == 21 * 16 * 5
+    assert runs["final"] == 21 * 5 * 5 + 2 * 5  # the zero-budget arm once, on the final seeds
+    row = "| `grid`, `mnist1d-mlp`, 5 studies | 1,680 | 945 | 1,470 | 535 | 4,630 | 315 | 2,700 |"
+    assert row in guide and config.workload.total_steps == 2700
+    join = resolve_study(preset="grid-join", workload="mnist-mlp", studies=3)
+    counted = planned_runs(join, JOIN)
+    assert (counted["total"], counted["recheck_at_most"]) == (1584, 108)
+    assert "| 576 | 324 | 504 | 180 | 1,584 | 108 | 9,775 |" in guide

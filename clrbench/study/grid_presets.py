@@ -27,6 +27,7 @@ optimizer (:data:`BASE_OPTIMIZER`).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from clrbench.config.optimizers import DECAY_ROLE, weight_decay_range
@@ -114,3 +115,24 @@ def grid_families(sgd: list[dict[str, Any]]) -> list[dict[str, Any]]:
         space |= {OPTIMIZER_WARMUP: {"uniform": [0.01, 0.1], "unit": "run"}} | _decay(optimizer)
         families.append(constant | {"label": label, "optimizer": optimizer, "space": space})
     return families
+
+
+def planned_runs(config: Any, new: Sequence[str] | None = None) -> dict[str, int]:
+    """The runs a study plans per phase over all its studies (``config``: a StudyConfig;
+    ``new``: count only these families, as a join into an existing study trains only them):
+    trials (budget per family), confirmation (confirm_top x confirm_seeds), sensitivity
+    (octaves x sensitivity_seeds), final (seeds; the zero-budget arm: 2 schedules x seeds, in
+    study 0), and the most re-checks the sweep can ask for (confirm_seeds per family)."""
+    families = len(config.families) if new is None else len(new)
+    per_family = {
+        "trials": config.budget,
+        "confirm": config.confirm_top * config.confirm_seeds,
+        "sensitivity": len(config.octaves) * config.sensitivity_seeds,
+        "final": config.seeds,
+    }
+    runs = {phase: families * n * config.studies for phase, n in per_family.items()}
+    if config.zero_budget and new is None:
+        runs["final"] += 2 * config.seeds
+    runs["total"] = sum(runs.values())
+    runs["recheck_at_most"] = families * config.confirm_seeds * config.studies
+    return runs

@@ -220,3 +220,18 @@ def test_the_guides_run_counts_are_the_presets_plans():
     counted = planned_runs(join, JOIN)
     assert (counted["total"], counted["recheck_at_most"]) == (1584, 108)
     assert "| 576 | 324 | 504 | 180 | 1,584 | 108 | 9,775 |" in guide
+
+
+def test_the_grid_goes_into_summary_json(grid):
+    import json
+
+    from clrbench.study.summary import _grid, plain
+
+    document = json.loads(json.dumps(plain(_grid(grid)), allow_nan=False))
+    assert document["best"] == "cosine"
+    assert document["cells"]["sf-adamw"]["baseline"] == "adamw-constant"
+    assert document["cells"]["cosine"]["outcome"] == "better"
+    assert document["cells"]["constant"]["outcome"] is None  # the baseline is not compared
+    assert {c["optimizer"]: c["outcome"] for c in document["cycles"]} == {
+        SGD: "worse", ADAMW: "equivalent"}  # fmt: skip
+    assert set(document["versus_best"]) == {f for f, _ in FAMILIES} - {"cosine"}

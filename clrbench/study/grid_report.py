@@ -52,7 +52,8 @@ def grid_table(grid: GridAnalysis, studies: int) -> dict[str, Any]:
 
 def cost_table(grid: GridAnalysis, budget: pd.DataFrame) -> dict[str, Any]:
     """Per family: its training cost per final run and its expected best validation accuracy
-    after 1 trial and after the whole budget (study 0's best-vs-budget curve)."""
+    after 1 trial and after the whole budget (``budget``: the curve over studies,
+    ``clrbench.study.analysis.budget_over_studies``)."""
     rows = []
     for r in grid.cells.itertuples():
         curve = budget[budget["family"] == r.family].sort_values("k")
@@ -65,8 +66,8 @@ def cost_table(grid: GridAnalysis, budget: pd.DataFrame) -> dict[str, Any]:
     headers += ["E[best val %] all trials", "Winner's val % (mean over studies)"]
     note = (
         "Train s: the mean training time of the family's final runs (ok runs, every study). "
-        "E[best val]: the expected best validation accuracy after k trials (study 0's trials, "
-        "bootstrap; the curve per k is the tuning-effort table and figure below)."
+        "E[best val]: the expected best validation accuracy after k trials (exact per study, "
+        "averaged over the studies; every k is in summary.json's expected_best_vs_budget)."
     )
     return {"id": "grid-cost", "title": "The grid: cost and tuning effort per family",
             "headers": headers, "rows": rows, "note": note}  # fmt: skip

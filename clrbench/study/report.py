@@ -342,7 +342,7 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
         config = analysis["config"]
         headline = [
             grid_report.grid_table(analysis["grid"], config.studies),
-            grid_report.cost_table(analysis["grid"], analysis["budget"]),
+            grid_report.cost_table(analysis["grid"], analysis["budget_over_studies"]),
             *headline,
         ]
     tables = [winners_table(analysis)]

@@ -6,7 +6,8 @@ Fields: ``format``, ``clrbench_version``, ``training_semantics``, ``name``, ``st
 workload), ``per_study`` (per study: its seeds, winners with parameters and confirmation means,
 final test accuracy and difference to the baseline per family, the families that won it, the
 families the sensitivity check flagged), ``headline`` (per family: the ``across_studies``
-columns), ``baseline_wins`` and ``warnings`` (the report's warning lines).
+columns), ``baseline_wins``, ``warnings`` (the report's warning lines) and, for a study whose
+families span more than one optimizer, ``grid`` (``clrbench.study.grid``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,21 @@ def summary(analysis: dict[str, Any]) -> dict[str, Any]:
         "expected_best_vs_budget": _budget(analysis["budget_over_studies"]),
         "warnings": study_prose.sensitivity_warnings(analysis["studies"]),
     }
+    if analysis.get("grid") is not None:
+        document["grid"] = _grid(analysis["grid"])
     return plain(document)
+
+
+def _grid(grid: Any) -> dict[str, Any]:
+    """The grid (``clrbench.study.grid.GridAnalysis``): per family its cell (row, column,
+    baseline, the primary test's columns, validation mean, studies won, train s per run), the
+    best family on validation with every family against it, and the cycles' question."""
+    cells = {str(r["family"]): {k: v for k, v in r.items() if k != "family"}
+             for r in grid.cells.to_dict("records")}  # fmt: skip
+    versus = {str(r["family"]): {k: v for k, v in r.items() if k != "family"}
+              for r in grid.versus_best.to_dict("records")}  # fmt: skip
+    return {"cells": cells, "best": grid.best, "versus_best": versus,
+            "cycles": grid.cycles.to_dict("records"), "margin": grid.margin}  # fmt: skip
 
 
 def write_summary(analysis: dict[str, Any], out_dir: str | Path) -> Path:

@@ -235,3 +235,23 @@ def test_the_grid_goes_into_summary_json(grid):
     assert {c["optimizer"]: c["outcome"] for c in document["cycles"]} == {
         SGD: "worse", ADAMW: "equivalent"}  # fmt: skip
     assert set(document["versus_best"]) == {f for f, _ in FAMILIES} - {"cosine"}
+
+
+def test_before_the_final_runs_the_grid_has_no_answer_yet():
+    early = grid_analysis(FAMILIES, [], winners(), MARGIN)
+    assert early.best == "cosine"  # chosen on validation: known before any test run
+    rows = {r[0]: r[1:] for r in grid_table(early, STUDIES)["rows"]}
+    assert rows["cosine"][0] == "–" and rows["constant"][0].startswith("tuned constant")
+    assert best_line(early).endswith("Its final runs on test are not complete yet.")
+    assert all("Not known yet" in line for line in cycles_lines(early))
+
+
+def test_the_forest_figure_shows_every_compared_family_and_the_margin(grid):
+    from clrbench.study.grid_report import forest_figure
+
+    ax = forest_figure(grid, {}).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "cosine (sgd-momentum)" and len(labels) == len(FAMILIES) - 2
+    band = ax.patches[0]  # the margin band, in pp
+    assert band.get_x() == pytest.approx(-0.1) and band.get_width() == pytest.approx(0.2)
+    assert forest_figure(grid_analysis(FAMILIES, [], winners(), MARGIN), {}).axes[0]

@@ -202,7 +202,9 @@ def report(
     ``margin``: the smallest difference that matters, in pp (default: each workload's own).
 
     A results folder gives the comparison report, a study folder the study's report, several
-    results folders (one per workload) or the folder holding them the cross-workload report.
+    results folders (one per workload) or the folder holding them the cross-workload report,
+    several study folders (one per workload) their families across workloads
+    (``clrbench.across.grid``: grid_across.md and grid_across.json).
     ``out`` defaults to ``<folder>/report`` (required for several folders).
 
     >>> written = clrbench.report(results_dir, out=tmp / "report")
@@ -233,6 +235,8 @@ def report(
     for folder in folders:
         if not folder.is_dir():
             raise no_results_folder(folder)
+    if len(folders) > 1 and all(map(_is_study, folders)):
+        return _report_grid_across(folders, out, target, baseline_schedule)
     workloads = _across_folders(folders)
     if workloads is not None:
         return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)
@@ -281,6 +285,30 @@ def _across_folders(folders: list[Path]) -> list[Path] | None:
                 "folder per workload)"
             )
     return folders
+
+
+def _report_grid_across(
+    folders: list[Path], out: PathLike | None, target: float | None, baseline: str | None
+) -> dict[str, Path]:
+    """Several study folders (one per workload): their families across workloads, Kendall's W
+    and the performance profile (``clrbench.across.grid``), written to ``out``."""
+    from clrbench.across.grid import across_grid, family_scores, write_grid_across
+    from clrbench.config.workloads import name_of
+    from clrbench.study.report import analyse_study
+
+    reason = "the families of several studies are ranked by their mean test accuracy"
+    refuse_option("target", target, reason)
+    refuse_option("baseline_schedule", baseline, reason)
+    if out is None:
+        raise ConfigError("--out is required for the report of several study folders")
+    finals: dict[str, list] = {}
+    for folder in folders:
+        analysis = analyse_study(folder)
+        name = name_of(analysis["config"].workload)
+        if name in finals:
+            raise ResultsError(f"{folder}: workload {name} is also in another study folder")
+        finals[name] = [s["metrics"] for s in analysis["studies"] if s["metrics"] is not None]
+    return write_grid_across(across_grid(family_scores(finals)), Path(out))
 
 
 def _report_across(

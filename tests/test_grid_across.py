@@ -76,3 +76,24 @@ def test_family_scores_count_diverged_as_chance_and_leave_failed_out():
                           "final_test_accuracy": [0.9, np.nan, np.nan, 0.8]})  # fmt: skip
     found = family_scores({"w": [final, final]}).set_index("family")
     assert found.loc["a", "mean"] == pytest.approx((0.9 + 0.1) / 2) and found.loc["a", "runs"] == 4
+
+
+def test_the_grid_across_files_carry_w_and_the_profile(tmp_path):
+    import json
+
+    from clrbench.across.grid import write_grid_across
+
+    grid = across_grid(scores(UNTIED))
+    paths = write_grid_across(grid, tmp_path / "across")
+    document = json.loads(paths["json"].read_text())
+    assert document["kendalls_w"]["w"] == pytest.approx(grid.agreement.w)
+    assert document["kendalls_w"]["status"] == "tested"
+    assert {r["family"] for r in document["profile"]} == set(FAMILIES)
+    markdown = paths["md"].read_text()
+    assert f"W = {grid.agreement.w:.3f}" in markdown
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert table[0] == "| Family | Profile score | " + " | ".join(
+        f"Rank: {w}" for w in sorted(UNTIED)) + " |"  # fmt: skip
+    assert len(table) == 1 + len(FAMILIES)
+    alone = write_grid_across(across_grid(scores({"a": UNTIED["mnist-mlp"]})), tmp_path / "one")
+    assert "Kendall's W over the families: cannot test" in alone["md"].read_text()

@@ -14,8 +14,11 @@ close is each to the best family of each workload (the performance profile)?
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,8 @@ from clrbench.across.analysis import (
     performance_profile,
     rank_agreement,
 )
+from clrbench.across.report import records
+from clrbench.store import atomic
 
 CHANCE = 0.1  # the built-in workloads' 10 classes (clrbench.study.analysis.CHANCE)
 
@@ -72,3 +77,59 @@ def across_grid(scores: pd.DataFrame) -> GridAcross:
     shared = means[means["schedule"].isin(common)]
     error = shared.assign(steps=1.0 - shared["mean"])[["workload", "schedule", "steps"]]
     return GridAcross(scores, agreement, performance_profile(error), common)
+
+
+GRID_JSON = "grid_across.json"
+GRID_MD = "grid_across.md"
+
+
+def grid_document(grid: GridAcross) -> dict[str, Any]:
+    """``grid_across.json``: the families' scores, Kendall's W and the profile's scores."""
+    agreement = grid.agreement
+    return {
+        "format": "clrbench-grid-across/1",
+        "workloads": agreement.workloads,
+        "families_ranked": agreement.schedules,
+        "left_out": agreement.left_out,
+        "kendalls_w": {"w": agreement.w, "chi2": agreement.chi2, "df": agreement.df}
+        | {"p_value": agreement.p_value, "status": agreement.status},
+        "scores": records(grid.scores),
+        "ranks": records(agreement.ranks.rename(columns={"schedule": "family"})),
+        "profile": records(grid.profile.scores.rename(columns={"schedule": "family"})),
+    }
+
+
+def _markdown(grid: GridAcross) -> str:
+    """The grid across workloads in a few lines and one table (families by profile score)."""
+    agreement = grid.agreement
+    if agreement.w is None:
+        w_line = f"Kendall's W over the families: {agreement.status}."
+    else:
+        w_line = (
+            f"Kendall's W over the {len(agreement.schedules)} families common to the "
+            f"{len(agreement.workloads)} workloads: W = {agreement.w:.3f} (Friedman chi² = "
+            f"{agreement.chi2:.2f}, {agreement.df} df, p = {agreement.p_value:.3g}); "
+            "1 = every workload ranks them alike, 0 = no agreement."
+        )
+    ranks = agreement.ranks.pivot(index="schedule", columns="workload", values="rank")
+    scores = grid.profile.scores.set_index("schedule")["score"]
+    lines = ["# The grid across workloads", "", w_line, "",
+             "Performance profile of the test error (1 − accuracy): a family's score is the "
+             "area under rho(tau), the share of workloads on which its error is within tau "
+             "times the best family's, over [1, tau_max], scaled to 0–1 (1: best everywhere).",
+             "", "| Family | Profile score | " + " | ".join(f"Rank: {w}" for w in ranks.columns)
+             + " |", "|---|---:|" + "---:|" * len(ranks.columns)]  # fmt: skip
+    for family in scores.sort_values(ascending=False).index:
+        cells = [f"{ranks.loc[family, w]:g}" if family in ranks.index else "–" for w in ranks]
+        lines.append(f"| {family} | {scores[family]:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_grid_across(grid: GridAcross, out: str | Path) -> dict[str, Path]:
+    """Write OUT/grid_across.json and OUT/grid_across.md (atomically); returns their paths."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(grid_document(grid), indent=2, allow_nan=False) + "\n"
+    atomic.write_text(folder / GRID_JSON, text)
+    atomic.write_text(folder / GRID_MD, _markdown(grid))
+    return {"json": folder / GRID_JSON, "md": folder / GRID_MD}

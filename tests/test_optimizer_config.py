@@ -230,3 +230,26 @@ def test_a_study_refuses_weight_decay_for_an_optimizer_without_it() -> None:
     bad = dict(STUDY, family=[dict(STUDY["family"][1], optimizer="sgd-momentum")])
     with pytest.raises(ConfigError, match="takes no weight_decay"):
         StudyConfig.from_dict(bad)
+
+
+def test_preset_entries_train_each_optimizer_at_its_checked_rate() -> None:
+    entries = [
+        optimizers.optimizer_entry("mnist1d-mlp", name)
+        for name in ("adamw", "nadamw", "schedulefree-adamw", "schedulefree-sgd")
+    ]
+    runs = {spec.label: spec for spec in _experiment(*entries, epochs=100).runs()}
+    assert runs["adamw"].schedule.params["lr"] == 0.01
+    assert runs["schedulefree-sgd"].workload.optimizer_warmup_steps == 160  # 5% of 3,200
+    assert "optimizer_warmup_steps" not in entries[0]
+    assert optimizers.preset_rate("mnist1d-mlp", "adam") is None
+    with pytest.raises(ConfigError, match="no preset rate"):
+        optimizers.optimizer_entry("mnist1d-mlp", "rmsprop")
+
+
+def test_preset_rates_exist_for_every_checked_workload_and_new_optimizer() -> None:
+    from clrbench.config.workloads import BUILT_IN
+
+    for workload, rates in optimizers.PRESET_RATES.items():
+        assert workload in BUILT_IN
+        assert set(rates) == {"adamw", "nadamw", "schedulefree-adamw", "schedulefree-sgd"}
+        assert all(rate > 0 for rate in rates.values())

@@ -146,3 +146,43 @@ def test_the_loop_evaluates_a_schedule_free_model_at_x() -> None:
 
     assert logged == pytest.approx(loss_at(x_weights), rel=1e-6)
     assert abs(logged - loss_at(y_weights)) > 1e-3
+
+
+def test_the_optimizers_work_in_a_keras_models_compile_and_fit() -> None:
+    import keras
+
+    from clrbench.optimizers import AdamW, NAdamW, ScheduleFreeAdamW, ScheduleFreeSGD
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (x @ rng.normal(size=8) > 0).astype(np.int32)
+    for optimizer in (
+        AdamW(0.01),
+        NAdamW(0.01, weight_decay=0.1),
+        ScheduleFreeSGD(0.5, warmup_steps=5, weight_decay=1e-3),
+        ScheduleFreeAdamW(0.01, warmup_steps=5),
+    ):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential(
+            [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)]
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        history = model.fit(x, y, batch_size=32, epochs=5, verbose=0)
+        assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+        assert int(optimizer.iterations.numpy()) == 40
+        if hasattr(optimizer, "evaluation_weights"):
+            model.set_weights([w.numpy() for w in optimizer.evaluation_weights()])
+        assert model.evaluate(x, y, verbose=0)[1] > 0.85
+
+
+def test_nadamw_trains_through_keras_fit_as_a_trainer() -> None:
+    from clrbench.train.run import train_run
+
+    workload = MNIST1D.workload(epochs=2, optimizer="nadamw", trainer="fit", weight_decay=0.05)
+    result = train_run(RunSpec("n", make("constant", lr=0.01), 0, workload))
+    assert result.status == "ok"
+    assert result.epochs["train_loss"].iloc[-1] < result.epochs["train_loss"].iloc[0]

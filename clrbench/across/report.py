@@ -25,7 +25,7 @@ from clrbench.across.analysis import AcrossAnalysis
 from clrbench.across.figures import build_across_figures
 from clrbench.analysis.workload import workload_name
 from clrbench.errors import ResultsError
-from clrbench.reporting import page
+from clrbench.reporting import lead, page
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import aligned, provenance_rows
 from clrbench.store import atomic
@@ -96,7 +96,9 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
     return {
         "format": JSON_FORMAT,
         "about": 'null: not defined (NaN); "inf": never (a target not reached). Time to '
-        "target is in optimizer steps (seconds beside them); accuracies are fractions.",
+        "target is in optimizer steps (seconds beside them); accuracies are fractions. "
+        "differences: outcome is better / worse / equivalent / undecided at the workload's "
+        "margin (a fraction; docs/concepts/protocol.md).",
         "workloads": workloads,
         "baseline": analysis.baseline,
         "summary": records(analysis.summary),
@@ -153,6 +155,7 @@ def _context(
             "profile": aligned(tables.profile_table(analysis)),
         },
         "agreement": tables.agreement_rows(analysis),
+        "answer": answer(analysis),
         "colors": page.hex_colors(page.palette(schedules)),
         "figures": figures,
         "provenance": [
@@ -162,22 +165,34 @@ def _context(
     }
 
 
+def answer(analysis: across.AcrossAnalysis) -> str:
+    """The report's first sentence: on each workload, each schedule's final test accuracy minus
+    the baseline's with its Welch 95% interval, largest first."""
+    parts = []
+    for workload, rows in analysis.differences.groupby("workload", sort=False):
+        parts.append(f"on {workload} {lead.listed(rows)}")
+    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI)"
+    return f"{opening}: {'; '.join(parts)}." if parts else f"{opening}: nothing to compare."
+
+
 def render_across(
     folders: Sequence[str | Path],
     out: str | Path,
     formats: Sequence[str] = FORMATS,
     baseline: str | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write the cross-workload report of ``folders`` (one results folder per workload) into
-    ``out``: report.html / report.md (+ figures/*.png), across.json and across.csv.
+    ``out``: report.html / report.md (+ figures/*.png), across.json and across.csv
+    (``margin_pp``: --margin for every workload, else each workload's own margin).
 
     Everything is loaded and computed before the first file is written. Returns the files by
     kind (``html``, ``md``, ``json``, ``csv``).
     """
     formats = check_options(formats, None)
     named = load_workloads(folders)
-    analysis = across.analyse(named, baseline)
+    analysis = across.analyse(named, baseline, margin_pp)
     schedules = list(dict.fromkeys(s for r in named.values() for s in r.schedules))
     specs = build_across_figures(analysis, page.palette(schedules))
     figures = page.encode_figures(specs)

@@ -12,6 +12,7 @@ from clrbench.api import DATASETS, PRESET_HELP, PRESETS, RUN_OPTIONS, WORKLOADS
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
     from clrbench.cli.main import add_verbose
+    from clrbench.cli.report import add_margin
 
     p = subparsers.add_parser(
         "run",
@@ -27,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"a named experiment: {presets}. Without --preset or --config: default",
     )
-    source.add_argument("--config", metavar="FILE", help="experiment TOML file (see README)")
+    source.add_argument(
+        "--config", metavar="FILE", help="experiment TOML file (docs/reference/configuration.md)"
+    )
     p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
     p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
@@ -36,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help=f"workloads to train the experiment on, one results folder each (OUT/NAME when "
         f"several): {', '.join(WORKLOADS)} (default mnist-mlp), or a plug-in's "
-        "package.module:attribute (README, 'Your own workload')",
+        "package.module:attribute (docs/guides/own-workload.md)",
     )
     p.add_argument("--dataset", choices=list(DATASETS), help="(default: the experiment's, mnist)")
     p.add_argument(
@@ -99,6 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quiet", action="store_true", help="print only errors and the results folder's path"
     )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_margin(p)
     add_verbose(p)
     p.set_defaults(func=run_command)
 

@@ -103,14 +103,20 @@ class Experiment:
 
     def _shape_notes(self) -> tuple[str, ...]:
         """Where a schedule's lengths or cycles do not fit the run (from its parameters' roles:
-        a length that differs from the run, a warm-up it never leaves, a mid-cycle end)."""
-        return tuple(
-            note.text
-            for entry in self.schedules
-            for note in shape_notes(
-                self._build(entry, check_rates=False), self.total_steps, entry.label
-            )
-        )
+        a length that differs from the run, a mid-cycle end, a step decay that never drops);
+        a warm-up or cooldown longer than the run is refused (ConfigError)."""
+        texts = []
+        for entry in self.schedules:
+            schedule = self._build(entry, check_rates=False)
+            for note in shape_notes(schedule, self.total_steps, entry.label):
+                if note.kind == "overlong":
+                    what = note.text.removeprefix(f"{entry.label}: ")
+                    raise ConfigError(
+                        f"schedule {entry.label!r}: {what}; shorten it, or write it relative "
+                        "to the run ('run * 0.05') or the epoch ('epoch * 2')"
+                    )
+                texts.append(note.text)
+        return tuple(texts)
 
     def _build(self, entry: ScheduleEntry, check_rates: bool = True) -> Schedule:
         """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""

@@ -44,7 +44,7 @@ class ScheduleEntry:
         try:
             params = dict(self.params)
             if total_steps is not None:
-                params = tie_to_run(self.name, params, total_steps)
+                params = tie_to_run(self.name, params, total_steps, steps_per_epoch)
             schedule = make(
                 self.name, granularity=self.granularity, steps_per_epoch=steps_per_epoch, **params
             )

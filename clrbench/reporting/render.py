@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import results_margin
 from clrbench.analysis.workload import workload_target
-from clrbench.reporting import page, prose
+from clrbench.reporting import lead, page, prose
 from clrbench.reporting.figures import build_figures
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import (
@@ -32,16 +33,21 @@ from clrbench.store.results import Results
 
 
 def analyse(
-    results: Results, target: float | None = None, baseline_schedule: str | None = None
+    results: Results,
+    target: float | None = None,
+    baseline_schedule: str | None = None,
+    margin_pp: float | None = None,
 ) -> dict[str, Any]:
-    """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
+    """Every statistic of the report: final metrics, summary, comparison (with the decided
+    outcome at the workload's margin, or ``margin_pp``), target, conclusion."""
     # the workload's own target when it ran at its defaults, else the data-driven one
     chosen, source = (
         (float(target), "set by --target") if target is not None else workload_target(results)
     )
     final = stats.final_metrics(results)
     summary = stats.summarize(results, chosen)
-    comparison = stats.compare(results, baseline_schedule)
+    margin = results_margin(results, margin_pp)
+    comparison = stats.compare(results, baseline_schedule, margin.value)
     speed = stats.compare_speed(results, chosen, baseline_schedule)
     resolution = stats.evaluation_interval(results)
     return {
@@ -55,6 +61,7 @@ def analyse(
         "resolution": resolution,
         "conclusion": prose.conclusion(summary, comparison, speed, resolution),
         "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
+        "margin": margin,
     }
 
 
@@ -80,6 +87,7 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
         "conclusion": analysis["conclusion"],
+        "answer": answer(analysis),
         "target_text": f"{target * 100:g}%",
         "target_note": source,
         "baseline": analysis["baseline"],
@@ -89,7 +97,9 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         ],
         "tables": {
             "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
-            "comparison": aligned(mark(comparison_table(analysis["comparison"]))),
+            "comparison": aligned(
+                mark(comparison_table(analysis["comparison"], analysis["margin"].source))
+            ),
             "speed": aligned(mark(speed_table(analysis["speed"], target))),
             "runs": aligned(runs_table(analysis["final"])),
         },
@@ -98,6 +108,35 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "provenance": provenance_rows(results),
         "experiment_toml": _experiment_text(results),
     }
+
+
+def answer(analysis: dict[str, Any]) -> str:
+    """The report's first sentence: each schedule's final test accuracy minus the baseline's,
+    with its Welch 95% interval."""
+    margin = lead.margin_of(analysis["comparison"])
+    within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
+    opening = f"Final test accuracy minus {analysis['baseline']}'s (Welch 95% CI{within})"
+    return lead.answer_sentence(analysis["comparison"], opening)
+
+
+def lead_figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any]:
+    """The report's first figure: the same differences and intervals."""
+    margin = lead.margin_of(analysis["comparison"])
+    figure = lead.differences_figure(
+        analysis["comparison"],
+        colors,
+        f"final test accuracy minus {analysis['baseline']}'s (pp)",
+        margin=margin,
+    )
+    caption = (
+        "Each schedule's mean final test accuracy minus the baseline's over the ok seeds (dot) "
+        "and its Welch 95% confidence interval (bar); right of the line is better."
+    )
+    if margin is not None:
+        caption += (
+            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis['margin'].source})."
+        )
+    return lead.lead_spec(figure, f"Against {analysis['baseline']}", caption)
 
 
 def _experiment_text(results: Results) -> str:
@@ -115,19 +154,22 @@ def render(
     target: float | None = None,
     baseline_schedule: str | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
 
     Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
     (and ``figures/<name>.png`` for Markdown); nothing else in ``out_dir`` is touched.
-    ``templates``: the folder of the jinja templates (clrbench's own by default).
+    ``templates``: the folder of the jinja templates (clrbench's own by default);
+    ``margin_pp``: ``--margin``, replacing the workload's own margin.
     """
     formats = check_options(formats, target)
-    analysis = analyse(results, target, baseline_schedule)
+    analysis = analyse(results, target, baseline_schedule, margin_pp)
     specs = build_figures(
         results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
     )
-    figures = page.encode_figures(specs)
+    colors = page.palette(results.schedules)
+    figures = page.encode_figures([lead_figure(analysis, colors), *specs])
     context = _context(results, analysis, figures)
     written = page.write_pages(out_dir, "report", context, figures, formats, templates)
     written["csv"] = atomic.write_text(

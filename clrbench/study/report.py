@@ -18,15 +18,18 @@ from typing import Any
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import workload_margin
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.reporting import figures as run_figures
 from clrbench.reporting import page, prose
 from clrbench.reporting import tables as report_tables
 from clrbench.store.results import Results, load_results
 from clrbench.study import figures as study_figures
+from clrbench.study import lead as study_lead
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
     best_vs_budget,
+    budget_over_studies,
     final_comparison,
     flatness,
     sensitivity_curve,
@@ -39,11 +42,12 @@ from clrbench.study.choice_tables import (
     recheck_table,
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
-from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.repeats import across_studies, per_study, sequential_across
 from clrbench.study.select import choose
 from clrbench.study.state import read_state
 from clrbench.study.summary import write_summary
 from clrbench.study.tables import (
+    budget_over_studies_table,
     budget_table,
     protocol_rows,
     sensitivity_table,
@@ -95,8 +99,11 @@ def read_draw(study_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     return parts
 
 
-def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[str, Any]:
-    """Every statistic of the study report, from the folder alone."""
+def analyse_study(
+    study_dir: str | Path, target: float | None = None, margin_pp: float | None = None
+) -> dict[str, Any]:
+    """Every statistic of the study report, from the folder alone (``margin_pp``: --margin,
+    replacing the workload's own)."""
     study_dir = Path(study_dir)
     state = read_state(study_dir)
     config = load_config(study_dir, state)
@@ -108,7 +115,7 @@ def analyse_study(study_dir: str | Path, target: float | None = None) -> dict[st
         draws.append(parts)
     if not draws:
         raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
-    return study_analysis(config, state, draws, target)
+    return study_analysis(config, state, draws, target, margin_pp)
 
 
 def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +135,7 @@ def study_analysis(
     state: dict[str, Any],
     draws: list[dict[str, Any]],
     target: float | None = None,
+    margin_pp: float | None = None,
 ) -> dict[str, Any]:
     """Every statistic of the study report from its studies' phases (``read_draw``'s parts:
     ``scores``, and the phases' frames, None before they ran). Study 0 is shown in detail;
@@ -139,6 +147,7 @@ def study_analysis(
     analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
     analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
     analysis |= {"versus": None, "studies": studies, "choice": first["choice"]}
+    margin = workload_margin(config.workload, margin_pp)
     points = first["choice"]["points"]
     if points is not None:
         curve = sensitivity_curve(points)
@@ -148,21 +157,33 @@ def study_analysis(
         present = set(final.schedules) & set(final.runs["schedule"].astype(str))
         families = [f for f in winners if f in present]
         if families:
-            analysis["main"] = final_comparison(final, families, target)
+            analysis["main"] = final_comparison(final, families, target, margin.value)
             target = analysis["main"]["target"]
         if set(ZERO_BUDGET_LABELS) <= present:
-            analysis["zero"] = final_comparison(final, ["lr-find-constant", "lr-find-clr"], target)
+            analysis["zero"] = final_comparison(
+                final, ["lr-find-constant", "lr-find-clr"], target, margin.value
+            )
             if families:
-                analysis["versus"] = final_comparison(final, [families[0], "lr-find-clr"], target)
+                analysis["versus"] = final_comparison(
+                    final, [families[0], "lr-find-clr"], target, margin.value
+                )
         analysis["final_all"] = final
     for key in ("main", "zero", "versus"):
         if analysis[key] is not None:
             analysis[key]["conclusion"] = _final_conclusion(analysis[key])
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
     done = [s["metrics"] for s in studies if s["metrics"] is not None]
-    analysis["baseline"] = baseline
+    analysis["baseline"], analysis["margin"] = baseline, margin
+    analysis["budget_over_studies"] = budget_over_studies(
+        [parts["scores"] for parts in draws], config.bootstrap
+    )
     analysis["per_study"] = per_study(done, baseline)
-    analysis["across"] = across_studies(analysis["per_study"], baseline)
+    if config.until_decided:
+        analysis["across"] = sequential_across(
+            analysis["per_study"], baseline, done, margin.value, config.studies
+        )
+    else:
+        analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
     return analysis
 
 
@@ -263,11 +284,13 @@ def render_study(
     formats: Sequence[str] = page.FORMATS,
     target: float | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/) of a study folder; returns the paths."""
     formats = page.check_options(formats, target)
     study_dir = Path(study_dir)
-    return write_study(study_dir, analyse_study(study_dir, target), out_dir, formats, templates)
+    analysis = analyse_study(study_dir, target, margin_pp)
+    return write_study(study_dir, analysis, out_dir, formats, templates)
 
 
 def write_study(
@@ -279,8 +302,11 @@ def write_study(
 ) -> dict[str, Path]:
     """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
     colors = page.palette([f.label for f in analysis["config"].families])
-    figures = page.encode_figures(_figures(analysis, colors))
-    context = _context(study_dir, analysis, figures, colors)
+    first = study_lead.figure(analysis, colors)
+    figures = page.encode_figures(([first] if first else []) + _figures(analysis, colors))
+    context = _context(study_dir, analysis, figures, colors) | {
+        "answer": study_lead.answer(analysis)
+    }
     paths = page.write_pages(out_dir, "study", context, figures, formats, templates)
     return paths | {"summary": write_summary(analysis, out_dir)}
 
@@ -293,6 +319,8 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     if analysis["config"].confirm_top:
         tables.append(confirmation_table(analysis))
     tables.append(budget_table(analysis["budget"]))
+    if analysis["config"].studies > 1:
+        tables.append(budget_over_studies_table(analysis["budget_over_studies"]))
     if analysis["flat"] is not None:
         tables.append(sensitivity_table(analysis))
     if any(s["choice"]["check"] is not None for s in analysis["studies"]):

@@ -10,10 +10,13 @@ study TOML under ``[[family]]`` / ``[family.space]``::
     base_lr   = { log = [0.05, 0.5], times = "max_lr" }   # a fraction of another knob
     decay     = { log = [0.01, 1.0], unit = "fraction_at_end" }  # per-step factor reaching it
     total_steps = { value = 25, unit = "epochs" }         # fixed (a plain number works too)
+    warmup_steps = { uniform = [0.02, 0.1], unit = "run" } # a share of the run -> steps
+    cooldown  = "1-sqrt"                                  # a fixed choice (a string)
 
 Units: ``steps`` (the default; the value as is), ``epochs`` (times the steps per epoch, rounded
-to a whole number of steps, at least 1), ``fraction_at_end`` (the per-step factor ``v^(1/T)``
-that multiplies to ``v`` over the run's ``T`` steps). ``times`` multiplies by another knob's
+to a whole number of steps, at least 1), ``run`` (times the run's ``T`` steps, rounded, at least
+1), ``fraction_at_end`` (the per-step factor ``v^(1/T)`` that multiplies to ``v`` over the run's
+``T`` steps). ``times`` multiplies by another knob's
 value (resolved first). Rates are rounded to 4 significant digits, so tables stay legible.
 
 Trials are the points of a scrambled Sobol sequence (``scipy.stats.qmc.Sobol``) in the unit cube
@@ -39,7 +42,8 @@ from clrbench.config.optimizers import DECAY_ROLE, check_optimizer, weight_decay
 from clrbench.errors import ClrbenchError, ConfigError
 
 KINDS = ("log", "uniform", "int")
-UNITS = ("steps", "epochs", "fraction_at_end")
+UNITS = ("steps", "epochs", "run", "fraction_at_end")
+LENGTH_UNITS = ("epochs", "run")  # units that turn a value into a count of steps
 SIGNIFICANT = 4
 
 
@@ -53,6 +57,7 @@ class Knob:
     high: float
     unit: str = "steps"
     times: str | None = None
+    choice: str | None = None  # a fixed string value (a shape's name), not a number
 
     @property
     def ranged(self) -> bool:
@@ -69,6 +74,8 @@ class Knob:
         return self.low + u * (self.high - self.low)
 
     def to_toml(self) -> Any:
+        if self.choice is not None:
+            return self.choice
         if self.kind is None and self.unit == "steps" and self.times is None:
             return self.low
         entry: dict[str, Any] = {"value": self.low} if self.kind is None else {}
@@ -91,6 +98,8 @@ def parse_knob(family: str, name: str, raw: Any) -> Knob:
         raise ConfigError(f"{where}: expected a number or a table, got {raw!r}")
     if isinstance(raw, int | float):
         return Knob(name, None, float(raw), float(raw))
+    if isinstance(raw, str):
+        return Knob(name, None, 0.0, 0.0, choice=raw)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a number or a table, got {raw!r}")
     raw = dict(raw)
@@ -152,7 +161,9 @@ class Family:
                 value *= values[knob.times]
             values[knob.name] = value
         return {
-            k.name: _in_unit(values[k.name], k, steps_per_epoch, total_steps, k.name in rates)
+            k.name: k.choice
+            if k.choice is not None
+            else _in_unit(values[k.name], k, steps_per_epoch, total_steps, k.name in rates)
             for k in self.knobs
         }
 
@@ -168,6 +179,8 @@ def _in_unit(
 ) -> float | int:
     if knob.unit == "epochs":
         return max(1, round(value * steps_per_epoch))
+    if knob.unit == "run":
+        return max(1, round(value * total_steps))
     if knob.unit == "fraction_at_end":
         return float(f"{value ** (1 / total_steps):.9g}")
     if knob.kind == "int" or (knob.kind is None and value == int(value) and knob.times is None):
@@ -209,17 +222,23 @@ def parse_family(raw: Any, index: int) -> Family:
 
 
 def _check_units_fit_roles(family: Family) -> None:
-    """``unit = "epochs"`` turns a value into steps: only for a parameter that counts
-    iterations (its declared role), or a rate would silently be multiplied by an epoch."""
+    """``unit = "epochs"`` or ``"run"`` turns a value into steps: only for a parameter that
+    counts iterations (its declared role), or a rate would silently be multiplied by a length."""
     try:
         declared = schedules.roles(family.name)
     except ClrbenchError:  # an unknown schedule is named when the trials are built
         return
     for knob in family.knobs:
         role = declared.get(knob.name)
-        if knob.unit == "epochs" and role is not None and role not in schedules.STEP_ROLES:
+        if knob.choice is not None and role not in (None, "shape"):
             raise ConfigError(
-                f"family {family.label!r}, {knob.name}: unit = 'epochs' is for counts of "
+                f"family {family.label!r}, {knob.name}: expected a number or a table, got "
+                f"{knob.choice!r} (a string is the choice of a shape parameter; {knob.name} "
+                f"is a {role} parameter of {family.name})"
+            )
+        if knob.unit in LENGTH_UNITS and role is not None and role not in schedules.STEP_ROLES:
+            raise ConfigError(
+                f"family {family.label!r}, {knob.name}: unit = {knob.unit!r} is for counts of "
                 f"iterations, and {knob.name} is a {role} parameter of {family.name}"
             )
 

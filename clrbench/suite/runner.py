@@ -293,12 +293,23 @@ def pending_runs(plan: Plan, out: Path, force: bool) -> tuple[list, dict]:
     todo, kept = [], {}
     for spec in plan.runs:
         if not force and results.is_complete(out, spec.run_id):
-            record = results.read_record(results.run_dir(out, spec.run_id))
+            record = _kept_record(out, spec.run_id)
             if record.status != "failed" and record.is_current:
                 kept[spec.run_id] = record
                 continue
         todo.append(spec)
     return todo, kept
+
+
+def _kept_record(out: Path, run_id: str) -> RunRecord:
+    """A complete run's record, or one line saying how to retrain a run whose record is corrupt."""
+    folder = results.run_dir(out, run_id)
+    try:
+        return results.read_record(folder)
+    except ResultsError as exc:
+        raise ResultsError(
+            f"{exc}; delete {folder} to retrain that run, or pass --force to retrain every run"
+        ) from None
 
 
 def _in_process(tasks: list[Task], args: tuple) -> Stream:

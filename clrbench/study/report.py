@@ -29,6 +29,7 @@ from clrbench.study import lead as study_lead
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
     best_vs_budget,
+    budget_over_studies,
     final_comparison,
     flatness,
     sensitivity_curve,
@@ -41,11 +42,12 @@ from clrbench.study.choice_tables import (
     recheck_table,
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
-from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.repeats import across_studies, per_study, sequential_across
 from clrbench.study.select import choose
 from clrbench.study.state import read_state
 from clrbench.study.summary import write_summary
 from clrbench.study.tables import (
+    budget_over_studies_table,
     budget_table,
     protocol_rows,
     sensitivity_table,
@@ -172,8 +174,16 @@ def study_analysis(
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
     done = [s["metrics"] for s in studies if s["metrics"] is not None]
     analysis["baseline"], analysis["margin"] = baseline, margin
+    analysis["budget_over_studies"] = budget_over_studies(
+        [parts["scores"] for parts in draws], config.bootstrap
+    )
     analysis["per_study"] = per_study(done, baseline)
-    analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
+    if config.until_decided:
+        analysis["across"] = sequential_across(
+            analysis["per_study"], baseline, done, margin.value, config.studies
+        )
+    else:
+        analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
     return analysis
 
 
@@ -309,6 +319,8 @@ def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> di
     if analysis["config"].confirm_top:
         tables.append(confirmation_table(analysis))
     tables.append(budget_table(analysis["budget"]))
+    if analysis["config"].studies > 1:
+        tables.append(budget_over_studies_table(analysis["budget_over_studies"]))
     if analysis["flat"] is not None:
         tables.append(sensitivity_table(analysis))
     if any(s["choice"]["check"] is not None for s in analysis["studies"]):

@@ -9,19 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.text import signed
-
-
-def _pp(fraction: float) -> str:
-    """A signed difference of accuracies in percentage points."""
-    return f"{signed(fraction * 100)} pp"
-
-
-def format_p(p: float) -> str:
-    """A p-value with three significant digits (never rounded across 0.05)."""
-    if not np.isfinite(p):
-        return "n/a"
-    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+from clrbench.text import format_p, points
 
 
 def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
@@ -37,10 +25,10 @@ def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> st
     if row.empty:
         return text + "."
     row = row.iloc[0]
-    text += f", {_pp(row['difference'])} over {baseline}"
+    text += f", {points(row['difference'])} over {baseline}"
     if not np.isfinite(row["p_holm"]):
         return text + f": {row['verdict']}, so not tested against seed noise."
-    interval = f"95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}"
+    interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
     p_text = format_p(row["p_holm"])
     text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
     if row["significant"]:
@@ -69,7 +57,9 @@ def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
             f"for {which}): {noise} within seed noise."
         )
     else:
-        parts = ", ".join(f"{r.schedule} ({_pp(r.difference)})" for r in significant.itertuples())
+        parts = ", ".join(
+            f"{r.schedule} ({points(r.difference)})" for r in significant.itertuples()
+        )
         text = f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): {parts}."
         if len(significant) < len(tested):
             text += " The other tested differences are not significant."

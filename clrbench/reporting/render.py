@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis import stats
+from clrbench.analysis.record import RunAnalysis, analyse_run
 from clrbench.analysis.workload import workload_target
 from clrbench.reporting import page, prose
 from clrbench.reporting.figures import build_figures
@@ -33,38 +33,22 @@ from clrbench.store.results import Results
 
 def analyse(
     results: Results, target: float | None = None, baseline_schedule: str | None = None
-) -> dict[str, Any]:
-    """Every statistic of the report: final metrics, summary, comparison, target, conclusion."""
-    # the workload's own target when it ran at its defaults, else the data-driven one
+) -> RunAnalysis:
+    """Every statistic of the report, at ``target`` (default: the workload's own target when
+    it ran at its defaults, else the data-driven one)."""
     chosen, source = (
         (float(target), "set by --target") if target is not None else workload_target(results)
     )
-    final = stats.final_metrics(results)
-    summary = stats.summarize(results, chosen)
-    comparison = stats.compare(results, baseline_schedule)
-    speed = stats.compare_speed(results, chosen, baseline_schedule)
-    resolution = stats.evaluation_interval(results)
-    return {
-        "target": chosen,
-        "target_source": source,
-        "final": final,
-        "summary": summary,
-        "comparison": comparison,
-        "reach": stats.steps_to_target(results, chosen),
-        "speed": speed,
-        "resolution": resolution,
-        "conclusion": prose.conclusion(summary, comparison, speed, resolution),
-        "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
-    }
+    return analyse_run(results, chosen, source, baseline_schedule)
 
 
-def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) -> dict[str, Any]:
+def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> dict[str, Any]:
     settings = results.experiment.get("experiment", {})
     name = settings.get("name", results.path.name)
     folder = str(results.path)
-    target = analysis["target"]
+    target = analysis.target
     how = "the highest multiple of 0.5 pp that at least 80% of ok runs reach"
-    source = analysis["target_source"]
+    source = analysis.target_source
     if source.startswith("data-driven"):
         source = f"default: {how}"
     elif source != "set by --target":
@@ -79,25 +63,32 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "title": f"clrbench report: {name}",
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
-        "conclusion": analysis["conclusion"],
+        "conclusion": conclusion(analysis),
         "target_text": f"{target * 100:g}%",
         "target_note": source,
-        "baseline": analysis["baseline"],
+        "baseline": analysis.baseline,
         "commands": [
             f"python -m clrbench run --config {folder}/experiment.toml --out {folder}",
             f"python -m clrbench report {folder}",
         ],
         "tables": {
-            "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
-            "comparison": aligned(mark(comparison_table(analysis["comparison"]))),
-            "speed": aligned(mark(speed_table(analysis["speed"], target))),
-            "runs": aligned(runs_table(analysis["final"])),
+            "summary": aligned(mark(summary_table(analysis.summary, analysis.resolution))),
+            "comparison": aligned(mark(comparison_table(analysis.comparison))),
+            "speed": aligned(mark(speed_table(analysis.speed, target))),
+            "runs": aligned(runs_table(analysis.final)),
         },
         "colors": page.hex_colors(page.palette(results.schedules)),
         "figures": figures,
         "provenance": provenance_rows(results),
         "experiment_toml": _experiment_text(results),
     }
+
+
+def conclusion(analysis: RunAnalysis) -> str:
+    """The report's answer in words, from its analysis record."""
+    return prose.conclusion(
+        analysis.summary, analysis.comparison, analysis.speed, analysis.resolution
+    )
 
 
 def _experiment_text(results: Results) -> str:
@@ -125,12 +116,12 @@ def render(
     formats = check_options(formats, target)
     analysis = analyse(results, target, baseline_schedule)
     specs = build_figures(
-        results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
+        results, analysis.final, analysis.reach, analysis.target, analysis.resolution
     )
     figures = page.encode_figures(specs)
     context = _context(results, analysis, figures)
     written = page.write_pages(out_dir, "report", context, figures, formats, templates)
     written["csv"] = atomic.write_text(
-        Path(out_dir) / "summary.csv", analysis["summary"].to_csv(index=False)
+        Path(out_dir) / "summary.csv", analysis.summary.to_csv(index=False)
     )
     return written

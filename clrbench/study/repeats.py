@@ -2,8 +2,9 @@
 across studies, so that its uncertainty includes tuning luck and not only seed noise.
 
 Per study (its winners re-trained on the final seeds, the same seeds in every study): a run's
-score is its final test accuracy when ok, chance (``CHANCE``) when it diverged (a diverged
-winner is a real outcome of that tuning and counts against it), none when it failed (a crash).
+score is its final test accuracy when ok, chance (1 / the workload's classes) when it diverged
+(a diverged winner is a real outcome of that tuning and counts against it), none when it failed
+(a crash).
 A family's *difference* in a study is the mean over the seeds scored for both it and the
 baseline of (its score - the baseline's score): paired on the final seeds. The family with the
 highest mean score *wins* the study (ties: a win for each tied family).
@@ -28,25 +29,25 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from clrbench.analysis.stats import ALPHA, CONFIDENCE, holm
-from clrbench.study.analysis import CHANCE
 
 MIN_STUDIES = 3
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]
 ACROSS_COLUMNS += ["wins", "positive", "negative", "p_sign", "p_holm", "verdict"]
 
 
-def run_scores(final: pd.DataFrame) -> pd.Series:
-    """Each final run's score: ok -> its accuracy, diverged -> chance, failed -> NaN."""
+def run_scores(final: pd.DataFrame, chance: float) -> pd.Series:
+    """Each final run's score: ok -> its accuracy, diverged -> ``chance`` (1 / the
+    classes), failed -> NaN."""
     status = final["status"].astype(str)
     accuracy = final["final_test_accuracy"].astype(np.float64)
-    return accuracy.where(status == "ok", np.where(status == "diverged", CHANCE, np.nan))
+    return accuracy.where(status == "ok", np.where(status == "diverged", chance, np.nan))
 
 
-def study_table(final: pd.DataFrame, study: int, baseline: str) -> pd.DataFrame:
+def study_table(final: pd.DataFrame, study: int, baseline: str, chance: float) -> pd.DataFrame:
     """One study's rows: ``study, family, runs, scored, diverged, mean, difference, paired,
     best`` from its final runs (``stats.final_metrics`` columns: schedule, seed, status,
     final_test_accuracy), one per family present."""
-    frame = final.assign(score=run_scores(final), family=final["schedule"].astype(str))
+    frame = final.assign(score=run_scores(final, chance), family=final["schedule"].astype(str))
     by_seed = frame.pivot_table(index="seed", columns="family", values="score", aggfunc="first")
     rows = []
     for family, group in frame.groupby("family", sort=False):
@@ -70,9 +71,11 @@ def study_table(final: pd.DataFrame, study: int, baseline: str) -> pd.DataFrame:
     return table.assign(best=np.isfinite(top) & (table["mean"] == top))
 
 
-def per_study(finals: list[pd.DataFrame], baseline: str = "constant") -> pd.DataFrame:
-    """Every study's rows (``study_table``), study by study."""
-    tables = [study_table(final, i, baseline) for i, final in enumerate(finals)]
+def per_study(
+    finals: list[pd.DataFrame], baseline: str = "constant", *, chance: float
+) -> pd.DataFrame:
+    """Every study's rows (``study_table``), study by study; a diverged run scores ``chance``."""
+    tables = [study_table(final, i, baseline, chance) for i, final in enumerate(finals)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 

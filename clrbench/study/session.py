@@ -88,7 +88,7 @@ def study_one(config: StudyConfig, out: Path, how: StudyExecution) -> int:
         outcome = study_locked(config, out, runner)
         trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
         console.print(f"{trained} runs trained, {kept} already complete")
-        if how.report and any(s["winners"] for s in outcome.state["studies"]):
+        if how.report and any(s.winners for s in outcome.state.studies):
             from clrbench.study.report import render_study
 
             for path in render_study(out, out / "report").values():

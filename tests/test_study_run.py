@@ -154,7 +154,7 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    before, planned = _complete(out), read_state(out)["studies"][0]["trials"]
+    before, planned = _complete(out), read_state(out).studies[0].trials
     assert 2 <= len(before) < 4 + 2 + 2 * 2 + 2  # interrupted: not every run is there
     resumed = subprocess.run(_cli(*args, "--jobs", "1"), env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip

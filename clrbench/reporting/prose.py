@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.text import format_p, points
+from clrbench.text import format_p, plural, points
 
 
 def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
@@ -19,7 +19,7 @@ def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> st
     text = (
         f"{name} reached the highest final test accuracy "
         f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, "
-        f"{top['ok']} seed{'s' if top['ok'] != 1 else ''})"
+        f"{plural(top['ok'], 'seed')})"
     )
     row = comparison[comparison["schedule"] == top["schedule"]]
     if row.empty:

@@ -15,7 +15,7 @@ from typing import Any
 from clrbench.analysis.record import RunAnalysis, analyse_run
 from clrbench.analysis.workload import workload_target
 from clrbench.reporting import page, prose
-from clrbench.reporting.figures import build_figures
+from clrbench.reporting.figures import PER_BATCH, build_figures
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import (
     aligned,
@@ -28,6 +28,7 @@ from clrbench.reporting.tables import (
     summary_table,
 )
 from clrbench.store import atomic
+from clrbench.store.compact import read_figure_notes, write_compact
 from clrbench.store.results import Results
 
 
@@ -92,11 +93,13 @@ def conclusion(analysis: RunAnalysis) -> str:
 
 
 def _experiment_text(results: Results) -> str:
-    path = results.path / "experiment.toml"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
+    folders = [results.path] + ([results.compact] if results.compact is not None else [])
+    for folder in folders:
+        try:
+            return (folder / "experiment.toml").read_text().strip()
+        except OSError:
+            continue
+    return ""
 
 
 def render(
@@ -110,13 +113,19 @@ def render(
     """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
 
     Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
-    (and ``figures/<name>.png`` for Markdown); nothing else in ``out_dir`` is touched.
+    (and ``figures/<name>.png`` for Markdown) and the compact data the report comes from
+    (``data/``, ``clrbench.store.compact``); nothing else in ``out_dir`` is touched.
     ``templates``: the folder of the jinja templates (clrbench's own by default).
     """
     formats = check_options(formats, target)
     analysis = analyse(results, target, baseline_schedule)
     specs = build_figures(
-        results, analysis.final, analysis.reach, analysis.target, analysis.resolution
+        results,
+        analysis.final,
+        analysis.reach,
+        analysis.target,
+        analysis.resolution,
+        kept_figures(results),
     )
     figures = page.encode_figures(specs)
     context = _context(results, analysis, figures)
@@ -124,4 +133,22 @@ def render(
     written["csv"] = atomic.write_text(
         Path(out_dir) / "summary.csv", analysis.summary.to_csv(index=False)
     )
+    per_batch = {s["name"]: {"title": s["title"], "caption": s["caption"]} for s in figures}
+    per_batch = {name: spec for name, spec in per_batch.items() if name in PER_BATCH}
+    write_compact(results, out_dir, per_batch)  # what re-renders it without the results
     return written
+
+
+def kept_figures(results: Results) -> dict[str, dict[str, Any]]:
+    """Results read from compact data: the per-batch figures as they were rendered beside it
+    (title and caption from compact.json, the PNG from the report's figures/)."""
+    if results.compact is None or not results.batches.empty:
+        return {}
+    figures = results.compact.parent / "figures"
+    kept = {}
+    for name, spec in read_figure_notes(results.compact).items():
+        try:
+            kept[name] = dict(spec) | {"png": (figures / f"{name}.png").read_bytes()}
+        except OSError:
+            continue  # not rendered as Markdown: left out
+    return kept

@@ -11,7 +11,7 @@ import numpy as np
 from clrbench.study import figures as study_figures
 from clrbench.study.repeats import MIN_STUDIES, baseline_wins, smallest_p
 from clrbench.study.select import NOISE_SE
-from clrbench.text import format_p, pct, percent, pp
+from clrbench.text import format_p, pct, percent, plural, pp
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -177,12 +177,12 @@ def across_table(analysis: StudyAnalysis) -> dict[str, Any]:
     headers = ["Family", "Studies", "Median pp", "Range pp", "95% CI of mean pp", "Won"]
     headers += ["Studies +/−", "p (sign test, Holm)", "Verdict"]
     note = (
-        f"Over {n} independent stud{'y' if n == 1 else 'ies'}: each family's per-study "
+        f"Over {plural(n, 'independent study', 'independent studies')}: each family's per-study "
         f"difference to that study's tuned {analysis.baseline} (the table below), its median "
         "and min–max, the 95% t-interval of its mean over studies (each study's difference "
         "carries its tuning luck and its seed noise, so their spread measures both), how many "
         f"studies it won, and an exact two-sided sign test (Holm over the families). With fewer "
-        f"than {MIN_STUDIES} studies: cannot test. {n} stud{'y' if n == 1 else 'ies'} can give "
+        f"than {MIN_STUDIES} studies: cannot test. {plural(n, 'study', 'studies')} can give "
         f"no p below {format_p(smallest_p(n))}."
     )
     return {

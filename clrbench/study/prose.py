@@ -19,7 +19,7 @@ import pandas as pd
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
 from clrbench.study.repeats import interval_excludes_zero
 from clrbench.study.select import NOISE_SE
-from clrbench.text import format_p, points
+from clrbench.text import format_p, plural, points
 
 if TYPE_CHECKING:
     from clrbench.analysis.record import RunAnalysis
@@ -70,7 +70,7 @@ def answer_tuned(comparison: pd.DataFrame, budget: int, seeds: int) -> str:
         top = tested.sort_values("difference", ascending=False).iloc[0]
         text = (
             f"{head}, no schedule beats {name} beyond seed noise on test ({seeds} seeds, "
-            f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}, alpha {ALPHA})"
+            f"Holm over {plural(len(tested), 'comparison')}, alpha {ALPHA})"
         )
         if len(tested) > 1:
             low, high = tested["difference"].min(), tested["difference"].max()
@@ -185,7 +185,7 @@ def answer_zero_budget(
 
 
 def _studies(n: int) -> str:
-    return f"{n} stud{'y' if n == 1 else 'ies'}"
+    return plural(n, "study", "studies")
 
 
 def answer_repeats(

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from clrbench.analysis.stats import ALPHA, CONFIDENCE, holm
+from clrbench.text import plural
 
 MIN_STUDIES = 3
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]
@@ -108,7 +109,7 @@ def _family_row(family: str, group: pd.DataFrame, wins: int) -> dict[str, Any]:
     row |= {"high": float(values.max()), "mean": float(values.mean())}
     row["positive"], row["negative"], p = sign_test(values)
     if values.size < MIN_STUDIES:
-        studies = f"{values.size} stud{'y' if values.size == 1 else 'ies'}"
+        studies = plural(values.size, "study", "studies")
         return row | {"verdict": f"cannot test: {studies} (at least {MIN_STUDIES} needed)"}
     row["ci_low"], row["ci_high"] = _t_interval(values)
     row["p_sign"] = p

@@ -53,7 +53,7 @@ from clrbench.study.tables import (
     trials_table,
     winners_table,
 )
-from clrbench.text import json_number
+from clrbench.text import json_number, plural
 
 
 def _load(folder: Path) -> Results | None:
@@ -333,9 +333,8 @@ def _context(
     return {
         "title": f"clrbench study: {config.name}",
         "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
-        f"{config.studies} stud{'y' if config.studies == 1 else 'ies'}, "
-        f"{config.seeds} final seeds, {config.workload.epochs} "
-        f"epoch{'s' if config.workload.epochs > 1 else ''} "
+        f"{plural(config.studies, 'study', 'studies')}, "
+        f"{config.seeds} final seeds, {plural(config.workload.epochs, 'epoch')} "
         f"per run, from {study_dir}",
         "conclusion": conclusion(analysis),
         "main_conclusion": run_conclusion(analysis.main) if analysis.main else "",

@@ -40,6 +40,7 @@ EXECUTION_OPTIONS = (
     "quiet",
     "no_report",
     "verbose",
+    "margin",
 )
 RUN_OPTIONS = (*EXPERIMENT_OPTIONS, *EXECUTION_OPTIONS)
 DEFAULT_FORMATS = ("html", "md")
@@ -89,7 +90,7 @@ def run(
         from clrbench.across.report import render_across
 
         console = Console(stderr=True, soft_wrap=True, quiet=how.quiet)
-        for path in render_across(outs, base / "report").values():
+        for path in render_across(outs, base / "report", margin_pp=how.margin).values():
             console.print(f"cross-workload report: {path}", markup=False)
     if how.quiet:
         print(base)
@@ -106,6 +107,9 @@ def _execution(options: dict[str, Any]):
         raise ConfigError(f"--data-dir {data_dir}: no such directory")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    from clrbench.analysis.margin import checked_margin_pp
+
+    margin = checked_margin_pp(options.get("margin"))
     if "verbose" in options:
         quiet.set_verbose(bool(options["verbose"]))
     return Execution(
@@ -116,6 +120,7 @@ def _execution(options: dict[str, Any]):
         force=bool(options.get("force")),
         quiet=bool(options.get("quiet")),
         report=not options.get("no_report"),
+        margin=margin,
     )
 
 
@@ -161,20 +166,25 @@ def _results(results_or_path: Results | PathLike) -> Results:
     return load_results(folder)
 
 
-def compare(results: Results | PathLike, baseline: str | None = None) -> pd.DataFrame:
+def compare(
+    results: Results | PathLike, baseline: str | None = None, *, margin: float | None = None
+) -> pd.DataFrame:
     """The report's comparison table: each schedule's final test accuracy against
     ``baseline``'s (default ``constant``, else the first schedule) — difference, Welch 95% CI,
-    p-values (raw and Holm-adjusted), Hedges' g and the verdict.
+    p-values (raw and Holm-adjusted), Hedges' g and the decided outcome (better / worse /
+    equivalent within ±margin / undecided) at the workload's margin, or ``margin`` (pp).
 
     >>> table = clrbench.compare(results_dir)
     >>> table[["schedule", "baseline", "n", "n_baseline"]].to_dict("records")
     [{'schedule': 'clr-iter', 'baseline': 'constant', 'n': 3, 'n_baseline': 3}]
-    >>> list(table.columns[-3:])
-    ['hedges_g', 'significant', 'verdict']
+    >>> table["outcome"].iloc[0] in ("better", "worse", "equivalent", "undecided")
+    True
     """
     from clrbench.analysis import stats
+    from clrbench.analysis.margin import results_margin
 
-    return stats.compare(_results(results), baseline)
+    loaded = _results(results)
+    return stats.compare(loaded, baseline, results_margin(loaded, margin).value)
 
 
 def report(
@@ -184,8 +194,10 @@ def report(
     formats: Sequence[str] = DEFAULT_FORMATS,
     target: float | None = None,
     baseline_schedule: str | None = None,
+    margin: float | None = None,
 ) -> dict[str, Path]:
     """Render a folder's report (HTML + Markdown, no training); returns the files by kind.
+    ``margin``: the smallest difference that matters, in pp (default: each workload's own).
 
     A results folder gives the comparison report, a study folder the study's report, several
     results folders (one per workload) or the folder holding them the cross-workload report.
@@ -202,13 +214,16 @@ def report(
     from clrbench.reporting.page import check_options as check_formats
 
     formats = check_formats(list(formats), target)  # before any loading
+    from clrbench.analysis.margin import checked_margin_pp
+
+    checked_margin_pp(margin)
     from clrbench.store.results import Results
 
     if isinstance(results_or_path, Results):
         from clrbench.reporting.render import render
 
         folder = Path(out) if out is not None else results_or_path.path / "report"
-        return render(results_or_path, folder, formats, target, baseline_schedule)
+        return render(results_or_path, folder, formats, target, baseline_schedule, margin_pp=margin)
     given = (
         [results_or_path]
         if isinstance(results_or_path, str | os.PathLike)
@@ -220,7 +235,7 @@ def report(
             raise ResultsError(f"{folder}: no such results folder")
     workloads = _across_folders(folders)
     if workloads is not None:
-        return _report_across(folders, workloads, out, formats, target, baseline_schedule)
+        return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)
     folder = folders[0]
     destination = Path(out) if out is not None else default_report_folder(folder)
     if _is_study(folder):
@@ -228,10 +243,11 @@ def report(
 
         reason = "a study compares every family with its constant family (else its first)"
         refuse_option("baseline_schedule", baseline_schedule, reason)
-        return render_study(folder, destination, formats, target)
+        return render_study(folder, destination, formats, target, margin_pp=margin)
     from clrbench.reporting.render import render
 
-    return render(load_results(folder), destination, formats, target, baseline_schedule)
+    results = load_results(folder)
+    return render(results, destination, formats, target, baseline_schedule, margin_pp=margin)
 
 
 def default_report_folder(folder: Path) -> Path:
@@ -284,6 +300,7 @@ def _report_across(
     formats: tuple[str, ...],
     target: float | None,
     baseline_schedule: str | None,
+    margin: float | None = None,
 ) -> dict[str, Path]:
     """The cross-workload report: options checked, then everything loaded and computed
     before anything is written."""
@@ -294,4 +311,4 @@ def _report_across(
     if out is None and len(given) > 1:
         raise ConfigError("--out is required for the report of several results folders")
     folder = Path(out) if out is not None else given[0] / "report"
-    return render_across(workloads, folder, formats, baseline_schedule)
+    return render_across(workloads, folder, formats, baseline_schedule, margin_pp=margin)

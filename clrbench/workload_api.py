@@ -48,3 +48,4 @@ class WorkloadPlugin:
     max_lr: float = 0.2
     constant_lr: float = 0.1
     about: str = ""  # one line for reports: what it is, where its defaults come from
+    margin_pp: float | None = None  # smallest difference that matters (pp); None: none stated

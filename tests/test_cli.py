@@ -307,3 +307,18 @@ def test_list_piped_shows_whole_cells_without_markup(capsys):
         shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
         row = next(line for line in lines if line.startswith(f"│ {name} "))
         assert shown in row and doc.replace("``", "") in row, row
+
+
+@pytest.mark.parametrize("command", ["run", "report", "check"])
+def test_a_bad_margin_is_one_line_and_exit_2(tmp_path, capsys, command):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    args = {
+        "run": ["run", "--preset", "quick", "--out", str(folder)],
+        "report": ["report", str(folder)],
+        "check": ["check", str(folder), "--baseline", str(tmp_path / "baseline.json")],
+    }[command]
+    assert main([*args, "--margin", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "clrbench: error: --margin 0: give percentage points above 0 and below 100\n"
+    assert list(folder.iterdir()) == []  # nothing written

@@ -249,7 +249,8 @@ def test_emitted_config_follows_epochs_and_the_full_dataset():
         (["--min-lr", "0"], "--min-lr"),
         (["--mode", "log"], "--mode"),
         (["--jobs", "0"], "--jobs"),
-        (["--optimizer", "adamw"], "adamw"),
+        (["--optimizer", "adamx"], "adamx"),
+        (["--optimizer", "schedulefree-sgd"], "schedule-free"),
         (["--train-size", "5"], "train_size"),
     ],
 )

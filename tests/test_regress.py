@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SMALL_SUITE
 from scipy import stats as sps
+from scipy.stats import t as stats_t
 
 from clrbench import load_results
 from clrbench.cli.main import main
@@ -395,10 +396,12 @@ def test_check_writes_nothing_but_appends_the_step_summary(
     assert code == 0
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p != summary} == before
     assert out.startswith("### clrbench check: passed")
-    header = "| schedule | metric | baseline | current | change | allowed | detectable | result |"
-    assert header in out
+    header = "| schedule | metric | baseline | current | change | allowed | detectable | result "
+    assert header + "| outcome |" in out
     rows = [line for line in out.splitlines() if line.startswith("| constant ")]
-    assert len(rows) == len(METRICS) and all(row.endswith("| ok |") for row in rows)
+    assert len(rows) == len(METRICS) and all("| ok |" in row for row in rows)
+    # 2 seeds: a drop of 0.46 pp would pass, so nothing is shown either way
+    assert all(row.endswith("| ok | undecided |") for row in rows)
     assert summary.read_text() == "## earlier step\n" + out + "\n"
     run_small_check(capsys, results, baseline)  # plain output: the summary is appended as well
     assert summary.read_text().count("### clrbench check: passed") == 2
@@ -688,3 +691,42 @@ def test_committed_baseline_against_its_own_runs_is_paired_with_the_floor():
     for c in report.comparisons:
         assert c.paired and c.df == 19 and c.allowed == METRICS[c.metric].paired_floor
     assert "compared seed by seed (paired)" in report.notes[-1]
+
+
+def _stat(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))} | {
+        "n": len(values), "direction": "higher", "seeds": list(range(len(values))),
+        "values": values,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("after", "outcome"),
+    [
+        ([0.9780, 0.9781, 0.9779, 0.9782, 0.9778], "worse"),  # −0.5 pp on every seed
+        ([0.9880, 0.9881, 0.9879, 0.9882, 0.9878], "better"),
+        ([0.9830, 0.9831, 0.9829, 0.9832, 0.9828], "equivalent"),  # same, within ±0.1 pp
+        ([0.9830, 0.9801, 0.9859, 0.9832, 0.9828], "undecided"),  # one noisy seed each way
+    ],
+)
+def test_gate_outcome_is_a_one_sided_test_at_its_level(after, outcome):
+    from clrbench.gate.checker import comparison_json
+    from clrbench.gate.comparison import compare_metric
+
+    before = [0.9830, 0.9830, 0.9830, 0.9830, 0.9830]
+    c = compare_metric(
+        "clr", "final_test_accuracy", _stat(before), _stat(after), 0.004, None, 0.001
+    )
+    assert c.paired and c.outcome == outcome
+    assert c.failed == (outcome == "worse")
+    d = np.asarray(after) - np.asarray(before)
+    bound = stats_t.ppf(1 - 0.004, 4) * d.std(ddof=1) / np.sqrt(5)
+    # equivalence: both one-sided tests at the comparison's level inside ±0.1 pp
+    assert (outcome == "equivalent") == (c.outcome != "better" and not c.failed
+                                         and abs(d.mean()) + bound < 0.001)  # fmt: skip
+    assert c.non_inferior == (d.mean() - bound > -0.001)
+    assert comparison_json(c)["outcome"] == outcome and comparison_json(c)["margin"] == 0.001
+    loss = compare_metric(
+        "clr", "final_train_loss", _stat(before), _stat(after), 0.004, None, 0.001
+    )
+    assert loss.margin is None and loss.outcome != "equivalent"

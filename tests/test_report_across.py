@@ -103,8 +103,12 @@ def test_the_json_agrees_with_the_pages_tables(rendered):
     for row, cell in zip(document["differences"], tables["differences"][1:], strict=True):
         assert cell[:2] == [row["workload"], row["schedule"]]
         assert float(cell[3].replace("−", "-")) == pytest.approx(row["difference"] * 100, abs=6e-3)
+        assert cell[-1] == row["verdict"] and row["verdict"].startswith(row["outcome"])
+        assert row["outcome"] in ("better", "worse", "equivalent", "undecided")
     untested = [r for r in document["differences"] if r["schedule"] == "clr-iter"]
-    assert {r["verdict"] for r in untested} >= {"too few seeds (n = 2 vs 3; need 3 each)"}
+    assert {r["verdict"] for r in untested} >= {
+        "undecided: cannot test, too few seeds (n = 2 vs 3; need 3 each)"
+    }
     assert document["performance_profile"]["time_unit"] == "optimizer steps"
 
 
@@ -335,3 +339,16 @@ def test_run_on_two_workloads_writes_a_cross_report_that_renders(mnist_dir, tmp_
     _chromium(flags, f"--screenshot={shot}", (report / "report.html").as_uri())
     colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 200
+
+
+def test_each_workload_is_decided_at_its_own_margin(holding):
+    from clrbench.across.analysis import differences
+
+    named = holds_workloads(holding)
+    from clrbench.across.report import load_workloads
+
+    loaded = load_workloads(named)
+    table = differences(loaded)
+    margins = table.groupby("workload")["margin"].first().to_dict()
+    assert margins == pytest.approx({"fashion-mnist-mlp": 0.0025, "mnist-mlp": 0.001})
+    assert set(differences(loaded, margin_pp=0.5)["margin"]) == {0.005}  # --margin: for all

@@ -119,7 +119,7 @@ def test_conclusion_is_on_top_and_agrees_with_the_comparison(rendered):
     assert f"> {text}" in markdown
     assert html.index('id="conclusion"') < html.index("<table")
     if not comparison["significant"].any():
-        assert "real difference" not in text and "Beyond seed noise" not in text
+        assert "better:" not in text and "worse:" not in text
 
 
 def test_reproduce_command_and_provenance(rendered):

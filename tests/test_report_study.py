@@ -270,24 +270,25 @@ def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp
     across = {row[0]: row for row in parser.tables["across-studies"][1:]}
     headline = summary["headline"]["clr-iter"]
     assert across["clr-iter"][1] == str(headline["studies"]) == "2"
-    assert across["clr-iter"][2].replace("−", "-") == f"{headline['median'] * 100:+.2f}"
-    assert across["clr-iter"][5] == f"{headline['wins']} of 2"
-    assert (
-        across["clr-iter"][8] == headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
-    )
-    assert across["constant"][5] == f"{summary['baseline_wins']} of 2"
+    assert across["clr-iter"][2].replace("−", "-") == f"{headline['estimate'] * 100:+.2f}"
+    assert across["clr-iter"][9] == f"{headline['wins']} of 2"
+    assert across["clr-iter"][-1] == headline["verdict"]
+    assert headline["outcome"] in ("better", "worse", "equivalent", "undecided")
+    assert headline["verdict"].startswith(headline["outcome"])
+    assert summary["margin"] == {"margin_pp": 0.1, "margin_source": "mnist-mlp's preset"}
+    assert across["constant"][9] == f"{summary['baseline_wins']} of 2"
     rechecks = {(row[0], row[1]): row for row in parser.tables["recheck"][1:]}
     assert rechecks[("1", "constant")][-2:] == [
         "beyond noise",
         "98.00% vs 97.60%: replaces the winner",
     ]
     assert rechecks[("0", "constant")][-2:] == ["x1 is the best multiplier", "–"]
-    assert "Median" in parser.tables["across-studies"][0][2]
+    assert "Difference" in parser.tables["across-studies"][0][2]
 
 
 def test_the_report_shows_the_winners_the_protocol_recorded_not_its_own(tmp_path):
     """A study decides its winners once, in the protocol (study.json); the report reads that
-    record. Here the record names constant's trial 3 (97%... no: 96%) where the rule, rerun on
+    record. Here the record names constant's trial 3 (96% on validation) where the rule, rerun on
     the same scores, would pick trial 1: the report must show trial 3."""
     parts = report_data.study_parts(tmp_path / "final")
     (draw,) = parts["draws"]

@@ -247,7 +247,16 @@ def test_a_warmup_leaves_its_schedule_the_rest_of_the_run():
         (make("triangular", base_lr=0.01, max_lr=0.1, step_size=50), ["mid_cycle"]),
         (make("triangular", base_lr=0.01, max_lr=0.1, step_size=100), ["incomplete"]),
         (make("sgdr", max_lr=0.1, min_lr=0.0, first_period=50, t_mult=2), []),  # growing
-        (make("warmup", steps=188, schedule={"name": "constant", "lr": 0.1}), ["incomplete"]),
+        # a warm-up or cooldown the run cannot hold: an experiment refuses it (issue 33)
+        (make("warmup", steps=188, schedule={"name": "constant", "lr": 0.1}), ["overlong"]),
+        (
+            make("wsd", peak_lr=0.1, warmup_steps=10, decay_steps=189, total_steps=200),
+            ["overlong", "incomplete"],
+        ),
+        (make("wsd", peak_lr=0.1, warmup_steps=10, decay_steps=178, total_steps=188), []),
+        # a step decay that never drops in the run (issue 33's shrunk Fashion-MNIST run)
+        (make("step_decay", initial_lr=0.1, drop=0.5, every_steps=188), ["incomplete"]),
+        (make("step_decay", initial_lr=0.1, drop=0.5, every_steps=187), []),
         # the nested cycle runs 188 - 88 = 100 steps: exactly one cycle of 2 x 50
         (
             make(

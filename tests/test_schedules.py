@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_schedules_modern import modern_reference  # transcriptions of the anchors' code
 
 from clrbench.errors import ClrbenchError, ScheduleError
 from clrbench.schedules import Schedule, describe, make, names
@@ -62,6 +63,28 @@ EXAMPLES = {
         )
     ],
     "scale": [dict(schedule=dict(name="one_cycle", max_lr=0.1, total_steps=4000), factor=0.5)],
+    # the schedules of now (issue 33); their anchors' values in test_schedules_modern
+    "warmup_cosine": [
+        dict(peak_lr=0.1, warmup_steps=300, total_steps=4000),
+        dict(peak_lr=0.1, warmup_steps=0, total_steps=4001, end_lr=1e-3),
+    ],
+    "warmup_linear": [dict(peak_lr=0.1, warmup_steps=469, total_steps=4000, end_lr=1e-3)],
+    "wsd": [
+        dict(peak_lr=0.1, warmup_steps=200, decay_steps=800, total_steps=4000),
+        dict(
+            peak_lr=0.1,
+            warmup_steps=200,
+            decay_steps=801,
+            total_steps=4001,
+            end_lr=1e-3,
+            cooldown="cosine",
+        ),
+        dict(peak_lr=0.1, warmup_steps=1, decay_steps=1000, total_steps=3000, cooldown="1-sqrt"),
+    ],  # fmt: skip
+    "warmup_cosine_cycles": [
+        dict(peak_lr=0.1, warmup_steps=400, total_steps=4001),
+        dict(peak_lr=0.1, warmup_steps=100, total_steps=4000, cycles=1, end_lr=1e-3),
+    ],
 }
 
 CASES = [(name, params) for name in names() for params in EXAMPLES.get(name, [None])]
@@ -168,6 +191,9 @@ def _composed_reference(name, p, n):
 
 def reference(name, params, n):
     """Reference values at steps 0..n-1, or None if there is no reference for ``name``."""
+    modern = modern_reference(name, params, n)
+    if modern is not None:
+        return modern
     if name in ("warmup", "join", "scale"):
         return _composed_reference(name, params, n)
     if name == "sgdr":

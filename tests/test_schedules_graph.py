@@ -43,6 +43,19 @@ def _cases(spe: int) -> list[tuple[str, dict]]:
                                       every_steps=2 * spe)],
                       boundaries=[3 * spe, 10 * spe])),
         ("scale", dict(schedule=_tri(round(2.5 * spe)), factor=0.5)),
+        # the schedules of now (issue 33): phase boundaries on epochs, and (cycles) mid-step
+        ("warmup_cosine", dict(peak_lr=0.2, warmup_steps=2 * spe, total_steps=25 * spe)),
+        ("warmup_linear", dict(peak_lr=0.2, warmup_steps=spe, total_steps=20 * spe,
+                               end_lr=0.002)),
+        ("wsd", dict(peak_lr=0.2, warmup_steps=spe, decay_steps=5 * spe, total_steps=25 * spe)),
+        ("wsd", dict(peak_lr=0.2, warmup_steps=spe, decay_steps=5 * spe, total_steps=25 * spe,
+                     cooldown="cosine")),
+        ("wsd", dict(peak_lr=0.2, warmup_steps=spe, decay_steps=5 * spe, total_steps=25 * spe,
+                     end_lr=0.002, cooldown="1-sqrt")),
+        ("warmup_cosine_cycles", dict(peak_lr=0.2, warmup_steps=int(0.1 * 25 * spe),
+                                      total_steps=25 * spe, end_lr=1e-10)),
+        ("warmup_cosine_cycles", dict(peak_lr=0.2, warmup_steps=int(0.05 * 25 * spe),
+                                      total_steps=25 * spe, cycles=1)),
     ]  # fmt: skip
 
 

@@ -156,9 +156,10 @@ def test_compare_refuses_to_test_too_few_seeds(synthetic):
     )
     comparison = stats.compare(results)
     assert comparison["p_value"].isna().all() and not comparison["significant"].any()
-    assert comparison["verdict"].str.startswith("too few seeds").all()
+    assert comparison["verdict"].str.startswith("undecided: cannot test, too few seeds").all()
+    assert (comparison["outcome"] == "undecided").all() and comparison["more_seeds"].isna().all()
     text = prose.conclusion(stats.summarize(results), comparison)
-    assert "Too few seeds" in text and "significant" not in text.replace("Too few", "")
+    assert "Too few seeds" in text and "better" not in text and "equivalent" not in text
 
 
 def _frames(p_holm: float, top: str = "clr", baseline: str = "constant"):
@@ -177,27 +178,40 @@ def _frames(p_holm: float, top: str = "clr", baseline: str = "constant"):
             "schedule": [other], "baseline": [baseline], "n": [5], "n_baseline": [5],
             "difference": [0.0021 if top != baseline else -0.0021], "ci_low": [0.0012],
             "ci_high": [0.0030], "p_value": [p_holm], "p_holm": [p_holm],
-            "significant": [p_holm < 0.05], "verdict": ["x"],
+            "significant": [p_holm < 0.05], "margin": [0.001],
+            "outcome": ["better" if p_holm < 0.05 and top != baseline else
+                        "worse" if p_holm < 0.05 else "undecided"],
+            "more_seeds": [None if p_holm < 0.05 else 7],
         }
     )  # fmt: skip
+    words = {"better": "better, beyond ±0.1 pp", "worse": "worse, beyond ±0.1 pp"}
+    comparison["verdict"] = (
+        comparison["outcome"]
+        .map(words)
+        .fillna("undecided: ~7 more seeds per schedule would likely decide it")
+    )
     return summary, comparison
 
 
 def test_conclusion_claims_significance_only_when_the_table_shows_it():
     text = prose.conclusion(*_frames(0.003))
     assert text.startswith("clr reached the highest final test accuracy (98.31% ± 0.05, 5 seeds)")
-    assert "+0.21 pp over constant" in text and "a real difference" in text
+    assert "+0.21 pp over constant" in text and ": better, beyond ±0.1 pp at 5 vs 5 seeds" in text
     assert "p = 0.003" in text
+    assert (
+        "Against constant (Holm over the one comparison tested, α = 0.05, margin ±0.1 pp): "
+        "better: clr (+0.21 pp)." in text
+    )
     text = prose.conclusion(*_frames(0.2))
     assert text.startswith("clr reached the highest")
-    assert "not significant" in text and "real difference" not in text
-    assert "No schedule differs significantly from constant" in text
+    assert "better" not in text and "undecided: ~7 more seeds per schedule" in text
+    assert "undecided: clr (+0.21 pp); ~7 more seeds per schedule would likely decide all" in text
 
 
 def test_conclusion_with_one_tested_comparison_is_singular():
     text = prose.conclusion(*_frames(0.2))
-    assert "for the one comparison tested): the difference is within seed noise." in text
-    assert "all 1" not in text
+    assert "(Holm over the one comparison tested, α = 0.05, margin ±0.1 pp)" in text
+    assert "the 1 tested" not in text
 
 
 def test_conclusion_when_the_baseline_is_best():
@@ -226,8 +240,9 @@ def test_conclusion_on_a_difference_within_seed_noise(synthetic):
     text = prose.conclusion(summary, comparison.reset_index())
     assert text.startswith("clr-iter reached the highest final test accuracy")
     first_sentence = text.split(". ")[0]
-    assert "not significant, within seed noise" in first_sentence
-    assert "real difference" not in text
+    row = comparison.loc["clr-iter"]
+    assert row["outcome"] in ("undecided", "equivalent") and row["verdict"] in first_sentence
+    assert "better" not in first_sentence
 
 
 @pytest.mark.parametrize("target", [0.9, 0.95])
@@ -287,11 +302,11 @@ def hand_made(
 def test_zero_variance_on_both_sides_cannot_be_tested():
     results = hand_made({"constant": [[0.98]] * 5, "clr": [[0.9801]] * 5})
     row = stats.compare(results).iloc[0]
-    assert row["verdict"] == "cannot test (no variation between seeds)"
+    assert row["verdict"] == "undecided: cannot test, no variation between seeds"
     assert math.isnan(row["p_value"]) and not row["significant"]
     assert row["difference"] == pytest.approx(0.0001, abs=1e-7)
     text = prose.conclusion(stats.summarize(results), stats.compare(results))
-    assert "real difference" not in text and "significant" not in text.replace("not ", "")
+    assert "better" not in text and "worse" not in text and "equivalent" not in text
     assert "no variation between seeds" in text
     varied = hand_made({"constant": [[0.98]] * 5, "clr": [[0.97], [0.98], [0.99]] * 2})
     assert np.isfinite(stats.compare(varied).iloc[0]["p_value"])  # one side varies: tested
@@ -419,7 +434,8 @@ def test_compare_verdict_follows_holm_not_the_raw_p_value():
     higher = [[0.975], [0.985], [0.995]]
     table = stats.compare(hand_made({"constant": base, "a": higher, "b": higher}))
     assert (table["p_value"] < 0.05).all() and (table["p_holm"] > 0.05).all()
-    assert (table["verdict"] == "not significant").all() and not table["significant"].any()
+    assert not table["significant"].any() and (table["outcome"] == "undecided").all()
+    assert table["verdict"].str.startswith("undecided: ~").all()
 
 
 def test_speed_verdict_follows_holm_not_the_raw_p_value():
@@ -431,3 +447,25 @@ def test_speed_verdict_follows_holm_not_the_raw_p_value():
     assert speed["p_value"].tolist() == pytest.approx([2 / 70, 2 / 70])
     assert speed["p_holm"].tolist() == pytest.approx([4 / 70, 4 / 70])
     assert (speed["verdict"] == "faster, not significant").all()
+
+
+def test_compare_decides_equivalence_at_the_margin_as_statsmodels_does():
+    from statsmodels.stats.weightstats import ttost_ind
+
+    base = [[0.9800], [0.9802], [0.9798], [0.9801], [0.9799]]
+    close = [[0.9801], [0.9800], [0.9799], [0.9802], [0.9800]]
+    far = [[0.9831], [0.9829], [0.9833], [0.9830], [0.9828]]
+    results = hand_made({"constant": base, "close": close, "far": far})
+    table = stats.compare(results, margin=0.001).set_index("schedule")
+    final = stats.final_metrics(results).set_index("schedule")["final_test_accuracy"]
+    p, _, _ = ttost_ind(final["close"], final["constant"], -0.001, 0.001, usevar="unequal")
+    row = table.loc["close"]
+    assert row["p_equivalence"] == pytest.approx(p, rel=1e-9)
+    assert row["outcome"] == "equivalent" and row["verdict"] == "equivalent within ±0.1 pp"
+    assert row["ci90_low"] > -0.001 and row["ci90_high"] < 0.001
+    assert table.loc["far", "outcome"] == "better" and table.loc["far", "beyond_margin"]
+    assert table.loc["far", "verdict"] == "better, beyond ±0.1 pp"
+    # without a margin the same data cannot be "equivalent"
+    assert stats.compare(results).set_index("schedule").loc["close", "outcome"] == "undecided"
+    text = prose.conclusion(stats.summarize(results), table.reset_index())
+    assert "better: far (+0.30 pp)" in text and "equivalent within ±0.1 pp: close" in text

@@ -202,7 +202,7 @@ def test_flatness_stops_at_diverged_points_and_flags_the_grid_end():
         ({"int": [1.5, 3]}, "whole numbers"),
         ({"log": [0.1, 1], "uniform": [0, 1]}, "exactly one"),
         ({"log": [0.1, 1], "unit": "hours"}, "unit"),
-        ("fast", "number or a table"),
+        (True, "number or a table"),  # a string is a shape's choice: tests/test_study_modern.py
     ],
 )
 def test_bad_knobs_are_one_clear_error(raw, message):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
@@ -69,36 +70,45 @@ def test_one_study_is_one_draw_and_cannot_be_tested():
     across = across_studies(per_study_at_chance(_studies([0.002]))).iloc[0]
     assert across["studies"] == 1 and across["median"] == pytest.approx(0.002)
     assert across["low"] == across["high"] == pytest.approx(0.002) and across["wins"] == 1
-    assert across["verdict"] == "cannot test: 1 study (at least 3 needed)"
+    assert across["verdict"] == "undecided: cannot test, 1 study (at least 2 needed)"
     assert math.isnan(across["p_sign"]) and math.isnan(across["ci_low"])
     two = across_studies(per_study_at_chance(_studies([0.002, -0.001]))).iloc[0]
-    assert two["verdict"] == "cannot test: 2 studies (at least 3 needed)"
+    assert two["outcome"] == "undecided" and two["cannot_test"] is None  # 2 studies: tested
+    assert math.isnan(two["p_sign"])  # the sign test still needs 3
     assert (two["median"], two["low"], two["high"]) == pytest.approx((0.0005, -0.001, 0.002))
     assert two["wins"] == 1 and (two["positive"], two["negative"]) == (1, 1)
 
 
-def test_three_or_more_studies_get_a_sign_test_and_a_t_interval_over_studies():
+def test_the_primary_test_over_study_means_is_scipys_t_test():
     differences = [0.002, 0.003, -0.001, 0.004, 0.002]
     across = across_studies(per_study_at_chance(_studies(differences))).iloc[0]
     assert across["median"] == pytest.approx(0.002)
     assert across["p_sign"] == pytest.approx(scipy_stats.binomtest(4, 5).pvalue)
     assert across["p_holm"] == pytest.approx(across["p_sign"])  # one family: Holm is the same
-    values = pd.Series(differences)
-    half = scipy_stats.t.ppf(0.975, 4) * values.std(ddof=1) / math.sqrt(5)
-    assert (across["ci_low"], across["ci_high"]) == pytest.approx(
-        (values.mean() - half, values.mean() + half)
+    reference = scipy_stats.ttest_1samp(differences, 0.0)
+    assert across["p_difference"] == pytest.approx(reference.pvalue, rel=1e-6)
+    interval = reference.confidence_interval(0.95)
+    assert (across["ci_low"], across["ci_high"]) == pytest.approx((interval.low, interval.high))
+    assert across["seeds_design"] == "one mean difference per study"
+    assert across["p_difference"] > 0.05 and across["outcome"] == "undecided"
+    assert (
+        across["verdict"]
+        == f"undecided: ~{int(across['more_studies'])} more studies would likely decide it"
     )
-    assert across["verdict"] == "no difference beyond tuning luck and seed noise"
-    assert smallest_p(5) == pytest.approx(0.0625)  # 5 studies can never reach 0.05
-    better = across_studies(per_study_at_chance(_studies([0.002] * 7))).iloc[0]
-    assert better["p_holm"] == pytest.approx(2 * 0.5**7) and better["verdict"] == "better"
-    # zero spread: the interval is the point itself
-    assert (better["ci_low"], better["ci_high"]) == pytest.approx((0.002, 0.002))
+    assert smallest_p(5) == pytest.approx(0.0625)  # the sign test could never reach 0.05
+    # zero spread: the interval is the point itself, and it excludes 0
+    same = across_studies(per_study_at_chance(_studies([0.002] * 3))).iloc[0]
+    assert (same["ci_low"], same["ci_high"]) == pytest.approx((0.002, 0.002))
+    assert same["outcome"] == "better" and same["verdict"] == "better"
 
 
 def test_ties_and_all_equal_differences_are_defined():
     tied = across_studies(per_study_at_chance(_studies([0.0, 0.0, 0.0], spread=0.0))).iloc[0]
-    assert tied["verdict"] == "no difference in any study" and tied["p_sign"] == 1.0
+    assert tied["p_sign"] == 1.0 and tied["outcome"] == "undecided"  # no margin: no equivalence
+    assert tied["verdict"] == "undecided: no number of studies would likely decide it"
+    equal = per_study_at_chance(_studies([0.0] * 3, spread=0.0))
+    within = across_studies(equal, margin=0.001).iloc[0]
+    assert within["verdict"] == "equivalent within ±0.1 pp"
     assert tied["wins"] == 3  # a tie is a win for each tied family
     table = per_study_at_chance(_studies([0.0], spread=0.0))
     assert table["best"].tolist() == [True, True]
@@ -109,31 +119,50 @@ def test_a_study_without_the_baseline_has_no_difference():
     table = per_study_at_chance([_final({"clr": [0.98] * 3})])
     across = across_studies(table).iloc[0]
     assert math.isnan(table["difference"].iloc[0]) and across["studies"] == 0
-    assert across["verdict"] == "no study to compare"
+    assert across["verdict"] == "undecided: cannot test, no study with a paired seed"
     assert across_studies(pd.DataFrame()).empty
 
 
-def test_a_consistent_sign_the_sign_test_cannot_confirm_is_named_not_called_no_difference():
-    """3 studies all above (or below) zero: the sign test gives p = 0.25 at best, so it is not
-    significant; the t-interval over studies excludes 0, and the verdict and headline say so."""
+def test_a_consistent_sign_the_sign_test_cannot_confirm_is_decided_by_the_primary_test():
+    """3 studies all above zero: the sign test gives p = 0.25 at best; the primary test over
+    studies decides it, and the headline says which outcome it is."""
     from clrbench.study.prose import answer_repeats
 
-    up = across_studies(per_study_at_chance(_studies([0.0006, 0.0007, 0.0008]))).iloc[0]
-    assert up["p_sign"] == pytest.approx(0.25) and up["ci_low"] > 0
-    assert up["verdict"] == "sign test not significant; t-interval over studies above 0"
-    down = across_studies(per_study_at_chance(_studies([-0.0006, -0.0007, -0.0008]))).iloc[0]
-    assert down["verdict"] == "sign test not significant; t-interval over studies below 0"
-    # one study against the others: the interval straddles 0, the old verdict stands
-    mixed = across_studies(per_study_at_chance(_studies([0.0006, 0.0007, -0.0008]))).iloc[0]
-    assert mixed["verdict"] == "no difference beyond tuning luck and seed noise"
+    finals = _studies([0.0006, 0.0007, 0.0008], spread=0.0)
+    table = per_study_at_chance(finals)
+    up = across_studies(table, "constant", finals, chance=CHANCE, margin=0.001).iloc[0]
+    assert up["p_sign"] == pytest.approx(0.25)
+    assert up["seeds_design"] == "same final seeds in every study"
+    assert up["p_difference"] == pytest.approx(
+        scipy_stats.ttest_1samp([0.0006, 0.0007, 0.0008], 0.0).pvalue, rel=1e-6
+    )  # no seed effect at all: the crossed SE is the nested one
+    assert up["outcome"] == "better" and up["verdict"] == "better, not shown beyond ±0.1 pp"
+    assert up["p_improvement"] == 1.0 and up["pairs"] == 9
+    decided = across_studies(table, "constant", finals, 0.001, chance=CHANCE)
+    text = answer_repeats(decided, table, 3, "constant")
+    assert "The pre-registered test over studies × seeds (same final seeds in every study" in text
+    assert "clr (+0.07 pp: better, not shown beyond ±0.1 pp)" in text
+    # the same study means on seeds that differ by ±0.1 pp, shared by every study: that seed
+    # noise does not shrink with more studies, so no number of them would likely decide it
+    noisy = _studies([0.0006, 0.0007, 0.0008], spread=0.001)
+    row = across_studies(per_study_at_chance(noisy), "constant", noisy, 0.001, chance=CHANCE)
+    row = row.iloc[0]
+    assert row["outcome"] == "undecided" and row["p_improvement"] == pytest.approx(2 / 3)
+    assert row["verdict"] == "undecided: no number of studies would likely decide it"
 
-    table = per_study_at_chance(_studies([0.0006, 0.0007, 0.0008]))
-    text = answer_repeats(across_studies(table), table, 3, "constant")
-    assert "No family beats the tuned constant beyond tuning luck and seed noise" in text
-    assert "3 studies can give no p below 0.25" in text
-    low, high = f"+{100 * up['ci_low']:.2f} pp", f"+{100 * up['ci_high']:.2f} pp"
-    assert f"excludes zero for clr ({low} to {high}; above zero in 3 of 3 studies)" in text
-    mixed_table = per_study_at_chance(_studies([0.0006, 0.0007, -0.0008]))
-    assert "excludes zero" not in answer_repeats(
-        across_studies(mixed_table), mixed_table, 3, "constant"
-    )
+
+def test_fresh_seeds_are_analysed_as_nested_and_the_table_pairs_by_seed():
+    from clrbench.analysis.protocol import study_estimate
+    from clrbench.study.repeats import paired_table, same_seeds
+
+    first = _final({"constant": [0.980, 0.981, 0.979], "clr": [0.982, 0.982, 0.981]})
+    second = first.assign(seed=first["seed"] + 10)  # its own seeds
+    assert same_seeds([first, first]) and not same_seeds([first, second])
+    cells, strata = paired_table([first, second], "clr", "constant", CHANCE)
+    assert cells.shape == (2, 6) and np.isfinite(cells).sum() == 6
+    assert [len(a) for a, _ in strata] == [3, 3]
+    table = per_study_at_chance([first, second])
+    across = across_studies(table, "constant", [first, second], chance=CHANCE).iloc[0]
+    assert across["seeds_design"] == "final seeds drawn per study"
+    nested = study_estimate(np.nanmean(cells, axis=1)[:, None], fresh_seeds=True)
+    assert across["se"] == pytest.approx(nested.se) and across["df"] == 1

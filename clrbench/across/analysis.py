@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import results_margin
 from clrbench.analysis.workload import workload_target
 from clrbench.errors import ResultsError
 
@@ -40,7 +41,9 @@ TAU_MAX = 4.0  # the profile's range is tau in [1, TAU_MAX] (AlgoPerf's choice)
 TAU_GRID = np.linspace(1.0, TAU_MAX, 61)  # where rho is tabulated for machines (every 0.05)
 COMPARE_COLUMNS = ["schedule", "baseline", "n", "n_baseline", "mean", "mean_baseline"]
 COMPARE_COLUMNS += ["difference", "ci_low", "ci_high", "t", "df", "p_value", "p_holm"]
-COMPARE_COLUMNS += ["hedges_g", "significant", "verdict"]  # stats.compare's, in its order
+COMPARE_COLUMNS += ["hedges_g", "significant", "outcome", "margin", "ci90_low", "ci90_high"]
+COMPARE_COLUMNS += ["p_equivalence", "p_equivalence_holm", "beyond_margin", "more_seeds"]
+COMPARE_COLUMNS += ["cannot_test", "verdict"]  # stats.compare's, in its order
 
 
 # --- schedule against baseline, per workload ---
@@ -53,9 +56,12 @@ def common_schedules(schedules: Mapping[str, Sequence[str]]) -> tuple[list[str],
     return common, [s for s in seen if s not in common]
 
 
-def differences(named: Mapping[str, Results], baseline: str | None = None) -> pd.DataFrame:
-    """Each workload's :func:`stats.compare` table (final test accuracy vs ``baseline``) with a
-    ``workload`` column first and ``p_holm_all``: Holm over every comparison of every workload.
+def differences(
+    named: Mapping[str, Results], baseline: str | None = None, margin_pp: float | None = None
+) -> pd.DataFrame:
+    """Each workload's :func:`stats.compare` table (final test accuracy vs ``baseline``, each
+    decided at that workload's own margin, or ``margin_pp`` for all) with a ``workload``
+    column first and ``p_holm_all``: Holm over every comparison of every workload.
 
     ``baseline`` must be a schedule of every workload (default: ``constant`` when common, else
     the first common schedule); without a common schedule the table is empty.
@@ -66,7 +72,10 @@ def differences(named: Mapping[str, Results], baseline: str | None = None) -> pd
     tables = [pd.DataFrame(columns=COMPARE_COLUMNS)]
     if common:
         chosen = stats.resolve_baseline(common, baseline)
-        tables = [stats.compare(r, chosen).assign(workload=w) for w, r in named.items()]
+        tables = [
+            stats.compare(r, chosen, results_margin(r, margin_pp).value).assign(workload=w)
+            for w, r in named.items()
+        ]
     frame = pd.concat(tables, ignore_index=True).reindex(columns=["workload", *COMPARE_COLUMNS])
     frame["p_holm_all"] = stats.holm(frame["p_value"].to_numpy(dtype=np.float64))
     return frame
@@ -315,8 +324,11 @@ def _workload_summary(results: Results, target: float) -> pd.DataFrame:
     return merged.sort_values("schedule", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-def analyse(named: Mapping[str, Results], baseline: str | None = None) -> AcrossAnalysis:
-    """The cross-workload statistics of ``{workload name: results}``."""
+def analyse(
+    named: Mapping[str, Results], baseline: str | None = None, margin_pp: float | None = None
+) -> AcrossAnalysis:
+    """The cross-workload statistics of ``{workload name: results}`` (``margin_pp``:
+    --margin for every workload, else each workload's own)."""
     workloads = list(named)
     targets, summaries = [], []
     for name, results in named.items():
@@ -327,7 +339,7 @@ def analyse(named: Mapping[str, Results], baseline: str | None = None) -> Across
         summaries.append(_workload_summary(results, target).assign(workload=name))
     summary = pd.concat(summaries, ignore_index=True)
     summary = summary[["workload", *[c for c in summary.columns if c != "workload"]]]
-    table = differences(named, baseline)
+    table = differences(named, baseline, margin_pp)
     chosen = str(table["baseline"].iloc[0]) if len(table) else _baseline_of(named, baseline)
     common, _ = common_schedules({w: r.schedules for w, r in named.items()})
     profiled = summary[summary["schedule"].isin(common)]

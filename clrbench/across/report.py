@@ -79,7 +79,9 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
     return {
         "format": JSON_FORMAT,
         "about": 'null: not defined (NaN); "inf": never (a target not reached). Time to '
-        "target is in optimizer steps (seconds beside them); accuracies are fractions.",
+        "target is in optimizer steps (seconds beside them); accuracies are fractions. "
+        "differences: outcome is better / worse / equivalent / undecided at the workload's "
+        "margin (a fraction; docs/concepts/protocol.md).",
         "workloads": workloads,
         "baseline": analysis.baseline,
         "summary": records(analysis.summary),
@@ -151,16 +153,18 @@ def render_across(
     formats: Sequence[str] = FORMATS,
     baseline: str | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write the cross-workload report of ``folders`` (one results folder per workload) into
-    ``out``: report.html / report.md (+ figures/*.png), across.json and across.csv.
+    ``out``: report.html / report.md (+ figures/*.png), across.json and across.csv
+    (``margin_pp``: --margin for every workload, else each workload's own margin).
 
     Everything is loaded and computed before the first file is written. Returns the files by
     kind (``html``, ``md``, ``json``, ``csv``).
     """
     formats = check_options(formats, None)
     named = load_workloads(folders)
-    analysis = across.analyse(named, baseline)
+    analysis = across.analyse(named, baseline, margin_pp)
     schedules = list(dict.fromkeys(s for r in named.values() for s in r.schedules))
     specs = build_across_figures(analysis, page.palette(schedules))
     figures = page.encode_figures(specs)

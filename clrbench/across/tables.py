@@ -49,22 +49,29 @@ def workloads_table(analysis: AcrossAnalysis, folders: dict[str, str]) -> dict[s
 
 
 def differences_table(analysis: AcrossAnalysis) -> dict[str, Any]:
-    """Each schedule against the baseline on each workload (stats.compare's columns)."""
+    """Each schedule against the baseline on each workload (stats.compare's columns), with
+    its decided outcome at the workload's margin."""
     headers = ["Workload", "Schedule", "Seeds (vs baseline)", "Difference pp",
-               "95% CI pp (Welch)", "p (Welch)", "p (Holm, workload)", "p (Holm, all)",
-               "Verdict"]  # fmt: skip
+               "95% CI pp (Welch)", "90% CI pp", "p (Welch)", "p (Holm, workload)",
+               "p (Holm, all)", "p equivalent (TOST, Holm)", "Outcome"]  # fmt: skip
     rows = [
         [r.workload, str(r.schedule), f"{r.n} vs {r.n_baseline}", pp(r.difference),
          f"{pp(r.ci_low)} to {pp(r.ci_high)}" if np.isfinite(r.ci_low) else "–",
-         format_p(r.p_value), format_p(r.p_holm), format_p(r.p_holm_all), r.verdict]
+         f"{pp(r.ci90_low)} to {pp(r.ci90_high)}" if np.isfinite(r.ci90_low) else "–",
+         format_p(r.p_value), format_p(r.p_holm), format_p(r.p_holm_all),
+         format_p(r.p_equivalence_holm), r.verdict]
         for r in analysis.differences.itertuples()
     ]  # fmt: skip
     note = (
         f"Final test accuracy minus {analysis.baseline}'s (ok runs), the single-workload "
-        "report's comparison on each workload: Welch's t-test and its 95% CI; the verdict "
-        "uses Holm's adjustment within the workload (as that report does); p (Holm, all) "
-        "adjusts over every comparison of every workload. Fewer than "
-        f"{stats.MIN_SEEDS} ok seeds on either side: not tested."
+        "report's comparison on each workload: Welch's t-test and its 95% CI. Outcome at "
+        f"α = {stats.ALPHA} with Holm within the workload (as that report does), at the "
+        "workload's own margin: better or worse when p (Holm, workload) is below α (beyond "
+        "the margin when the 95% CI lies outside it), equivalent when the two one-sided tests "
+        "put the 90% CI inside the margin, else undecided with the seeds per schedule that "
+        "would likely decide it (docs/concepts/protocol.md). p (Holm, all) adjusts over every "
+        f"comparison of every workload. Fewer than {stats.MIN_SEEDS} ok seeds on either side: "
+        "not tested."
     )
     title = f"Against the baseline ({analysis.baseline}), per workload"
     return {"id": "differences", "title": title, "headers": headers, "rows": rows, "note": note}
@@ -201,24 +208,26 @@ def _scope(analysis: AcrossAnalysis, seeds: dict[str, int]) -> str:
 
 
 def _differences_sentence(analysis: AcrossAnalysis) -> str:
+    """Per schedule, on how many workloads each outcome came out (Holm within each)."""
     table = analysis.differences
     if table.empty:
         return ""
     parts = []
     for schedule in dict.fromkeys(table["schedule"].astype(str)):
         rows = table[table["schedule"] == schedule]
-        higher = rows.loc[rows["verdict"] == "significantly higher", "workload"].tolist()
-        lower = rows.loc[rows["verdict"] == "significantly lower", "workload"].tolist()
-        untested = int(rows["p_holm"].isna().sum())
-        text = f"{schedule}: significantly higher on {len(higher)}"
-        text += f" ({', '.join(higher)})" if higher else ""
-        text += f", lower on {len(lower)}" + (f" ({', '.join(lower)})" if lower else "")
-        text += f", not tested on {untested}" if untested else ""
-        parts.append(text + f" of the {plural(len(rows), 'workload')} it ran on")
+        counts = []
+        for outcome in ("better", "worse", "equivalent", "undecided"):
+            where = rows.loc[rows["outcome"] == outcome, "workload"].tolist()
+            if where:
+                word = "equivalent within the margin" if outcome == "equivalent" else outcome
+                counts.append(f"{word} on {len(where)} ({', '.join(where)})")
+        parts.append(
+            f"{schedule}: " + ", ".join(counts)
+            + f" of the {plural(len(rows), 'workload')} it ran on"
+        )  # fmt: skip
     return (
-        f"Final test accuracy against {analysis.baseline} (Holm within each workload) — "
-        + "; ".join(parts)
-        + "."
+        f"Final test accuracy against {analysis.baseline} (Holm within each workload, each at "
+        "its own margin) — " + "; ".join(parts) + "."
     )
 
 

@@ -268,14 +268,11 @@ def _welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     }
 
 
-def _verdict(row: pd.Series) -> str:
-    if row["n"] < MIN_SEEDS or row["n_baseline"] < MIN_SEEDS:
-        return f"too few seeds (n = {row['n']} vs {row['n_baseline']}; need {MIN_SEEDS} each)"
-    if not np.isfinite(row["p_holm"]):
-        return "cannot test (no variation between seeds)"
-    if row["p_holm"] < ALPHA:
-        return "significantly higher" if row["difference"] > 0 else "significantly lower"
-    return "not significant"
+def _cannot_test(n: int, n_baseline: int, untested: bool) -> str | None:
+    """Why a comparison is not tested: too few seeds, or no variation on either side."""
+    if n < MIN_SEEDS or n_baseline < MIN_SEEDS:
+        return f"too few seeds (n = {n} vs {n_baseline}; need {MIN_SEEDS} each)"
+    return "no variation between seeds" if untested else None
 
 
 def resolve_baseline(schedules: list[str], baseline_schedule: str | None) -> str:
@@ -294,13 +291,20 @@ def _ok_groups(frame: pd.DataFrame, column: str, schedules: list[str]) -> dict[s
     return {s: ok.loc[ok["schedule"] == s, column].to_numpy(np.float64) for s in schedules}
 
 
-def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFrame:
+def compare(
+    results: Results, baseline_schedule: str | None = None, margin: float | None = None
+) -> pd.DataFrame:
     """Each schedule's final test accuracy (ok runs) against the baseline schedule's.
 
     Per schedule: ``n, n_baseline, mean, mean_baseline, difference`` (schedule − baseline),
     its Welch 95% CI ``ci_low, ci_high``, Welch's ``t, df, p_value``, ``p_holm`` (Holm over
-    all tested comparisons), ``hedges_g``, ``significant`` (p_holm < 0.05) and ``verdict``.
-    Groups with fewer than 3 ok seeds are not tested ("too few seeds"; statistics NaN).
+    all tested comparisons), ``hedges_g``, ``significant`` (p_holm < 0.05), and the decided
+    answer (:mod:`clrbench.analysis.decide`, ``margin`` a fraction or None): ``outcome``
+    (better / worse / equivalent / undecided), ``margin``, the 90% interval
+    ``ci90_low, ci90_high``, the TOST ``p_equivalence, p_equivalence_holm``,
+    ``beyond_margin``, ``more_seeds`` (per schedule, undecided only), ``cannot_test`` and
+    ``verdict`` (the outcome in words). Groups with fewer than 3 ok seeds, or without any
+    variation, are not tested (undecided, ``cannot_test`` says why; statistics NaN).
     """
     baseline = resolve_baseline(results.schedules, baseline_schedule)
     groups = _ok_groups(final_metrics(results), "final_test_accuracy", results.schedules)
@@ -320,8 +324,38 @@ def compare(results: Results, baseline_schedule: str | None = None) -> pd.DataFr
     table = pd.DataFrame(rows).reindex(columns=columns)
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=np.float64))
     table["significant"] = table["p_holm"] < ALPHA
-    table["verdict"] = [_verdict(row) for _, row in table.iterrows()]
-    return table
+    return _with_verdicts(table, groups, baseline, margin)
+
+
+def _with_verdicts(
+    table: pd.DataFrame, groups: dict[str, np.ndarray], baseline: str, margin: float | None
+) -> pd.DataFrame:
+    """``compare``'s table with the decided answer of each row (Holm over the tested ones)."""
+    from clrbench.analysis import decide  # decide builds on this module's holm
+
+    estimates = {}
+    for row in table.itertuples():
+        why = _cannot_test(row.n, row.n_baseline, not np.isfinite(row.p_value))
+        values, base = groups[str(row.schedule)], groups[baseline]
+        estimates[str(row.schedule)] = (
+            decide.welch_estimate(values, base)
+            if why is None
+            else decide.untestable(row.difference, min(row.n, row.n_baseline), "welch", why)
+        )
+    verdicts = decide.decide(estimates, margin, "seeds")
+    found = [verdicts[str(s)] for s in table["schedule"]]
+    return table.assign(
+        outcome=[v.outcome for v in found],
+        margin=margin,
+        ci90_low=[v.ci90[0] for v in found],
+        ci90_high=[v.ci90[1] for v in found],
+        p_equivalence=[v.p_equivalence for v in found],
+        p_equivalence_holm=[v.p_equivalence_holm for v in found],
+        beyond_margin=[v.beyond_margin for v in found],
+        more_seeds=[v.more_needed for v in found],
+        cannot_test=[v.cannot_test for v in found],
+        verdict=[decide.words(v) for v in found],
+    )
 
 
 def _rank_test(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,6 +20,8 @@ FEW_SEEDS_HELP = "accept fewer than 3 seeds per schedule (the check then has no 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``baseline`` and ``check`` subcommands."""
+    from clrbench.cli.report import add_margin
+
     p = subparsers.add_parser(
         "baseline",
         help="store a results folder's configuration and per-schedule statistics as a baseline",
@@ -60,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="report a changed configuration or schedule set, but compare what matches",
     )
+    add_margin(p)
     p.add_argument("--allow-few-seeds", action="store_true", help=FEW_SEEDS_HELP)
     output = p.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -103,6 +106,7 @@ def check_command(args: argparse.Namespace) -> int:
         allow_config_change=args.allow_config_change,
         allow_few_seeds=args.allow_few_seeds,
         junit=args.junit,
+        margin=args.margin,
     )
     table = verdict.markdown()
     if args.markdown:

@@ -44,7 +44,11 @@ def register(subparsers: Any) -> None:
     add("--max-lr", type=float, default=10.0, help="rate at the last step (default 10)")
     add("--steps", type=int, default=500, help="steps of the sweep (default 500)")
     add("--train-size", type=int, default=None, help="stratified training subset (default all)")
-    add("--optimizer", default="sgd-momentum", help="sgd-momentum (default), sgd, rmsprop, adam")
+    add(
+        "--optimizer",
+        default="sgd-momentum",
+        help="sgd-momentum (default), sgd, rmsprop, adam, adamw, nadamw",
+    )
     add("--dataset", default=None, help="mnist (default), fashion_mnist or mnist1d")
     add(
         "--workload",

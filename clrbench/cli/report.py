@@ -43,7 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="schedule the others are compared with (default: constant, else the first); "
         "not for a study's report",
     )
+    add_margin(p)
     p.set_defaults(func=report_command)
+
+
+def add_margin(p: argparse.ArgumentParser) -> None:
+    """The ``--margin PP`` option: the smallest difference that matters, replacing the
+    workload's own (docs/concepts/protocol.md)."""
+    p.add_argument(
+        "--margin",
+        type=float,
+        metavar="PP",
+        help="smallest difference of final test accuracy that matters, in percentage points: "
+        "within it two schedules are 'equivalent' (default: the workload's own, e.g. 0.1 for "
+        "mnist-mlp)",
+    )
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -56,6 +70,7 @@ def report_command(args: argparse.Namespace) -> int:
         formats=args.format.split(","),
         target=args.target,
         baseline_schedule=args.baseline_schedule,
+        margin=args.margin,
     )
     for path in written.values():
         print(path)

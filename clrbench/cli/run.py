@@ -12,6 +12,7 @@ from clrbench.api import DATASETS, PRESET_HELP, PRESETS, RUN_OPTIONS, WORKLOADS
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` subcommand."""
     from clrbench.cli.main import add_verbose
+    from clrbench.cli.report import add_margin
 
     p = subparsers.add_parser(
         "run",
@@ -44,7 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, metavar="N", help="default: the experiment's, 128")
     p.add_argument("--train-size", type=int, metavar="N", help="stratified training subset")
-    p.add_argument("--optimizer", metavar="NAME", help="sgd-momentum (default), sgd, rmsprop, adam")
+    p.add_argument(
+        "--optimizer",
+        metavar="NAME",
+        help="sgd-momentum (default), sgd, rmsprop, adam, adamw, nadamw, schedulefree-sgd, "
+        "schedulefree-adamw (an entry's own optimizer key wins)",
+    )
     p.add_argument(
         "--threads", type=int, metavar="N", help="TensorFlow threads per run (default 1)"
     )
@@ -88,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quiet", action="store_true", help="print only errors and the results folder's path"
     )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    add_margin(p)
     add_verbose(p)
     p.set_defaults(func=run_command)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from clrbench.config import presets
 from clrbench.config.parse import experiment_settings, parse_entry
-from clrbench.config.runs import RunSpec, ScheduleEntry
+from clrbench.config.runs import RunSpec, ScheduleEntry, check_schedule_free
 from clrbench.config.workload import WORKLOAD_KEYS, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, names, shape_notes
@@ -60,7 +60,15 @@ class Experiment:
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ConfigError(f"duplicate schedule label(s): {', '.join(duplicates)}")
+        for entry in self.schedules:  # each entry's optimizer settings, checked now
+            workload = self.workload_of(entry)
+            check_schedule_free(entry.label, entry.name, entry.lr_mode, workload)
         object.__setattr__(self, "notes", self._shape_notes())
+
+    def workload_of(self, entry: ScheduleEntry) -> Workload:
+        """The workload ``entry``'s runs train: the experiment's, with the entry's optimizer,
+        weight decay and schedule-free warmup where it names them."""
+        return entry.workload_of(self.workload, self.total_steps)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
@@ -95,14 +103,20 @@ class Experiment:
 
     def _shape_notes(self) -> tuple[str, ...]:
         """Where a schedule's lengths or cycles do not fit the run (from its parameters' roles:
-        a length that differs from the run, a warm-up it never leaves, a mid-cycle end)."""
-        return tuple(
-            note.text
-            for entry in self.schedules
-            for note in shape_notes(
-                self._build(entry, check_rates=False), self.total_steps, entry.label
-            )
-        )
+        a length that differs from the run, a mid-cycle end, a step decay that never drops);
+        a warm-up or cooldown longer than the run is refused (ConfigError)."""
+        texts = []
+        for entry in self.schedules:
+            schedule = self._build(entry, check_rates=False)
+            for note in shape_notes(schedule, self.total_steps, entry.label):
+                if note.kind == "overlong":
+                    what = note.text.removeprefix(f"{entry.label}: ")
+                    raise ConfigError(
+                        f"schedule {entry.label!r}: {what}; shorten it, or write it relative "
+                        "to the run ('run * 0.05') or the epoch ('epoch * 2')"
+                    )
+                texts.append(note.text)
+        return tuple(texts)
 
     def _build(self, entry: ScheduleEntry, check_rates: bool = True) -> Schedule:
         """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""
@@ -123,7 +137,7 @@ class Experiment:
     def runs(self) -> list[RunSpec]:
         """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""
         return [
-            RunSpec(e.label, self._build(e), seed, self.workload, e.lr_mode)
+            RunSpec(e.label, self._build(e), seed, self.workload_of(e), e.lr_mode)
             for e in self.schedules
             for seed in self.seeds
         ]

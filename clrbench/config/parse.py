@@ -13,7 +13,9 @@ from clrbench.errors import ConfigError
 
 EXPERIMENT_KEYS = {"name", "seeds", "workload", *WORKLOAD_KEYS}
 STRING_KEYS = {"name", "workload", "dataset", "model", "optimizer", "evaluate_on", "trainer"}
-ENTRY_KEYS = {"label", "name", "granularity", "lr_mode"}
+ENTRY_KEYS = {"label", "name", "granularity", "lr_mode", "optimizer"}
+# an entry's optimizer settings (``ScheduleEntry``), not the schedule's parameters
+OPTIMIZER_ENTRY_KEYS = ("optimizer", "weight_decay", "optimizer_warmup_steps")
 # the in-graph schedule, or the blog's per-batch Python callback (trains through Keras fit)
 LR_MODES = ("graph", "callback")
 
@@ -55,7 +57,8 @@ def parse_entry(raw: Any, index: int) -> ScheduleEntry:
     lr_mode = raw.pop("lr_mode", "graph")
     if lr_mode not in LR_MODES:
         raise ConfigError(f"schedule {label!r}: lr_mode must be one of {LR_MODES}")
-    return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode)
+    optimizer = {key: raw.pop(key) for key in OPTIMIZER_ENTRY_KEYS if key in raw}
+    return ScheduleEntry(label, name, granularity, tuple(sorted(raw.items())), lr_mode, **optimizer)
 
 
 def check_string(name: str, value: Any) -> None:

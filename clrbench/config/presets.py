@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from clrbench.config.modern_presets import MODERN_KEEPS, modern_schedules
 from clrbench.config.runs import steps_per_epoch
 from clrbench.config.workloads import BUILT_IN, DEFAULT_WORKLOAD, NamedWorkload
 
@@ -39,6 +40,23 @@ def cycle_epochs(epochs: int) -> int:
     return max(2, round(epochs / 5)) if epochs >= 10 else 2
 
 
+def of_run(steps: int, total: int) -> str:
+    """``steps`` of a ``total``-step run as a length tied to the run, ``"run * F"``: the plain
+    fraction when it resolves to exactly ``steps`` (``round(F * total)``), else one written to 6
+    significant digits (exact at ``total``, so a preset's run ids stay what they were when its
+    lengths were absolute numbers). A shorter run gets the same share of it."""
+    for fraction in (f"{steps / total:.4g}", f"{steps / total:.6g}"):
+        if round(float(fraction) * total) == steps:
+            return f"run * {fraction}"
+    raise ValueError(f"no 6-digit fraction of {total} steps resolves to {steps}")
+
+
+def at_run_end(fraction: float) -> str:
+    """A per-step factor that multiplies to ``fraction`` over the run: ``"F ** (1 / run)"``
+    (resolved to 6 decimals, as the presets always wrote it)."""
+    return f"{fraction:g} ** (1 / run)"
+
+
 def standard_schedules(
     steps_per_epoch: int,
     epochs: int,
@@ -46,15 +64,17 @@ def standard_schedules(
     decay_epochs: int,
     rates: Rates = MNIST_RATES,
 ) -> list[dict[str, Any]]:
-    """The five schedules of the main comparison for a given epoch length.
+    """The five schedules of the main comparison, every length tied to the run.
 
     ``cycle_epochs``: length of one CLR cycle in epochs (half of it is ``step_size``);
-    ``decay_epochs``: epochs between step-decay halvings.
+    ``decay_epochs``: epochs between step-decay halvings; both as shares of an ``epochs``-epoch
+    run of ``steps_per_epoch`` steps per epoch, which ``--epochs``/``--train-size`` resize.
     """
-    step_size = round(cycle_epochs * steps_per_epoch / 2)
     total = steps_per_epoch * epochs
+    step_size = round(cycle_epochs * steps_per_epoch / 2)
     base_lr, max_lr, constant_lr = rates
-    clr = {"name": "triangular", "base_lr": base_lr, "max_lr": max_lr, "step_size": step_size}
+    half = of_run(step_size, total)
+    clr = {"name": "triangular", "base_lr": base_lr, "max_lr": max_lr, "step_size": half}
     return [
         {"label": "constant", "name": "constant", "lr": constant_lr},
         {
@@ -63,7 +83,7 @@ def standard_schedules(
             "granularity": "epoch",
             "initial_lr": max_lr,
             "drop": 0.5,
-            "every_steps": decay_epochs * steps_per_epoch,
+            "every_steps": of_run(decay_epochs * steps_per_epoch, total),
         },
         {"label": "clr-epoch", "granularity": "epoch", **clr},
         {"label": "clr-iter", "granularity": "iteration", **clr},
@@ -72,9 +92,9 @@ def standard_schedules(
             "name": "sine_exp",
             "base_lr": base_lr,
             "max_lr": max_lr,
-            "period": 2 * step_size,
-            # amplitude falls to ~10% of its start by the end of training
-            "decay": round(0.1 ** (1 / total), 6),
+            "period": of_run(2 * step_size, total),
+            # amplitude falls to 10% of its start by the end of training
+            "decay": at_run_end(0.1),
         },
     ]
 
@@ -82,16 +102,15 @@ def standard_schedules(
 def extra_schedules(
     steps_per_epoch: int, epochs: int, cycle_epochs: float, rates: Rates = MNIST_RATES
 ) -> list[dict]:
-    """The schedules the ``extended`` preset adds."""
-    step_size = round(cycle_epochs * steps_per_epoch / 2)
+    """The schedules the ``extended`` preset adds (lengths tied to the run)."""
     total = steps_per_epoch * epochs
-    period = round(cycle_epochs * steps_per_epoch)
-    gamma = round(0.1 ** (1 / total), 6)
+    step_size = of_run(round(cycle_epochs * steps_per_epoch / 2), total)
+    period = of_run(round(cycle_epochs * steps_per_epoch), total)
     base_lr, max_lr, _ = rates
     bounds = {"base_lr": base_lr, "max_lr": max_lr, "step_size": step_size}
     return [
         {"label": "triangular2", "name": "triangular2", **bounds},
-        {"label": "exp-range", "name": "exp_range", "gamma": gamma, **bounds},
+        {"label": "exp-range", "name": "exp_range", "gamma": at_run_end(0.1), **bounds},
         # the whole run, whatever --epochs or --train-size make it
         {"label": "one-cycle", "name": "one_cycle", "max_lr": max_lr, "total_steps": "run"},
         {
@@ -108,20 +127,25 @@ def extra_schedules(
             "decay_rate": 0.5,
             "decay_steps": period,
         },
-        *warmup_schedules(epochs, bounds),
+        *warmup_schedules(epochs, bounds, round(cycle_epochs * steps_per_epoch / 2), total),
     ]
 
 
-def warmup_schedules(epochs: int, bounds: dict) -> list[dict]:
+def warmup_schedules(epochs: int, bounds: dict, step_size: int, total: int) -> list[dict]:
     """Compositions: a linear warm-up from 0, then a schedule counting from its own step 0.
 
     ``warmup-cosine``: two epochs' share of the run as warm-up to max_lr, then one cosine period
     to 0 over the rest of the run (optax's ``warmup_cosine_decay_schedule``, SGDR without a
     restart); ``warmup-clr``: one epoch's share of warm-up to base_lr, then the triangular cycle
     of ``clr-iter``. Tied to the run (``"run * F"``; the cosine's ``"run"`` is what the warm-up
-    leaves), so they keep their proportions when ``--epochs``/``--train-size`` resize the run.
+    leaves), so they keep their proportions when ``--epochs``/``--train-size`` resize the run;
+    the nested cycle's ``step_size`` (``step_size`` steps of a ``total``-step run) is a share of
+    what the warm-up leaves it.
     """
     cosine = {"name": "sgdr", "max_lr": bounds["max_lr"], "min_lr": 0.0, "first_period": "run"}
+    warmup_clr = f"run * {1 / epochs:.6g}"
+    rest = total - max(1, round(float(warmup_clr.split("*")[1]) * total))
+    cycle = bounds | {"step_size": of_run(step_size, rest)}
     return [
         {
             "label": "warmup-cosine",
@@ -132,8 +156,8 @@ def warmup_schedules(epochs: int, bounds: dict) -> list[dict]:
         {
             "label": "warmup-clr",
             "name": "warmup",
-            "steps": f"run * {1 / epochs:.6g}",
-            "schedule": {"name": "triangular", **bounds},
+            "steps": warmup_clr,
+            "schedule": {"name": "triangular", **cycle},
         },
     ]
 
@@ -145,6 +169,7 @@ def _preset(
     train_size: int | None,
     extended: bool,
     without: tuple[str, ...] = (),
+    modern: bool = False,
     workload: NamedWorkload = MNIST,
     train_count: int = MNIST_TRAIN,
 ) -> dict:
@@ -154,6 +179,9 @@ def _preset(
     schedules = standard_schedules(spe, epochs, cycle, decay_epochs=cycle, rates=rates)
     if extended:
         schedules += extra_schedules(spe, epochs, cycle, rates)
+    if modern:
+        kept = [s for s in schedules if s["label"] in MODERN_KEEPS]
+        schedules = kept + modern_schedules(workload.name, rates.max_lr)
     schedules = [s for s in schedules if s["label"] not in without]
     settings: dict[str, Any] = {
         "name": name,
@@ -183,6 +211,7 @@ def preset(name: str, workload: NamedWorkload, train_count: int) -> dict[str, An
         "extended": {"epochs": workload.epochs, "seeds": 5, "train_size": None, "extended": True},
         "quick": {"epochs": short, "seeds": 3, "train_size": subset},
         "ci": {"epochs": short, "seeds": 20, "train_size": subset, "without": ("clr-epoch",)},
+        "modern": {"epochs": workload.epochs, "seeds": 5, "train_size": None, "modern": True},
     }
     shape = {"extended": False} | shapes[name]
     return _preset(name, workload=workload, train_count=train_count, **shape)
@@ -204,6 +233,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ci": _preset(
         "ci", epochs=4, seeds=20, train_size=6000, extended=False, without=("clr-epoch",)
     ),
+    # What practitioners choose between now (issue 33), beside the classic three.
+    "modern": _preset("modern", epochs=25, seeds=5, train_size=None, extended=False, modern=True),
 }
 PRESET_HELP = {
     "default": "MNIST, 25 epochs, 5 seeds, the five main schedules",
@@ -211,6 +242,9 @@ PRESET_HELP = {
     "warmup-cosine, warmup-clr",
     "quick": "6,000 images, 4 epochs, 3 seeds: the whole pipeline in about a minute",
     "ci": "6,000 images, 4 epochs, 20 seeds, 4 schedules: the CI regression gate",
+    "modern": "the schedules of now, 25 epochs, 5 seeds: constant, step-decay, clr-iter, cosine, "
+    "linear-decay, wsd, cyclic-cosine, one-cycle (SGD momentum), adamw-cosine, "
+    "adamw-linear-decay, adamw-wsd, sf-adamw, sf-sgd (schedule-free)",
 }
 
 
@@ -220,4 +254,7 @@ def all_schedules(
     """Every labelled schedule any preset knows, scaled to this epoch length (TOML shape)."""
     cycle = cycle_epochs(epochs)
     raw = standard_schedules(steps_per_epoch, epochs, cycle, cycle, rates)
-    return raw + extra_schedules(steps_per_epoch, epochs, cycle, rates)
+    extra = extra_schedules(steps_per_epoch, epochs, cycle, rates)
+    labels = {s["label"] for s in raw + extra}
+    modern = modern_schedules(MNIST.name, rates.max_lr)
+    return raw + extra + [s for s in modern if s["label"] not in labels]

@@ -8,9 +8,14 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clrbench.config.optimizers import CLASSIC, spec
 from clrbench.config.workload import DEFAULT_MODEL, STACKED, Workload, steps_per_epoch
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, tie_to_run
+from clrbench.schedules.by_role import run_length
+
+# The one schedule a schedule-free optimizer takes: a constant rate (its warmup is its own).
+SCHEDULE_FREE_SCHEDULE = "constant"
 
 __all__ = ["RunSpec", "ScheduleEntry", "steps_per_epoch"]
 
@@ -24,6 +29,11 @@ class ScheduleEntry:
     granularity: str = "iteration"
     params: tuple[tuple[str, Any], ...] = ()
     lr_mode: str = "graph"
+    # The entry's own optimizer, weight decay and schedule-free warmup (steps, or "run * F");
+    # None: the experiment's (``Experiment.workload_of``)
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    optimizer_warmup_steps: int | str | None = None
 
     def build(
         self, steps_per_epoch: int, total_steps: int | None = None, check_rates: bool = True
@@ -34,7 +44,7 @@ class ScheduleEntry:
         try:
             params = dict(self.params)
             if total_steps is not None:
-                params = tie_to_run(self.name, params, total_steps)
+                params = tie_to_run(self.name, params, total_steps, steps_per_epoch)
             schedule = make(
                 self.name, granularity=self.granularity, steps_per_epoch=steps_per_epoch, **params
             )
@@ -48,7 +58,68 @@ class ScheduleEntry:
         entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
         if self.lr_mode != "graph":
             entry["lr_mode"] = self.lr_mode
+        for key in ("optimizer", "weight_decay", "optimizer_warmup_steps"):
+            if getattr(self, key) is not None:
+                entry[key] = getattr(self, key)
         return entry | dict(self.params)
+
+    def workload_of(self, workload: Workload, total_steps: int) -> Workload:
+        """The workload this entry's runs train: ``workload`` with the entry's optimizer, weight
+        decay and warmup. Naming another optimizer keeps the experiment's weight decay and warmup
+        only where that optimizer takes them. ConfigError naming the entry."""
+        changes: dict[str, Any] = {}
+        if self.optimizer is not None and self.optimizer != workload.optimizer:
+            changes["optimizer"] = self.optimizer
+            if not isinstance(self.optimizer, str):
+                raise ConfigError(f"schedule {self.label!r}: optimizer must be a string")
+            taken = spec_or_error(self.label, self.optimizer)
+            if taken.weight_decay is None:
+                changes["weight_decay"] = None
+            if not taken.schedule_free:
+                changes["optimizer_warmup_steps"] = None
+        if self.weight_decay is not None:
+            changes["weight_decay"] = self.weight_decay
+        warmup = self.optimizer_warmup_steps
+        if isinstance(warmup, str):
+            try:
+                warmup = run_length(
+                    f"schedule {self.label!r}: optimizer_warmup_steps", warmup, total_steps
+                )
+            except ClrbenchError as exc:
+                raise ConfigError(str(exc)) from None
+        if warmup is not None:
+            changes["optimizer_warmup_steps"] = warmup
+        if not changes:
+            return workload
+        try:
+            return replace(workload, **changes)
+        except ConfigError as exc:
+            raise ConfigError(f"schedule {self.label!r}: {exc}") from None
+
+
+def spec_or_error(label: str, optimizer: str):
+    try:
+        return spec(optimizer)
+    except ConfigError as exc:
+        raise ConfigError(f"schedule {label!r}: {exc}") from None
+
+
+def check_schedule_free(label: str, schedule_name: str, lr_mode: str, workload: Workload) -> None:
+    """A schedule-free optimizer takes a constant rate in the graph, nothing else (its warmup is
+    the optimizer's own ``optimizer_warmup_steps``): ConfigError otherwise."""
+    if not spec(workload.optimizer).schedule_free:
+        return
+    if schedule_name != SCHEDULE_FREE_SCHEDULE:
+        raise ConfigError(
+            f"schedule {label!r}: optimizer {workload.optimizer!r} is schedule-free: it takes a "
+            f"constant rate and its own warmup (optimizer_warmup_steps), not schedule "
+            f"{schedule_name!r}"
+        )
+    if lr_mode != "graph":
+        raise ConfigError(
+            f"schedule {label!r}: optimizer {workload.optimizer!r} is schedule-free: its rate "
+            f"is constant, lr_mode {lr_mode!r} does not apply"
+        )
 
 
 @functools.lru_cache(maxsize=256)
@@ -70,6 +141,7 @@ class RunSpec:
     lr_mode: str = "graph"
 
     def __post_init__(self) -> None:
+        check_schedule_free(self.label, self.schedule.name, self.lr_mode, self.workload)
         if self.workload.eval_every is not None and self.trainer != "loop":
             raise ConfigError(
                 f"schedule {self.label!r}: eval_every needs the lean loop, but its lr_mode "
@@ -91,6 +163,9 @@ class RunSpec:
             and self.workload.trainer in ("loop", STACKED)
             and self.workload.eval_every is None  # the stack evaluates at epochs' ends only
             and self.workload.model == DEFAULT_MODEL
+            # the stacked trainer implements the classic optimizers' updates only; the others
+            # train as separate runs
+            and self.workload.optimizer in CLASSIC
         )
 
     def stacked(self) -> RunSpec:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clrbench.config.optimizers import is_schedule_free
 from clrbench.config.workload import DEFAULT_MODEL, Workload
 from clrbench.errors import ConfigError
 from clrbench.schedules import Schedule, make
@@ -70,6 +71,11 @@ class SweepSettings:
 
     def __post_init__(self) -> None:
         check_sweep(self.min_lr, self.max_lr, self.steps, self.mode)
+        if is_schedule_free(self.workload.optimizer):
+            raise ConfigError(
+                f"optimizer {self.workload.optimizer!r} is schedule-free: it takes a constant "
+                "rate, which a range test cannot sweep"
+            )
         schedule = make(
             "range_test",
             min_lr=self.min_lr,

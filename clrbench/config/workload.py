@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from clrbench.config.optimizers import check_optimizer
+from clrbench.config.optimizers import CLASSIC, check_optimizer, check_weight_decay, spec
 from clrbench.data.load import dataset_classes, dataset_counts
 from clrbench.data.plugin import is_plugin
 from clrbench.data.registry import DATASETS
@@ -61,6 +61,11 @@ class Workload:
     split_seed: int = 0
     evaluate_on: str = "test"
     optimizer: str = "sgd-momentum"
+    # The optimizer's weight decay (None: its default; only optimizers that take one:
+    # clrbench.config.optimizers) and a schedule-free optimizer's own linear warmup in steps
+    # (the reference's ``warmup_steps``; None: 0).
+    weight_decay: float | None = None
+    optimizer_warmup_steps: int | None = None
     threads: int = 1  # TensorFlow intra-/inter-op threads per run
     trainer: str = "loop"
     # Evaluate every this many optimizer steps (counted across the run) as well as at each
@@ -78,12 +83,45 @@ class Workload:
             available = self.available - (self.validation_size or 0)
             if not 10 <= self.train_size <= available:
                 raise ConfigError(f"train_size must be in 10..{available}, got {self.train_size}")
-        check_optimizer(self.optimizer)
         if self.trainer not in TRAINERS:
             raise ConfigError(f"trainer must be one of {TRAINERS}, got {self.trainer!r}")
+        self._check_optimizer()
         if self.trainer == "fit" and self.is_plugin:
             raise ConfigError("trainer 'fit' trains the built-in models only; use the loop")
         self._check_eval_every()
+
+    def _check_optimizer(self) -> None:
+        """A known optimizer, its weight decay and warmup, and a trainer that runs it."""
+        if not isinstance(self.optimizer, str):
+            raise ConfigError(f"optimizer must be a string, got {self.optimizer!r}")
+        check_optimizer(self.optimizer)
+        check_weight_decay(self.optimizer, self.weight_decay)
+        warmup = self.optimizer_warmup_steps
+        if warmup is not None:
+            if not spec(self.optimizer).schedule_free:
+                raise ConfigError(
+                    f"optimizer_warmup_steps is a schedule-free optimizer's own warmup; "
+                    f"optimizer {self.optimizer!r} has none (warm up with the schedule)"
+                )
+            if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+                raise ConfigError(f"optimizer_warmup_steps must be an integer >= 0, got {warmup!r}")
+        if self.optimizer in CLASSIC:
+            return
+        if self.trainer == STACKED:
+            raise ConfigError(
+                f"optimizer {self.optimizer!r} cannot be stacked: the stacked trainer implements "
+                f"{', '.join(CLASSIC)}; train it unstacked (--no-stack)"
+            )
+        if self.trainer == "fit" and spec(self.optimizer).schedule_free:
+            raise ConfigError(
+                f"optimizer {self.optimizer!r} trains on the lean loop (trainer 'loop'), which "
+                "evaluates at its evaluation point x; not Keras fit"
+            )
+
+    @property
+    def decay(self) -> float | None:
+        """The weight decay the optimizer trains with (its default when none is given)."""
+        return check_weight_decay(self.optimizer, self.weight_decay)
 
     def _check_eval_every(self) -> None:
         if self.eval_every is None:
@@ -187,6 +225,10 @@ class Workload:
             config["model"] = self.model
         if self.eval_every is not None:
             config["eval_every"] = self.eval_every
+        if self.optimizer not in CLASSIC:  # (the classic optimizers' ids carry neither)
+            config["weight_decay"] = self.decay
+            if spec(self.optimizer).schedule_free:
+                config["optimizer_warmup_steps"] = self.optimizer_warmup_steps or 0
         return config
 
     def evaluations_within(self, epoch: int) -> list[int]:

@@ -33,6 +33,10 @@ class NamedWorkload:
     max_lr: float
     constant_lr: float
     about: str
+    # The smallest difference of final test accuracy that matters, in pp: within ±margin two
+    # schedules are "equivalent" (docs/concepts/protocol.md, "The margin", says why each value;
+    # None: no margin, equivalence is not tested unless --margin gives one).
+    margin_pp: float | None = None
 
     def workload(self, **changes: object) -> Workload:
         """The Workload of a run of it at its defaults, changed by ``changes``."""
@@ -64,6 +68,7 @@ BUILT_IN: dict[str, NamedWorkload] = {
             max_lr=0.2,
             constant_lr=0.1,
             about="MNIST, Dense 512 relu -> Dense 10 softmax (the seed blog's benchmark)",
+            margin_pp=0.1,  # 10 of 10,000 test images; seed sd of one run 0.05-0.07 pp
         ),
         # Rates checked on validation (50,000 train / 10,000 validation, 25 epochs, 2 seeds;
         # final validation accuracy): constant 0.0125 / 0.025 / 0.05 / 0.1 / 0.2 gave 89.50 /
@@ -83,6 +88,7 @@ BUILT_IN: dict[str, NamedWorkload] = {
             max_lr=0.1,
             constant_lr=0.025,
             about="Fashion-MNIST, the same Dense 512 model",
+            margin_pp=0.25,  # 25 of 10,000 test images; seed sd of one run 0.12-0.28 pp
         ),
         # Rates checked on validation (3,000 train / 1,000 validation, 100 epochs, 3 seeds):
         # constant 0.0125 / 0.025 / 0.05 / 0.1 / 0.2 / 0.4 gave 59.5 / 60.3 / 62.0 / 64.2 /
@@ -102,6 +108,7 @@ BUILT_IN: dict[str, NamedWorkload] = {
             constant_lr=0.1,
             about="MNIST-1D (4,000 generated 40-value sequences), Dense 100-100 relu: "
             "small data, overfitting",
+            margin_pp=1.0,  # 10 of 1,000 test sequences; seed sd of one run 1.1-1.3 pp
         ),
     )
 }
@@ -135,6 +142,7 @@ def _of_plugin(path: str) -> NamedWorkload:
         max_lr=found.max_lr,
         constant_lr=found.constant_lr,
         about=found.about or f"plug-in {path}",
+        margin_pp=found.margin_pp,
     )
 
 

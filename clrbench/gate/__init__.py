@@ -30,12 +30,15 @@ def check(
     allow_config_change: bool = False,
     allow_few_seeds: bool = False,
     junit: PathLike | None = None,
+    margin: float | None = None,
 ) -> CheckReport:
     """Compare a results folder with a baseline (``save_baseline``'s file or document): the
     verdict record, ``passed`` and ``exit_code`` (0 passed, 1 a regression), every comparison
     with its power, the failure lines and notes; ``.console()``, ``.markdown()`` and
     ``.to_json()`` word it. ``tolerance``: ``["final_test_accuracy:0.5pp"]`` (the command
-    line's syntax) or ``{"final_test_accuracy": 0.005}``; ``junit``: also write JUnit XML.
+    line's syntax) or ``{"final_test_accuracy": 0.005}``; ``junit``: also write JUnit XML;
+    ``margin``: the accuracies' equivalence margin in pp (default: the workload's own), which
+    words each comparison as worse (a failure), better, equivalent within it, or undecided.
 
     >>> baseline = clrbench.gate.save_baseline(results_dir, tmp / "baseline.json")
     >>> verdict = clrbench.gate.check(results_dir, baseline)
@@ -44,11 +47,13 @@ def check(
     >>> verdict.console().splitlines()[-1].startswith("check passed: 2 schedules within seed")
     True
     """
+    from clrbench.analysis.margin import checked_margin_pp, results_margin
     from clrbench.gate.baseline import metrics_document, read_baseline
     from clrbench.gate.checker import check as compare_documents
     from clrbench.gate.tolerance import parse_tolerances
 
     # bad options first, before any reading
+    checked_margin_pp(margin)
     if tolerance is None or isinstance(tolerance, Mapping):
         tolerances = dict(tolerance or {})
     else:
@@ -65,7 +70,8 @@ def check(
     current = metrics_document(loaded)
     refuse_few_seeds(document, f"{baseline_name}: the baseline", allow_few_seeds)
     refuse_few_seeds(current, f"{results_name}: the check", allow_few_seeds)
-    report = compare_documents(current, document, tolerances, allow_config_change)
+    within = results_margin(loaded, margin).value
+    report = compare_documents(current, document, tolerances, allow_config_change, within)
     report.results, report.baseline = results_name, baseline_name
     if junit is not None:
         from clrbench.gate.junit import write_junit

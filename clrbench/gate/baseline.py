@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clrbench.errors import ResultsError
+from clrbench.errors import ClrbenchError, ResultsError
+from clrbench.schedules import tie_to_run
 from clrbench.store import atomic
 from clrbench.text import plural
 
@@ -75,15 +76,46 @@ METRICS: dict[str, Metric] = {
 
 def config_of(experiment: dict[str, Any]) -> dict[str, Any]:
     """What determines each seed's numbers: the experiment minus ``name`` and ``seeds``,
-    schedules keyed by label (their order does not matter)."""
+    schedules keyed by label (their order does not matter), lengths tied to the run or the
+    epoch (``"run * 0.25"``) resolved to the steps they are in this experiment, so a preset
+    whose lengths were once written as numbers keeps its hash."""
     settings = dict(experiment.get("experiment", {}))
     for key in ("name", "seeds"):
         settings.pop(key, None)
+    run = _run_length(experiment)
     schedules = {
-        str(s.get("label", s.get("name"))): {k: v for k, v in s.items() if k != "label"}
+        str(s.get("label", s.get("name"))): _resolved(
+            {k: v for k, v in s.items() if k != "label"}, run
+        )
         for s in experiment.get("schedule", [])
     }
     return {"experiment": settings, "schedule": schedules}
+
+
+ENTRY_KEYS = ("name", "granularity", "lr_mode")
+
+
+def _run_length(experiment: dict[str, Any]) -> tuple[int, int] | None:
+    """``(total steps, steps per epoch)`` of the experiment, or None where it does not
+    validate here (a plug-in not installed: its schedules are hashed as written)."""
+    from clrbench.config.experiment import Experiment
+
+    try:
+        workload = Experiment.from_dict(experiment).workload
+    except (ClrbenchError, KeyError, TypeError):
+        return None
+    return workload.total_steps, workload.steps_per_epoch
+
+
+def _resolved(entry: dict[str, Any], run: tuple[int, int] | None) -> dict[str, Any]:
+    if run is None or not isinstance(entry.get("name"), str):
+        return entry
+    fixed = {k: v for k, v in entry.items() if k in ENTRY_KEYS}
+    params = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
+    try:
+        return fixed | tie_to_run(entry["name"], params, *run)
+    except ClrbenchError:
+        return entry
 
 
 def config_hash(experiment: dict[str, Any]) -> str:

@@ -24,6 +24,14 @@ is calibrated however large d's spread is (it is estimated from d itself); becau
 can be ~0, a paired comparison also allows a small floor (0.1 pp, 10 test images; 0.001 of
 loss), so that a change of a few images never fails.
 
+It is a non-inferiority check, and each comparison ends in one of the decided outcomes
+(docs/concepts/protocol.md): **worse** (it fails: the drop exceeds the allowed one), **better**
+(the gain exceeds what the same one-sided test at the same level allows), **equivalent within
+±margin** (accuracies, with the workload's margin or ``--margin``: the two one-sided tests at
+the comparison's level put the change inside it, ``|d| + t_{1 - alpha, df} * SE < margin``), or
+**undecided** (it passes: no drop beyond seed noise was seen, but no gain or equivalence was
+shown either). ``non_inferior`` in the JSON: the one-sided bound excludes a drop of the margin.
+
 A per-metric tolerance replaces the test by a fixed allowed worsening. Only the ok runs enter
 the statistics; a schedule that gains diverged or failed runs fails on that alone, and so
 does one with no ok run at all. No TensorFlow here: ``check`` starts in about a second.
@@ -79,6 +87,7 @@ class CheckReport:
     checks: list[GateCheck] = field(default_factory=list)
     results: str = ""  # the results folder checked, as the user named it
     baseline: str = ""  # the baseline file it was checked against
+    margin: float | None = None  # the accuracy metrics' equivalence margin (fraction)
 
     def record(self, subject: str, name: str, line: str | None, verdict: str = "fail") -> None:
         """Add a check: passed when ``line`` is None, else ``line`` is a failure (``verdict``
@@ -114,12 +123,22 @@ class CheckReport:
         """Machine-readable: the verdict, the rule, one entry per comparison, the lines."""
         return {
             "verdict": "passed" if self.passed else "failed",
+            "test": "non-inferiority",
+            "margin_pp": None if self.margin is None else round(self.margin * 100, 10),
             "false_alarm": FALSE_ALARM,
             "power": POWER,
             "comparisons": [comparison_json(c) for c in self.comparisons],
             "failures": self.failures,
             "notes": self.notes,
         }
+
+
+def outcome_words(c: Comparison) -> str:
+    """The comparison's outcome in words: "worse", "better", "equivalent within ±0.1 pp",
+    "undecided"."""
+    if c.outcome == "equivalent" and c.margin is not None:
+        return f"equivalent within ±{c.margin * 100:.3g} pp"
+    return c.outcome
 
 
 def comparison_json(c: Comparison) -> dict[str, Any]:
@@ -144,6 +163,9 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "test": "tolerance" if c.tolerance is not None else "paired" if c.paired else "welch",
         "tolerance": c.tolerance,
         "verdict": c.verdict,
+        "outcome": c.outcome,
+        "margin": c.margin,
+        "non_inferior": c.non_inferior,
     }
 
 
@@ -152,9 +174,11 @@ def check(
     baseline: dict[str, Any],
     tolerances: dict[str, float] | None = None,
     allow_config_change: bool = False,
+    margin: float | None = None,
 ) -> CheckReport:
-    """Compare a :func:`metrics_document` with a baseline; empty ``failures`` means pass."""
-    report = CheckReport()
+    """Compare a :func:`metrics_document` with a baseline; empty ``failures`` means pass.
+    ``margin`` (a fraction): the accuracy metrics' equivalence margin (None: none)."""
+    report = CheckReport(margin=margin)
     note, one_sided = ("note", "untested") if allow_config_change else ("fail", "fail")
     report.record("", "configuration", config_message(baseline, current), note)
     for label, message in schedule_set_messages(baseline, current):
@@ -170,7 +194,7 @@ def check(
                 continue  # no ok runs on one side: the status check speaks for it
             alpha = comparison_level(name, len(common))
             tolerance = (tolerances or {}).get(name)
-            comparison = compare_metric(label, name, stat, now, alpha, tolerance)
+            comparison = compare_metric(label, name, stat, now, alpha, tolerance, margin)
             report.comparisons.append(comparison)
             if line := metric_message(comparison):
                 report.failures.append(line)

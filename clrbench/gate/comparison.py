@@ -79,6 +79,7 @@ class Comparison:
     df: float
     tolerance: float | None = None  # a fixed allowed worsening replacing the test
     paired: bool = False  # same seeds on both sides: a paired test over per-seed differences
+    margin: float | None = None  # accuracies: the workload's margin (fraction), else None
 
     @property
     def floor(self) -> float:
@@ -127,6 +128,35 @@ class Comparison:
     def verdict(self) -> str:
         return "fail" if self.failed else "ok" if self.tested else "untested"
 
+    @property
+    def outcome(self) -> str:
+        """The decided answer, non-inferiority first: ``worse`` when the check fails (the drop
+        exceeds the allowed one); ``better`` when the gain exceeds what the same one-sided
+        test at the same level allows (and the paired floor); ``equivalent`` when the two
+        one-sided tests at that level put the change inside ±margin (accuracies with a
+        margin); else ``undecided`` (an untested comparison too)."""
+        if self.failed:
+            return "worse"
+        if not self.tested or self.tolerance is not None and math.isnan(self.se):
+            return "undecided"
+        gain = -self.worse_by
+        if gain > max(critical_drop(self.se, self.df, self.alpha), self.floor) + 1e-12:
+            return "better"
+        if self.margin is not None:
+            critical = float(special.stdtrit(self.df, 1 - self.alpha)) * self.se
+            if abs(self.difference) + critical < self.margin:
+                return "equivalent"
+        return "undecided"
+
+    @property
+    def non_inferior(self) -> bool | None:
+        """Whether the change is shown no worse than −margin (its one-sided 1 − alpha bound);
+        None without a margin or a test."""
+        if self.margin is None or math.isnan(self.se):
+            return None
+        bound = float(special.stdtrit(self.df, 1 - self.alpha)) * self.se
+        return -self.worse_by - bound > -self.margin
+
 
 def compare_metric(
     schedule: str,
@@ -135,9 +165,11 @@ def compare_metric(
     current: dict[str, Any],
     alpha: float,
     tolerance: float | None = None,
+    margin: float | None = None,
 ) -> Comparison:
     """The comparison of one metric's statistics (``mean, std, n``, optionally per-seed
-    ``seeds`` and ``values``) under the rule above: paired when the seeds are the same."""
+    ``seeds`` and ``values``) under the rule above: paired when the seeds are the same.
+    ``margin`` (a fraction) applies to accuracy metrics only."""
     direction = baseline["direction"]
     differences = paired_differences(baseline, current)
     if differences is None:
@@ -148,8 +180,9 @@ def compare_metric(
             differences.size - 1,
         )
     paired = differences is not None
+    accuracy = metric in METRICS and METRICS[metric].accuracy
     args = (schedule, metric, direction, baseline, current, alpha, se, df, tolerance, paired)
-    return Comparison(*args)
+    return Comparison(*args, margin=margin if accuracy else None)
 
 
 def paired_differences(baseline: dict[str, Any], current: dict[str, Any]) -> np.ndarray | None:

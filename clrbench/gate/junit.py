@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clrbench.errors import ResultsError
-from clrbench.gate.checker import CheckReport, GateCheck
+from clrbench.gate.checker import CheckReport, GateCheck, outcome_words
 from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
 from clrbench.gate.messages import format_amount, format_value, metric_message
 from clrbench.store import atomic
@@ -50,7 +50,8 @@ def comparison_message(c: Comparison) -> str:
     bad_sign = "−" if c.direction == "higher" else "+"
     sides = f"baseline {_side(c, c.baseline)}, current {_side(c, c.current)}"
     return (
-        f"{c.verdict}: {c.metric} changed by {format_amount(c, c.difference, signed=True)} "
+        f"{c.verdict} ({outcome_words(c)}): {c.metric} changed by "
+        f"{format_amount(c, c.difference, signed=True)} "
         f"({sides}); allowed drop {bad_sign}{format_amount(c, c.allowed)}, "
         f"minimum detectable drop {format_amount(c, c.detectable)} ({_test(c)})"
     )

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from clrbench.gate.checker import outcome_words
 from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
 from clrbench.gate.messages import format_amount, format_value
 
-COLUMNS = ("schedule", "metric", "baseline", "current", "change", "allowed", "detectable", "")
+COLUMNS = ("schedule", "metric", "baseline", "current", "change", "allowed", "detectable", "",
+           "outcome")  # fmt: skip
 
 
 def _rule() -> str:
     return (
-        "a one-sided Welch test per schedule and metric (paired t-test when the seeds are the "
-        f"same), sharing a {FALSE_ALARM:.0%} false-alarm budget over the whole check; "
-        f"'detectable' is the drop it catches with {POWER:.0%} probability"
+        "a non-inferiority check: a one-sided Welch test per schedule and metric (paired t-test "
+        f"when the seeds are the same), sharing a {FALSE_ALARM:.0%} false-alarm budget over the "
+        f"whole check; 'detectable' is the drop it catches with {POWER:.0%} probability; "
+        "outcome: worse (fails), better, equivalent within the margin, or undecided"
     )
 
 
@@ -32,6 +35,7 @@ def _cells(c: Comparison) -> list[str]:
         format_amount(c, worst_allowed, signed=True),
         format_amount(c, c.detectable),
         verdict,
+        outcome_words(c),
     ]
 
 
@@ -68,12 +72,13 @@ def markdown(report: Any, results_label: str, baseline_label: str) -> str:
         f"`{results_label}` against `{baseline_label}`: {_rule()}. "
         "↑ higher is better, ↓ lower is better.",
         "",
-        "| schedule | metric | baseline | current | change | allowed | detectable | result |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| schedule | metric | baseline | current | change | allowed | detectable | result "
+        "| outcome |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for c in report.comparisons:
         cells = _cells(c)
-        cells[-1] = "**FAIL**" if c.failed else cells[-1]
+        cells[-2] = "**FAIL**" if c.failed else cells[-2]
         lines.append("| " + " | ".join(cells) + " |")
     for title, items in (("Failures", report.failures), ("Notes", report.notes)):
         if items:

@@ -27,42 +27,50 @@ def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> st
     row = row.iloc[0]
     text += f", {points(row['difference'])} over {baseline}"
     if not np.isfinite(row["p_holm"]):
-        return text + f": {row['verdict']}, so not tested against seed noise."
+        return text + f": {row['verdict']}."
     interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
     p_text = format_p(row["p_holm"])
     text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
-    if row["significant"]:
-        return text + f": a real difference at {row['n']} vs {row['n_baseline']} seeds."
-    return text + ": not significant, within seed noise."
+    return text + f": {row['verdict']} at {row['n']} vs {row['n_baseline']} seeds."
+
+
+def margin_text(comparison: pd.DataFrame) -> str:
+    """ "±0.1 pp" from a comparison table's ``margin`` column, or "no margin"."""
+    margin = comparison["margin"].iloc[0] if "margin" in comparison and len(comparison) else None
+    return "no margin" if margin is None or not np.isfinite(margin) else f"±{margin * 100:.3g} pp"
 
 
 def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
-    tested = comparison[comparison["p_holm"].notna()]
-    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
-    significant = tested[tested["significant"]]
+    """Each tested schedule's outcome against the baseline, grouped by outcome."""
     if comparison.empty:
         return ""
+    tested = comparison[comparison["p_holm"].notna()]
+    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
     if tested.empty:
         return (
             f"Too few seeds to test any difference against {baseline} "
-            f"(at least {MIN_SEEDS} ok seeds per schedule are needed)."
+            f"(at least {MIN_SEEDS} ok seeds per schedule are needed, each with some variation)."
         )
-    if significant.empty:
-        if len(tested) == 1:
-            which, noise = "the one comparison tested", "the difference is"
+    which = "the one comparison tested" if len(tested) == 1 else f"the {len(tested)} tested"
+    parts = []
+    for outcome in ("better", "worse", "equivalent", "undecided"):
+        rows = tested[tested["outcome"] == outcome]
+        if rows.empty:
+            continue
+        names = ", ".join(f"{r.schedule} ({points(r.difference)})" for r in rows.itertuples())
+        if outcome == "equivalent":
+            parts.append(f"equivalent within {margin_text(comparison)}: {names}")
+        elif outcome == "undecided":
+            more = [m for m in rows["more_seeds"] if m is not None and np.isfinite(m)]
+            hint = f"; ~{int(max(more))} more seeds per schedule would likely decide all"
+            hint = hint if more else ""
+            parts.append(f"undecided: {names}{hint}")
         else:
-            which, noise = f"all {len(tested)} tested", "the differences are"
-        text = (
-            f"No schedule differs significantly from {baseline} (Holm-adjusted p ≥ {ALPHA} "
-            f"for {which}): {noise} within seed noise."
-        )
-    else:
-        parts = ", ".join(
-            f"{r.schedule} ({points(r.difference)})" for r in significant.itertuples()
-        )
-        text = f"Beyond seed noise against {baseline} (Holm-adjusted p < {ALPHA}): {parts}."
-        if len(significant) < len(tested):
-            text += " The other tested differences are not significant."
+            parts.append(f"{outcome}: {names}")
+    text = (
+        f"Against {baseline} (Holm over {which}, α = {ALPHA}, margin "
+        f"{margin_text(comparison)}): " + "; ".join(parts) + "."
+    )
     if untested:
         text += f" Not tested (too few seeds or no variation): {', '.join(untested)}."
     return text
@@ -115,8 +123,8 @@ def conclusion(
 ) -> str:
     """A few sentences stating what the summary and comparison tables support, and no more.
 
-    Significance is claimed only for rows whose ``significant`` flag is set (Holm-adjusted
-    p < 0.05); untested comparisons are called out as such.
+    Every comparison is worded by its decided outcome (better / worse / equivalent within the
+    margin / undecided, ``clrbench.analysis.decide``); untested ones are called out as such.
     """
     with_data = summary[summary["final_test_accuracy_mean"].notna()]
     if with_data.empty:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clrbench.analysis.margin import results_margin
 from clrbench.analysis.record import RunAnalysis, analyse_run
 from clrbench.analysis.workload import workload_target
 from clrbench.reporting import page, prose
@@ -33,14 +34,19 @@ from clrbench.store.results import Results
 
 
 def analyse(
-    results: Results, target: float | None = None, baseline_schedule: str | None = None
+    results: Results,
+    target: float | None = None,
+    baseline_schedule: str | None = None,
+    margin_pp: float | None = None,
 ) -> RunAnalysis:
     """Every statistic of the report, at ``target`` (default: the workload's own target when
-    it ran at its defaults, else the data-driven one)."""
+    it ran at its defaults, else the data-driven one), its comparison decided at the
+    workload's margin (or ``margin_pp``)."""
     chosen, source = (
         (float(target), "set by --target") if target is not None else workload_target(results)
     )
-    return analyse_run(results, chosen, source, baseline_schedule)
+    margin = results_margin(results, margin_pp)
+    return analyse_run(results, chosen, source, baseline_schedule, margin)
 
 
 def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> dict[str, Any]:
@@ -74,7 +80,9 @@ def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> di
         ],
         "tables": {
             "summary": aligned(mark(summary_table(analysis.summary, analysis.resolution))),
-            "comparison": aligned(mark(comparison_table(analysis.comparison))),
+            "comparison": aligned(
+                mark(comparison_table(analysis.comparison, analysis.margin.source))
+            ),
             "speed": aligned(mark(speed_table(analysis.speed, target))),
             "runs": aligned(runs_table(analysis.final)),
         },
@@ -109,16 +117,18 @@ def render(
     target: float | None = None,
     baseline_schedule: str | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
 
     Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
     (and ``figures/<name>.png`` for Markdown) and the compact data the report comes from
     (``data/``, ``clrbench.store.compact``); nothing else in ``out_dir`` is touched.
-    ``templates``: the folder of the jinja templates (clrbench's own by default).
+    ``templates``: the folder of the jinja templates (clrbench's own by default);
+    ``margin_pp``: ``--margin``, replacing the workload's own margin.
     """
     formats = check_options(formats, target)
-    analysis = analyse(results, target, baseline_schedule)
+    analysis = analyse(results, target, baseline_schedule, margin_pp)
     specs = build_figures(
         results,
         analysis.final,

@@ -71,16 +71,17 @@ def summary_table(summary: pd.DataFrame, resolution: int | None) -> dict[str, An
     return {"id": "summary", "title": title, "headers": headers, "rows": rows, "note": note}
 
 
-def comparison_table(comparison: pd.DataFrame) -> dict[str, Any]:
-    """Each schedule against the baseline (Welch, Holm, Hedges' g)."""
+def comparison_table(comparison: pd.DataFrame, margin_source: str = "") -> dict[str, Any]:
+    """Each schedule against the baseline: Welch, Holm, the TOST at the margin, the outcome."""
     baseline = comparison["baseline"].iloc[0] if len(comparison) else "—"
     headers = ["Schedule", "Seeds (vs baseline)", "Difference pp", "95% CI pp (Welch)",
-               "p (Welch)", "p (Holm)", "Hedges' g", "Verdict"]  # fmt: skip
+               "90% CI pp", "p (Welch)", "p (Holm)", "p equivalent (TOST, Holm)", "Hedges' g",
+               "Outcome"]  # fmt: skip
     rows = [
         [str(r.schedule), f"{r.n} vs {r.n_baseline}", signed(r.difference * 100),
-         f"{signed(r.ci_low * 100)} to {signed(r.ci_high * 100)}" if np.isfinite(r.ci_low) else "–",
-         prose.format_p(r.p_value), prose.format_p(r.p_holm), num(r.hedges_g, ".2f"),
-         r.verdict]
+         pp_interval(r.ci_low, r.ci_high), pp_interval(r.ci90_low, r.ci90_high),
+         prose.format_p(r.p_value), prose.format_p(r.p_holm),
+         prose.format_p(r.p_equivalence_holm), num(r.hedges_g, ".2f"), r.verdict]
         for r in comparison.itertuples()
     ]  # fmt: skip
     title = f"Against the baseline: {baseline}"
@@ -90,13 +91,26 @@ def comparison_table(comparison: pd.DataFrame) -> dict[str, Any]:
         if tested
         else "no comparison could be tested"
     )
+    margin = prose.margin_text(comparison)
+    source = f" ({margin_source})" if margin_source else ""
     note = (
         f"Final test accuracy of each schedule minus {baseline}'s (ok runs). CI and p from "
-        f"Welch's t-test; {tests}; significant when below {stats.ALPHA}. Hedges' g: "
-        f"standardised difference. Fewer than {stats.MIN_SEEDS} ok seeds on either side: "
-        "not tested."
+        f"Welch's t-test; {tests}. Outcome at α = {stats.ALPHA}, margin {margin}{source}: "
+        "better or worse when p (Holm) is below α (beyond the margin when the 95% CI lies "
+        "wholly outside it); else equivalent when the two one-sided tests against the margin "
+        "(TOST; the 90% CI inside it) give a Holm-adjusted p below α; else undecided, with the "
+        "seeds per schedule that would likely decide it (80% power at the observed difference "
+        "and spread; docs/concepts/protocol.md). Hedges' g: standardised difference. Fewer than "
+        f"{stats.MIN_SEEDS} ok seeds on either side, or no variation: not tested."
     )
     return {"id": "comparison", "title": title, "headers": headers, "rows": rows, "note": note}
+
+
+def pp_interval(low: float, high: float) -> str:
+    """An interval of fractions as "+0.01 to +0.15" pp, or "–"."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "–"
+    return f"{signed(low * 100)} to {signed(high * 100)}"
 
 
 def speed_table(speed: pd.DataFrame, target: float) -> dict[str, Any]:

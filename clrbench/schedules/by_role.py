@@ -3,11 +3,12 @@ schedule's shape fits the run it is given. Compositions are walked into, each ne
 with the steps it runs for (``Spec.spans``: a warm-up's schedule runs for what the warm-up
 leaves), so all of this works for any schedule a user writes or composes.
 
-A step-count parameter (role ``length``, ``warmup``, ``cycle``, ``half_cycle`` or ``steps``) may be
-written tied to the run: ``"run"`` (the steps the schedule runs for: the whole run, or what its
-composition leaves it) or ``"run * F"`` (that times ``F > 0``, rounded, at least 1). An experiment
-resolves them when it knows its length, so ``--epochs``/``--train-size`` resize them; plain
-integers stay as written.
+A step-count parameter (role ``length``, ``warmup``, ``cooldown``, ``cycle``, ``half_cycle`` or
+``steps``) may be written tied to the run: ``"run"`` (the steps the schedule runs for: the whole
+run, or what its composition leaves it) or ``"run * F"`` (that times ``F > 0``); or tied to the
+epoch: ``"epoch"`` or ``"epoch * F"`` (``F`` times the steps per epoch). Either is rounded to a
+whole number of steps (Python's ``round``), at least 1. An experiment resolves them when it knows
+its length, so ``--epochs``/``--train-size`` resize them; plain integers stay as written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from clrbench.schedules.core import CONFIG_KEYS, Schedule, make
 from clrbench.schedules.registry import resolve
 from clrbench.schedules.spec import CYCLE_FACTORS, STEP_ROLES, Spec
 
-RUN_TIED = re.compile(r"^\s*run\s*(?:\*\s*(?P<fraction>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*$")
+RUN_TIED = re.compile(
+    r"^\s*(?P<unit>run|epoch)\s*(?:\*\s*(?P<fraction>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*$"
+)
+PER_STEP_TIED = re.compile(
+    r"^\s*(?P<end>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\*\s*\(\s*1\s*/\s*run\s*\)\s*$"
+)
+PER_STEP_DECIMALS = 6
 # Keys of a nested schedule table that are not its formula's parameters.
 ENTRY_KEYS = ("name", "granularity")
 
@@ -117,34 +124,65 @@ def rate_params(name: str) -> list[str]:
 # --- lengths tied to the run ---
 
 
-def run_length(where: str, value: str, span: int) -> int:
-    """``"run"`` or ``"run * F"`` as a number of steps of a ``span``-step run."""
+def run_length(where: str, value: str, span: int, steps_per_epoch: int | None = None) -> int:
+    """``"run"``, ``"run * F"``, ``"epoch"`` or ``"epoch * F"`` as a number of steps of a
+    ``span``-step run of ``steps_per_epoch`` steps per epoch."""
     match = RUN_TIED.match(value)
     if match is None:
         raise ScheduleError(
-            f"{where} must be a positive integer, 'run' or 'run * F' (F > 0), got {value!r}"
+            f"{where} must be a positive integer, 'run' or 'run * F', 'epoch' or 'epoch * F' "
+            f"(F > 0), got {value!r}"
         )
     fraction = float(match["fraction"] or 1.0)
+    unit = match["unit"]
     if fraction <= 0:
-        raise ScheduleError(f"{where}: the fraction of the run must be > 0, got {value!r}")
+        raise ScheduleError(f"{where}: the fraction of the {unit} must be > 0, got {value!r}")
+    if unit == "epoch":
+        if steps_per_epoch is None:
+            raise ScheduleError(f"{where} is {value!r}, but the epoch's length is not known")
+        return max(1, round(fraction * steps_per_epoch))
     if span < 1:
         raise ScheduleError(f"{where} is {value!r}, but the run leaves this schedule no steps")
     return max(1, round(fraction * span))
 
 
-def tie_to_run(name: str, params: Mapping[str, Any], run_steps: int) -> dict[str, Any]:
-    """``params`` of schedule ``name`` with every run-tied length (``"run"``, ``"run * F"``)
-    resolved for a run of ``run_steps`` steps; a nested schedule's against the steps its
-    composition leaves it."""
+def per_step_factor(where: str, value: str, span: int) -> float:
+    """``"F ** (1 / run)"``: the per-step factor that multiplies to ``F`` over a ``span``-step
+    run, ``round(F ** (1 / span), 6)``."""
+    match = PER_STEP_TIED.match(value)
+    if match is None:
+        raise ScheduleError(f"{where} must be a number or 'F ** (1 / run)', got {value!r}")
+    end = float(match["end"])
+    if not 0 < end <= 1:
+        raise ScheduleError(f"{where}: F in 'F ** (1 / run)' must be in (0, 1], got {value!r}")
+    if span < 1:
+        raise ScheduleError(f"{where} is {value!r}, but the run leaves this schedule no steps")
+    return round(end ** (1 / span), PER_STEP_DECIMALS)
+
+
+def _tied(where: str, value: Any, role: str | None, span: int, spe: int | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    if role in STEP_ROLES:
+        return run_length(where, value, span, spe)
+    if role == "per_step":
+        return per_step_factor(where, value, span)
+    return value
+
+
+def tie_to_run(
+    name: str, params: Mapping[str, Any], run_steps: int, steps_per_epoch: int | None = None
+) -> dict[str, Any]:
+    """``params`` of schedule ``name`` with every length tied to the run (``"run"``,
+    ``"run * F"``; a nested schedule's against the steps its composition leaves it) or to the
+    epoch (``"epoch * F"``: ``F`` epochs of ``steps_per_epoch`` steps), and every per-step factor
+    tied to the run (``"F ** (1 / run)"``), resolved."""
 
     def tie(name: str, own: dict, roles: dict[str, str], span: int | None) -> dict:
         if span is None:
             return own
         return {
-            k: run_length(f"{name}: {k}", v, span)
-            if isinstance(v, str) and roles.get(k) in STEP_ROLES
-            else v
-            for k, v in own.items()
+            k: _tied(f"{name}: {k}", v, roles.get(k), span, steps_per_epoch) for k, v in own.items()
         }
 
     return _rewrite(name, params, tie, run_steps)
@@ -156,8 +194,9 @@ def tie_to_run(name: str, params: Mapping[str, Any], run_steps: int) -> dict[str
 @dataclass(frozen=True)
 class ShapeNote:
     """A sentence about how a schedule's shape fits the run. ``kind``: ``incomplete`` (the run
-    ends before the shape does: a length or warm-up longer than the run, a cycle never
-    completed), ``held`` (the shape ends before the run; its final rate is held), ``mid_cycle``
+    ends before the shape does: a length longer than the run, a cycle never completed, no drop
+    of a step decay), ``overlong`` (a warm-up or cooldown longer than the run: an experiment
+    refuses it), ``held`` (the shape ends before the run; its final rate is held), ``mid_cycle``
     (training ends inside a later cycle)."""
 
     kind: str
@@ -165,7 +204,7 @@ class ShapeNote:
 
     @property
     def incomplete(self) -> bool:
-        return self.kind == "incomplete"
+        return self.kind in ("incomplete", "overlong")
 
 
 def shape_notes(schedule: Schedule, run_steps: int, where: str = "") -> list[ShapeNote]:
@@ -199,6 +238,18 @@ def _own_notes(schedule: Schedule, steps: int, where: str) -> list[ShapeNote]:
             text = (
                 f"{where}: {key} = {value:,} steps of warm-up but the run has {steps:,}; "
                 "training ends before the warm-up does"
+            )
+            notes.append(ShapeNote("overlong", text))
+        elif role == "cooldown" and value > steps:
+            text = (
+                f"{where}: {key} = {value:,} steps of cooldown but the run has {steps:,}; "
+                "the cooldown cannot fit in the run"
+            )
+            notes.append(ShapeNote("overlong", text))
+        elif role == "interval" and value >= steps:
+            text = (
+                f"{where}: {key} = {value:,} but the run has {steps:,} steps; "
+                "training ends before the first drop"
             )
             notes.append(ShapeNote("incomplete", text))
     growing = any(roles[k] == "growth" and params.get(k, 1) != 1 for k in roles)

@@ -90,7 +90,7 @@ def _constant(step, xp, lr):
     "step_decay",
     _p("initial_lr", _rate, "rate at step 0", role="rate"),
     _p("drop", _factor, "factor applied every every_steps, in (0, 1]"),
-    _p("every_steps", _count, "iterations between drops", role="steps"),
+    _p("every_steps", _count, "iterations between drops", role="interval"),
 )
 def _step_decay(step, xp, initial_lr, drop, every_steps):
     """Step decay: ``initial_lr * drop ** (step // every_steps)`` (integer division)."""
@@ -150,7 +150,7 @@ def _triangular2(step, xp, base_lr, max_lr, step_size):
 @builtin(
     "exp_range",
     *_CLR,
-    _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]"),
+    _p("gamma", _factor, "amplitude factor per iteration, in (0, 1]", role="per_step"),
     relations=(_base_le_max,),
 )
 def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
@@ -168,7 +168,7 @@ def _exp_range(step, xp, base_lr, max_lr, step_size, gamma):
     _BASE,
     _MAX,
     _p("period", _count, "iterations per full sine cycle", role="cycle"),
-    _p("decay", _factor, "amplitude factor per iteration, in (0, 1]"),
+    _p("decay", _factor, "amplitude factor per iteration, in (0, 1]", role="per_step"),
     relations=(_base_le_max,),
 )
 def _sine_exp(step, xp, base_lr, max_lr, period, decay):

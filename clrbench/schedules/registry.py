@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from clrbench.errors import ScheduleError
-from clrbench.schedules import formulas  # noqa: F401  (registers the built-in formulas)
+from clrbench.schedules import formulas, modern  # noqa: F401  (register the built-ins)
 from clrbench.schedules.plugins import entry_points, from_entry_point, from_import_path
 from clrbench.schedules.spec import REGISTRY, Spec
 from clrbench.text import did_you_mean

@@ -12,12 +12,18 @@ plug-in's too) rather than from tables of names:
   ends inside it.
 - ``cycle`` / ``half_cycle``: iterations per cycle / half cycle; noted when the run ends mid-cycle.
 - ``growth``: the factor a cycle grows by after each restart (cycles are then not one length).
-- ``steps``: any other count of iterations (between drops, a decay's time constant).
+- ``cooldown``: iterations of a trailing phase down to the final rate (WSD's ``decay_steps``);
+  noted when it is longer than the run.
+- ``interval``: iterations between the drops of a step decay; noted when the run has no drop.
+- ``steps``: any other count of iterations (a decay's time constant, a boundary).
+- ``per_step``: a factor applied every iteration (an amplitude's decay); may be written
+  ``"F ** (1 / run)"``, the factor that multiplies to ``F`` over the run.
 - ``shape``: dimensionless (a factor, a fraction, a choice).
 - ``schedule``: a nested schedule (compositions): its own parameters carry their own roles.
 
-The step-count roles (``length``, ``warmup``, ``cycle``, ``half_cycle``, ``steps``) may be written
-tied to the run (``"run"``, ``"run * 0.08"``): see ``roles``.
+The step-count roles (``length``, ``warmup``, ``cooldown``, ``cycle``, ``half_cycle``,
+``interval``, ``steps``) may be written tied to the run (``"run"``, ``"run * 0.08"``) or to the
+epoch (``"epoch * 2.5"``): see ``by_role``.
 """
 
 from __future__ import annotations
@@ -36,10 +42,14 @@ from clrbench.errors import ScheduleError
 GRANULARITIES = ("iteration", "epoch")
 ANNEALS = ("cos", "linear")
 SWEEP_MODES = ("exp", "linear")
+COOLDOWNS = ("linear", "cosine", "1-sqrt")
 ParamValue = float | int | str
 
-ROLES = ("rate", "length", "warmup", "cycle", "half_cycle", "growth", "steps", "shape", "schedule")
-STEP_ROLES = ("length", "warmup", "cycle", "half_cycle", "steps")
+ROLES = (
+    "rate", "length", "warmup", "cooldown", "cycle", "half_cycle", "growth", "interval", "steps",
+    "per_step", "shape", "schedule",
+)  # fmt: skip
+STEP_ROLES = ("length", "warmup", "cooldown", "cycle", "half_cycle", "interval", "steps")
 # Steps in one cycle per unit of a cycle-role parameter.
 CYCLE_FACTORS = {"cycle": 1, "half_cycle": 2}
 
@@ -90,20 +100,41 @@ _at_least_one = _bounded(1.0, math.inf, False, True, ">= 1")
 
 def _count(where: str, value: Any) -> int:
     """A positive integer (an integral float is accepted and stored as int)."""
-    if isinstance(value, str) and value.startswith("run"):
+    x = _steps(where, value, "a positive integer")
+    if x < 1:
+        raise ScheduleError(f"{where} must be a positive integer, got {value!r}")
+    return x
+
+
+def _count_or_zero(where: str, value: Any) -> int:
+    """An integer >= 0 of iterations (a phase that may be left out)."""
+    x = _steps(where, value, "an integer >= 0")
+    if x < 0:
+        raise ScheduleError(f"{where} must be an integer >= 0, got {value!r}")
+    return x
+
+
+def _steps(where: str, value: Any, text: str) -> int:
+    if isinstance(value, str) and value.strip().startswith(("run", "epoch")):
         raise ScheduleError(
-            f"{where} is {value!r}, a length tied to the run: it is resolved in an experiment "
-            "(or by clrbench.schedules.tie_to_run), not by make()"
+            f"{where} is {value!r}, a length tied to the run or the epoch: it is resolved in an "
+            "experiment (or by clrbench.schedules.tie_to_run), not by make()"
         )
     x = _number(where, value)
-    if x < 1 or x != math.floor(x):
-        raise ScheduleError(f"{where} must be a positive integer, got {value!r}")
+    if x != math.floor(x):
+        raise ScheduleError(f"{where} must be {text}, got {value!r}")
     return int(x)
 
 
 def _anneal(where: str, value: Any) -> str:
     if value not in ANNEALS:
         raise ScheduleError(f"{where} must be one of {', '.join(ANNEALS)}, got {value!r}")
+    return str(value)
+
+
+def _cooldown(where: str, value: Any) -> str:
+    if value not in COOLDOWNS:
+        raise ScheduleError(f"{where} must be one of {', '.join(COOLDOWNS)}, got {value!r}")
     return str(value)
 
 

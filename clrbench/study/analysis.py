@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import Margin
 from clrbench.analysis.record import RunAnalysis, analyse_run
 
 if TYPE_CHECKING:
@@ -207,11 +208,15 @@ def flatness(curve: pd.DataFrame, flatness_pp: float) -> pd.DataFrame:
 
 
 def final_comparison(
-    results: Results, labels: list[str], target: float | None = None
+    results: Results,
+    labels: list[str],
+    target: float | None = None,
+    margin: Margin | None = None,
 ) -> RunAnalysis:
     """The run report's analysis of the given schedules of the final runs (the first is the
-    baseline when it is not ``constant``), at ``target`` (default: the data-driven one)."""
+    baseline when it is not ``constant``), at ``target`` (default: the data-driven one), its
+    outcomes decided at ``margin``."""
     chosen = subset(results, labels)
     if target is None:
-        return analyse_run(chosen, stats.default_target(chosen), "data-driven")
-    return analyse_run(chosen, target, "the study's")
+        return analyse_run(chosen, stats.default_target(chosen), "data-driven", None, margin)
+    return analyse_run(chosen, target, "the study's", None, margin)

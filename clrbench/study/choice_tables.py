@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from clrbench.study import figures as study_figures
-from clrbench.study.repeats import MIN_STUDIES, baseline_wins, smallest_p
+from clrbench.study.repeats import baseline_wins, smallest_p
 from clrbench.study.select import NOISE_SE
-from clrbench.text import format_p, pct, percent, plural, pp
+from clrbench.text import format_p, pct, percent, pp
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -157,33 +157,62 @@ def per_study_table(analysis: StudyAnalysis) -> dict[str, Any]:
     }
 
 
+def _interval(low: float, high: float) -> str:
+    return f"{pp(low)} to {pp(high)}" if np.isfinite(low) and np.isfinite(high) else "–"
+
+
+def _p(value: float) -> str:
+    return format_p(value) if np.isfinite(value) else "–"
+
+
 def across_table(analysis: StudyAnalysis) -> dict[str, Any]:
-    """The headline: per family, the median difference to the tuned baseline over studies."""
+    """The headline: per family, the primary test's decided answer against the tuned baseline
+    across studies, with the spread, the wins and the probability of improvement."""
     across, n = analysis.across, analysis.config.studies
     rows = []
     for r in across.itertuples():
-        interval = f"{pp(r.ci_low)} to {pp(r.ci_high)}" if np.isfinite(r.ci_low) else "–"
-        p = format_p(r.p_holm) if np.isfinite(r.p_holm) else "–"
+        improvement = "–"
+        if np.isfinite(r.p_improvement):
+            improvement = f"{r.p_improvement:.2f}"
+            if np.isfinite(r.p_improvement_low):
+                improvement += f" ({r.p_improvement_low:.2f}–{r.p_improvement_high:.2f})"
         rows.append(
-            [r.family, str(r.studies), pp(r.median), f"{pp(r.low)} to {pp(r.high)}", interval]
-            + [f"{r.wins} of {r.studies}", f"{r.positive}/{r.negative}", p, r.verdict]
-        )
+            [r.family, str(r.studies), pp(r.estimate), _interval(r.ci_low, r.ci_high),
+             _interval(r.ci90_low, r.ci90_high), _p(r.p_difference_holm),
+             _p(r.p_equivalence_holm), improvement, f"{pp(r.low)} to {pp(r.high)}",
+             f"{r.wins} of {r.studies}", f"{r.positive}/{r.negative}", r.verdict]
+        )  # fmt: skip
     per_study = analysis.per_study
     if len(per_study):
         done = int(per_study["study"].nunique())
         wins = baseline_wins(per_study, analysis.baseline)
-        rows.append([analysis.baseline, str(done), "–", "–", "–", f"{wins} of {done}"]
-                    + ["–", "–", "the tuned baseline"])  # fmt: skip
-    headers = ["Family", "Studies", "Median pp", "Range pp", "95% CI of mean pp", "Won"]
-    headers += ["Studies +/−", "p (sign test, Holm)", "Verdict"]
+        rows.append([analysis.baseline, str(done), "–", "–", "–", "–", "–", "–", "–",
+                     f"{wins} of {done}", "–", "the tuned baseline"])  # fmt: skip
+    headers = ["Family", "Studies", "Difference pp", "95% CI pp", "90% CI pp", "p (Holm)"]
+    headers += ["p equivalent (TOST, Holm)", "P(better) (95% CI)", "Range pp", "Won"]
+    headers += ["Studies +/−", "Outcome"]
+    margin = analysis.margin
+    design = str(across["seeds_design"].iloc[0]) if len(across) else ""
     note = (
-        f"Over {plural(n, 'independent study', 'independent studies')}: each family's per-study "
-        f"difference to that study's tuned {analysis.baseline} (the table below), its median "
-        "and min–max, the 95% t-interval of its mean over studies (each study's difference "
-        "carries its tuning luck and its seed noise, so their spread measures both), how many "
-        f"studies it won, and an exact two-sided sign test (Holm over the families). With fewer "
-        f"than {MIN_STUDIES} studies: cannot test. {plural(n, 'study', 'studies')} can give "
-        f"no p below {format_p(smallest_p(n))}."
+        f"Over {n} independent stud{'y' if n == 1 else 'ies'} ({design}): the pre-registered "
+        "primary test (docs/concepts/protocol.md). Difference: the mean over studies and final "
+        f"seeds of (family − that study's tuned {analysis.baseline}) on the same seed; its "
+        "standard error "
+        + (
+            "from the two-way ANOVA of the studies × seeds table, since the seeds are shared "
+            "(their effect does not shrink with more studies)"
+            if design.startswith("same")
+            else "from the spread of the studies' means (t over studies)"
+        )
+        + f". Outcome at α = 0.05, Holm over the families, margin {margin.text} "
+        f"({margin.source}): better or worse when p (Holm) is below α (beyond the margin when "
+        "the 95% CI lies outside it), equivalent when the two one-sided tests put the 90% CI "
+        "inside the margin (Holm), else undecided with the studies that would likely decide "
+        "it. P(better): the share of (study, seed) pairs on which the family beats the "
+        "baseline (ties ½; studies weighted equally), with a stratified bootstrap 95% CI. "
+        f"Range: min–max of the studies' differences. Studies +/−: the signs (an exact sign "
+        f"test over studies, in summary.json, can give no p below {format_p(smallest_p(n))} "
+        f"with {n} stud{'y' if n == 1 else 'ies'}). At least 2 studies are needed."
     )
     return {
         "id": "across-studies",

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from clrbench.config.experiment import Experiment
-from clrbench.config.runs import ScheduleEntry
+from clrbench.config.optimizers import DECAY_ROLE
+from clrbench.config.runs import ScheduleEntry, check_schedule_free
 from clrbench.config.workload import Workload
 from clrbench.config.workloads import expand_workload_key
 from clrbench.errors import ConfigError
@@ -40,6 +41,7 @@ WORKLOAD_KEYS = (
     "batch_size",
     "train_size",
     "optimizer",
+    "weight_decay",
     "threads",
     "eval_every",
 )
@@ -160,9 +162,10 @@ class StudyConfig:
         for family in self.families:  # every family's corners must build
             for corner in (0.0, 0.999999):
                 point = [corner] * len(family.ranged)
-                entry_for(family, family.label, family.resolve(point, *self.lengths())).build(
-                    self.lengths()[0]
-                )
+                entry = entry_for(family, family.label, family.resolve(point, *self.lengths()))
+                entry.build(self.lengths()[0])
+                workload = entry.workload_of(self.workload, self.lengths()[1])
+                check_schedule_free(entry.label, entry.name, entry.lr_mode, workload)
         object.__setattr__(self, "octaves", tuple(sorted(self.octaves)))
 
     def _check_seeds(self) -> None:
@@ -250,8 +253,18 @@ class StudyConfig:
 
 
 def entry_for(family: Family, label: str, params: dict[str, Any]) -> ScheduleEntry:
-    """The labelled schedule entry of ``family`` at ``params``."""
-    return ScheduleEntry(label, family.name, family.granularity, tuple(sorted(params.items())))
+    """The labelled schedule entry of ``family`` at ``params``: its optimizer, and a
+    ``weight_decay`` knob's value as the entry's weight decay (not a schedule parameter)."""
+    params = dict(params)
+    decay = params.pop(DECAY_ROLE, None)
+    return ScheduleEntry(
+        label,
+        family.name,
+        family.granularity,
+        tuple(sorted(params.items())),
+        optimizer=family.optimizer,
+        weight_decay=decay,
+    )
 
 
 def _count(name: str, value: Any, minimum: int = 1) -> None:

@@ -22,7 +22,7 @@ from clrbench.config.workloads import (
 MNIST = BUILT_IN[DEFAULT_WORKLOAD]
 
 STANDARD = ("constant", "step-decay", "clr-iter", "clr-epoch", "sine-exp")
-OPTIONAL = ("one-cycle", "sgdr")
+OPTIONAL = ("one-cycle", "sgdr", "cosine", "linear-decay", "wsd", "cyclic-cosine")
 
 
 def _half_cycle(epochs: int) -> tuple[float, float]:
@@ -92,10 +92,36 @@ def all_families(epochs: int) -> list[dict[str, Any]]:
             },
         ),
     }
+    spaces |= modern_spaces(epochs)
     return [
         {"label": label, "name": name, "granularity": granularity, "space": space}
         for label, (name, granularity, space) in spaces.items()
     ]
+
+
+def modern_spaces(epochs: int) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """The schedules of now (issue 33), their spaces from their parameters' roles: the peak
+    (role ``rate``) log-uniform over the decays' 0.03-1; the warm-up (role ``warmup``) 1-10% of
+    the run (AlgoPerf's cyclic entry tunes 2-10%); WSD's cooldown (role ``cooldown``) 10-50% of
+    the run (Hägele et al. 2024: 20% matches cosine); the shape's length (role ``length``) the
+    whole run; the end rate 0 (linear decay to zero, Defazio et al. 2023); AlgoPerf's 1 or 2
+    cycles; WSD's 1-sqrt cooldown (Hägele et al.'s best)."""
+    del epochs  # every length is a share of the run
+    whole = {"value": 1, "unit": "run"}
+    warm = {
+        "peak_lr": {"log": [0.03, 1.0]},
+        "warmup_steps": {"uniform": [0.01, 0.1], "unit": "run"},
+        "total_steps": whole,
+        "end_lr": 0.0,
+    }
+    cooldown = {"decay_steps": {"uniform": [0.1, 0.5], "unit": "run"}, "cooldown": "1-sqrt"}
+    cycles = {"warmup_steps": {"uniform": [0.02, 0.1], "unit": "run"}, "cycles": {"int": [1, 2]}}
+    return {
+        "cosine": ("warmup_cosine", "iteration", warm),
+        "linear-decay": ("warmup_linear", "iteration", warm),
+        "wsd": ("wsd", "iteration", warm | cooldown),
+        "cyclic-cosine": ("warmup_cosine_cycles", "iteration", warm | cycles),
+    }
 
 
 def study_preset(

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.study.repeats import interval_excludes_zero
 from clrbench.study.select import NOISE_SE
 from clrbench.text import format_p, plural, points
 
@@ -81,6 +80,9 @@ def answer_tuned(comparison: pd.DataFrame, budget: int, seeds: int) -> str:
     if len(worse):
         parts = "; ".join(f"{r['schedule']} {_difference(r)}" for _, r in worse.iterrows())
         text += f" Significantly below {baseline}: {parts}."
+    if "outcome" in tested:
+        outcomes = "; ".join(f"{r.schedule}: {r.verdict}" for r in tested.itertuples())
+        text += f" Decided outcomes (seed noise only): {outcomes}."
     return text
 
 
@@ -200,9 +202,9 @@ def answer_repeats(
     parts = "; ".join(f"{r.family} {points(r.median)}{_spread(r)}" for r in rated.itertuples())
     won = int(per_study[per_study["best"] & (per_study["family"] == baseline)]["study"].nunique())
     text = (
-        f"Over {_studies(done)} (each an independent tuning, its winners re-run on the same "
-        f"final seeds), the median difference to the tuned {baseline} on test is: {parts}; "
-        f"{baseline} won {won} of {done}."
+        f"Over {_studies(done)} (each an independent tuning, its winners re-run on "
+        f"{_seeds_words(rated)}), the median difference to the tuned {baseline} on test "
+        f"is: {parts}; {baseline} won {won} of {done}."
     )
     if done == 1:
         text = f"On test, each family against the tuned {baseline}: {parts}."
@@ -211,34 +213,30 @@ def answer_repeats(
             "that draw (which trials were sampled, which seed they trained with), not only seed "
             "noise; `--studies N` repeats the tuning."
         )
-    tested = rated[rated["p_holm"].notna()]
+    tested = rated[rated["cannot_test"].isna()] if "cannot_test" in rated else rated.iloc[:0]
     if tested.empty:
-        return text + f" With {_studies(done)} the spread cannot be tested (at least 3 needed)."
-    better = tested[tested["verdict"] == "better"]
-    if len(better):
-        return (
-            text
-            + " Beyond tuning luck and seed noise (sign test over studies, Holm): "
-            + (", ".join(f"{r.family} ({_p(r.p_holm)})" for r in better.itertuples()) + ".")
-        )
-    text += (
-        f" No family beats the tuned {baseline} beyond tuning luck and seed noise (sign test "
-        f"over studies, Holm; {_studies(done)} can give no p below {format_p(2 * 0.5**done)})."
+        return text + f" With {_studies(done)} the difference cannot be tested (at least 2)."
+    margin = rated["margin"].iloc[0]
+    margin_text = (
+        "no margin"
+        if margin is None or not np.isfinite(margin)
+        else (f"margin ±{margin * 100:.3g} pp")
     )
-    consistent = interval_excludes_zero(tested)
-    if consistent.empty:
-        return text
-    named = "; ".join(
-        f"{r.family} ({points(r.ci_low)} to {points(r.ci_high)}; "
-        + (f"above zero in {r.positive}" if r.ci_low > 0 else f"below zero in {r.negative}")
-        + f" of {r.studies} studies)"
-        for r in consistent.itertuples()
-    )
+    design = str(rated["seeds_design"].iloc[0])
+    decided: list[str] = []
+    for outcome in ("better", "worse", "equivalent", "undecided"):
+        rows = tested[tested["outcome"] == outcome]
+        decided += [f"{r.family} ({points(r.estimate)}: {r.verdict})" for r in rows.itertuples()]
     return text + (
-        f" But the 95% t-interval of the mean difference over studies (not adjusted for "
-        f"multiplicity) excludes zero for {named}: a consistent sign that the sign test cannot "
-        f"confirm with {_studies(done)}; more studies (`--studies N`) would test it."
+        f" The pre-registered test over studies × seeds ({design}; Holm over "
+        f"{len(tested)} families, α = 0.05, {margin_text}): " + "; ".join(decided) + "."
     )
+
+
+def _seeds_words(rated: pd.DataFrame) -> str:
+    if "seeds_design" in rated and str(rated["seeds_design"].iloc[0]).startswith("final seeds"):
+        return "final seeds drawn per study"
+    return "the same final seeds"
 
 
 def _spread(row) -> str:

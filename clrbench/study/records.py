@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from clrbench.analysis.margin import Margin
 from clrbench.analysis.record import RunAnalysis
 from clrbench.study.select import Choice
 
@@ -34,7 +35,7 @@ class StudyAnalysis:
     """Every statistic of the study report. Study 0 is shown in detail (``scores``,
     ``budget``, the sweep's ``points``, ``curve`` and ``flat`` ranges, the final comparisons
     ``main``, ``zero`` and ``versus``); every study enters ``per_study`` and the headline
-    ``across`` studies, against ``baseline``."""
+    ``across`` studies, against ``baseline``, decided at the workload's ``margin``."""
 
     state: StudyState
     config: StudyConfig
@@ -42,6 +43,7 @@ class StudyAnalysis:
     scores: pd.DataFrame
     budget: pd.DataFrame
     baseline: str
+    margin: Margin
     per_study: pd.DataFrame
     across: pd.DataFrame
     points: pd.DataFrame | None = None

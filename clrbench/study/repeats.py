@@ -9,14 +9,16 @@ A family's *difference* in a study is the mean over the seeds scored for both it
 baseline of (its score - the baseline's score): paired on the final seeds. The family with the
 highest mean score *wins* the study (ties: a win for each tied family).
 
-Across studies: the median difference, its min-max spread, the mean with a 95% t-interval over
-studies (each study's difference carries its tuning luck and its seed noise, so their spread
-measures both), the wins, and an exact two-sided sign test of "the median difference is 0"
-(Holm over the families), which gives the verdict; where it is not significant but the
-t-interval excludes 0, the verdict says so (few studies cannot make the sign test significant:
-3 give no p below 0.25). Fewer than ``MIN_STUDIES`` studies: cannot test. A difference of
-exactly 0 is neither sign (dropped from the sign test); when every difference is 0 the answer
-is "no difference in any study" (p = 1).
+Across studies, the verdict is the pre-registered primary test (docs/concepts/protocol.md,
+``clrbench.analysis.protocol``): the grand mean of the (study × seed) paired differences with
+its standard error (the same final seeds in every study: crossed, two-way ANOVA; seeds drawn per
+study: nested, the t over the studies' means), decided by ``clrbench.analysis.decide`` at the
+workload's margin — better / worse / equivalent within ±margin / undecided with how many more
+studies would likely decide it — Holm over the families. Beside it: the median difference, its
+min-max spread, the wins, the probability of improvement over (study, seed) pairs with its
+stratified bootstrap interval, and the exact sign test over studies (Holm; 3 studies give no p
+below 0.25, so it no longer gives the verdict). Without the final runs (``finals``), each
+study's mean difference is one cell (nested). A difference of exactly 0 is neither sign.
 """
 
 from __future__ import annotations
@@ -28,12 +30,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from clrbench.analysis.stats import ALPHA, CONFIDENCE, holm
-from clrbench.text import plural
+from clrbench.analysis import decide
+from clrbench.analysis.improvement import probability_of_improvement
+from clrbench.analysis.protocol import study_estimate
+from clrbench.analysis.stats import holm
 
-MIN_STUDIES = 3
+MIN_STUDIES = 3  # the sign test's
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]
 ACROSS_COLUMNS += ["wins", "positive", "negative", "p_sign", "p_holm", "verdict"]
+DECIDED_COLUMNS = ["outcome", "margin", "seeds_design", "estimate", "se", "df", "ci90_low"]
+DECIDED_COLUMNS += ["ci90_high", "p_difference", "p_difference_holm", "p_equivalence"]
+DECIDED_COLUMNS += ["p_equivalence_holm", "beyond_margin", "more_studies", "cannot_test"]
+DECIDED_COLUMNS += ["p_improvement", "p_improvement_low", "p_improvement_high", "pairs"]
 
 
 def run_scores(final: pd.DataFrame, chance: float) -> pd.Series:
@@ -90,68 +98,118 @@ def sign_test(differences: np.ndarray) -> tuple[int, int, float]:
     return positive, negative, float(p)
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float]:
-    if values.size < 2:
-        return math.nan, math.nan
-    half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1) * values.std(ddof=1)
-    half /= math.sqrt(values.size)
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 def _family_row(family: str, group: pd.DataFrame, wins: int) -> dict[str, Any]:
+    """The descriptive columns: spread over studies, wins, the sign test (p before Holm)."""
     values = group["difference"].dropna().to_numpy(dtype=np.float64)
     row: dict[str, Any] = dict.fromkeys(ACROSS_COLUMNS, math.nan)
     row |= {"family": family, "studies": int(values.size), "wins": wins}
-    row |= {"positive": 0, "negative": 0, "verdict": "no study to compare"}
+    row |= {"positive": 0, "negative": 0}
     if values.size == 0:
         return row
     row |= {"median": float(np.median(values)), "low": float(values.min())}
     row |= {"high": float(values.max()), "mean": float(values.mean())}
     row["positive"], row["negative"], p = sign_test(values)
-    if values.size < MIN_STUDIES:
-        studies = plural(values.size, "study", "studies")
-        return row | {"verdict": f"cannot test: {studies} (at least {MIN_STUDIES} needed)"}
-    row["ci_low"], row["ci_high"] = _t_interval(values)
-    row["p_sign"] = p
-    row["verdict"] = None if (values != 0).any() else "no difference in any study"
+    row["p_sign"] = p if values.size >= MIN_STUDIES else math.nan
     return row
 
 
-def across_studies(table: pd.DataFrame, baseline: str = "constant") -> pd.DataFrame:
+def _scores_by_seed(final: pd.DataFrame, family: str, chance: float) -> pd.Series:
+    """A study's final scores of one family by seed (failed runs left out)."""
+    rows = final[final["schedule"].astype(str) == family]
+    return pd.Series(run_scores(rows, chance).to_numpy(), index=rows["seed"].to_numpy()).dropna()
+
+
+def paired_table(
+    finals: list[pd.DataFrame], family: str, baseline: str, chance: float
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The (studies × seeds) table of paired differences (family − baseline on the same seed;
+    columns: every seed any study scored, NaN where a study has no pair), and per study the
+    two score arrays on its paired seeds (the strata of the probability of improvement)."""
+    pairs = []
+    for final in finals:
+        a, b = _scores_by_seed(final, family, chance), _scores_by_seed(final, baseline, chance)
+        common = a.index.intersection(b.index).sort_values()
+        pairs.append((common, a[common].to_numpy(), b[common].to_numpy()))
+    seeds = sorted({int(seed) for common, _, _ in pairs for seed in common})
+    table = np.full((len(pairs), len(seeds)), np.nan)
+    column = {seed: j for j, seed in enumerate(seeds)}
+    for i, (common, a, b) in enumerate(pairs):
+        table[i, [column[int(seed)] for seed in common]] = a - b
+    return table, [(a, b) for _, a, b in pairs]
+
+
+def same_seeds(finals: list[pd.DataFrame]) -> bool:
+    """Whether every study re-ran its winners on the same final seeds (crossed design)."""
+    sets = [frozenset(final["seed"].tolist()) for final in finals]
+    return len(set(sets)) <= 1
+
+
+def across_studies(
+    table: pd.DataFrame,
+    baseline: str = "constant",
+    finals: list[pd.DataFrame] | None = None,
+    margin: float | None = None,
+    *,
+    chance: float | None = None,
+) -> pd.DataFrame:
     """Per family other than the baseline, across studies: ``studies`` (with a difference),
-    ``median, low, high`` (min-max), ``mean, ci_low, ci_high`` (95% t over studies),
-    ``wins`` (studies it won), sign counts, ``p_sign``, ``p_holm`` and ``verdict``."""
+    ``median, low, high`` (min-max), ``mean`` (of the studies' differences), ``wins``,
+    sign counts, ``p_sign`` and ``p_holm`` (the sign test, Holm), and the primary test's
+    decided answer: ``ci_low, ci_high`` (its 95% interval) and ``DECIDED_COLUMNS``, with
+    ``verdict`` in words. ``finals``: each study's final runs (``stats.final_metrics``
+    columns), for the (study × seed) table, a diverged run scoring ``chance`` (1 / the
+    workload's classes: required with ``finals``); without them each study is one cell."""
+    if finals is not None and chance is None:
+        raise ValueError("across_studies: give the workload's chance level with its finals")
     if table.empty:
-        return pd.DataFrame(columns=ACROSS_COLUMNS)
+        return pd.DataFrame(columns=ACROSS_COLUMNS + DECIDED_COLUMNS)
     wins = table[table["best"]].groupby("family")["study"].nunique().to_dict()
-    rows = [
-        _family_row(str(family), group, int(wins.get(family, 0)))
-        for family, group in table.groupby("family", sort=False)
-        if family != baseline
-    ]
-    across = pd.DataFrame(rows, columns=ACROSS_COLUMNS)
+    groups = [(str(f), g) for f, g in table.groupby("family", sort=False) if f != baseline]
+    across = pd.DataFrame(
+        [_family_row(family, group, int(wins.get(family, 0))) for family, group in groups],
+        columns=ACROSS_COLUMNS,
+    )
     across["p_holm"] = holm(across["p_sign"].to_numpy(dtype=np.float64))
-    across["verdict"] = [
-        _verdict(r.p_holm, r.median, r.ci_low, r.ci_high) if r.verdict is None else r.verdict
-        for r in across.itertuples()
+    crossed = finals is not None and same_seeds(finals)
+    estimates: dict[str, decide.Estimate] = {}
+    strata: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for family, group in groups:
+        if finals is None:
+            cells = group["difference"].dropna().to_numpy(dtype=np.float64)[:, None]
+            strata[family] = []
+        else:
+            assert chance is not None  # checked above
+            cells, strata[family] = paired_table(finals, family, baseline, chance)
+        estimates[family] = study_estimate(cells, fresh_seeds=not crossed)
+    verdicts = decide.decide(estimates, margin, "studies")
+    design = "same final seeds in every study" if crossed else "final seeds drawn per study"
+    if finals is None:
+        design = "one mean difference per study"
+    decided = [
+        _decided(verdicts[f], estimates[f], probability_of_improvement(strata[f]), design)
+        for f, _ in groups
     ]
-    return across
+    return across.assign(**pd.DataFrame(decided, index=across.index).to_dict("series"))
 
 
-def _verdict(p_holm: float, median: float, ci_low: float, ci_high: float) -> str:
-    """The sign test decides; when it does not, a t-interval over studies that excludes 0 is
-    named (a consistent sign the test could not confirm, e.g. 3 studies: no p below 0.25)."""
-    if p_holm < ALPHA:
-        return "better" if median > 0 else "worse"
-    if ci_low > 0 or ci_high < 0:
-        side = "above" if ci_low > 0 else "below"
-        return f"sign test not significant; t-interval over studies {side} 0"
-    return "no difference beyond tuning luck and seed noise"
-
-
-def interval_excludes_zero(across: pd.DataFrame) -> pd.DataFrame:
-    """The families whose 95% t-interval over studies lies wholly above or below 0."""
-    return across[(across["ci_low"] > 0) | (across["ci_high"] < 0)]
+def _decided(
+    verdict: decide.Verdict, estimate: decide.Estimate, improvement: Any, design: str
+) -> dict[str, Any]:
+    """One family's primary-test columns."""
+    return {
+        "outcome": verdict.outcome, "margin": verdict.margin, "seeds_design": design,
+        "estimate": estimate.difference, "se": estimate.se, "df": estimate.df,
+        "ci_low": verdict.ci95[0], "ci_high": verdict.ci95[1],
+        "ci90_low": verdict.ci90[0], "ci90_high": verdict.ci90[1],
+        "p_difference": verdict.p_difference, "p_difference_holm": verdict.p_difference_holm,
+        "p_equivalence": verdict.p_equivalence,
+        "p_equivalence_holm": verdict.p_equivalence_holm,
+        "beyond_margin": verdict.beyond_margin, "more_studies": verdict.more_needed,
+        "cannot_test": verdict.cannot_test,
+        "p_improvement": improvement.probability, "p_improvement_low": improvement.low,
+        "p_improvement_high": improvement.high, "pairs": improvement.pairs,
+        "verdict": decide.words(verdict),
+    }  # fmt: skip
 
 
 def baseline_wins(table: pd.DataFrame, baseline: str = "constant") -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import workload_margin
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.reporting import figures as run_figures
 from clrbench.reporting import page
@@ -99,8 +100,11 @@ def read_draw(study_dir: Path, record: DrawState, chance: float) -> dict[str, An
     return parts | {"winners": record.winners}
 
 
-def analyse_study(study_dir: str | Path, target: float | None = None) -> StudyAnalysis:
-    """Every statistic of the study report, from the folder alone."""
+def analyse_study(
+    study_dir: str | Path, target: float | None = None, margin_pp: float | None = None
+) -> StudyAnalysis:
+    """Every statistic of the study report, from the folder alone (``margin_pp``: --margin,
+    replacing the workload's own)."""
     study_dir = Path(study_dir)
     state = read_state(study_dir)
     config = load_config(study_dir, state)
@@ -112,7 +116,7 @@ def analyse_study(study_dir: str | Path, target: float | None = None) -> StudyAn
         draws.append(parts)
     if not draws:
         raise ResultsError(f"{study_dir}: no complete trial yet (run the study first)")
-    return study_analysis(config, state, draws, target)
+    return study_analysis(config, state, draws, target, margin_pp)
 
 
 def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> DrawAnalysis:
@@ -146,6 +150,7 @@ def study_analysis(
     state: StudyState | dict[str, Any],
     draws: list[dict[str, Any]],
     target: float | None = None,
+    margin_pp: float | None = None,
 ) -> StudyAnalysis:
     """Every statistic of the study report from its studies' phases (``read_draw``'s parts:
     ``scores``, the recorded ``winners`` and the phases' frames, None before they ran). Study
@@ -156,6 +161,7 @@ def study_analysis(
     studies = [draw_analysis(config, i, parts) for i, parts in enumerate(draws)]
     first, scores, final = studies[0], draws[0]["scores"], draws[0].get("final")
     winners = first.choice.winners
+    margin = workload_margin(config.workload, margin_pp)
     found: dict[str, Any] = {"points": first.choice.points}
     if first.choice.points is not None:
         curve = sensitivity_curve(first.choice.points)
@@ -164,12 +170,16 @@ def study_analysis(
         present = set(final.schedules) & set(final.runs["schedule"].astype(str))
         families = [f for f in winners if f in present]
         if families:
-            found["main"] = final_comparison(final, families, target)
+            found["main"] = final_comparison(final, families, target, margin)
             target = found["main"].target
         if set(ZERO_BUDGET_LABELS) <= present:
-            found["zero"] = final_comparison(final, ["lr-find-constant", "lr-find-clr"], target)
+            found["zero"] = final_comparison(
+                final, ["lr-find-constant", "lr-find-clr"], target, margin
+            )
             if families:
-                found["versus"] = final_comparison(final, [families[0], "lr-find-clr"], target)
+                found["versus"] = final_comparison(
+                    final, [families[0], "lr-find-clr"], target, margin
+                )
         found["final_all"] = final
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
     done = [s.metrics for s in studies if s.metrics is not None]
@@ -181,8 +191,9 @@ def study_analysis(
         scores=scores,
         budget=best_vs_budget(scores, config.bootstrap),
         baseline=baseline,
+        margin=margin,
         per_study=table,
-        across=across_studies(table, baseline),
+        across=across_studies(table, baseline, done, margin.value, chance=config.workload.chance),
         **found,
     )
 
@@ -276,11 +287,13 @@ def render_study(
     formats: Sequence[str] = page.FORMATS,
     target: float | None = None,
     templates: Path = page.TEMPLATES,
+    margin_pp: float | None = None,
 ) -> dict[str, Path]:
     """Write report.html / report.md (+ figures/) of a study folder; returns the paths."""
     formats = page.check_options(formats, target)
     study_dir = Path(study_dir)
-    return write_study(study_dir, analyse_study(study_dir, target), out_dir, formats, templates)
+    analysis = analyse_study(study_dir, target, margin_pp)
+    return write_study(study_dir, analysis, out_dir, formats, templates)
 
 
 def write_study(

@@ -10,10 +10,13 @@ study TOML under ``[[family]]`` / ``[family.space]``::
     base_lr   = { log = [0.05, 0.5], times = "max_lr" }   # a fraction of another knob
     decay     = { log = [0.01, 1.0], unit = "fraction_at_end" }  # per-step factor reaching it
     total_steps = { value = 25, unit = "epochs" }         # fixed (a plain number works too)
+    warmup_steps = { uniform = [0.02, 0.1], unit = "run" } # a share of the run -> steps
+    cooldown  = "1-sqrt"                                  # a fixed choice (a string)
 
 Units: ``steps`` (the default; the value as is), ``epochs`` (times the steps per epoch, rounded
-to a whole number of steps, at least 1), ``fraction_at_end`` (the per-step factor ``v^(1/T)``
-that multiplies to ``v`` over the run's ``T`` steps). ``times`` multiplies by another knob's
+to a whole number of steps, at least 1), ``run`` (times the run's ``T`` steps, rounded, at least
+1), ``fraction_at_end`` (the per-step factor ``v^(1/T)`` that multiplies to ``v`` over the run's
+``T`` steps). ``times`` multiplies by another knob's
 value (resolved first). Rates are rounded to 4 significant digits, so tables stay legible.
 
 Trials are the points of a scrambled Sobol sequence (``scipy.stats.qmc.Sobol``) in the unit cube
@@ -35,10 +38,12 @@ import numpy as np
 from scipy.stats import qmc
 
 from clrbench import schedules
+from clrbench.config.optimizers import DECAY_ROLE, check_optimizer, weight_decay_range
 from clrbench.errors import ClrbenchError, ConfigError
 
 KINDS = ("log", "uniform", "int")
-UNITS = ("steps", "epochs", "fraction_at_end")
+UNITS = ("steps", "epochs", "run", "fraction_at_end")
+LENGTH_UNITS = ("epochs", "run")  # units that turn a value into a count of steps
 SIGNIFICANT = 4
 
 
@@ -52,6 +57,7 @@ class Knob:
     high: float
     unit: str = "steps"
     times: str | None = None
+    choice: str | None = None  # a fixed string value (a shape's name), not a number
 
     @property
     def ranged(self) -> bool:
@@ -68,6 +74,8 @@ class Knob:
         return self.low + u * (self.high - self.low)
 
     def to_toml(self) -> Any:
+        if self.choice is not None:
+            return self.choice
         if self.kind is None and self.unit == "steps" and self.times is None:
             return self.low
         entry: dict[str, Any] = {"value": self.low} if self.kind is None else {}
@@ -90,6 +98,8 @@ def parse_knob(family: str, name: str, raw: Any) -> Knob:
         raise ConfigError(f"{where}: expected a number or a table, got {raw!r}")
     if isinstance(raw, int | float):
         return Knob(name, None, float(raw), float(raw))
+    if isinstance(raw, str):
+        return Knob(name, None, 0.0, 0.0, choice=raw)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a number or a table, got {raw!r}")
     raw = dict(raw)
@@ -132,6 +142,7 @@ class Family:
     name: str
     granularity: str
     knobs: tuple[Knob, ...]
+    optimizer: str | None = None  # the family's own optimizer (None: the study's)
 
     @property
     def ranged(self) -> tuple[Knob, ...]:
@@ -150,12 +161,16 @@ class Family:
                 value *= values[knob.times]
             values[knob.name] = value
         return {
-            k.name: _in_unit(values[k.name], k, steps_per_epoch, total_steps, k.name in rates)
+            k.name: k.choice
+            if k.choice is not None
+            else _in_unit(values[k.name], k, steps_per_epoch, total_steps, k.name in rates)
             for k in self.knobs
         }
 
     def to_toml(self) -> dict[str, Any]:
         entry = {"label": self.label, "name": self.name, "granularity": self.granularity}
+        if self.optimizer is not None:
+            entry["optimizer"] = self.optimizer
         return entry | {"space": {k.name: k.to_toml() for k in self.knobs}}
 
 
@@ -164,6 +179,8 @@ def _in_unit(
 ) -> float | int:
     if knob.unit == "epochs":
         return max(1, round(value * steps_per_epoch))
+    if knob.unit == "run":
+        return max(1, round(value * total_steps))
     if knob.unit == "fraction_at_end":
         return float(f"{value ** (1 / total_steps):.9g}")
     if knob.kind == "int" or (knob.kind is None and value == int(value) and knob.times is None):
@@ -175,14 +192,21 @@ def parse_family(raw: Any, index: int) -> Family:
     """A family from its ``[[family]]`` table."""
     if not isinstance(raw, dict) or "name" not in raw or "label" not in raw:
         raise ConfigError(f"[[family]] #{index + 1}: needs a 'label' and a 'name'")
-    extra = set(raw) - {"label", "name", "granularity", "space"}
+    extra = set(raw) - {"label", "name", "granularity", "space", "optimizer"}
     if extra:
         raise ConfigError(f"family {raw['label']!r}: unknown key(s) {', '.join(sorted(extra))}")
     space = raw.get("space", {})
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"family {raw['label']!r}: needs a [family.space] of its knobs")
     knobs = tuple(parse_knob(raw["label"], name, value) for name, value in space.items())
-    family = Family(str(raw["label"]), str(raw["name"]), raw.get("granularity", "iteration"), knobs)
+    optimizer = raw.get("optimizer")
+    if optimizer is not None:
+        if not isinstance(optimizer, str):
+            raise ConfigError(f"family {raw['label']!r}: optimizer must be a string")
+        check_optimizer(optimizer)
+    family = Family(
+        str(raw["label"]), str(raw["name"]), raw.get("granularity", "iteration"), knobs, optimizer
+    )
     names = {k.name for k in knobs}
     for knob in knobs:
         target = next((k for k in knobs if k.name == knob.times), None)
@@ -198,19 +222,33 @@ def parse_family(raw: Any, index: int) -> Family:
 
 
 def _check_units_fit_roles(family: Family) -> None:
-    """``unit = "epochs"`` turns a value into steps: only for a parameter that counts
-    iterations (its declared role), or a rate would silently be multiplied by an epoch."""
+    """``unit = "epochs"`` or ``"run"`` turns a value into steps: only for a parameter that
+    counts iterations (its declared role), or a rate would silently be multiplied by a length."""
     try:
         declared = schedules.roles(family.name)
     except ClrbenchError:  # an unknown schedule is named when the trials are built
         return
     for knob in family.knobs:
         role = declared.get(knob.name)
-        if knob.unit == "epochs" and role is not None and role not in schedules.STEP_ROLES:
+        if knob.choice is not None and role not in (None, "shape"):
             raise ConfigError(
-                f"family {family.label!r}, {knob.name}: unit = 'epochs' is for counts of "
+                f"family {family.label!r}, {knob.name}: expected a number or a table, got "
+                f"{knob.choice!r} (a string is the choice of a shape parameter; {knob.name} "
+                f"is a {role} parameter of {family.name})"
+            )
+        if knob.unit in LENGTH_UNITS and role is not None and role not in schedules.STEP_ROLES:
+            raise ConfigError(
+                f"family {family.label!r}, {knob.name}: unit = {knob.unit!r} is for counts of "
                 f"iterations, and {knob.name} is a {role} parameter of {family.name}"
             )
+
+
+def decay_knob(optimizer: str) -> Knob | None:
+    """The weight-decay knob of a family of ``optimizer``, from its declared log-uniform range
+    (``clrbench.config.optimizers``); None for an optimizer without weight decay. Written
+    ``weight_decay = { log = [low, high] }`` in a family's space."""
+    bounds = weight_decay_range(optimizer)
+    return None if bounds is None else Knob(DECAY_ROLE, "log", *bounds)
 
 
 def family_seed(sampling_seed: int, label: str) -> np.random.Generator:

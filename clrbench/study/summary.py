@@ -89,6 +89,9 @@ def summary(analysis: StudyAnalysis) -> dict[str, Any]:
         else 0,
         "families": [f.label for f in config.families],
         "baseline": analysis.baseline,
+        "margin": analysis.margin.to_json(),
+        "primary_test": "grand mean of the (study x seed) paired differences, decided at the "
+        "margin: better / worse / equivalent / undecided (docs/concepts/protocol.md)",
         "protocol": _protocol(config),
         "per_study": [_study(analysis, s) for s in analysis.studies],
         "headline": headline,

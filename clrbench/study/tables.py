@@ -9,7 +9,7 @@ import pandas as pd
 
 from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
-from clrbench.study.config import STUDY_SEED_STRIDE
+from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig
 from clrbench.text import number, pct, percent
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def protocol_rows(analysis: StudyAnalysis) -> list[tuple[str, str]]:
         (
             "workload",
             f"{config.workload.epochs} epochs, batch {config.workload.batch_size}, "
-            f"{config.workload.optimizer}",
+            f"{config.workload.optimizer}{_own_optimizers(config)}",
         ),
         (
             "budget",
@@ -210,3 +210,13 @@ def protocol_rows(analysis: StudyAnalysis) -> list[tuple[str, str]]:
         ("dataset md5", json.dumps(split.get("dataset_md5", {}), sort_keys=True)),
         ("phases", json.dumps(analysis.state.phases, sort_keys=True)),
     ]
+
+
+def _own_optimizers(config: StudyConfig) -> str:
+    """`` (family: optimizer; ...)`` for the families that train their own optimizer."""
+    own = [
+        f"{f.label}: {f.optimizer}"
+        for f in config.families
+        if f.optimizer is not None and f.optimizer != config.workload.optimizer
+    ]
+    return f" ({'; '.join(own)})" if own else ""

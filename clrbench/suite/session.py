@@ -35,6 +35,7 @@ class Execution:
     force: bool = False
     quiet: bool = False
     report: bool = True
+    margin: float | None = None  # --margin (pp) for the report, else the workload's own
 
 
 def run_one(plan: Plan, out: Path, how: Execution) -> tuple[Results, int]:
@@ -57,7 +58,7 @@ def run_one(plan: Plan, out: Path, how: Execution) -> tuple[Results, int]:
         if how.report:
             from clrbench.reporting.render import render
 
-            for path in render(results, out / "report").values():
+            for path in render(results, out / "report", margin_pp=how.margin).values():
                 console.print(f"report: {path}", markup=False)
     errors = Console(stderr=True, soft_wrap=True)  # failures are errors: shown even when quiet
     for record in outcome.failed:

@@ -151,7 +151,13 @@ def fit_run(
         steps_per_execution = 1  # Keras calls batch hooks once per execution
     else:
         learning_rate = spec.schedule.keras()
-    workload.compile_model(model, spec.workload.optimizer, learning_rate, steps_per_execution)
+    workload.compile_model(
+        model,
+        spec.workload.optimizer,
+        learning_rate,
+        steps_per_execution,
+        weight_decay=spec.workload.weight_decay,
+    )
     epoch_log.t0 = time.perf_counter()
     model.fit(
         *train,

@@ -13,7 +13,9 @@ core. This loop keeps what the suite compares and drops the rest:
 - per-epoch evaluation of the whole evaluation set in one compiled function, and with
   ``eval_every`` also within the epoch: the epoch's steps are then split into several calls of
   the same compiled function (its first batch and count are arguments), so the batch log is
-  the same whether or not a run is evaluated within its epochs.
+  the same whether or not a run is evaluated within its epochs. A schedule-free optimizer's
+  runs are evaluated at its evaluation point x (:class:`EvaluationModel`), their batch log taken
+  at y, where the gradient is.
 
 The batch order is a seeded numpy permutation per epoch (``np.random.default_rng(seed)``):
 the same seed gives the same batches whatever else runs in the process. That order is not
@@ -65,14 +67,17 @@ def train_loop(
     steps = -(-examples // batch_size)
     train_epoch = _compiled_steps(model, optimizer, (x_train, y_train), batch_size, task)
 
+    predict = EvaluationModel(model, optimizer)
+
     @tf.function
     def evaluate():
         total_loss = tf.constant(0.0, tf.float64)
         correct = tf.constant(0.0, tf.float64)
         n = tf.shape(y_eval)[0]
+        weights = predict.weights()  # once per evaluation
         for start in tf.range(0, n, EVAL_CHUNK):
             x, y = x_eval[start : start + EVAL_CHUNK], y_eval[start : start + EVAL_CHUNK]
-            probabilities = model(x, training=False)
+            probabilities = predict(weights, x)
             per_example = task.per_example_loss(y, probabilities)
             total_loss += tf.reduce_sum(tf.cast(per_example, tf.float64))
             correct += tf.reduce_sum(tf.cast(task.batch_accuracy(y, probabilities), tf.float64))
@@ -108,6 +113,39 @@ def train_loop(
             return
 
 
+class EvaluationModel:
+    """The model as evaluations see it: at the optimizer's evaluation point where it has one
+    (schedule-free: ``evaluation_weights()``, x), else at its weights. Evaluating at x is a
+    stateless call (``Model.stateless_call`` with x in place of the trainable variables): the
+    training weights y are only read, never assigned, so they stay bitwise what they were."""
+
+    def __init__(self, model: Any, optimizer: Any):
+        self.model = model
+        self.at = getattr(optimizer, "evaluation_weights", None)
+        if self.at is not None:
+            optimizer.build(model.trainable_variables)
+            trained = [id(v) for v in optimizer._trainable_variables]
+            if trained != [id(v) for v in model.trainable_variables]:
+                raise ValueError("the optimizer trains other variables than the model's")
+
+    def weights(self) -> list:
+        return [] if self.at is None else self.at()
+
+    def __call__(self, weights: list, x: Any) -> Any:
+        if self.at is None:
+            return self.model(x, training=False)
+        fixed = [v.value for v in self.model.non_trainable_variables]
+        outputs, _ = self.model.stateless_call(weights, fixed, x, training=False)
+        return outputs
+
+
+def applied_rate(optimizer: Any) -> Any:
+    """The rate the optimizer's next update applies: its schedule at the step counter, or a
+    schedule-free optimizer's warmed-up rate (``applied_learning_rate``)."""
+    applied = getattr(optimizer, "applied_learning_rate", None)
+    return optimizer.learning_rate if applied is None else applied()
+
+
 def _compiled_steps(
     model: Any, optimizer: Any, train: tuple[Any, Any], batch_size: int, task: Any
 ) -> Callable[[Any, Any, Any], Any]:
@@ -124,7 +162,7 @@ def _compiled_steps(
     variables = model.trainable_variables
 
     def step(x, y):
-        rate = optimizer.learning_rate  # evaluated at the step counter, before the update
+        rate = applied_rate(optimizer)  # evaluated at the step counter, before the update
         with tf.GradientTape() as tape:
             probabilities = model(x, training=True)
             loss = loss_fn(y, probabilities)

@@ -83,7 +83,9 @@ def sweep_seed(
     x, y = task.preprocess(data.x_train), data.y_train.astype(np.int32)
     keras.backend.clear_session()
     model = task.build_model(x.shape[1:], seed)
-    optimizer = build_optimizer(workload.optimizer, settings.schedule.keras())
+    optimizer = build_optimizer(
+        workload.optimizer, settings.schedule.keras(), workload.weight_decay
+    )
     rows = train_steps(
         model,
         optimizer,

@@ -34,6 +34,7 @@ import pandas as pd
 
 from clrbench.config.runs import steps_per_epoch as count_steps
 from clrbench.data.load import Dataset, load_dataset
+from clrbench.errors import ConfigError
 from clrbench.train import devices, models, quiet, workload
 from clrbench.train.batch_log import EpochLog
 from clrbench.train.keras_fit import STEPS_PER_EXECUTION, fit_run
@@ -161,7 +162,14 @@ def _loop(
     keras.backend.clear_session()
     task = models.resolve(spec.workload)
     model = task.build_model(tuple(train[0].shape[1:]), spec.seed)
-    optimizer = workload.build_optimizer(spec.workload.optimizer, spec.schedule.keras())
+    optimizer = workload.build_optimizer(
+        spec.workload.optimizer,
+        spec.schedule.keras(),
+        spec.workload.weight_decay,
+        spec.workload.optimizer_warmup_steps,
+    )
+    if hasattr(optimizer, "evaluation_weights"):
+        check_no_batch_norm(model, spec.workload.optimizer)
     train_loop(
         model,
         optimizer,
@@ -175,6 +183,24 @@ def _loop(
         task=task,
         evaluations_within=spec.workload.evaluations_within,
     )
+
+
+def check_no_batch_norm(model: Any, optimizer: str) -> None:
+    """ConfigError for a model with batch normalization under a schedule-free optimizer: its
+    statistics would be y's, and it is evaluated at x (the reference's caveat)."""
+    import keras
+
+    found = [
+        layer.name
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if found:
+        raise ConfigError(
+            f"optimizer {optimizer!r} is schedule-free and the model has batch normalization "
+            f"({', '.join(found)}): its statistics would be y's while the model is evaluated at "
+            "x; use another optimizer"
+        )
 
 
 def train_run(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clrbench.config.optimizers import OPTIMIZERS, check_optimizer
+from clrbench.config.optimizers import check_weight_decay, spec
 
 if TYPE_CHECKING:
     import keras
@@ -32,21 +32,41 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
 
 
-def build_optimizer(name: str, learning_rate: Any) -> keras.optimizers.Optimizer:
-    """An optimizer by name with a fixed rate or a LearningRateSchedule."""
+def build_optimizer(
+    name: str,
+    learning_rate: Any,
+    weight_decay: float | None = None,
+    warmup_steps: int | None = None,
+) -> keras.optimizers.Optimizer:
+    """An optimizer by name (``clrbench.config.optimizers``) with a fixed rate or a
+    LearningRateSchedule; ``weight_decay`` (None: the optimizer's default) for those that take
+    one, ``warmup_steps`` (None: 0) for the schedule-free ones."""
     import keras
 
-    class_name, kwargs = OPTIMIZERS[check_optimizer(name)]
-    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
+    from clrbench.train import adamw, schedule_free
+
+    found = spec(name)
+    kwargs = dict(found.kwargs)
+    if not found.own:
+        return getattr(keras.optimizers, found.keras_class)(learning_rate=learning_rate, **kwargs)
+    kwargs["weight_decay"] = check_weight_decay(name, weight_decay)
+    if found.schedule_free:
+        kwargs["warmup_steps"] = warmup_steps or 0
+    module = schedule_free if found.schedule_free else adamw
+    return getattr(module, found.keras_class)(learning_rate=learning_rate, **kwargs)
 
 
 def compile_model(
-    model: keras.Model, optimizer: str, learning_rate: Any, steps_per_execution: int = 1
+    model: keras.Model,
+    optimizer: str,
+    learning_rate: Any,
+    steps_per_execution: int = 1,
+    weight_decay: float | None = None,
 ) -> None:
     """Compile with the workload's loss and metric (the one place they are set) and the named
     optimizer at ``learning_rate`` (a fixed rate or a LearningRateSchedule)."""
     model.compile(
-        optimizer=build_optimizer(optimizer, learning_rate),
+        optimizer=build_optimizer(optimizer, learning_rate, weight_decay),
         loss=LOSS,
         metrics=METRICS,
         steps_per_execution=steps_per_execution,

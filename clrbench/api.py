@@ -18,7 +18,7 @@ from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.config.resolve import EXPERIMENT_OPTIONS, ConfigSource, check_options
 from clrbench.config.workloads import BUILT_IN as WORKLOADS
 from clrbench.data.registry import DATASETS
-from clrbench.errors import ConfigError, ResultsError
+from clrbench.errors import ConfigError, ResultsError, no_results_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +36,7 @@ EXECUTION_OPTIONS = (
     "backend",
     "scheduler",
     "stack",
+    "stack_width",
     "force",
     "quiet",
     "no_report",
@@ -78,7 +79,7 @@ def run(
     outs, base = output_folders(
         out, experiments[0].name, [name_of(e.workload) for e in experiments]
     )
-    plans = _plans(experiments, how, options.get("stack"))
+    plans = _plans(experiments, how, options.get("stack"), options.get("stack_width"))
     from clrbench.suite.session import run_one
 
     trained = [run_one(plan, folder, how) for plan, folder in zip(plans, outs, strict=True)]
@@ -124,11 +125,12 @@ def _execution(options: dict[str, Any]):
     )
 
 
-def _plans(experiments, how, stack: bool | None):
+def _plans(experiments, how, stack: bool | None, width: int | None):
     """Every workload's data found and verified, a plug-in's model built, every schedule's
-    rates checked: a missing file is one error line, not N failed runs."""
+    rates checked: a missing file is one error line, not N failed runs; stacked as asked or
+    where measured faster (``clrbench.suite.session.stacking_plan``)."""
     from clrbench.data.load import load_dataset
-    from clrbench.suite.devices import resolve_stack
+    from clrbench.suite.session import stacking_plan
 
     for experiment in experiments:
         load_dataset(experiment.workload.dataset, data_dir=how.data_dir)
@@ -137,7 +139,7 @@ def _plans(experiments, how, stack: bool | None):
 
             check_plugin_model(experiment.workload)
     # stacked or not, settled here, before any writing
-    return [e.plan(stack=resolve_stack(stack)) for e in experiments]
+    return [stacking_plan(e, stack, width) for e in experiments]
 
 
 def load_results(path: PathLike, **options: Any) -> Results:
@@ -162,7 +164,7 @@ def _results(results_or_path: Results | PathLike) -> Results:
         return results_or_path
     folder = Path(results_or_path)
     if not folder.is_dir():
-        raise ResultsError(f"{folder}: no such results folder")
+        raise no_results_folder(folder)
     return load_results(folder)
 
 
@@ -232,7 +234,7 @@ def report(
     folders = [Path(name) for name in given]
     for folder in folders:
         if not folder.is_dir():
-            raise ResultsError(f"{folder}: no such results folder")
+            raise no_results_folder(folder)
     workloads = _across_folders(folders)
     if workloads is not None:
         return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)

@@ -21,6 +21,18 @@ class ResultsError(ClrbenchError):
     """A results folder or baseline file that is missing or cannot be read."""
 
 
+def no_results_folder(path: object) -> ResultsError:
+    """The one line for a path given as a results folder that is not a folder."""
+    from pathlib import Path
+
+    if Path(str(path)).is_file():
+        return ResultsError(
+            f"{path}: a file, not a results folder (give the folder that `run` or `study` "
+            "wrote, the one holding runs/ or study.json)"
+        )
+    return ResultsError(f"{path}: no such results folder")
+
+
 class ResultsWarning(UserWarning):
     """Something about a results folder a user should know: runs left out, stale or missing."""
 

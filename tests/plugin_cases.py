@@ -116,3 +116,49 @@ unseeded = _plugin(build_model=_unseeded)
 not_a_model = _plugin(build_model=lambda *args: "a model")
 not_a_plugin = {"load_data": load_data}
 bad_classes = _plugin(num_classes=1)
+
+
+def _conv_data():
+    x, y, x_test, y_test = load_data()
+    return x.reshape(-1, 2, 2, 1), y, x_test.reshape(-1, 2, 2, 1), y_test
+
+
+def _conv_model(input_shape, num_classes, seed):
+    """Conv2D (weighted, not Dense: a stack calls it once per member) -> Flatten -> Dense."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Conv2D(
+                6, 1, activation="relu", kernel_initializer=keras.initializers.HeUniform(seed)
+            ),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                num_classes,
+                activation="softmax",
+                kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+            ),
+        ]
+    )
+
+
+def _dropout_model(input_shape, num_classes, seed):
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Dense(16, kernel_initializer=keras.initializers.GlorotUniform(seed)),
+            keras.layers.Dropout(0.5, seed=seed),
+            keras.layers.Dense(
+                num_classes,
+                activation="softmax",
+                kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+            ),
+        ]
+    )
+
+
+conv = _plugin(name="conv", load_data=_conv_data, build_model=_conv_model)
+dropout = _plugin(name="dropout", build_model=_dropout_model)

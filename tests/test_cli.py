@@ -305,7 +305,7 @@ def test_list_piped_shows_whole_cells_without_markup(capsys):
     assert "``" not in text and "…" not in text
     for name, params, doc, _ in catalog(keras=True):
         shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
-        row = next(line for line in lines if line.startswith(f"│ {name} "))
+        row = next(line for line in lines if line.startswith(f"  {name} | "))
         assert shown in row and doc.replace("``", "") in row, row
 
 

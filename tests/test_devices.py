@@ -27,7 +27,8 @@ needs_gpu = pytest.mark.skipif(
 def test_stack_choices():
     assert devices.resolve_stack("on") is devices.resolve_stack(True) is True
     assert devices.resolve_stack("off") is devices.resolve_stack(False) is False
-    assert devices.resolve_stack("auto") is devices.resolve_stack(None) is bool(GPUS)
+    assert devices.resolve_stack("auto") is devices.resolve_stack(None) is None  # per workload
+    assert devices.choose_stack(None, "mnist-mlp").on is bool(GPUS)
     with pytest.raises(ConfigError, match="stack must be one of auto, on, off"):
         devices.resolve_stack("sometimes")
 

@@ -183,6 +183,37 @@ def test_a_worker_killed_with_sigkill_fails_only_its_run(tmp_path, mnist_dir):
 
 
 @pytest.mark.slow
+def test_a_worker_killed_with_sigkill_fails_only_its_stacks_members(tmp_path, mnist_dir):
+    """``--stack --stack-width 2``: 4 runs in 2 stacks on 2 workers. Killing one worker fails
+    the members of the stack it held, with the cause, and nothing else; the resume retrains
+    just those, leaving the other stack's files byte for byte."""
+    config, out = write_config(tmp_path), tmp_path / "out"
+    args = [*run_args(config, out), "--stack", "--stack-width", "2"]
+    cli = clrbench(args, mnist_dir, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    flights = wait_for(lambda: running(out), "a stack to start", process=cli)
+    pid = next(iter(flights.values()))
+    os.kill(pid, signal.SIGKILL)
+    victims = {run_id for run_id, p in flights.items() if p == pid}
+    code, err = finish(cli)
+
+    assert code == 1 and len(victims) == 2, err
+    for victim in victims:
+        assert f"failed {victim}: worker process {pid} killed by SIGKILL (signal 9)" in err
+    status = {run_id: r["status"] for run_id, r in records(out).items()}
+    assert {status.pop(v) for v in victims} == {"failed"} and set(status.values()) == {"ok"}
+    before = snapshot(out)
+    for victim in victims:
+        del before[victim]
+
+    code, err = run_cli(args, mnist_dir)
+    assert code == 0, err
+    assert "2 runs were already complete" in err  # only the killed stack's members retrain
+    after = snapshot(out)
+    assert {k: after[k] for k in before} == before
+    assert {r["status"] for r in records(out).values()} == {"ok"}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "to_group", "code"),
     [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],

@@ -279,3 +279,19 @@ def test_evaluations_within_epochs_are_logged(store_uri, eval_every_results, cap
         logged = history(client, child.info.run_id, "test_accuracy")
         assert logged["step"].tolist() == [9, 19, 23, 29, 39, 47]
         assert history(client, child.info.run_id, "train_loss")["step"].tolist() == [23, 47]
+
+
+def test_artifacts_go_beside_the_store_not_into_the_working_folder(
+    empty_store, synthetic_folder, tmp_path, capsys, monkeypatch
+):
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copyfile(empty_store, store / "mlflow.db")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = export(capsys, synthetic_folder, f"sqlite:///{store / 'mlflow.db'}")
+    assert code == 0, err
+    assert not (elsewhere / "mlruns").exists()
+    uploaded = list((store / "mlruns").rglob("report.md"))
+    assert len(uploaded) == 1 and uploaded[0].read_text() == "# the report\n"

@@ -244,3 +244,12 @@ def test_preset_entries_train_each_optimizer_at_its_checked_rate() -> None:
     assert optimizers.preset_rate("mnist1d-mlp", "adam") is None
     with pytest.raises(ConfigError, match="no preset rate"):
         optimizers.optimizer_entry("mnist1d-mlp", "rmsprop")
+
+
+def test_preset_rates_exist_for_every_checked_workload_and_new_optimizer() -> None:
+    from clrbench.config.workloads import BUILT_IN
+
+    for workload, rates in optimizers.PRESET_RATES.items():
+        assert workload in BUILT_IN
+        assert set(rates) == {"adamw", "nadamw", "schedulefree-adamw", "schedulefree-sgd"}
+        assert all(rate > 0 for rate in rates.values())

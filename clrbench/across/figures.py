@@ -85,6 +85,13 @@ def build_across_figures(analysis: AcrossAnalysis, colors: dict[str, Any]) -> li
     """The report's figures as ``{"name", "title", "caption", "figure"}``, in report order."""
     profiled = ", ".join(analysis.profiled) or "none"
     specs = [
+        ("differences", "Differences against the baseline",
+         differences_figure(analysis, colors),
+         f"Final test accuracy of each schedule minus {analysis.baseline}'s on each workload "
+         "(ok runs), with the 95% Welch confidence interval of the difference. Hollow "
+         "markers: not tested (fewer than 3 ok seeds on either side, or no variation). An "
+         "interval that excludes 0 is not yet significant: the p-values are Holm-adjusted "
+         "(see the table)."),
         ("profile", "Performance profile of steps to target",
          profile_figure(analysis.profile, colors),
          "For each schedule, ρ(τ) is the fraction of workloads on which its median steps to "
@@ -94,12 +101,6 @@ def build_across_figures(analysis: AcrossAnalysis, colors: dict[str, Any]) -> li
          "optimizer steps, not seconds. The score in the "
          "legend is the area under ρ over τ in [1, 4] divided by 3: 1 = fastest on every "
          f"workload, 0 = never within 4× of the fastest. Schedules profiled: {profiled}."),
-        ("differences", "Differences against the baseline",
-         differences_figure(analysis, colors),
-         f"Final test accuracy of each schedule minus {analysis.baseline}'s on each workload "
-         "(ok runs), with the 95% Welch confidence interval of the difference. Hollow "
-         "markers: not tested (fewer than 3 ok seeds on either side, or no variation). An "
-         "interval that excludes 0 is not yet significant: the p-values are Holm-adjusted "
-         "(see the table)."),
     ]  # fmt: skip
-    return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+    figures = [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+    return [figures[0] | {"lead": True}, *figures[1:]]  # the differences open the report

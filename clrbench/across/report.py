@@ -23,7 +23,7 @@ from clrbench.across.analysis import AcrossAnalysis
 from clrbench.across.figures import build_across_figures
 from clrbench.analysis.workload import workload_name
 from clrbench.errors import ResultsError
-from clrbench.reporting import page
+from clrbench.reporting import lead, page
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import aligned, provenance_rows
 from clrbench.store import atomic
@@ -138,6 +138,7 @@ def _context(
             "profile": aligned(tables.profile_table(analysis)),
         },
         "agreement": tables.agreement_rows(analysis),
+        "answer": answer(analysis),
         "colors": page.hex_colors(page.palette(schedules)),
         "figures": figures,
         "provenance": [
@@ -145,6 +146,16 @@ def _context(
             *provenance_rows(first)[-2:],
         ],  # fmt: skip
     }
+
+
+def answer(analysis: across.AcrossAnalysis) -> str:
+    """The report's first sentence: on each workload, each schedule's final test accuracy minus
+    the baseline's with its Welch 95% interval, largest first."""
+    parts = []
+    for workload, rows in analysis.differences.groupby("workload", sort=False):
+        parts.append(f"on {workload} {lead.listed(rows)}")
+    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI)"
+    return f"{opening}: {'; '.join(parts)}." if parts else f"{opening}: nothing to compare."
 
 
 def render_across(

@@ -8,7 +8,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from clrbench.errors import ConfigError, ResultsError
+from clrbench.errors import ConfigError, no_results_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +38,9 @@ def export_command(args: argparse.Namespace) -> int:
     if not args.tensorboard and not args.csv and not args.mlflow:
         raise ConfigError("export: give --tensorboard DIR, --csv FILE and/or --mlflow URI")
     if args.mlflow:
-        from clrbench.store.mlflow_export import require_mlflow
+        from clrbench.store.mlflow_export import check_tracking_uri, require_mlflow
 
+        check_tracking_uri(args.mlflow)
         require_mlflow()
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
@@ -47,7 +48,7 @@ def export_command(args: argparse.Namespace) -> int:
         )
     folder = Path(args.results_dir)
     if not folder.is_dir():
-        raise ResultsError(f"{folder}: no such results folder")
+        raise no_results_folder(folder)
     if args.tensorboard:
         export.check_writable(Path(args.tensorboard), "folder")
     if args.csv:

@@ -42,12 +42,16 @@ def new_table(title: str, columns: tuple[str, ...]) -> Table:
 
 
 def print_table(console: Console, table: Table) -> None:
-    """In a terminal, the table fits its width; piped, every row stays on one line (grep)."""
+    """In a terminal, the table fits its width; piped, each row is one line of its own cells
+    joined by `` | `` (grep finds a row whole, and no row is padded to the widest)."""
     if console.is_terminal:
         console.print(table)
-    else:
-        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-        Console(file=console.file, width=max(console.width, natural)).print(table)
+        return
+    print(table.title, file=console.file)
+    cells = [[str(cell) for cell in column._cells] for column in table.columns]
+    for row in zip(*cells, strict=True):
+        print("  " + " | ".join(row), file=console.file)
+    print(file=console.file)
 
 
 def list_command(args: argparse.Namespace) -> int:

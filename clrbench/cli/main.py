@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClrbenchError as exc:
         print(f"clrbench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `clrbench list | head`: the reader left, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+        return 0
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (Interrupted)
         signum = getattr(exc, "signum", signal.SIGINT)
         print(f"clrbench: {getattr(exc, 'message', None) or 'interrupted'}", file=sys.stderr)

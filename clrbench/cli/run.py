@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"a named experiment: {presets}. Without --preset or --config: default",
     )
-    source.add_argument("--config", metavar="FILE", help="experiment TOML file (see README)")
+    source.add_argument(
+        "--config", metavar="FILE", help="experiment TOML file (docs/reference/configuration.md)"
+    )
     p.add_argument("--seeds", type=int, metavar="N", help="train seeds FIRST..FIRST+N-1")
     p.add_argument("--first-seed", type=int, default=None, metavar="FIRST", help="default 0")
     p.add_argument("--schedules", metavar="A,B", help="labels or schedule names to keep")
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help=f"workloads to train the experiment on, one results folder each (OUT/NAME when "
         f"several): {', '.join(WORKLOADS)} (default mnist-mlp), or a plug-in's "
-        "package.module:attribute (README, 'Your own workload')",
+        "package.module:attribute (docs/guides/own-workload.md)",
     )
     p.add_argument("--dataset", choices=list(DATASETS), help="(default: the experiment's, mnist)")
     p.add_argument(
@@ -79,15 +81,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stack",
         action="store_const",
         const=True,
-        help="train the runs of a seed as one stack in one graph (their own run ids); "
-        "default: stacked on a GPU, separately on a CPU, where stacking is not faster",
+        help="train runs of the workload together in stacks, one graph each (their own run "
+        "ids); default: stacked where measured faster (a GPU; mnist1d-mlp on a CPU)",
     )
     stacking.add_argument(
         "--no-stack",
         dest="stack",
         action="store_const",
         const=False,
-        help="train every run separately (the CPU's default)",
+        help="train every run separately",
+    )
+    p.add_argument(
+        "--stack-width",
+        type=int,
+        metavar="K",
+        help="at most K runs per stack (default: the width measured for the device and workload)",
     )
     p.add_argument("--force", action="store_true", help="retrain runs already complete")
     p.add_argument(

@@ -67,6 +67,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-zero-budget", action="store_true", help="skip the lr-find arm")
     p.add_argument("--jobs", type=int, help="concurrent runs (default: number of cores)")
+    stacking = p.add_mutually_exclusive_group()
+    stacking.add_argument(
+        "--stack",
+        action="store_const",
+        const=True,
+        help="train each phase's runs in stacks (default: where measured faster)",
+    )
+    stacking.add_argument(
+        "--no-stack", dest="stack", action="store_const", const=False, help="train separately"
+    )
+    p.add_argument("--stack-width", type=int, metavar="K", help="at most K runs per stack")
     p.add_argument("--out", metavar="DIR", help="study folder (default results/study-<name>)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files")
     p.add_argument("--backend", choices=("loky", "dask"), default="loky")

@@ -122,17 +122,33 @@ class Experiment:
         """The entry's schedule for this run: run-tied lengths resolved (and rates checked)."""
         return entry.build(self.steps_per_epoch, self.total_steps, check_rates)
 
-    def plan(self, stack: bool = False) -> Plan:
+    def plan(self, stack: bool | StackChoice = False) -> Plan:
         """What this experiment trains, computed once: every run (each schedule built and its
         rates checked over the run). Everything downstream (``run_suite``, the manifest,
         resume, the interruption line) reads the plan, never the experiment's runs again.
 
-        With ``stack``, every run that can stack (``RunSpec.stackable``) is trained by the
-        stacked trainer, under its own run id; the runner trains a seed's stacked runs as one."""
+        With ``stack`` (True, or a ``StackChoice`` that is on), every run that can stack
+        (``RunSpec.stack_refusal``) is trained by the stacked trainer, under its own run id;
+        the runner trains them in stacks of at most the choice's width. A run that cannot
+        stack trains separately, and the choice's reason says so; when no run can, an asked-for
+        stack is a ConfigError and an automatic one is off, with the refusal as its reason."""
         runs = self.runs()
-        if stack:
-            runs = [spec.stacked() if spec.stackable else spec for spec in runs]
-        return Plan(self, tuple(runs))
+        choice = stack if isinstance(stack, StackChoice) else None
+        if not (choice.on if choice is not None else stack):
+            return Plan(self, tuple(runs), choice)
+        refused = {spec.run_id: spec.stack_refusal for spec in runs if spec.stack_refusal}
+        if len(refused) == len(runs):
+            why = next(iter(refused.values()))
+            if choice is not None and choice.reason.startswith("auto"):
+                return Plan(self, tuple(runs), replace(choice, on=False, reason=f"auto: {why}"))
+            raise ConfigError(f"--stack: the runs of {self.name!r} cannot be stacked: {why}")
+        if refused and choice is not None:
+            reasons = ", ".join(sorted(set(refused.values())))
+            choice = replace(
+                choice, reason=f"{choice.reason}; {len(refused)} runs separately: {reasons}"
+            )
+        runs = [spec.stacked() if spec.run_id not in refused else spec for spec in runs]
+        return Plan(self, tuple(runs), choice)
 
     def runs(self) -> list[RunSpec]:
         """One RunSpec per (schedule, seed), schedules in order (``plan()`` holds them)."""
@@ -158,11 +174,27 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class StackChoice:
+    """Whether a plan stacks, how many members a stack holds at most, and why
+    (``clrbench.suite.devices.choose_stack``; printed with the run plan, recorded in the
+    results folder's ``stacking.json``)."""
+
+    on: bool
+    width: int
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.on, "width": self.width, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Plan:
-    """An experiment and its runs, in order: what a suite trains and a folder's manifest lists."""
+    """An experiment and its runs, in order: what a suite trains and a folder's manifest lists;
+    and how its runs stack (None: as the runs' trainers say, a stack as wide as it comes)."""
 
     experiment: Experiment
     runs: tuple[RunSpec, ...]
+    stacking: StackChoice | None = None
 
     @property
     def run_ids(self) -> list[str]:

@@ -1,5 +1,5 @@
-"""Named experiments, in the TOML shape; the rates were checked on validation (see README,
-"Why these rates").
+"""Named experiments, in the TOML shape; the rates were checked on validation (see
+docs/concepts/default-experiment.md).
 
 Evidence: the reference study (``reports/study``: full MNIST, 25 epochs, a stratified 10,000
 validation split, 16 trials per family, winners re-scaled by 2^k) — every default rate lies in
@@ -224,7 +224,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The whole pipeline in about a minute: 6,000 images, 4 epochs, 3 seeds.
     "quick": _preset("quick", epochs=4, seeds=3, train_size=6000, extended=False),
     # The CI regression gate, designed by measuring seed spread per second of training
-    # (benchmarks/gate_noise.py; README "Regression gate for CI"): of the candidates measured,
+    # (benchmarks/gate_noise.py; docs/guides/gate.md): of the candidates measured,
     # 6,000 images x 4 epochs had the lowest spread per core-second (0.16-0.29 pp of final
     # test accuracy over seeds). clr-epoch is left out: here its last epoch runs at the
     # cycle's peak rate, its spread is 1.0 pp and 0.5 pp would take ~120 seeds to see (the

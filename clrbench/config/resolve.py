@@ -109,8 +109,10 @@ def resolve_experiment(
     if seeds is not None or first_seed is not None:
         count = seeds if seeds is not None else len(experiment.seeds)
         first = first_seed or 0
-        if count < 1 or first < 0:
-            raise ConfigError(f"--seeds must be >= 1 and --first-seed >= 0, got {count}, {first}")
+        if count < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {count}")
+        if first < 0:
+            raise ConfigError(f"--first-seed must be 0 or more, got {first}")
         experiment = replace(experiment, seeds=tuple(range(first, first + count)))
     if options.get("schedules"):
         experiment = experiment.select(names_list(options["schedules"]))

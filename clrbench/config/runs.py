@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clrbench.config.optimizers import CLASSIC, spec
-from clrbench.config.workload import DEFAULT_MODEL, STACKED, Workload, steps_per_epoch
+from clrbench.config.workload import STACKED, Workload, steps_per_epoch
 from clrbench.errors import ClrbenchError, ConfigError
 from clrbench.schedules import Schedule, make, tie_to_run
 from clrbench.schedules.by_role import run_length
@@ -155,18 +155,28 @@ class RunSpec:
         return "fit" if self.lr_mode == "callback" else self.workload.trainer
 
     @property
+    def stack_refusal(self) -> str | None:
+        """Why this run cannot train in a stack (``clrbench.train.stacked``), in a few words, or
+        None: a stack evaluates the rate in the graph, steps the lean loop's way, evaluates at
+        epochs' ends and writes out Keras' SGD, Adam and RMSprop (whether the workload's model
+        can be written out is asked of the model itself: ``stacked.check_model_stackable``)."""
+        if self.lr_mode != "graph":
+            return f"lr_mode {self.lr_mode!r} sets the rate from a Python callback (Keras fit)"
+        if self.workload.trainer not in ("loop", STACKED):
+            return f"trainer {self.workload.trainer!r} is Keras fit"
+        if self.workload.eval_every is not None:
+            return "eval_every: a stack evaluates at epochs' ends only"
+        if self.workload.optimizer not in CLASSIC:
+            return (
+                f"optimizer {self.workload.optimizer!r} has no stacked update rule (stacks "
+                f"write out {', '.join(CLASSIC)})"
+            )
+        return None
+
+    @property
     def stackable(self) -> bool:
-        """Whether this run can train in a stack (``clrbench.train.stacked``): the lean loop's
-        run (its rate in the graph) of the model whose layers the stack writes out."""
-        return (
-            self.lr_mode == "graph"
-            and self.workload.trainer in ("loop", STACKED)
-            and self.workload.eval_every is None  # the stack evaluates at epochs' ends only
-            and self.workload.model == DEFAULT_MODEL
-            # the stacked trainer implements the classic optimizers' updates only; the others
-            # train as separate runs
-            and self.workload.optimizer in CLASSIC
-        )
+        """Whether this run can train in a stack (:attr:`stack_refusal` is None)."""
+        return self.stack_refusal is None
 
     def stacked(self) -> RunSpec:
         """This run trained by the stacked trainer (another computation: another run id)."""

@@ -50,24 +50,24 @@ def check_positive_int(name: str, value: Any) -> None:
 class Workload:
     """The fixed part of every run, validated on construction (one ConfigError line)."""
 
-    dataset: str = "mnist"
-    model: str = DEFAULT_MODEL
-    epochs: int = 25
-    batch_size: int = 128
+    dataset: str = "mnist"  # a registered data set (clrbench.data.registry)
+    model: str = DEFAULT_MODEL  # a model by name (MODELS), or a plug-in workload's
+    epochs: int = 25  # epochs per run
+    batch_size: int = 128  # examples per optimizer step (the last batch may be partial)
     train_size: int | None = None  # a stratified subset of the training images
-    # A stratified split of the training set held out for validation (None: train on all of
-    # it), and which set the per-epoch evaluation uses ("test" or "validation").
+    # Examples of the training set held out, stratified, for validation (None: train on all
+    # of it); evaluate_on says which set the per-epoch evaluation uses.
     validation_size: int | None = None
-    split_seed: int = 0
-    evaluate_on: str = "test"
-    optimizer: str = "sgd-momentum"
+    split_seed: int = 0  # seed of the stratified validation split
+    evaluate_on: str = "test"  # the set evaluated after each epoch: "test" or "validation"
+    optimizer: str = "sgd-momentum"  # a registered optimizer (clrbench.config.optimizers)
     # The optimizer's weight decay (None: its default; only optimizers that take one:
     # clrbench.config.optimizers) and a schedule-free optimizer's own linear warmup in steps
     # (the reference's ``warmup_steps``; None: 0).
     weight_decay: float | None = None
     optimizer_warmup_steps: int | None = None
     threads: int = 1  # TensorFlow intra-/inter-op threads per run
-    trainer: str = "loop"
+    trainer: str = "loop"  # "loop" (the lean loop), "fit" (Keras fit) or "stacked"
     # Evaluate every this many optimizer steps (counted across the run) as well as at each
     # epoch's end, to resolve time to target finer than an epoch; None: once per epoch.
     eval_every: int | None = None

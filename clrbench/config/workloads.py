@@ -2,7 +2,7 @@
 
 A named workload is a data set and a model (what ``Workload.dataset``/``model`` hold, so a run
 id is what it always was) plus the defaults a run of it starts from: epochs, batch size, the
-rates its presets use (checked on validation: README, "Workloads") and the accuracy its
+rates its presets use (checked on validation: docs/guides/workloads.md) and the accuracy its
 time-to-target is measured at. ``mnist-mlp`` is the default, exactly the training clrbench has
 always done. A plug-in (``clrbench.workload_api``) is named by ``package.module:attribute`` or
 by a ``clrbench.workloads`` entry point, and brings its own defaults.

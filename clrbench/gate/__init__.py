@@ -123,12 +123,12 @@ def refuse_few_seeds(document: dict[str, Any], what: str, allowed: bool) -> None
 
 
 def _load(results: Results | PathLike) -> tuple[Results, str]:
-    from clrbench.errors import ResultsError
+    from clrbench.errors import no_results_folder
     from clrbench.store.results import Results, load_results
 
     if isinstance(results, Results):
         return results, str(results.path)
     path = Path(results)
     if not path.is_dir():
-        raise ResultsError(f"{path}: no such results folder")
+        raise no_results_folder(path)
     return load_results(path), str(results)  # every run record is type-checked as it is read

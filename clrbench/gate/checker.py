@@ -180,7 +180,8 @@ def check(
     ``margin`` (a fraction): the accuracy metrics' equivalence margin (None: none)."""
     report = CheckReport(margin=margin)
     note, one_sided = ("note", "untested") if allow_config_change else ("fail", "fail")
-    report.record("", "configuration", config_message(baseline, current), note)
+    message = config_message(baseline, current, allowed=allow_config_change)
+    report.record("", "configuration", message, note)
     for label, message in schedule_set_messages(baseline, current):
         report.record(label, "schedule set", message, one_sided)  # on one side only: untested
     common = [label for label in baseline["metrics"] if label in current["metrics"]]

@@ -70,12 +70,17 @@ def completeness_message(schedule: str, current: dict[str, Any]) -> str | None:
     )
 
 
-def config_message(baseline: dict[str, Any], current: dict[str, Any]) -> str | None:
-    """None, or a line naming what changed in the configuration since the baseline."""
+def config_message(
+    baseline: dict[str, Any], current: dict[str, Any], allowed: bool = False
+) -> str | None:
+    """None, or a line naming what changed in the configuration since the baseline; with
+    ``allowed`` (``--allow-config-change``) it says the check compared anyway."""
     if current["config_hash"] == baseline["config_hash"]:
         return None
     changes = config_changes(baseline["experiment"], current["experiment"])
     what = "; ".join(changes) if changes else "schedules differ"
+    if allowed:
+        return f"configuration changed since the baseline: {what} (compared anyway, as asked)"
     return (
         f"configuration changed since the baseline: {what} "
         "(make a new baseline, or pass --allow-config-change to compare anyway)"

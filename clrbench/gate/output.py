@@ -8,6 +8,7 @@ from typing import Any
 from clrbench.gate.checker import outcome_words
 from clrbench.gate.comparison import FALSE_ALARM, POWER, Comparison
 from clrbench.gate.messages import format_amount, format_value
+from clrbench.text import plural
 
 COLUMNS = ("schedule", "metric", "baseline", "current", "change", "allowed", "detectable", "",
            "outcome")  # fmt: skip
@@ -59,13 +60,15 @@ def console(report: Any, baseline_label: str) -> str:
     if report.passed:
         lines.append(f"check passed: {compared} schedules within seed noise of {baseline_label}")
     else:
-        lines.append(f"check FAILED: {len(report.failures)} problem(s) against {baseline_label}")
+        lines.append(
+            f"check FAILED: {plural(len(report.failures), 'problem')} against {baseline_label}"
+        )
     return "\n".join(lines) + "\n"
 
 
 def markdown(report: Any, results_label: str, baseline_label: str) -> str:
     """The check as a Markdown section: verdict, one row per comparison, failures, notes."""
-    verdict = "passed" if report.passed else f"FAILED ({len(report.failures)} problem(s))"
+    verdict = "passed" if report.passed else f"FAILED ({plural(len(report.failures), 'problem')})"
     lines = [
         f"### clrbench check: {verdict}",
         "",

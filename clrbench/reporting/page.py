@@ -47,13 +47,23 @@ PALETTE = (
 )
 
 
+# The default suite's labels (and the study's families of the same names) keep their colour in
+# every report and figure, run, study or across workloads, whatever order they come in.
+FIXED = ("constant", "step-decay", "clr-epoch", "clr-iter", "sine-exp")
+
+
 def palette(labels: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """One colour per schedule (or family) label, in order (colour-blind safe up to 10)."""
+    """One colour per schedule (or family) label (colour-blind safe up to 10). A label of
+    ``FIXED`` has its own colour everywhere; the others take the rest in order (the last five
+    first, when a fixed label is present, so that they too keep theirs across reports)."""
+    labels = list(labels)
     if len(labels) > len(PALETTE):
-        colors = sns.color_palette("husl", len(labels))
-    else:
-        colors = sns.color_palette(PALETTE[: len(labels)])
-    return dict(zip(labels, colors, strict=True))
+        return dict(zip(labels, sns.color_palette("husl", len(labels)), strict=True))
+    chosen = {label: PALETTE[FIXED.index(label)] for label in labels if label in FIXED}
+    order = list(PALETTE[len(FIXED) :] + PALETTE[: len(FIXED)]) if chosen else list(PALETTE)
+    spare = iter(c for c in order if c not in chosen.values())
+    hexes = [chosen[label] if label in chosen else next(spare) for label in labels]
+    return dict(zip(labels, sns.color_palette(hexes), strict=True))
 
 
 def hex_colors(colors: Mapping[str, Sequence[float]]) -> dict[str, str]:
@@ -113,6 +123,7 @@ def encode_figures(specs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             {k: v for k, v in spec.items() if k not in ("figure", "png")}
             | {"png": png, "data": base64.b64encode(png).decode("ascii")}
             | {"file": f"figures/{spec['name']}.png", "width": round(width)}
+            | {"lead": bool(spec.get("lead"))}  # the report's first figure (reporting.lead)
             | {"height": round(height)}
         )
     return entries

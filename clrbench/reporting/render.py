@@ -15,7 +15,7 @@ from typing import Any
 from clrbench.analysis.margin import results_margin
 from clrbench.analysis.record import RunAnalysis, analyse_run
 from clrbench.analysis.workload import workload_target
-from clrbench.reporting import page, prose
+from clrbench.reporting import lead, page, prose
 from clrbench.reporting.figures import PER_BATCH, build_figures
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import (
@@ -71,6 +71,7 @@ def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> di
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
         "conclusion": conclusion(analysis),
+        "answer": answer(analysis),
         "target_text": f"{target * 100:g}%",
         "target_note": source,
         "baseline": analysis.baseline,
@@ -98,6 +99,35 @@ def conclusion(analysis: RunAnalysis) -> str:
     return prose.conclusion(
         analysis.summary, analysis.comparison, analysis.speed, analysis.resolution
     )
+
+
+def answer(analysis: RunAnalysis) -> str:
+    """The report's first sentence: each schedule's final test accuracy minus the baseline's,
+    with its Welch 95% interval."""
+    margin = lead.margin_of(analysis.comparison)
+    within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
+    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI{within})"
+    return lead.answer_sentence(analysis.comparison, opening)
+
+
+def lead_figure(analysis: RunAnalysis, colors: dict[str, Any]) -> dict[str, Any]:
+    """The report's first figure: the same differences and intervals."""
+    margin = lead.margin_of(analysis.comparison)
+    figure = lead.differences_figure(
+        analysis.comparison,
+        colors,
+        f"final test accuracy minus {analysis.baseline}'s (pp)",
+        margin=margin,
+    )
+    caption = (
+        "Each schedule's mean final test accuracy minus the baseline's over the ok seeds (dot) "
+        "and its Welch 95% confidence interval (bar); right of the line is better."
+    )
+    if margin is not None:
+        caption += (
+            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis.margin.source})."
+        )
+    return lead.lead_spec(figure, f"Against {analysis.baseline}", caption)
 
 
 def _experiment_text(results: Results) -> str:
@@ -137,7 +167,8 @@ def render(
         analysis.resolution,
         kept_figures(results),
     )
-    figures = page.encode_figures(specs)
+    colors = page.palette(results.schedules)
+    figures = page.encode_figures([lead_figure(analysis, colors), *specs])
     context = _context(results, analysis, figures)
     written = page.write_pages(out_dir, "report", context, figures, formats, templates)
     written["csv"] = atomic.write_text(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clrbench.quiet import startup_silenced
 from clrbench.schedules.by_role import (
     ShapeNote,
     rate_params,
@@ -79,7 +80,8 @@ def check_exact(schedule: Schedule, steps: int, rtol: float = 1e-6, atol: float 
     step, as the optimizer calls it) as in numpy, at each of ``steps`` steps, to float32
     precision (``atol`` is relative to the run's largest rate); ``AssertionError`` names the
     first step that differs. Call it in your tests with your run's length."""
-    from clrbench.schedules.exactness import check_exact as check  # TensorFlow: on first use
+    with startup_silenced():  # TensorFlow, on first use: its start-up lines hidden
+        from clrbench.schedules.exactness import check_exact as check
 
     check(schedule, steps, rtol, atol)
 
@@ -87,14 +89,16 @@ def check_exact(schedule: Schedule, steps: int, rtol: float = 1e-6, atol: float 
 def in_graph_rates(schedule: Any, steps: int) -> Any:
     """The float32 rates at steps ``0..steps-1`` evaluated in-graph one scalar step at a time
     (``schedule``: a ``Schedule`` or a Keras ``LearningRateSchedule``)."""
-    from clrbench.schedules.exactness import in_graph_rates as rates
+    with startup_silenced():
+        from clrbench.schedules.exactness import in_graph_rates as rates
 
     return rates(schedule, steps)
 
 
 def __getattr__(name: str) -> Any:
     if name == "KerasSchedule":
-        from clrbench.schedules.keras_adapter import keras_schedule_class
+        with startup_silenced():
+            from clrbench.schedules.keras_adapter import keras_schedule_class
 
         return keras_schedule_class(Schedule)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from clrbench.errors import ScheduleError
+from clrbench.quiet import startup_silenced
 from clrbench.schedules.plugins import register
 from clrbench.schedules.registry import resolve
 from clrbench.schedules.spec import GRANULARITIES, REGISTRY, UNSET, Spec, _count
@@ -172,7 +173,8 @@ class Schedule:
 
     def keras(self) -> Any:
         """This schedule as a ``keras.optimizers.schedules.LearningRateSchedule`` (imports TF)."""
-        from clrbench.schedules.keras_adapter import keras_schedule_class  # TF on first use
+        with startup_silenced():  # TensorFlow, on first use: its start-up lines hidden
+            from clrbench.schedules.keras_adapter import keras_schedule_class
 
         return keras_schedule_class(Schedule)(self)
 

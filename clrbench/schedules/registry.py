@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from clrbench.errors import ScheduleError
+from clrbench.quiet import startup_silenced
 from clrbench.schedules import formulas, modern  # noqa: F401  (register the built-ins)
 from clrbench.schedules.plugins import entry_points, from_entry_point, from_import_path
 from clrbench.schedules.spec import REGISTRY, Spec
@@ -28,7 +29,8 @@ def resolve(name: Any) -> Spec:
     if spec is not None:
         return spec
     if name.startswith("keras:"):
-        from clrbench.schedules.keras_adapter import keras_spec  # TensorFlow: on first use only
+        with startup_silenced():  # TensorFlow, on first use only: its start-up lines hidden
+            from clrbench.schedules.keras_adapter import keras_spec
 
         spec = keras_spec(name)
     elif ":" in name:

@@ -34,7 +34,7 @@ EVENTS_PREFIX = "events.out.tfevents."
 def check_writable(target: Path, what: str) -> None:
     """Fail before writing anything unless ``target`` (a folder, or a file's folder) can be
     created and written: its nearest existing ancestor must be a writable folder."""
-    existing = target
+    existing = target.parent if what == "file" and target.is_file() else target  # replaced
     while not existing.exists():
         existing = existing.parent
     if existing == target and what == "folder" and not target.is_dir():
@@ -150,15 +150,27 @@ def write_csv(results: Results, file: Path) -> list[Path]:
     return list(paths.values())
 
 
+CSV_DIGITS = 15  # significant digits of a float64 column in CSV: every value float64 holds exactly
+
+
 def _as_recorded(frame: pd.DataFrame, float32_columns: tuple[str, ...]) -> pd.DataFrame:
     """``frame`` with the columns recorded in float32 as float32 again, so that the CSV shows
     the value the run recorded (``0.02``), not its float64 widening (``0.019999999552965164``);
     read back as float32, it is that value exactly. A column holding any value float32 cannot
-    represent exactly (another writer's folder) is left as it is."""
+    represent exactly (another writer's folder) is left as float64. Every float64 column is
+    written to 15 significant digits (``%.15g``, DBL_DIG: the digits a float64 keeps through
+    any decimal round trip), so that arithmetic noise does not show: ``0.8674``, not
+    ``0.8674000000000001``."""
     exact = {}
     for column in float32_columns:
         values = frame[column].to_numpy(np.float64)
         narrowed = values.astype(np.float32)
         if np.array_equal(narrowed.astype(np.float64), values, equal_nan=True):
             exact[column] = narrowed
-    return frame.assign(**exact)
+    frame = frame.assign(**exact)
+    wide = [c for c in frame.columns if frame[c].dtype == np.float64]
+    return frame.assign(**{c: frame[c].map(_decimal, na_action="ignore") for c in wide})
+
+
+def _decimal(value: float) -> str:
+    return f"{value:.{CSV_DIGITS}g}"

@@ -28,11 +28,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -75,6 +77,41 @@ def require_mlflow() -> None:
         ) from None
 
 
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # SQLAlchemy stores, with optional +driver
+
+
+def check_tracking_uri(uri: str) -> None:
+    """ConfigError in one line unless ``uri`` names a tracking store MLflow 3 accepts: a
+    database (``sqlite:///mlflow.db``), a server (``http(s)://``), Databricks, or the file
+    store when ``MLFLOW_ALLOW_FILE_STORE=true`` (MLflow's own refusal is a paragraph)."""
+    scheme = urlsplit(uri).scheme.split("+")[0]
+    if scheme in (*DATABASES, "http", "https", "databricks") or uri == "databricks":
+        return
+    if scheme in ("", "file") or len(scheme) == 1:  # a path (c:\\ on Windows) or file://
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true":
+            return
+        raise ConfigError(
+            f"--mlflow {uri}: not a tracking store MLflow accepts; give a database "
+            "(sqlite:///mlflow.db) or a tracking server (http://host:5000) (MLflow 3 keeps its "
+            "file store only with MLFLOW_ALLOW_FILE_STORE=true)"
+        )
+    raise ConfigError(
+        f"--mlflow {uri}: unknown tracking URI scheme {scheme!r}; give a database "
+        "(sqlite:///mlflow.db) or a tracking server (http://host:5000)"
+    )
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: ``mlruns/`` beside a SQLite store's file (MLflow's
+    default, ``./mlruns``, would land in whatever folder the export ran from); None (the
+    store's or server's own default) for every other store."""
+    parts = urlsplit(uri)
+    if parts.scheme.split("+")[0] != "sqlite" or parts.path in ("", "/", "/:memory:"):
+        return None
+    database = Path(parts.path[1:])  # sqlite:///relative.db, sqlite:////absolute.db
+    return (database.resolve().parent / "mlruns").as_uri()
+
+
 @dataclass
 class MlflowExport:
     """What an export did: the MLflow experiment, the parent run, the runs added and kept."""
@@ -97,7 +134,7 @@ def export_mlflow(results: Results, tracking_uri: str, experiment_name: str) -> 
 
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
-        experiment_id = _experiment(client, experiment_name)
+        experiment_id = _experiment(client, experiment_name, tracking_uri)
         parent = _parent_run(client, experiment_id, results)
         done = _exported_children(client, experiment_id, folder_id(results))
         added = 0
@@ -111,10 +148,10 @@ def export_mlflow(results: Results, tracking_uri: str, experiment_name: str) -> 
     return MlflowExport(experiment_id, parent, added, len(results.runs) - added)
 
 
-def _experiment(client: MlflowClient, name: str) -> str:
+def _experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location(tracking_uri))
     if experiment.lifecycle_stage != "active":
         raise ResultsError(f"MLflow experiment {name!r} is deleted; restore it or pick another")
     return experiment.experiment_id

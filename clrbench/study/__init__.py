@@ -37,6 +37,7 @@ OPTIONS: tuple[str, ...] = (
 )
 OPTIONS += ("confirm_top", "confirm_seeds", "epochs", "train_size", "eval_every")
 OPTIONS += ("jobs", "backend", "scheduler", "data_dir", "quiet", "no_report")
+OPTIONS += ("stack", "stack_width")
 
 
 def run(
@@ -51,7 +52,8 @@ def run(
     (``preset="reference"``). ``options`` are ``python -m clrbench study``'s own, with
     underscores: ``budget=4``, ``seeds=3``, ``studies=2``, ``families=["constant",
     "clr-iter"]``, ``epochs=2``, ``train_size=1280``, ``workload="mnist1d-mlp"``,
-    ``no_zero_budget=True``, ``jobs=2``, ``no_report=True``, ``quiet=True``,
+    ``no_zero_budget=True``, ``jobs=2``, ``no_report=True``, ``quiet=True``, ``stack=False``
+    (``None``: stacked where measured faster), ``stack_width=8``,
     ``emit_config="study.toml"`` (write the resolved TOML and stop). ``out=None`` is
     ``results/study-<name>``.
 

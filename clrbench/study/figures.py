@@ -40,8 +40,16 @@ def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     ax.set_title(
         "Expected best validation accuracy after k trials (band: 95% range of the best of k)"
     )
-    ax.legend(frameon=False, ncols=min(5, max(1, len(colors))), loc="best")
+    _legend_above(figure, ax, colors)
     return figure
+
+
+def _legend_above(figure: Figure, ax: Any, colors: dict[str, Any]) -> None:
+    """The families' legend above the plot, outside it: never on a data point."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ncols = min(5, max(1, len(labels)))
+        figure.legend(handles, labels, loc="outside upper center", ncols=ncols, frameon=False)
 
 
 def trials_figure(scores: pd.DataFrame, colors: dict[str, Any]) -> Figure:
@@ -61,7 +69,7 @@ def trials_figure(scores: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     ax.set_xscale("log")
     ax.set(xlabel="rate (lr, initial_lr or max_lr)", ylabel="final validation accuracy (%)")
     ax.set_title("Trials: validation accuracy against the rate (X at the bottom: diverged)")
-    ax.legend(frameon=False, ncols=min(5, max(1, len(colors))), loc="lower left")
+    _legend_above(figure, ax, colors)
     return figure
 
 

@@ -190,6 +190,8 @@ class Runner:
     scheduler: str | None = None
     data_dir: str | None = None
     progress: Callable[[str, Experiment], Any] | None = None  # -> SuiteProgress-like
+    stack: bool | None = None  # None: auto (clrbench.suite.devices.choose_stack)
+    stack_width: int | None = None
     say: Callable[[str], None] = lambda message: None
 
 
@@ -212,11 +214,15 @@ def run_phase(
 ) -> None:
     """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock),
     recorded in ``phases`` (its study's) and the state written."""
-    from clrbench.suite.devices import resolve_stack
+    from clrbench.config.workloads import name_of
+    from clrbench.suite.devices import choose_stack
     from clrbench.suite.runner import run_suite
 
-    plan = experiment.plan(stack=resolve_stack("auto"))  # a seed's trials stack on a GPU
-    runner.say(f"{name}: {len(plan.runs)} runs -> {out / name}")
+    # stacked where measured faster (a GPU; mnist1d-mlp on a CPU), whatever the phase
+    choice = choose_stack(runner.stack, name_of(experiment.workload), runner.stack_width)
+    plan = experiment.plan(stack=choice)
+    stacking = f"stacked: {choice.reason}" if plan.stacking and plan.stacking.on else "separate"
+    runner.say(f"{name}: {len(plan.runs)} runs ({stacking}) -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
     try:
         result = run_suite(

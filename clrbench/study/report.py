@@ -27,6 +27,7 @@ from clrbench.reporting import tables as report_tables
 from clrbench.reporting.render import conclusion as run_conclusion
 from clrbench.store.results import Results, load_results
 from clrbench.study import figures as study_figures
+from clrbench.study import lead as study_lead
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
     best_vs_budget,
@@ -305,8 +306,11 @@ def write_study(
 ) -> dict[str, Path]:
     """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
     colors = page.palette([f.label for f in analysis.config.families])
-    figures = page.encode_figures(_figures(analysis, colors))
-    context = _context(study_dir, analysis, figures, colors)
+    first = study_lead.figure(analysis, colors)
+    figures = page.encode_figures(([first] if first else []) + _figures(analysis, colors))
+    context = _context(study_dir, analysis, figures, colors) | {
+        "answer": study_lead.answer(analysis)
+    }
     paths = page.write_pages(out_dir, "study", context, figures, formats, templates)
     return paths | {"summary": write_summary(analysis, out_dir)}
 

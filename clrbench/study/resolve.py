@@ -34,6 +34,19 @@ OVERRIDES = (
 STUDY_OPTIONS = ("preset", "workload", "families", "no_zero_budget", *OVERRIDES)
 
 
+def check_families(wanted: list[str], raw: dict, standard: list[dict]) -> None:
+    """Every ``families`` label is the file's or preset's, or one with a default space
+    (``one-cycle``, ``sgdr``, ...): else one line listing all of them."""
+    labels = [f.get("label") for f in raw.get("family", [])] + [f["label"] for f in standard]
+    known = [str(label) for label in dict.fromkeys(labels)]
+    unknown = [label for label in wanted if label not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown family {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+            f"choose from {', '.join(known)}"
+        )
+
+
 def resolve_study(
     config: ConfigSource = None, workload: str | None = None, **options: Any
 ) -> StudyConfig:
@@ -59,6 +72,7 @@ def resolve_study(
         raw = preset(name, epochs_given)
         epochs = raw["experiment"]["epochs"]
     if wanted:  # a known family missing from the file or preset comes with its default space
+        check_families(wanted, raw, all_families(epochs))
         have = {f.get("label") for f in raw.get("family", [])}
         extra = [f for f in all_families(epochs) if f["label"] in wanted and f["label"] not in have]
         raw = raw | {"family": [*raw.get("family", []), *extra]}

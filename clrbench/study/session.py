@@ -27,9 +27,12 @@ class StudyExecution:
     data_dir: str | None = None
     quiet: bool = False
     report: bool = True
+    stack: bool | None = None  # None: auto (clrbench.suite.devices.choose_stack)
+    stack_width: int | None = None
 
 
-EXECUTION_OPTIONS = ("jobs", "backend", "scheduler", "data_dir", "quiet", "no_report")
+EXECUTION_OPTIONS: tuple[str, ...] = ("jobs", "backend", "scheduler", "data_dir", "quiet")
+EXECUTION_OPTIONS += ("no_report", "stack", "stack_width")
 
 
 def execution(options: dict[str, Any]) -> StudyExecution:
@@ -46,6 +49,8 @@ def execution(options: dict[str, Any]) -> StudyExecution:
         data_dir=str(data_dir) if data_dir else None,
         quiet=bool(options.get("quiet")),
         report=not options.get("no_report"),
+        stack=options.get("stack"),
+        stack_width=options.get("stack_width"),
     )
 
 
@@ -83,6 +88,8 @@ def study_one(config: StudyConfig, out: Path, how: StudyExecution) -> int:
             console, experiment.workload.epochs, how.quiet
         ),
         say=(lambda message: None) if how.quiet else console.print,
+        stack=how.stack,
+        stack_width=how.stack_width,
     )
     with folder_lock(out, "study"):  # one writer of the study's state, through the report
         outcome = study_locked(config, out, runner)

@@ -32,4 +32,12 @@ def provenance(info: dict[str, Any]) -> dict[str, Any]:
         "git_commit": git_commit(),
         "hostname": platform.node(),
     }
+    stack = info.get("stack")
+    if stack is not None:  # a stacked member: with how many it trained (its seconds a share)
+        record |= {
+            "stack_size": stack["size"],
+            "stack_member": stack["member"],
+            "stack_wall_s": stack["wall_s"],
+            "stack_split": stack.get("split"),
+        }
     return record

@@ -9,11 +9,12 @@ on a fresh worker; Dask retries a task whose worker was lost (``allowed-failures
 reports it failed when that is exhausted. ``jobs=1`` trains in this process: a plain loop
 that a debugger can step through.
 
-With stacking on (``stack``: ``clrbench.suite.devices.resolve_stack``; auto: on a GPU), the
-runs that share a seed's batch order train as one stack (``clrbench.train.stacked``), one job
-of the pool. Stacked runs are another computation (the same sums in another float order), so
-their specs name the trainer ("stacked") and their run ids differ from separate runs'; the
-stacks are the pending runs grouped by what they share, whatever ``jobs`` is.
+With stacking on (``stack``: ``clrbench.suite.devices.choose_stack``; auto: where measured
+faster), the runs that share a workload train in stacks (``clrbench.train.stacked``), each one
+job of the pool, at most the plan's width wide. Stacked runs are another computation (the same
+sums in another float order), so their specs name the trainer ("stacked") and their run ids
+differ from separate runs'; the stacks are the pending runs grouped by what they share, and a
+member's numbers do not depend on which stack it is in, so ``jobs`` changes no log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import traceback
 import uuid
@@ -41,7 +43,7 @@ from clrbench.errors import ConfigError, ResultsError
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic, results
 from clrbench.store.records import RunRecord
-from clrbench.suite.devices import resolve_stack, worker_devices
+from clrbench.suite.devices import choose_stack, worker_devices
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.pool import TaskError, WorkerDied, WorkerPool, default_jobs
 from clrbench.suite.provenance import provenance
@@ -53,6 +55,7 @@ Stream = Generator[tuple[RunSpec, "Trained"], None, None]
 # What one worker trains at once: a run, or a stack of runs
 Task = RunSpec | tuple[RunSpec, ...]
 PROGRESS_DIR = ".progress"
+STACKING = "stacking.json"  # the plan's stacking choice and its reason
 # A worker process is replaced after this many runs (see benchmarks/README.md: worker memory).
 RUNS_PER_WORKER = 10
 
@@ -141,24 +144,51 @@ def execute(
 def execute_stack(
     specs: tuple[RunSpec, ...], data_dir: str | None, progress_dir: str | None, verbose: bool
 ) -> list[Trained]:
-    """Train a stack of runs in a worker, one result each; a failure fails every member."""
-    from clrbench.train.stacked import train_stack
-
+    """Train a stack of runs in a worker, one result each; a failure fails every member. A
+    stack that runs out of memory is split in two and each half retried (said in one line on
+    this process's stderr and in each member's record)."""
     quiet.set_verbose(verbose)
-    started, clock = time.time(), time.perf_counter()
     progress = [_ProgressFile(progress_dir, spec.run_id) for spec in specs]
     for on_epoch in progress:
         on_epoch(0, {})
     try:
-        results = train_stack(specs, data_dir=data_dir, on_epoch=progress)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        trace = traceback.format_exc()
-        return [failed_run(spec, error, trace, started, clock) for spec in specs]
+        return _train_stack(specs, data_dir, progress, split=None)
     finally:
         for on_epoch in progress:
             on_epoch.done()
+
+
+def _train_stack(
+    specs: tuple[RunSpec, ...], data_dir: str | None, progress: list, split: str | None
+) -> list[Trained]:
+    from clrbench.train.stacked import train_stack
+
+    started, clock = time.time(), time.perf_counter()
+    try:
+        results = train_stack(specs, data_dir=data_dir, on_epoch=progress)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if _out_of_memory(exc) and len(specs) > 1:
+            half = len(specs) // 2
+            split = (
+                f"a stack of {len(specs)} runs ran out of memory ({error[:120]}): split into "
+                f"{half} + {len(specs) - half} and retried"
+            )
+            print(split, file=sys.stderr, flush=True)
+            first = _train_stack(specs[:half], data_dir, progress[:half], split)
+            return first + _train_stack(specs[half:], data_dir, progress[half:], split)
+        trace = traceback.format_exc()
+        return [failed_run(spec, error, trace, started, clock) for spec in specs]
+    if split is not None:
+        for result in results:
+            result.info["stack"]["split"] = split
     return [_finished(spec, result) for spec, result in zip(specs, results, strict=True)]
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """TensorFlow's ResourceExhaustedError (an allocation failed: a GPU's memory, or the host's)
+    or Python's MemoryError."""
+    return type(exc).__name__ in ("ResourceExhaustedError", "MemoryError")
 
 
 def execute_task(task: Task, *args: Any) -> list[Trained]:
@@ -213,23 +243,37 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def stacks(todo: list[RunSpec]) -> list[Task]:
+def stacks(todo: list[RunSpec], width: int | None = None, jobs: int = 1) -> list[Task]:
     """The tasks of the pending runs: the stacked trainer's runs grouped by what they share
-    (``clrbench.train.stacked.stack_key``, in the plan's order), the others alone."""
+    (``clrbench.train.stacked.stack_key``, in the plan's order), each group cut into stacks of
+    at most ``width`` members (None: one stack), their count rounded up to a multiple of
+    ``jobs`` (so that no worker idles at the end) but no more than the runs, the stacks' sizes
+    within one of each other; the other runs alone. (A
+    member's numbers do not depend on its stack's other members: ``tests/test_stacked.py``.)"""
     from clrbench.train.stacked import stack_key
 
     groups: dict[tuple, list[RunSpec]] = {}
-    tasks: list[Task | tuple] = []
+    order: list[RunSpec | tuple] = []
     for spec in todo:
         if spec.trainer != STACKED:
-            tasks.append(spec)
+            order.append(spec)
             continue
         key = stack_key(spec)
         if key not in groups:
             groups[key] = []
-            tasks.append(key)  # the stack's place in the order
+            order.append(key)  # the stacks' place in the order
         groups[key].append(spec)
-    return [task if isinstance(task, RunSpec) else tuple(groups[task]) for task in tasks]
+    tasks: list[Task] = []
+    for item in order:
+        if isinstance(item, RunSpec):
+            tasks.append(item)
+            continue
+        members = groups[item]
+        needed = -(-len(members) // (width or len(members)))
+        count = min(len(members), -(-needed // jobs) * jobs)  # a multiple of jobs: no idle core
+        cuts = [round(i * len(members) / count) for i in range(count + 1)]
+        tasks += [tuple(members[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return tasks
 
 
 def write_experiment(plan: Plan, out: Path) -> None:
@@ -237,6 +281,9 @@ def write_experiment(plan: Plan, out: Path) -> None:
     (each written, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "experiment.toml", tomli_w.dumps(plan.experiment.to_dict()))
+    if plan.stacking is not None:
+        document = json.dumps(plan.stacking.to_dict(), indent=2) + "\n"
+        atomic.write_text(out / STACKING, document)
     results.write_manifest(out, plan.run_ids, plan.experiment.name)
 
 
@@ -246,12 +293,23 @@ def pending_runs(plan: Plan, out: Path, force: bool) -> tuple[list, dict]:
     todo, kept = [], {}
     for spec in plan.runs:
         if not force and results.is_complete(out, spec.run_id):
-            record = results.read_record(results.run_dir(out, spec.run_id))
+            record = _kept_record(out, spec.run_id)
             if record.status != "failed" and record.is_current:
                 kept[spec.run_id] = record
                 continue
         todo.append(spec)
     return todo, kept
+
+
+def _kept_record(out: Path, run_id: str) -> RunRecord:
+    """A complete run's record, or one line saying how to retrain a run whose record is corrupt."""
+    folder = results.run_dir(out, run_id)
+    try:
+        return results.read_record(folder)
+    except ResultsError as exc:
+        raise ResultsError(
+            f"{exc}; delete {folder} to retrain that run, or pass --force to retrain every run"
+        ) from None
 
 
 def _in_process(tasks: list[Task], args: tuple) -> Stream:
@@ -351,13 +409,15 @@ def run_suite(
     force: bool = False,
     progress: Any = None,
     stack: bool | str | None = None,
+    stack_width: int | None = None,
 ) -> SuiteOutcome:
     """Train every pending run of ``plan`` (an Experiment is planned here) into ``out`` and
     return the outcome.
 
-    ``stack``, for an Experiment: plan it stacked (True / "on": a seed's runs as one stack),
-    separate (False / "off"), or "auto" / None: stacked where that is faster
-    (``clrbench.suite.devices.resolve_stack``). A Plan has settled that already.
+    ``stack``, for an Experiment: plan it stacked (True / "on"), separate (False / "off"), or
+    "auto" / None: stacked where that was measured faster, in stacks of ``stack_width`` members
+    at most (None: the measured width; ``clrbench.suite.devices.choose_stack``). A Plan has
+    settled that already.
 
     Holds ``out``'s writer lock throughout (BusyError if another writer has it); a command that
     holds it already (``run``: through its report) calls :func:`train_locked`.
@@ -367,8 +427,10 @@ def run_suite(
     out = Path(out)
     _check_options(backend, jobs)  # before the lock creates the folder
     if not isinstance(plan, Plan):
-        plan = plan.plan(stack=resolve_stack(stack))
-    elif stack is not None:
+        from clrbench.config.workloads import name_of
+
+        plan = plan.plan(stack=choose_stack(stack, name_of(plan.workload), stack_width))
+    elif stack is not None or stack_width is not None:
         raise ConfigError("run_suite: stack applies to an Experiment; a Plan is stacked or not")
     with folder_lock(out, "run"):
         return train_locked(
@@ -411,7 +473,8 @@ def train_locked(
         progress.start(todo, progress_dir)
     args = (data_dir, str(progress_dir), quiet.verbose())
     try:
-        tasks = stacks(todo)
+        width = plan.stacking.width if plan.stacking is not None else None
+        tasks = stacks(todo, width, jobs)
         with contextlib.closing(_stream(tasks, backend, jobs, scheduler, args)) as stream:
             for _spec, done in stream:
                 record = _store(out, done)

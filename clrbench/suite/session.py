@@ -10,15 +10,15 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from clrbench.config.experiment import Plan
+from clrbench.config.experiment import Experiment, Plan
 from clrbench.config.workloads import name_of
-from clrbench.errors import Interrupted
+from clrbench.errors import ConfigError, Interrupted
 from clrbench.store.results import Results, load_results
 from clrbench.suite.lock import folder_lock
 from clrbench.text import plural
@@ -51,6 +51,9 @@ def run_one(plan: Plan, out: Path, how: Execution) -> tuple[Results, int]:
         for note in experiment.notes:
             console.print(f"note: {note}", markup=False)
         console.print(f"{header(plan, jobs)} -> {out}", markup=False)
+        line = stacking_line(plan, jobs)
+        if line is not None:
+            console.print(line, markup=False)
         outcome = train(plan, out, console, jobs, how)
         results = load_results(out)
         stdout = Console(soft_wrap=True, quiet=how.quiet)
@@ -68,6 +71,38 @@ def run_one(plan: Plan, out: Path, how: Execution) -> tuple[Results, int]:
     else:
         stdout.print(f"results: {out}", markup=False)
     return results, len(outcome.failed)
+
+
+def stacking_plan(experiment: Experiment, stack: bool | None, width: int | None) -> Plan:
+    """The experiment's plan, stacked as asked or as measured (``choose_stack``); a plug-in's
+    model that cannot be stacked is one ConfigError line when asked for, separate when auto."""
+    from clrbench.suite.devices import choose_stack
+
+    choice = choose_stack(stack, name_of(experiment.workload), width)
+    if choice.on and experiment.workload.is_plugin:
+        from clrbench.train.stacked import check_model_stackable
+
+        try:
+            check_model_stackable(experiment.workload)
+        except ConfigError as exc:
+            if stack:
+                raise
+            choice = replace(choice, on=False, reason=f"auto: {exc}")
+    return experiment.plan(stack=choice)
+
+
+def stacking_line(plan: Plan, jobs: int) -> str | None:
+    """``stacking: on, 25 runs in 2 stacks (auto: ...)``, or None for a plan without a choice."""
+    choice = plan.stacking
+    if choice is None:
+        return None
+    if not choice.on:
+        return f"stacking: off ({choice.reason})"
+    from clrbench.suite.runner import stacks
+
+    count = sum(isinstance(task, tuple) for task in stacks(list(plan.runs), choice.width, jobs))
+    members = sum(spec.trainer == "stacked" for spec in plan.runs)
+    return f"stacking: on, {plural(members, 'run')} in {plural(count, 'stack')} ({choice.reason})"
 
 
 def header(plan: Plan, jobs: int) -> str:

@@ -4,7 +4,7 @@ Two things are measured with it (``benchmarks/README.md``): Keras' own overhead 
 (``trainer = "fit"``: ``fit`` on a model whose ``train_step`` writes the same in-graph batch log
 as the lean loop, ~25% slower per step on this model), and the original blog's approach, a
 Python callback setting the rate before every batch (``lr_mode = "callback"``, which only
-``fit`` calls). Both stay documented user options (README); the product's default, the study
+``fit`` calls). Both stay documented user options (docs/); the product's default, the study
 and lr-find train on the lean loop (``clrbench.train.loop``).
 
 The logging model's ``train_step`` uses Keras 3 internals (``_loss_tracker``, so that ``fit``

@@ -1,0 +1,62 @@
+"""What the study report opens with (``clrbench.reporting.lead``): each family's difference to
+the tuned baseline on test, the median over studies with the 95% t-interval of the mean over
+studies and every study's own difference, as one figure and one sentence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from clrbench.reporting import lead
+from clrbench.text import plural
+
+if TYPE_CHECKING:
+    from clrbench.study.records import StudyAnalysis
+
+
+def rows(analysis: StudyAnalysis):
+    """The headline rows (``across_studies``): one per family but the baseline."""
+    return analysis.across
+
+
+def answer(analysis: StudyAnalysis) -> str:
+    """One sentence: every family's median difference to the tuned baseline and its interval."""
+    studies = analysis.config.studies
+    baseline = analysis.baseline
+    if analysis.per_study.empty:
+        return f"No study has its final runs on test yet: nothing to compare with {baseline}."
+    opening = (
+        f"Test accuracy minus the tuned {baseline}'s, median over "
+        f"{plural(studies, 'study', 'studies')} "
+        "(95% t-interval of the mean over studies)"
+    )
+    return lead.answer_sentence(
+        rows(analysis),
+        opening,
+        label="family",
+        value="median",
+        missing="one study: no interval over studies",
+    )
+
+
+def figure(analysis: StudyAnalysis, colors: dict[str, Any]) -> dict[str, Any] | None:
+    """The lead figure, or None before any final runs."""
+    if analysis.per_study.empty:
+        return None
+    baseline = analysis.baseline
+    points = analysis.per_study
+    points = points[points["family"] != baseline]
+    drawn = lead.differences_figure(
+        rows(analysis),
+        colors,
+        f"test accuracy minus the tuned {baseline}'s (pp)",
+        label="family",
+        value="median",
+        points=points,
+        margin=lead.margin_of(rows(analysis)),
+    )
+    caption = (
+        f"Each family's median difference to the tuned {baseline} over the studies (dot), the "
+        "95% t-interval of the mean over studies (bar) and each study's own difference (ticks); "
+        "right of the line is better."
+    )
+    return lead.lead_spec(drawn, f"Against the tuned {baseline}", caption)

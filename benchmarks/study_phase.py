@@ -5,7 +5,7 @@ tuning seed, each evaluated on the validation split), planned as ``clrbench stud
 (``clrbench.suite.study.plan_trials``, ``trials_experiment``), trained into OUT through the
 ordinary runner with stacking as asked:
 
-    python benchmarks/study_phase.py mnist1d-mlp OUT --stack|--no-stack [--jobs 2]
+    python benchmarks/study_phase.py mnist1d-mlp OUT --stack|--no-stack [--jobs 2] [--epochs N]
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ def main() -> None:
     p.add_argument("--stack", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--stack-width", type=int)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--epochs", type=int, help="shorten every trial (default: the workload's)")
     args = p.parse_args()
     found = named(args.workload)
     config = StudyConfig.from_dict(
-        preset("reference", None, found, dataset_counts(found.dataset)[0])
+        preset("reference", args.epochs, found, dataset_counts(found.dataset)[0])
     )
     experiment = trials_experiment(config, plan_trials(config))
     outcome = run_suite(

@@ -35,30 +35,35 @@ import pytest
 from stack_width import DIMS, flops_per_step
 from test_bench_training import REPO
 
-MNIST_EPOCHS = 2
+# Shortened where the shared machine's load makes a full shape too long for one session (say so
+# with the numbers): CLRBENCH_BENCH_SHAPES="b,c" picks shapes, CLRBENCH_BENCH_STUDY_EPOCHS
+# shortens (b)'s trials, CLRBENCH_BENCH_MNIST_EPOCHS (c)'s runs.
+MNIST_EPOCHS = int(os.environ.get("CLRBENCH_BENCH_MNIST_EPOCHS", "2"))
+STUDY_EPOCHS = os.environ.get("CLRBENCH_BENCH_STUDY_EPOCHS")
+SHAPES = os.environ.get("CLRBENCH_BENCH_SHAPES", "a,b,c").split(",")
 HERE = Path(__file__).parent
 
 
 def shapes(tmp: Path) -> dict[str, tuple[list[str], int, str]]:
     """name -> (command after ``python``, runs, model)."""
     run = ["-m", "clrbench", "run", "--jobs", "2", "--no-report", "--quiet", "--force"]
-    return {
+    study = [str(HERE / "study_phase.py"), "mnist1d-mlp"]
+    study += ["--epochs", STUDY_EPOCHS] if STUDY_EPOCHS else []
+    epochs = f", {STUDY_EPOCHS} epochs" if STUDY_EPOCHS else ""
+    every = {
         "(a) mnist1d-mlp default suite": (
             [*run, "--workload", "mnist1d-mlp", "--seeds", "5"],
             25,
             "mlp-100-100",
         ),
-        "(b) mnist1d-mlp tuning phase, 80 trials": (
-            [str(HERE / "study_phase.py"), "mnist1d-mlp"],
-            80,
-            "mlp-100-100",
-        ),
+        f"(b) mnist1d-mlp tuning phase, 80 trials{epochs}": (study, 80, "mlp-100-100"),
         f"(c) mnist-mlp default suite, {MNIST_EPOCHS} epochs": (
             [*run, "--seeds", "5", "--epochs", str(MNIST_EPOCHS)],
             25,
             "dense-512",
         ),
     }
+    return {name: shape for name, shape in every.items() if name[1] in SHAPES}
 
 
 def measure(command: list[str], out: Path, env: dict[str, str]) -> dict[str, float]:
@@ -110,6 +115,8 @@ def test_runs_per_hour_separate_vs_wide_stacks(benchmark, data_env, tmp_path, ca
                     row["gemm_gflops"] = gemm_rate(model, row["width"], data_env)
             row["ratio"] = row["stack"]["runs_per_hour"] / row["no-stack"]["runs_per_hour"]
             results[name] = row
+            with capsys.disabled():
+                print(f"\n{name}: {json.dumps(row)}", flush=True)
 
     t0 = time.perf_counter()
     benchmark.pedantic(side_by_side, rounds=1, iterations=1)

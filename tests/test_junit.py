@@ -111,6 +111,8 @@ def test_a_passing_check_is_all_passed_cases(three_seeds, tmp_path, capsys):
     )
     assert "allowed drop −0.10 pp" in message  # paired (same seeds): the 0.1 pp floor
     assert "minimum detectable drop" in message
+    properties = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert properties["test"] == "non-inferiority" and properties["margin_pp"] == "0.1"
 
 
 def lower_test_accuracy(folder: Path, label: str, by: float) -> None:

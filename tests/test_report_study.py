@@ -276,6 +276,20 @@ def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp
     assert headline["outcome"] in ("better", "worse", "equivalent", "undecided")
     assert headline["verdict"].startswith(headline["outcome"])
     assert summary["margin"] == {"margin_pp": 0.1, "margin_source": "mnist-mlp's preset"}
+    # expected best vs budget over both studies: Dodge et al.'s formula per study, averaged
+    from clrbench.analysis.improvement import expected_best
+
+    budget = summary["expected_best_vs_budget"]
+    assert set(budget) == set(report_data.FAMILIES)
+    scores = [first["scores"], _second_study(first)["scores"]]
+    values = [s.loc[s["family"] == "constant", "score"].dropna().to_numpy() for s in scores]
+    k = budget["constant"]["k"]
+    assert k == list(range(1, min(map(len, values)) + 1))
+    by_hand = np.mean([expected_best(v, np.array(k)) for v in values], axis=0)
+    assert budget["constant"]["expected"] == pytest.approx(list(by_hand))
+    low, high = np.array(budget["constant"]["low"]), np.array(budget["constant"]["high"])
+    assert (low <= by_hand + 1e-12).all() and (by_hand <= high + 1e-12).all()
+    assert "Tuning effort over every study" in markdown
     assert across["constant"][9] == f"{summary['baseline_wins']} of 2"
     rechecks = {(row[0], row[1]): row for row in parser.tables["recheck"][1:]}
     assert rechecks[("1", "constant")][-2:] == [

@@ -303,3 +303,18 @@ def test_confirmation_off_and_bad_counts(tmp_path, capsys):
     assert main(["study", "--preset", "quick", "--confirm-seeds", "0", "--out", str(out)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "confirm_seeds" in error[0] and not out.exists()
+
+
+def test_fresh_seeds_and_until_decided_from_the_command_line(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    args = ["study", "--preset", "quick", "--fresh-seeds", "--until-decided", "--max-studies"]
+    assert main([*args, "5", "--margin", "0.2", "--emit-config", str(path)]) == 0
+    from clrbench.config.parse import load_toml
+
+    config = StudyConfig.from_dict(load_toml(path))
+    assert (config.fresh_seeds, config.until_decided, config.studies) == (True, True, 5)
+    assert main([*args[:-1], "--emit-config", str(tmp_path / "x.toml")]) == 2
+    assert "--until-decided needs --max-studies N" in capsys.readouterr().err
+    assert main(["study", "--preset", "quick", "--margin", "-1", "--out", str(tmp_path / "o")]) == 2
+    assert "--margin -1: give percentage points above 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x.toml").exists()

@@ -166,3 +166,30 @@ def test_fresh_seeds_are_analysed_as_nested_and_the_table_pairs_by_seed():
     assert across["seeds_design"] == "final seeds drawn per study"
     nested = study_estimate(np.nanmean(cells, axis=1)[:, None], fresh_seeds=True)
     assert across["se"] == pytest.approx(nested.se) and across["df"] == 1
+
+
+def test_sequential_rule_keeps_the_first_decided_look_and_waits_for_the_first():
+    from clrbench.analysis.protocol import look_level
+    from clrbench.study.repeats import all_decided, sequential_across
+
+    finals = _studies([0.0006, 0.0007, 0.0008, 0.0007, 0.0006], spread=0.0)
+    table = per_study_at_chance(finals)
+    early = sequential_across(
+        table[table["study"] < 2], "constant", finals[:2], 0.001, 5, chance=CHANCE
+    )
+    assert early["verdict"].iloc[0] == "undecided: the first look is after 3 studies"
+    assert not all_decided(early)
+    rows = sequential_across(table, "constant", finals, 0.001, 5, chance=CHANCE).iloc[0]
+    # 3 studies: p = 0.0067 against the first look's level, 0.05 ln(1 + (e - 1) 3/5) = 0.0316
+    assert rows["outcome"] == "better" and rows["decided_at"] == 3 and rows["studies"] == 3
+    assert rows["level"] == pytest.approx(look_level(3, 5))
+    assert all_decided(
+        sequential_across(table, "constant", finals, 0.001, 5, chance=CHANCE).iloc[:1]
+    )
+    # a family still undecided at the last look shows that look
+    mixed = _studies([0.0006, -0.0007, 0.0008, -0.0001], spread=0.0)
+    last = sequential_across(
+        per_study_at_chance(mixed), "constant", mixed, 0.001, 8, chance=CHANCE
+    ).iloc[0]
+    assert last["outcome"] == "undecided" and math.isnan(last["decided_at"])
+    assert last["studies"] == 4 and last["level"] == pytest.approx(look_level(4, 8))

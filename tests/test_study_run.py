@@ -237,6 +237,38 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
             assert f"| {study} | {family} | {label} |" in markdown
     headline = summary["headline"]["clr-iter"]
     assert headline["studies"] == 2 and headline["low"] <= headline["median"] <= headline["high"]
-    assert headline["verdict"] == "cannot test: 2 studies (at least 3 needed)"
-    median = f"{headline['median'] * 100:+.2f}".replace("-", "−")
-    assert f"| clr-iter | 2 | {median} |" in markdown
+    # one final seed per study: the primary test is the t over the 2 studies' differences
+    assert headline["seeds_design"] == "same final seeds in every study" and headline["df"] == 1
+    assert headline["verdict"].startswith(headline["outcome"])
+    estimate = f"{headline['estimate'] * 100:+.2f}".replace("-", "−")
+    assert f"| clr-iter | 2 | {estimate} |" in markdown
+
+
+def test_until_decided_stops_once_every_family_is_decided(tmp_path, mnist_dir):
+    """``study --until-decided --max-studies 4 --fresh-seeds`` with a margin no tiny study can
+    miss (50 pp): the first look, after 3 studies, decides every family equivalent, so the 4th
+    study never runs; each study re-ran its winners on its own final seeds."""
+    config = tmp_path / "tiny.toml"
+    raw = tiny(zero_budget=False)
+    raw["study"] |= {"seeds": 2, "octaves": [0], "confirm_top": 0}
+    config.write_text(tomli_w.dumps(raw))
+    out = tmp_path / "study"
+    env = os.environ | {"PYTHONPATH": str(REPO), "CLRBENCH_DATA_DIR": str(mnist_dir)}
+    args = ["--config", str(config), "--until-decided", "--max-studies", "4", "--fresh-seeds"]
+    args += ["--margin", "50", "--out", str(out), "--quiet", "--jobs", "2"]
+    done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    state = read_state(out)
+    assert [s.folder for s in state.studies] == [".", "study-1", "study-2"]
+    assert not (out / "study-3").exists()
+    assert [s.seeds["final"] for s in state.studies] == [
+        [0, 1],
+        [10000, 10001],
+        [20000, 20001],
+    ]
+    summary = json.loads((out / "report/summary.json").read_text())
+    headline = summary["headline"]["clr-iter"]
+    assert headline["outcome"] == "equivalent" and headline["decided_at"] == 3
+    assert headline["seeds_design"] == "final seeds drawn per study"
+    assert summary["margin"] == {"margin_pp": 50.0, "margin_source": "set by --margin"}
+    assert summary["protocol"]["until_decided"] is True

@@ -268,3 +268,42 @@ def test_a_format_1_study_reports_without_confirmation(tmp_path):
     config = load_config(tmp_path, StudyState(legacy_format=1))
     assert config.confirm_top == 0 and config.studies == 1
     assert load_config(tmp_path, StudyState()).confirm_top == 2
+
+
+def test_fresh_seeds_give_each_study_its_own_final_seeds():
+    from clrbench.study.protocol import draw_record, final_experiment
+
+    one = StudyConfig.from_dict(preset("quick"))
+    shared = one.with_changes(studies=3)
+    fresh = one.with_changes(studies=3, fresh_seeds=True)
+    finals = [fresh.final_seeds(i) for i in range(3)]
+    assert finals[0] == shared.final_seeds(0) == shared.final_seeds(2)  # study 0 unchanged
+    assert finals[2][0] == one.first_seed + 2 * STUDY_SEED_STRIDE
+    assert len(set().union(*map(set, finals))) == 3 * one.seeds  # no seed twice
+    assert fresh.draw(2).first_seed == finals[2][0]
+    winners = {f.label: plan_trials(one)[0].params for f in one.families[:1]}
+    assert final_experiment(fresh.draw(2), winners, None).seeds == finals[2]
+    assert draw_record(fresh, 2, []).seeds["final"] == list(finals[2])
+    assert draw_record(shared, 2, []).seeds["final"] == list(shared.final_seeds(0))
+    with pytest.raises(ConfigError, match="fresh_seeds must be true or false"):
+        one.with_changes(fresh_seeds=1)
+    with pytest.raises(ConfigError, match="final seeds per study overlap the next study's"):
+        one.with_changes(studies=2, fresh_seeds=True, seeds=10_001)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"until_decided": True}, "--until-decided needs --max-studies N"),
+        ({"max_studies": 5}, "--max-studies is the limit of --until-decided: give both"),
+        ({"until_decided": True, "max_studies": 2}, "--max-studies must be an integer >= 3"),
+        ({"until_decided": True, "max_studies": 5, "studies": 3}, "drop --studies"),
+    ],
+)
+def test_until_decided_options_are_one_clear_error(options, message):
+    from clrbench.study.resolve import resolve_study
+
+    with pytest.raises(ConfigError, match=message):
+        resolve_study(preset="quick", **options)
+    config = resolve_study(preset="quick", until_decided=True, max_studies=6)
+    assert (config.until_decided, config.studies) == (True, 6)

@@ -9,6 +9,8 @@ from clrbench.study import FAMILIES, OPTIONAL_FAMILIES, OPTIONS, PRESET_HELP, PR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from clrbench.cli.report import add_margin
+
     """Add the ``study`` subcommand."""
     presets = "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items())
     p = subparsers.add_parser(
@@ -85,6 +87,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--emit-config", metavar="FILE", help="write the resolved study TOML and stop")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    p.add_argument(
+        "--fresh-seeds",
+        action="store_true",
+        default=None,
+        help="each study re-runs its winners on its own final seeds (first seed + 10,000 per "
+        "study), so the spread over studies includes a fresh draw of seeds",
+    )
+    p.add_argument(
+        "--until-decided",
+        action="store_true",
+        default=None,
+        help="add studies until every family is decided (better, worse or equivalent within "
+        "the margin; a sequential rule spends alpha over the looks), at most --max-studies",
+    )
+    p.add_argument(
+        "--max-studies", type=int, metavar="N", help="the most studies --until-decided runs"
+    )
+    add_margin(p)
     p.set_defaults(func=study_command)
 
 

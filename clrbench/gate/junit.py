@@ -114,6 +114,8 @@ def junit_tree(report: CheckReport, results_label: str, baseline_label: str) -> 
         ("verdict", "passed" if report.passed else "failed"),
         ("false_alarm", f"{FALSE_ALARM:g}"),
         ("power", f"{POWER:g}"),
+        ("test", "non-inferiority"),
+        ("margin_pp", "none" if report.margin is None else f"{report.margin * 100:g}"),
     ):
         ET.SubElement(properties, "property", name=name, value=value)
     suite.extend(cases)

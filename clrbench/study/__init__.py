@@ -38,6 +38,7 @@ OPTIONS: tuple[str, ...] = (
 OPTIONS += ("confirm_top", "confirm_seeds", "epochs", "train_size", "eval_every")
 OPTIONS += ("jobs", "backend", "scheduler", "data_dir", "quiet", "no_report")
 OPTIONS += ("stack", "stack_width")
+OPTIONS += ("fresh_seeds", "until_decided", "max_studies", "margin")
 
 
 def run(

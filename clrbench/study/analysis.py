@@ -220,3 +220,29 @@ def final_comparison(
     if target is None:
         return analyse_run(chosen, stats.default_target(chosen), "data-driven", None, margin)
     return analyse_run(chosen, target, "the study's", None, margin)
+
+
+def budget_over_studies(scores: list[pd.DataFrame], resamples: int, seed: int = 0) -> pd.DataFrame:
+    """Per family and k = 1 … (fewest trials a study scored): the expected best validation
+    score after k trials (Dodge et al. 2019, exact per study, averaged over the studies) with
+    its 95% band from resampling each study's trials within it
+    (:func:`clrbench.analysis.improvement.budget_curve`). Columns ``family, k, expected, low,
+    high, studies``."""
+    from clrbench.analysis.improvement import budget_curve
+
+    rows: list[dict[str, Any]] = []
+    families = list(dict.fromkeys(f for frame in scores for f in frame["family"]))
+    for index, family in enumerate(families):
+        per_study = [
+            frame.loc[frame["family"] == family, "score"].to_numpy(dtype=np.float64)
+            for frame in scores
+        ]
+        curve = budget_curve(per_study, resamples, seed=seed + index)
+        rows += [
+            {"family": family, "k": int(k), "expected": float(e), "low": float(lo)}
+            | {"high": float(hi), "studies": len(per_study)}
+            for k, e, lo, hi in zip(
+                curve.budgets, curve.expected, curve.low, curve.high, strict=True
+            )
+        ]
+    return pd.DataFrame(rows, columns=["family", "k", "expected", "low", "high", "studies"])

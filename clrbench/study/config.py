@@ -75,6 +75,12 @@ class StudyConfig:
     confirm_seeds: int = 3  # fresh validation seeds of each confirmation candidate
     confirm_first_seed: int = 3000
     studies: int = 1  # independent tunings (their own Sobol scrambles and selection seeds)
+    # --fresh-seeds: study i re-runs its winners on its own final seeds (first_seed + 10,000 i),
+    # so the spread over studies includes a fresh draw of seeds (docs/concepts/protocol.md)
+    fresh_seeds: bool = False
+    # --until-decided: ``studies`` is the most to run; stop once every family is decided
+    # under the sequential rule (clrbench.analysis.protocol)
+    until_decided: bool = False
     octaves: tuple[int, ...] = (-3, -2, -1, 0, 1, 2, 3)
     flatness_pp: float = 0.2
     zero_budget: bool = True
@@ -133,6 +139,9 @@ class StudyConfig:
             _count(key, getattr(self, key))
         for key in ("confirm_seeds", "studies"):
             _count(key, getattr(self, key))
+        for key in ("fresh_seeds", "until_decided"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
         for key in ("first_seed", "tuning_seed", "sampling_seed", "confirm_top"):
             _count(key, getattr(self, key), minimum=0)
         for key in ("sensitivity_first_seed", "confirm_first_seed"):
@@ -172,7 +181,13 @@ class StudyConfig:
         """The final seeds differ from every seed that selects, in every study; within and
         across studies the selecting seeds of different phases never meet (studies are
         independent draws)."""
-        final = set(range(self.first_seed, self.first_seed + self.seeds))
+        finals = [set(self.final_seeds(i)) for i in range(self.studies)]
+        if self.fresh_seeds and len(set().union(*finals)) < sum(len(f) for f in finals):
+            raise ConfigError(
+                f"--fresh-seeds: {self.seeds} final seeds per study overlap the next study's "
+                f"(each study's start {STUDY_SEED_STRIDE:,} seeds later)"
+            )
+        final = set().union(*finals)
         seen: dict[int, str] = {}
         for i in range(self.studies):
             for phase, seeds in self.draw_seeds(i).items():
@@ -201,6 +216,12 @@ class StudyConfig:
             "sensitivity": tuple(range(sensitivity, sensitivity + self.sensitivity_seeds)),
         }
 
+    def final_seeds(self, study: int) -> tuple[int, ...]:
+        """Study ``study``'s final seeds: the configured ones, or with ``fresh_seeds`` its own
+        (``first_seed + STUDY_SEED_STRIDE * study`` on)."""
+        first = self.first_seed + (STUDY_SEED_STRIDE * study if self.fresh_seeds else 0)
+        return tuple(range(first, first + self.seeds))
+
     def draw(self, study: int) -> StudyConfig:
         """Study ``study`` of this configuration as a one-study configuration: its own Sobol
         scramble and selection seeds (study 0: this configuration's own), the same split,
@@ -217,6 +238,7 @@ class StudyConfig:
             tuning_seed=self.tuning_seed + shift,
             confirm_first_seed=self.confirm_first_seed + shift,
             sensitivity_first_seed=self.sensitivity_first_seed + shift,
+            first_seed=self.final_seeds(study)[0],
         )
 
     def lengths(self) -> tuple[int, int]:

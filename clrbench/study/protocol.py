@@ -309,13 +309,18 @@ def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> DrawSta
     seeds = {"sampling_seed": draw.sampling_seed} | {
         k: list(v) for k, v in config.draw_seeds(study).items()
     }
+    seeds["final"] = list(config.final_seeds(study))
     folder = "." if study == 0 else f"study-{study}"
     return DrawState(index=study, folder=folder, seeds=seeds, trials=trial_records(trials))
 
 
-def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome:
+def study_locked(
+    config: StudyConfig, out: Path, runner: Runner, margin_pp: float | None = None
+) -> StudyOutcome:
     """:func:`run_study` for a caller that holds ``out``'s lock: the state is written after
-    every phase, by this one writer."""
+    every phase, by this one writer. With ``until_decided`` the studies stop once every family
+    is decided under the sequential rule (at the workload's margin, or ``margin_pp``); the
+    state then keeps only the studies that ran."""
     draws = [config.draw(i) for i in range(config.studies)]
     plans = [plan_trials(draw) for draw in draws]
     # every trial of every study validated before any training
@@ -341,7 +346,39 @@ def study_locked(config: StudyConfig, out: Path, runner: Runner) -> StudyOutcome
         record = state.studies[i]
         run_draw(draw, experiment, study_folder(out, i), runner, outcome, record, bounds)
         bounds = None  # the zero-budget arm is not tuned: it trains once, with study 0
+        if (
+            config.until_decided
+            and i + 1 < config.studies
+            and decided(config, out, state, i, margin_pp)
+        ):
+            runner.say(f"every family decided after {i + 1} studies: stopping (--until-decided)")
+            state.studies = state.studies[: i + 1]
+            write_state(out, state)
+            break
     return outcome
+
+
+def decided(
+    config: StudyConfig, out: Path, state: StudyState, last: int, margin_pp: float | None
+) -> bool:
+    """Whether studies 0..``last`` decide every family under the sequential rule."""
+    from clrbench.analysis.margin import workload_margin
+    from clrbench.analysis.stats import final_metrics, resolve_baseline
+    from clrbench.study.repeats import all_decided, per_study, sequential_across
+
+    finals = []
+    for i, record in enumerate(state.studies[: last + 1]):
+        if not record.winners:
+            return False
+        metrics = final_metrics(load_results(study_folder(out, i) / "final"))
+        finals.append(metrics[metrics["schedule"].astype(str).isin(record.winners)])
+    baseline = resolve_baseline([f.label for f in config.families], None)
+    margin = workload_margin(config.workload, margin_pp).value
+    chance = config.workload.chance
+    table = per_study(finals, baseline, chance=chance)
+    return all_decided(
+        sequential_across(table, baseline, finals, margin, config.studies, chance=chance)
+    )
 
 
 def run_draw(

@@ -42,6 +42,7 @@ class StudyAnalysis:
     studies: list[DrawAnalysis]
     scores: pd.DataFrame
     budget: pd.DataFrame
+    budget_over_studies: pd.DataFrame
     baseline: str
     margin: Margin
     per_study: pd.DataFrame

@@ -32,8 +32,8 @@ from scipy import stats as scipy_stats
 
 from clrbench.analysis import decide
 from clrbench.analysis.improvement import probability_of_improvement
-from clrbench.analysis.protocol import study_estimate
-from clrbench.analysis.stats import holm
+from clrbench.analysis.protocol import FIRST_LOOK, look_level, study_estimate
+from clrbench.analysis.stats import ALPHA, holm
 
 MIN_STUDIES = 3  # the sign test's
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]
@@ -149,6 +149,7 @@ def across_studies(
     baseline: str = "constant",
     finals: list[pd.DataFrame] | None = None,
     margin: float | None = None,
+    level: float = ALPHA,
     *,
     chance: float | None = None,
 ) -> pd.DataFrame:
@@ -158,7 +159,8 @@ def across_studies(
     decided answer: ``ci_low, ci_high`` (its 95% interval) and ``DECIDED_COLUMNS``, with
     ``verdict`` in words. ``finals``: each study's final runs (``stats.final_metrics``
     columns), for the (study × seed) table, a diverged run scoring ``chance`` (1 / the
-    workload's classes: required with ``finals``); without them each study is one cell."""
+    workload's classes: required with ``finals``); without them each study is one cell.
+    ``level``: the test's level (the sequential rule's spent alpha at a look)."""
     if finals is not None and chance is None:
         raise ValueError("across_studies: give the workload's chance level with its finals")
     if table.empty:
@@ -181,7 +183,7 @@ def across_studies(
             assert chance is not None  # checked above
             cells, strata[family] = paired_table(finals, family, baseline, chance)
         estimates[family] = study_estimate(cells, fresh_seeds=not crossed)
-    verdicts = decide.decide(estimates, margin, "studies")
+    verdicts = decide.decide(estimates, margin, "studies", levels=dict.fromkeys(estimates, level))
     design = "same final seeds in every study" if crossed else "final seeds drawn per study"
     if finals is None:
         design = "one mean difference per study"
@@ -210,6 +212,47 @@ def _decided(
         "p_improvement_high": improvement.high, "pairs": improvement.pairs,
         "verdict": decide.words(verdict),
     }  # fmt: skip
+
+
+def sequential_across(
+    table: pd.DataFrame,
+    baseline: str,
+    finals: list[pd.DataFrame],
+    margin: float | None,
+    max_studies: int,
+    *,
+    chance: float,
+) -> pd.DataFrame:
+    """:func:`across_studies` under the sequential rule of ``--until-decided``: a look after
+    each study from the ``FIRST_LOOK``-th, at the alpha spent since the previous look
+    (``clrbench.analysis.protocol.look_level``); each family keeps the first outcome it was
+    decided with (``decided_at``: the studies then; ``level``: that look's level); one never
+    decided shows the last look."""
+    done = len(finals)
+    if done < min(FIRST_LOOK, max_studies):
+        rows = across_studies(table, baseline, finals, margin, chance=chance)
+        waiting = f"undecided: the first look is after {min(FIRST_LOOK, max_studies)} studies"
+        return rows.assign(outcome="undecided", verdict=waiting, decided_at=math.nan, level=0.0)
+    kept: dict[str, pd.Series] = {}
+    last = pd.DataFrame()
+    for studies in range(min(FIRST_LOOK, max_studies), done + 1):
+        level = look_level(studies, max_studies)
+        part = table[table["study"] < studies] if len(table) else table
+        last = across_studies(part, baseline, finals[:studies], margin, level, chance=chance)
+        last = last.assign(decided_at=float(studies), level=level)
+        for _, row in last.iterrows():
+            if row["family"] not in kept and row["outcome"] != "undecided":
+                kept[row["family"]] = row
+    rows = [kept.get(row["family"], row) for _, row in last.iterrows()]
+    frame = pd.DataFrame(rows).reset_index(drop=True)
+    undecided = frame["outcome"] == "undecided"
+    frame.loc[undecided, "decided_at"] = math.nan
+    return frame
+
+
+def all_decided(across: pd.DataFrame) -> bool:
+    """Whether every family has an outcome other than undecided (and there is one)."""
+    return len(across) > 0 and bool((across["outcome"] != "undecided").all())
 
 
 def baseline_wins(table: pd.DataFrame, baseline: str = "constant") -> int:

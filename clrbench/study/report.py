@@ -31,6 +31,7 @@ from clrbench.study import lead as study_lead
 from clrbench.study import prose as study_prose
 from clrbench.study.analysis import (
     best_vs_budget,
+    budget_over_studies,
     final_comparison,
     flatness,
     sensitivity_curve,
@@ -44,11 +45,12 @@ from clrbench.study.choice_tables import (
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
 from clrbench.study.records import DrawAnalysis, StudyAnalysis
-from clrbench.study.repeats import across_studies, per_study
+from clrbench.study.repeats import across_studies, per_study, sequential_across
 from clrbench.study.select import choose
 from clrbench.study.state import DrawState, StudyState, read_state
 from clrbench.study.summary import write_summary
 from clrbench.study.tables import (
+    budget_over_studies_table,
     budget_table,
     protocol_rows,
     sensitivity_table,
@@ -185,16 +187,26 @@ def study_analysis(
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
     done = [s.metrics for s in studies if s.metrics is not None]
     table = per_study(done, baseline, chance=config.workload.chance)
+    chance = config.workload.chance
+    if config.until_decided:
+        across = sequential_across(
+            table, baseline, done, margin.value, config.studies, chance=chance
+        )
+    else:
+        across = across_studies(table, baseline, done, margin.value, chance=chance)
     return StudyAnalysis(
         state=state,
         config=config,
         studies=studies,
         scores=scores,
         budget=best_vs_budget(scores, config.bootstrap),
+        budget_over_studies=budget_over_studies(
+            [parts["scores"] for parts in draws], config.bootstrap
+        ),
         baseline=baseline,
         margin=margin,
         per_study=table,
-        across=across_studies(table, baseline, done, margin.value, chance=config.workload.chance),
+        across=across,
         **found,
     )
 
@@ -325,6 +337,10 @@ def _context(
     if analysis.config.confirm_top:
         tables.append(confirmation_table(analysis))
     tables.append(budget_table(analysis.budget, analysis.config.workload.chance))
+    if analysis.config.studies > 1:
+        tables.append(
+            budget_over_studies_table(analysis.budget_over_studies, analysis.config.workload.chance)
+        )
     if analysis.flat is not None:
         tables.append(sensitivity_table(analysis))
     if any(s.choice.check is not None for s in analysis.studies):

@@ -30,8 +30,10 @@ OVERRIDES = (
     "epochs",
     "train_size",
     "eval_every",
+    "fresh_seeds",
 )
-STUDY_OPTIONS = ("preset", "workload", "families", "no_zero_budget", *OVERRIDES)
+STUDY_OPTIONS: tuple[str, ...] = ("preset", "workload", "families", "no_zero_budget")
+STUDY_OPTIONS += (*OVERRIDES, "until_decided", "max_studies")
 
 
 def check_families(wanted: list[str], raw: dict, standard: list[dict]) -> None:
@@ -80,8 +82,26 @@ def resolve_study(
     changes = {k: options[k] for k in OVERRIDES if options.get(k) is not None}
     if options.get("no_zero_budget"):
         changes["zero_budget"] = False
+    changes |= _until_decided(options)
     study = study.with_changes(**changes)
     return study.select(wanted) if wanted else study
+
+
+def _until_decided(options: dict[str, Any]) -> dict[str, Any]:
+    """``until_decided`` with ``max_studies`` N: at most N studies, stopping once every
+    family is decided (one ConfigError line for a half-given or contradictory pair)."""
+    until, most = options.get("until_decided"), options.get("max_studies")
+    if not until and most is None:
+        return {}
+    if not until:
+        raise ConfigError("--max-studies is the limit of --until-decided: give both")
+    if most is None:
+        raise ConfigError("--until-decided needs --max-studies N, the most studies to run")
+    if options.get("studies") is not None:
+        raise ConfigError("--until-decided decides how many studies run: drop --studies")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 3:
+        raise ConfigError(f"--max-studies must be an integer >= 3 (the first look), got {most}")
+    return {"until_decided": True, "studies": most}
 
 
 def resolve_studies(config: ConfigSource = None, **options: Any) -> list[StudyConfig]:

@@ -29,6 +29,7 @@ class StudyExecution:
     report: bool = True
     stack: bool | None = None  # None: auto (clrbench.suite.devices.choose_stack)
     stack_width: int | None = None
+    margin: float | None = None  # --margin (pp), else the workload's own
 
 
 EXECUTION_OPTIONS: tuple[str, ...] = ("jobs", "backend", "scheduler", "data_dir", "quiet")
@@ -42,7 +43,10 @@ def execution(options: dict[str, Any]) -> StudyExecution:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     if data_dir and not Path(data_dir).is_dir():
         raise ConfigError(f"--data-dir {data_dir}: no such directory")
+    from clrbench.analysis.margin import checked_margin_pp
+
     return StudyExecution(
+        margin=checked_margin_pp(options.get("margin")),
         jobs=jobs,
         backend=options.get("backend") or "loky",
         scheduler=options.get("scheduler"),
@@ -92,13 +96,13 @@ def study_one(config: StudyConfig, out: Path, how: StudyExecution) -> int:
         stack_width=how.stack_width,
     )
     with folder_lock(out, "study"):  # one writer of the study's state, through the report
-        outcome = study_locked(config, out, runner)
+        outcome = study_locked(config, out, runner, how.margin)
         trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
         console.print(f"{trained} runs trained, {kept} already complete")
         if how.report and any(s.winners for s in outcome.state.studies):
             from clrbench.study.report import render_study
 
-            for path in render_study(out, out / "report").values():
+            for path in render_study(out, out / "report", margin_pp=how.margin).values():
                 console.print(f"report: {path}")
     for record in outcome.failed:
         console.print(f"[red]failed[/red] {record.run_id}: {record.error}")

@@ -41,6 +41,9 @@ def _protocol(config: Any) -> dict[str, Any]:
         "octaves": list(config.octaves),
         "noise_standard_errors": NOISE_SE,
         "final_seeds": list(range(config.first_seed, config.first_seed + config.seeds)),
+        "fresh_seeds": config.fresh_seeds,  # each study's own final seeds: per_study[i].seeds
+        "until_decided": config.until_decided,
+        "max_studies": config.studies if config.until_decided else None,
         "dataset": workload.dataset,
         "epochs": workload.epochs,
         "train_size": workload.train_size,
@@ -71,6 +74,15 @@ def _study(analysis: StudyAnalysis, study: DrawAnalysis) -> dict[str, Any]:
     }
 
 
+def _budget(curve: Any) -> dict[str, Any]:
+    """Per family: the budgets k and the expected best validation score over studies with its
+    95% band (``study.analysis.budget_over_studies``)."""
+    return {
+        str(family): {column: group[column].tolist() for column in ("k", "expected", "low", "high")}
+        for family, group in curve.groupby("family", sort=False)
+    }
+
+
 def summary(analysis: StudyAnalysis) -> dict[str, Any]:
     """The summary document of a study analysis (``report.study.study_analysis``)."""
     config = analysis.config
@@ -96,6 +108,7 @@ def summary(analysis: StudyAnalysis) -> dict[str, Any]:
         "per_study": [_study(analysis, s) for s in analysis.studies],
         "headline": headline,
         "baseline_wins": baseline_wins(analysis.per_study, analysis.baseline),
+        "expected_best_vs_budget": _budget(analysis.budget_over_studies),
         "warnings": study_prose.sensitivity_warnings(analysis.studies),
     }
     return json_plain(document)

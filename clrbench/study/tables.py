@@ -10,7 +10,7 @@ import pandas as pd
 from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
 from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig
-from clrbench.text import number, pct, percent
+from clrbench.text import number, pct, percent, plural
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -103,6 +103,22 @@ def budget_table(curve: pd.DataFrame, chance: float) -> dict[str, Any]:
         "rows": rows,
         "note": note,
     }
+
+
+def budget_over_studies_table(curve: pd.DataFrame, chance: float) -> dict[str, Any]:
+    """The expected best validation accuracy vs trials over every study, with its band."""
+    table = budget_table(curve, chance)
+    studies = int(curve["studies"].max()) if len(curve) else 0
+    note = (
+        "Expected best final validation accuracy (%) after k trials of a family (Dodge et al. "
+        "2019: the exact expectation over each study's trials, sum_i v_(i)[(i/N)^k - "
+        f"((i-1)/N)^k]), averaged over the {plural(studies, 'study', 'studies')}; in "
+        "brackets its 95% band from resampling each study's trials within it (a stratified "
+        "bootstrap of the expectation). Flat from k = 1: good untuned; still rising: needs "
+        f"its tuning. A diverged trial scores chance ({percent(chance)})."
+    )
+    title = "Tuning effort over every study: expected best vs budget"
+    return table | {"id": "budget-over-studies", "title": title, "note": note}
 
 
 def sensitivity_table(analysis: StudyAnalysis) -> dict[str, Any]:
@@ -198,8 +214,21 @@ def protocol_rows(analysis: StudyAnalysis) -> list[tuple[str, str]]:
         ),
         (
             "studies",
-            f"{config.studies}: study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, "
-            "confirmation and sensitivity seeds; the split and the final seeds are shared",
+            (
+                f"until every family is decided, at most {config.studies}"
+                if config.until_decided
+                else str(config.studies)
+            )
+            + f": study i adds {STUDY_SEED_STRIDE:,} x i to the sampling, tuning, confirmation "
+            + (
+                "and sensitivity seeds and to the final seeds (fresh seeds); the split is shared"
+                if config.fresh_seeds
+                else "and sensitivity seeds; the split and the final seeds are shared"
+            ),
+        ),
+        (
+            "margin",
+            f"{analysis.margin.text} ({analysis.margin.source})",
         ),
         (
             "final re-runs",

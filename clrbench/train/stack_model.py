@@ -100,14 +100,14 @@ class StackedLayers:
             elif kind == "weightless":
                 shape = tf.shape(h)
                 merged = tf.reshape(h, tf.concat([[-1], shape[2:]], 0))
-                out = layer(merged, training=training)
+                out = layer(merged, training=training)  # __call__ passes it on only if taken
                 h = tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], 0))
             else:
+                # ``training`` only for a layer whose call takes it (Keras' own rule)
+                flag = {"training": training} if layer._call_has_training_arg else {}
                 h = tf.stack(
                     [
-                        layer.stateless_call(
-                            [weights[i][k] for i in indices], [], h[k], training=training
-                        )[0]
+                        layer.stateless_call([weights[i][k] for i in indices], [], h[k], **flag)[0]
                         for k in range(self.size)
                     ]
                 )

@@ -203,7 +203,9 @@ def report(
 
     A results folder gives the comparison report, a study folder the study's report, several
     results folders (one per workload) or the folder holding them the cross-workload report.
-    ``out`` defaults to ``<folder>/report`` (required for several folders).
+    ``out`` defaults to ``<folder>/report`` (required for several folders). Every run report
+    writes its compact data beside it (``data/``, ``clrbench.store.compact``), so a rendered
+    report folder re-renders in place without the results folder.
 
     >>> written = clrbench.report(results_dir, out=tmp / "report")
     >>> sorted(written)
@@ -237,7 +239,7 @@ def report(
     if workloads is not None:
         return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)
     folder = folders[0]
-    destination = Path(out) if out is not None else folder / "report"
+    destination = Path(out) if out is not None else default_report_folder(folder)
     if _is_study(folder):
         from clrbench.study.report import render_study
 
@@ -248,6 +250,16 @@ def report(
 
     results = load_results(folder)
     return render(results, destination, formats, target, baseline_schedule, margin_pp=margin)
+
+
+def default_report_folder(folder: Path) -> Path:
+    """Where a folder's report goes by default: ``<folder>/report``; a rendered report that
+    carries its compact data (and no runs) is re-rendered in place."""
+    from clrbench.store.compact import holds_compact
+
+    if holds_compact(folder) and not (folder / "runs").is_dir():
+        return folder
+    return folder / "report"
 
 
 def refuse_option(name: str, value: object, reason: str) -> None:

@@ -205,7 +205,9 @@ def report(
     results folders (one per workload) or the folder holding them the cross-workload report,
     several study folders (one per workload) their families across workloads
     (``clrbench.across.grid``: grid_across.md and grid_across.json).
-    ``out`` defaults to ``<folder>/report`` (required for several folders).
+    ``out`` defaults to ``<folder>/report`` (required for several folders). Every run report
+    writes its compact data beside it (``data/``, ``clrbench.store.compact``), so a rendered
+    report folder re-renders in place without the results folder.
 
     >>> written = clrbench.report(results_dir, out=tmp / "report")
     >>> sorted(written)
@@ -241,7 +243,7 @@ def report(
     if workloads is not None:
         return _report_across(folders, workloads, out, formats, target, baseline_schedule, margin)
     folder = folders[0]
-    destination = Path(out) if out is not None else folder / "report"
+    destination = Path(out) if out is not None else default_report_folder(folder)
     if _is_study(folder):
         from clrbench.study.report import render_study
 
@@ -252,6 +254,16 @@ def report(
 
     results = load_results(folder)
     return render(results, destination, formats, target, baseline_schedule, margin_pp=margin)
+
+
+def default_report_folder(folder: Path) -> Path:
+    """Where a folder's report goes by default: ``<folder>/report``; a rendered report that
+    carries its compact data (and no runs) is re-rendered in place."""
+    from clrbench.store.compact import holds_compact
+
+    if holds_compact(folder) and not (folder / "runs").is_dir():
+        return folder
+    return folder / "report"
 
 
 def refuse_option(name: str, value: object, reason: str) -> None:
@@ -302,13 +314,15 @@ def _report_grid_across(
     if out is None:
         raise ConfigError("--out is required for the report of several study folders")
     finals: dict[str, list] = {}
+    chances: dict[str, float] = {}
     for folder in folders:
         analysis = analyse_study(folder)
-        name = name_of(analysis["config"].workload)
+        name = name_of(analysis.config.workload)
         if name in finals:
             raise ResultsError(f"{folder}: workload {name} is also in another study folder")
-        finals[name] = [s["metrics"] for s in analysis["studies"] if s["metrics"] is not None]
-    return write_grid_across(across_grid(family_scores(finals)), Path(out))
+        finals[name] = [s.metrics for s in analysis.studies if s.metrics is not None]
+        chances[name] = analysis.config.workload.chance
+    return write_grid_across(across_grid(family_scores(finals, chances)), Path(out))
 
 
 def _report_across(

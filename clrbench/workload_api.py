@@ -5,7 +5,7 @@ A plug-in is a :class:`WorkloadPlugin`, or a function of no arguments that retur
 trains it exactly as it trains the built-in workloads (the lean in-graph loop, the per-batch
 log, run ids, reports, the study and the gate), after checking everything it returns.
 
-The contract (``examples/clrbench_example_workload`` is a complete, tested package):
+The contract (``examples/mnist_cnn`` is a complete, tested package):
 
 - ``load_data()`` returns ``(x_train, y_train, x_test, y_test)`` as numpy arrays: inputs of any
   numeric dtype and any shape ``(examples, *input_shape)``, already preprocessed (clrbench casts

@@ -21,6 +21,7 @@ from clrbench.store.results import Results, load_results
 from clrbench.study.config import StudyConfig, octave_label
 from clrbench.study.presets import preset
 from clrbench.study.protocol import plan_trials
+from clrbench.study.select import choose
 
 FAMILIES = ["constant", "clr-iter", "sine-exp"]
 # family -> (status, final validation accuracy) of its four trials; sine-exp never finishes ok
@@ -123,7 +124,25 @@ def study_parts(folder: Path) -> dict[str, Any]:
     config = study_config()
     draw = {"scores": trial_scores(config), "confirmation": None, "recheck": None}
     draw |= {"sweep": sweep_frame(sensitivity_points(SHAPES)), "final": final_results(folder)}
-    return {"config": config, "state": STATE, "draws": [draw]}
+    return {"config": config, "state": STATE, "draws": recorded(config, [draw])}
+
+
+def recorded(config: StudyConfig, draws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The draws with the winners their protocol would have recorded in study.json: its own
+    rule (``choose``) on the phases it ran."""
+    return [
+        draw
+        | {
+            "winners": choose(
+                config.draw(i),
+                draw["scores"],
+                draw.get("confirmation"),
+                draw.get("sweep"),
+                draw.get("recheck"),
+            ).winners
+        }  # fmt: skip
+        for i, draw in enumerate(draws)
+    ]
 
 
 class Tables(HTMLParser):

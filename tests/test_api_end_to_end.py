@@ -42,7 +42,7 @@ print("FACTS", json.dumps({
     "compared": table[["schedule", "baseline", "n", "n_baseline"]].to_dict("records"),
     "written": sorted(written),
     "failed": failed,
-    "winners": sorted(study["winners"]),
+    "winners": sorted(study.winners),
     "passed": verdict.passed,
     "exit_code": verdict.exit_code,
     "modules": sorted(m for m in sys.modules if m.startswith("clrbench")),

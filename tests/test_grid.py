@@ -225,7 +225,8 @@ def test_the_guides_run_counts_are_the_presets_plans():
 def test_the_grid_goes_into_summary_json(grid):
     import json
 
-    from clrbench.study.summary import _grid, plain
+    from clrbench.study.summary import _grid
+    from clrbench.text import json_plain as plain
 
     document = json.loads(json.dumps(plain(_grid(grid)), allow_nan=False))
     assert document["best"] == "cosine"

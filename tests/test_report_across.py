@@ -151,14 +151,14 @@ def test_the_single_report_uses_the_same_target_as_the_cross_report(holding):
     from clrbench.reporting.render import analyse
 
     results = load_results(holding / "fashion-mnist-mlp")
-    assert analyse(results)["target"] == across.workload_target(results)[0]
+    assert analyse(results).target == across.workload_target(results)[0]
     defaults = {"experiment": {"dataset": "fashion_mnist", "epochs": 25, "batch_size": 128}}
     at_defaults = analyse(replace(results, experiment=defaults))
-    assert (at_defaults["target"], at_defaults["target_source"]) == (
+    assert (at_defaults.target, at_defaults.target_source) == (
         0.89,
         "fashion-mnist-mlp's own target",
     )
-    assert analyse(results, target=0.5)["target_source"] == "set by --target"
+    assert analyse(results, target=0.5).target_source == "set by --target"
 
 
 def test_a_diverged_seed_counts_as_never_in_the_median_steps(holding):

@@ -26,7 +26,7 @@ def figure_texts(figure) -> set[str]:
 
 def test_every_schedule_in_every_figure_with_one_colour(small):
     analysis = report.analyse(small)
-    built = figures.build_figures(small, analysis["final"], analysis["reach"], 0.9)
+    built = figures.build_figures(small, analysis.final, analysis.reach, 0.9)
     assert len(built) == 6
     colors = page.palette(small.schedules)
     for spec in built:
@@ -123,9 +123,7 @@ def test_the_same_folder_gives_the_same_figures_byte_for_byte(tmp_path):
     analysis = report.analyse(results)
 
     def pngs() -> dict[str, bytes]:
-        specs = figures.build_figures(
-            results, analysis["final"], analysis["reach"], analysis["target"]
-        )
+        specs = figures.build_figures(results, analysis.final, analysis.reach, analysis.target)
         return {spec["name"]: page.png_bytes(spec["figure"]) for spec in specs}
 
     before = np.random.get_state()  # noqa: NPY002 (the global generator seaborn reads)

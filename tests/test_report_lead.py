@@ -67,7 +67,7 @@ def test_the_figure_and_the_sentence_come_before_every_table(reports, kind):
 
 def test_the_run_report_sentence_is_the_comparison(reports, tmp_path):
     results = load_results(reports["run"].parent / "run")
-    comparison = analyse(results)["comparison"].sort_values("difference", ascending=False)
+    comparison = analyse(results).comparison.sort_values("difference", ascending=False)
     html = (reports["run"] / "report.html").read_text()
     sentence = answer_of(html)
     margin = comparison["margin"].iloc[0] * 100

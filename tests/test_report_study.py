@@ -42,12 +42,12 @@ def test_winners_are_chosen_on_validation_and_the_outcomes_counted(analysis):
     assert rows["constant"][2:5] == ["3/1/0", "constant-t1", "97.00"]
     assert rows["clr-iter"][2:5] == ["3/0/1", "clr-iter-t2", "98.00"]
     assert rows["sine-exp"][2:] == ["0/4/0", "–", "–", "–", "no ok trial"]
-    params = analysis["scores"].set_index("label").loc["constant-t1", "params"]
+    params = analysis.scores.set_index("label").loc["constant-t1", "params"]
     assert rows["constant"][5:] == ["–", f"lr={params['lr']:g}"]  # no confirmation runs here
 
 
 def test_the_budget_table_shows_powers_of_two_up_to_the_budget(analysis):
-    table = study_tables.budget_table(analysis["budget"])
+    table = study_tables.budget_table(analysis.budget, 0.1)
     assert table["headers"] == ["Family", "k = 1", "k = 2", "k = 4"]
     cells = {row[0]: row[1:] for row in table["rows"]}
     # k = 1: the mean score of a family's trials (a diverged trial scores chance, 10%)
@@ -72,8 +72,8 @@ def test_the_sensitivity_table_gives_the_flat_range_and_what_was_not_ok(analysis
 
 
 def test_the_trials_table_lists_every_planned_trial(analysis):
-    table = study_tables.trials_table(analysis["scores"])
-    assert [row[0] for row in table["rows"]] == list(analysis["scores"]["label"])
+    table = study_tables.trials_table(analysis.scores)
+    assert [row[0] for row in table["rows"]] == list(analysis.scores["label"])
     statuses = {row[0]: row[2] for row in table["rows"]}
     assert statuses["clr-iter-t1"] == "failed" and statuses["constant-t2"] == "diverged"
 
@@ -93,7 +93,7 @@ def _comparison(rows: list[tuple], baseline: str = "constant") -> pd.DataFrame:
 
 def test_the_tuned_answer_says_yes_no_or_cannot_tell():
     better = _comparison([("clr-iter", 0.005, 0.002, 0.008, 0.01, True, "better")])
-    text = study_prose.answer_tuned({"comparison": better}, 16, 5)
+    text = study_prose.answer_tuned(better, 16, 5)
     assert text == (
         "Given the same tuning effort (16 trials per family, chosen on validation), yes: on "
         "test, clr-iter +0.50 pp (95% CI +0.20 pp to +0.80 pp, Holm p = 0.01) beats a tuned "
@@ -105,43 +105,43 @@ def test_the_tuned_answer_says_yes_no_or_cannot_tell():
             ("sgdr", -0.004, -0.006, -0.002, 0.02, True, "worse"),
         ]
     )
-    text = study_prose.answer_tuned({"comparison": noise}, 16, 5)
+    text = study_prose.answer_tuned(noise, 16, 5)
     assert "no schedule beats a tuned constant rate beyond seed noise" in text
     assert "the differences run from −0.40 pp to +0.10 pp; the largest, clr-iter is +0.10" in text
     assert text.endswith("Significantly below constant: sgdr −0.40 pp (95% CI −0.60 pp to "
                          "−0.20 pp, Holm p = 0.02).")  # fmt: skip
     untested = _comparison([("clr-iter", 0.001, math.nan, math.nan, math.nan, False, "n/a")])
-    text = study_prose.answer_tuned({"comparison": untested}, 4, 2)
+    text = study_prose.answer_tuned(untested, 4, 2)
     assert "cannot tell: too few ok seeds (2 per schedule; at least 3 are needed)" in text
-    text = study_prose.answer_tuned({"comparison": _comparison([])}, 4, 2)
+    text = study_prose.answer_tuned(_comparison([]), 4, 2)
     assert text == "Only one family has a winner, so there is nothing to compare on test."
 
 
 def test_the_budget_note_flags_a_rising_curve_and_a_small_budget(analysis):
-    note = study_prose.budget_note(analysis["budget"], 4, 0.2)
+    note = study_prose.budget_note(analysis.budget, 4, 0.2)
     assert note.startswith("After 4 trials the expected best validation accuracy (95% range)")
     # constant's exact expectation rises from k = 2 to k = 4; sine-exp's (always chance) not
     assert "Still rising at the full budget: constant (+" in note and "sine-exp (" not in note
     assert "too small to show where tuning saturates" in note
-    assert "too small" not in study_prose.budget_note(analysis["budget"], 16, 0.2)
-    assert study_prose.budget_note(analysis["budget"].iloc[:0], 4, 0.2) == ""
+    assert "too small" not in study_prose.budget_note(analysis.budget, 16, 0.2)
+    assert study_prose.budget_note(analysis.budget.iloc[:0], 4, 0.2) == ""
 
 
 def test_the_sensitivity_answer_names_the_least_sensitive_only_beyond_the_grid_step(analysis):
-    text = study_prose.answer_sensitivity(analysis["flat"], analysis["curve"], 0.2, 2)
+    text = study_prose.answer_sensitivity(analysis.flat, analysis.curve, 0.2, 2)
     assert text.startswith("clr-iter is the least sensitive to its rate.")
     assert text.endswith("Not ok (diverged or failed): clr-iter at ×8.")
     close = dict(report_data.SHAPES, constant=report_data.SHAPES["clr-iter"][:6] + [0.9])
     curve = sensitivity_curve(report_data.sensitivity_points(close))
     text = study_prose.answer_sensitivity(flatness(curve, 0.2), curve, 0.2, 2)
     assert text.startswith("No family is clearly least sensitive: ")
-    nothing = analysis["flat"].assign(width=np.nan)
+    nothing = analysis.flat.assign(width=np.nan)
     assert "cannot be judged" in study_prose.answer_sensitivity(nothing, curve, 0.2, 2)
 
 
 def test_the_zero_budget_answer_compares_the_cycle_with_both_constants(analysis):
     text = study_prose.answer_zero_budget(
-        analysis["zero"], analysis["versus"], report_data.STATE["lr_find"]
+        analysis.zero, analysis.versus, report_data.STATE["lr_find"]
     )
     assert text.startswith(
         "Smith's zero-budget recipe (bounds from one lr-find sweep on the train split: "
@@ -178,7 +178,7 @@ def test_the_document_answers_on_top_and_has_every_section(written, analysis):
 def test_a_study_without_sensitivity_or_final_runs_says_what_is_missing(tmp_path):
     config = report_data.study_config()
     draw = {"scores": report_data.trial_scores(config)}
-    partial = study.study_analysis(config, report_data.STATE, [draw])
+    partial = study.study_analysis(config, report_data.STATE, report_data.recorded(config, [draw]))
     written = study.write_study(tmp_path, partial, tmp_path / "report", ("md",))
     markdown = written["md"].read_text()
     assert "> The final re-runs on test are not complete yet: no answer on test." in markdown
@@ -234,7 +234,8 @@ def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp
     config = report_data.study_config().with_changes(studies=2)
     first = report_data.study_parts(tmp_path / "final")["draws"][0]
     state = report_data.STATE | {"studies": report_data.STATE["studies"] * 2}
-    analysis = study.study_analysis(config, state, [first, _second_study(first)])
+    draws = report_data.recorded(config, [first, _second_study(first)])
+    analysis = study.study_analysis(config, state, draws)
     written = study.write_study(tmp_path, analysis, tmp_path / "report")
     summary = json.loads(written["summary"].read_text())
     html, markdown = written["html"].read_text(), written["md"].read_text()
@@ -297,3 +298,18 @@ def test_summary_json_agrees_with_the_report_tables_and_the_warning_is_plain(tmp
     ]
     assert rechecks[("0", "constant")][-2:] == ["x1 is the best multiplier", "–"]
     assert "Difference" in parser.tables["across-studies"][0][2]
+
+
+def test_the_report_shows_the_winners_the_protocol_recorded_not_its_own(tmp_path):
+    """A study decides its winners once, in the protocol (study.json); the report reads that
+    record. Here the record names constant's trial 3 (96% on validation) where the rule, rerun on
+    the same scores, would pick trial 1: the report must show trial 3."""
+    parts = report_data.study_parts(tmp_path / "final")
+    (draw,) = parts["draws"]
+    recorded = draw["winners"]["constant"] | {"label": "constant-t3", "index": 3}
+    recorded |= {"validation_accuracy": 0.96}
+    draws = [draw | {"winners": draw["winners"] | {"constant": recorded}}]
+    analysis = study.study_analysis(parts["config"], parts["state"], draws)
+    assert analysis.winners["constant"]["label"] == "constant-t3"
+    rows = {row[0]: row for row in study_tables.winners_table(analysis)["rows"]}
+    assert rows["constant"][3:5] == ["constant-t3", "96.00"]

@@ -133,7 +133,7 @@ def test_trial_scores_are_ok_accuracy_chance_for_diverged_and_none_for_failed_or
         statuses={"a-t1-s0": "diverged", "a-t2-s0": "failed"},
     )
     trials = [{"family": "a", "index": i, "label": f"a-t{i}", "params": {}} for i in range(4)]
-    scores = trial_scores(results, trials)
+    scores = trial_scores(results, trials, chance=0.1)  # ten classes
     assert scores["status"].tolist() == ["ok", "diverged", "failed", "missing"]
     assert scores["score"].tolist()[:2] == pytest.approx([0.95, 0.1])  # final, not best; chance
     assert scores["score"].iloc[2:].isna().all()  # a crash and a missing run are not draws

@@ -44,7 +44,7 @@ def tiny(zero_budget: bool = True) -> dict:
 
 def planned_runs(state: dict) -> int:
     """The runs every study's phases planned (lr-find's sweep is no run of the store)."""
-    return sum(p.get("runs", 0) for s in state["studies"] for p in s["phases"].values())
+    return sum(p.get("runs", 0) for s in state.studies for p in s.phases.values())
 
 
 def garbage_test_labels(mnist_dir: Path, folder: Path) -> Path:
@@ -91,9 +91,9 @@ def test_selection_never_reads_test_data(studies):
     real, garbage = studies
     real_state, garbage_state = read_state(real), read_state(garbage)
     # every choice is the same, bit for bit: trials, winners, sensitivity, lr-find bounds
-    assert real_state["studies"][0]["winners"] == garbage_state["studies"][0]["winners"]
-    assert real_state["studies"][0]["check"] == garbage_state["studies"][0]["check"]
-    assert real_state["lr_find"] == garbage_state["lr_find"]
+    assert real_state.studies[0].winners == garbage_state.studies[0].winners
+    assert real_state.studies[0].check == garbage_state.studies[0].check
+    assert real_state.lr_find == garbage_state.lr_find
     for phase in ("trials", "confirm", "sensitivity"):
         values = _evaluation_accuracies(real, phase)
         assert values and values == _evaluation_accuracies(garbage, phase)
@@ -113,7 +113,7 @@ def test_runs_record_their_split_and_evaluation_set(studies):
             assert record["config"]["validation_size"] == 2000
             assert record["config"].get("evaluate_on", "test") == evaluated_on
             assert record["provenance"]["evaluated_on"] == evaluated_on
-            assert record["provenance"]["split_sha256"] == state["split"]["validation_sha256"]
+            assert record["provenance"]["split_sha256"] == state.split["validation_sha256"]
             expected = 2000 if evaluated_on == "validation" else 10_000
             assert record["provenance"]["test_examples"] == expected
 
@@ -154,7 +154,7 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    before, planned = _complete(out), read_state(out)["studies"][0]["trials"]
+    before, planned = _complete(out), read_state(out).studies[0].trials
     assert 2 <= len(before) < 4 + 2 + 2 * 2 + 2  # interrupted: not every run is there
     resumed = subprocess.run(_cli(*args, "--jobs", "1"), env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip
@@ -165,7 +165,7 @@ def test_resume_after_sigint_trains_nothing_twice(tmp_path, mnist_dir):
     assert {run: after[run] for run in before} == before  # no complete run was retrained
     counts = re.search(r"(\d+) runs trained, (\d+) already complete", resumed.stderr)
     assert counts and (int(counts[1]), int(counts[2])) == (len(after) - len(before), len(before))
-    assert state["studies"][0]["trials"] == planned  # the same plan with --jobs 1 as with --jobs 2
+    assert state.studies[0].trials == planned  # the same plan with --jobs 1 as with --jobs 2
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
@@ -221,8 +221,8 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
     done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     state = read_state(out)
-    assert [s["folder"] for s in state["studies"]] == [".", "study-1"]
-    assert state["studies"][1]["seeds"]["tuning"] == [11000]
+    assert [s.folder for s in state.studies] == [".", "study-1"]
+    assert state.studies[1].seeds["tuning"] == [11000]
     assert (out / "study-1/final/runs").is_dir() and not (out / "study-1/lr-find").exists()
     markdown = (out / "report/report.md").read_text()
     assert markdown.count("> Over 2 studies (each an independent tuning") == 1
@@ -231,7 +231,7 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
     summary = json.loads((out / "report/summary.json").read_text())
     assert summary["studies"] == summary["studies_done"] == 2
     for study in (0, 1):
-        winners = {f: w["label"] for f, w in state["studies"][study]["winners"].items()}
+        winners = {f: w["label"] for f, w in state.studies[study].winners.items()}
         assert {f: w["label"] for f, w in summary["per_study"][study]["winners"].items()} == winners
         for family, label in winners.items():
             assert f"| {study} | {family} | {label} |" in markdown
@@ -259,9 +259,9 @@ def test_until_decided_stops_once_every_family_is_decided(tmp_path, mnist_dir):
     done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr
     state = read_state(out)
-    assert [s["folder"] for s in state["studies"]] == [".", "study-1", "study-2"]
+    assert [s.folder for s in state.studies] == [".", "study-1", "study-2"]
     assert not (out / "study-3").exists()
-    assert [s["seeds"]["final"] for s in state["studies"]] == [
+    assert [s.seeds["final"] for s in state.studies] == [
         [0, 1],
         [10000, 10001],
         [20000, 20001],

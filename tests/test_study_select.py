@@ -27,7 +27,7 @@ from clrbench.study.select import (
     pooled_sd,
     sensitivity_check,
 )
-from clrbench.study.state import read_state
+from clrbench.study.state import StudyState, read_state
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,14 @@ def test_the_winner_is_the_best_confirmation_mean_not_the_best_single_seed(confi
     scores = _scores([0.980, 0.975, 0.970])  # t0 won the tuning seed
     confirmation = _runs({"constant-t0": [0.970, 0.972, 0.971], "constant-t1": [0.976] * 3})
     choice = choose(config, scores, confirmation)
-    assert [c["label"] for c in choice["candidates"]["constant"]] == ["constant-t0", "constant-t1"]
-    winner = choice["winners"]["constant"]
+    assert [c["label"] for c in choice.candidates["constant"]] == ["constant-t0", "constant-t1"]
+    winner = choice.winners["constant"]
     assert winner["label"] == "constant-t1" and winner["confirmed"]
     assert winner["confirmation_mean"] == pytest.approx(0.976)
     assert winner["params"] == {"lr": 0.02}
     # a tie on the mean: the better-ranked trial (by its tuning score)
     tied = _runs({"constant-t0": [0.976] * 3, "constant-t1": [0.976] * 3})
-    assert choose(config, scores, tied)["winners"]["constant"]["label"] == "constant-t0"
+    assert choose(config, scores, tied).winners["constant"]["label"] == "constant-t0"
 
 
 def test_a_diverged_confirmation_seed_scores_chance_and_a_failed_one_no_score(config):
@@ -98,17 +98,17 @@ def test_a_diverged_confirmation_seed_scores_chance_and_a_failed_one_no_score(co
         status={("constant-t0", 2): "diverged", ("constant-t1", 2): "failed"},
     )
     choice = choose(config, scores, confirmation)
-    means = choice["means"].set_index("label")
+    means = choice.means.set_index("label")
     assert means.loc["constant-t0", "mean"] == pytest.approx((0.99 * 2 + 0.1) / 3)
     assert means.loc["constant-t1", ["scored", "diverged"]].tolist() == [2, 0]
-    assert choice["winners"]["constant"]["label"] == "constant-t1"
+    assert choice.winners["constant"]["label"] == "constant-t1"
 
 
 def test_without_confirmation_runs_the_winner_is_the_best_trial_unconfirmed(config):
     choice = choose(config, _scores([0.97, 0.98]))
-    assert choice["winners"]["constant"]["label"] == "constant-t1"
-    assert not choice["winners"]["constant"]["confirmed"]
-    assert math.isnan(choice["winners"]["constant"]["confirmation_mean"])
+    assert choice.winners["constant"]["label"] == "constant-t1"
+    assert not choice.winners["constant"]["confirmed"]
+    assert math.isnan(choice.winners["constant"]["confirmation_mean"])
 
 
 # --- the sensitivity check and its re-check ---
@@ -120,21 +120,21 @@ def test_a_multiplier_beyond_the_noise_is_flagged_and_re_checked(config):
     scores = _scores([0.980, 0.975])
     confirmation = _runs({"constant-t0": [0.976] * 3, "constant-t1": [0.970] * 3})
     choice = choose(config, scores, confirmation, _sweep(AROUND))
-    row = choice["check"].iloc[0]
+    row = choice.check.iloc[0]
     # seeds at ±0.05 pp: pooled sd 0.0005·√2, SE of a difference of two 2-seed means = that
     sd = 0.0005 * math.sqrt(2)
     assert row["noise_sd"] == pytest.approx(sd)
     assert row["threshold"] == pytest.approx(NOISE_SE * sd)
     assert row["best_k"] == 1 and row["difference"] == pytest.approx(0.003)
     assert row["flagged"] and row["reason"] == "beyond noise"
-    recheck = choice["rechecks"]["constant"]
+    recheck = choice.rechecks["constant"]
     assert recheck == {"label": "constant-k+1", "k": 1, "params": {"lr": 0.02}}  # t0: lr 0.01
-    assert [e.label for e in recheck_experiment(config, choice["rechecks"]).schedules] == [
+    assert [e.label for e in recheck_experiment(config, choice.rechecks).schedules] == [
         "constant-k+1"
     ]
     # re-checked on the confirmation seeds: better than the winner's 97.6% -> the new winner
     rechecked = _runs({"constant-k+1": [0.979] * 3})
-    winner = choose(config, scores, confirmation, _sweep(AROUND), rechecked)["winners"]["constant"]
+    winner = choose(config, scores, confirmation, _sweep(AROUND), rechecked).winners["constant"]
     assert (winner["label"], winner["source"], winner["replaced"]) == (
         "constant-k+1", "re-check", "constant-t0"
     )  # fmt: skip
@@ -142,7 +142,7 @@ def test_a_multiplier_beyond_the_noise_is_flagged_and_re_checked(config):
     # not better on the confirmation seeds (a tie included): the winner stays
     same = _runs({"constant-k+1": [0.976] * 3})
     kept = choose(config, scores, confirmation, _sweep(AROUND), same)
-    assert kept["winners"]["constant"]["label"] == "constant-t0"
+    assert kept.winners["constant"]["label"] == "constant-t0"
 
 
 def test_a_multiplier_within_the_noise_is_not_flagged():
@@ -169,7 +169,7 @@ def test_noise_edges_one_seed_zero_spread_and_a_diverged_x1():
 def test_without_confirmation_a_flagged_multiplier_is_not_re_checked(config):
     off = config.with_changes(confirm_top=0)
     choice = choose(off, _scores([0.980, 0.975]), None, _sweep(AROUND))
-    assert choice["check"]["flagged"].iloc[0] and choice["rechecks"] == {}
+    assert choice.check["flagged"].iloc[0] and choice.rechecks == {}
 
 
 def _points(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -228,13 +228,34 @@ def test_a_format_1_state_loads_as_one_unconfirmed_study_and_others_are_refused(
     old["phases"] = {"lr-find": {"done": True}, "trials": {"runs": 1}}
     (tmp_path / "study.json").write_text(json.dumps(old))
     state = read_state(tmp_path)
-    assert state["legacy_format"] == 1 and state["phases"] == {"lr-find": {"done": True}}
-    assert state["studies"][0]["winners"] == old["winners"]
-    assert state["studies"][0]["trials"] == old["trials"]
-    assert state["studies"][0]["phases"] == {"trials": {"runs": 1}}
+    assert state.legacy_format == 1 and state.phases == {"lr-find": {"done": True}}
+    assert state.studies[0].winners == old["winners"]
+    assert state.studies[0].trials == old["trials"]
+    assert state.studies[0].phases == {"trials": {"runs": 1}}
     (tmp_path / "study.json").write_text(json.dumps(old | {"format": 7}))
     with pytest.raises(ResultsError, match="format 2 .*format 7"):
         read_state(tmp_path)
+
+
+def test_a_state_round_trips_and_a_format_1_winner_reads_as_unconfirmed(tmp_path):
+    from clrbench.study.report import recorded_winners
+    from clrbench.study.state import DrawState, write_state
+
+    winner = {"label": "constant-k+1", "index": 2, "params": {"lr": 0.2}, "confirmed": True}
+    winner |= {"validation_accuracy": math.nan, "confirmation_mean": 0.98, "source": "re-check"}
+    state = StudyState(name="s", split={"dataset": "mnist"}, lr_find=None)
+    state.studies.append(DrawState(index=0, winners={"constant": winner}))
+    write_state(tmp_path, state)
+    text = (tmp_path / "study.json").read_text()
+    assert "NaN" not in text and '"validation_accuracy": null' in text  # one JSON convention
+    back = read_state(tmp_path)
+    assert back.name == "s" and back.studies[0].index == 0
+    (read,) = recorded_winners(back.studies[0].winners).values()
+    assert math.isnan(read["validation_accuracy"]) and read["confirmation_mean"] == 0.98
+    old = recorded_winners({"constant": {"label": "constant-t0", "index": 0, "params": {},
+                                         "validation_accuracy": 0.97}})["constant"]  # fmt: skip
+    assert (old["confirmed"], old["source"]) == (False, "trials")
+    assert math.isnan(old["confirmation_mean"])
 
 
 def test_a_format_1_study_reports_without_confirmation(tmp_path):
@@ -244,9 +265,9 @@ def test_a_format_1_study_reports_without_confirmation(tmp_path):
 
     quick = StudyConfig.from_dict(preset("quick"))
     (tmp_path / "study.toml").write_text(tomli_w.dumps(quick.to_dict()))
-    config = load_config(tmp_path, {"legacy_format": 1})
+    config = load_config(tmp_path, StudyState(legacy_format=1))
     assert config.confirm_top == 0 and config.studies == 1
-    assert load_config(tmp_path, {}).confirm_top == 2
+    assert load_config(tmp_path, StudyState()).confirm_top == 2
 
 
 def test_fresh_seeds_give_each_study_its_own_final_seeds():
@@ -262,8 +283,8 @@ def test_fresh_seeds_give_each_study_its_own_final_seeds():
     assert fresh.draw(2).first_seed == finals[2][0]
     winners = {f.label: plan_trials(one)[0].params for f in one.families[:1]}
     assert final_experiment(fresh.draw(2), winners, None).seeds == finals[2]
-    assert draw_record(fresh, 2, [])["seeds"]["final"] == list(finals[2])
-    assert draw_record(shared, 2, [])["seeds"]["final"] == list(shared.final_seeds(0))
+    assert draw_record(fresh, 2, []).seeds["final"] == list(finals[2])
+    assert draw_record(shared, 2, []).seeds["final"] == list(shared.final_seeds(0))
     with pytest.raises(ConfigError, match="fresh_seeds must be true or false"):
         one.with_changes(fresh_seeds=1)
     with pytest.raises(ConfigError, match="final seeds per study overlap the next study's"):

@@ -33,7 +33,7 @@ from clrbench.across.analysis import (
 from clrbench.across.report import records
 from clrbench.store import atomic
 
-CHANCE = 0.1  # the built-in workloads' 10 classes (clrbench.study.analysis.CHANCE)
+CHANCE = 0.1  # the built-in workloads' 10 classes (a study's own: its workload's ``chance``)
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,12 @@ class GridAcross:
     profiled: list[str]  # the families in every workload
 
 
-def family_scores(finals: Mapping[str, list[pd.DataFrame]]) -> pd.DataFrame:
+def family_scores(
+    finals: Mapping[str, list[pd.DataFrame]], chances: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """``workload, family, mean, runs`` from each workload's studies' final runs (columns
-    ``schedule, status, final_test_accuracy``)."""
+    ``schedule, status, final_test_accuracy``); a diverged run scores its workload's chance
+    (``chances``, default ``CHANCE``)."""
     rows = []
     for workload, frames in finals.items():
         if not frames:
@@ -56,7 +59,8 @@ def family_scores(finals: Mapping[str, list[pd.DataFrame]]) -> pd.DataFrame:
         runs = pd.concat(frames, ignore_index=True)
         status = runs["status"].astype(str)
         accuracy = runs["final_test_accuracy"].astype(np.float64)
-        score = accuracy.where(status == "ok", np.where(status == "diverged", CHANCE, np.nan))
+        chance = (chances or {}).get(workload, CHANCE)
+        score = accuracy.where(status == "ok", np.where(status == "diverged", chance, np.nan))
         runs = runs.assign(score=score, family=runs["schedule"].astype(str)).dropna(
             subset=["score"]
         )

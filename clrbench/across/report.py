@@ -11,12 +11,10 @@ TensorFlow.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clrbench.across import analysis as across
@@ -30,7 +28,7 @@ from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import aligned, provenance_rows
 from clrbench.store import atomic
 from clrbench.store.results import Results, load_results
-from clrbench.text import plural
+from clrbench.text import json_value, plural
 
 JSON_FORMAT = 1
 
@@ -60,25 +58,10 @@ def holds_workloads(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and (p / "runs").is_dir())
 
 
-def plain(value: Any) -> Any:
-    """A JSON value: NaN and None as null, infinity as the string "inf", numpy scalars as
-    Python numbers."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-    return value
-
-
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame as JSON records (plain values, categoricals as strings)."""
     frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == "category"})
-    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{k: json_value(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, Any]:
@@ -88,9 +71,9 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
     workloads = [
         {"name": name, "folder": str(results.path), "schedules": results.schedules}
         | {"seeds": int(results.runs["seed"].nunique())}
-        | {"target": plain(targets.loc[name, "target"])}
+        | {"target": json_value(targets.loc[name, "target"])}
         | {"target_source": targets.loc[name, "source"]}
-        | {"evaluation_interval_steps": plain(targets.loc[name, "resolution"])}
+        | {"evaluation_interval_steps": json_value(targets.loc[name, "resolution"])}
         for name, results in named.items()
     ]
     return {
@@ -107,10 +90,10 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
             "schedules": agreement.schedules,
             "left_out": agreement.left_out,
             "ranks": records(agreement.ranks),
-            "kendalls_w": plain(agreement.w),
-            "chi2": plain(agreement.chi2),
+            "kendalls_w": json_value(agreement.w),
+            "chi2": json_value(agreement.chi2),
             "df": agreement.df,
-            "p_value": plain(agreement.p_value),
+            "p_value": json_value(agreement.p_value),
             "status": agreement.status,
             "taus": records(agreement.taus),
         },
@@ -120,7 +103,7 @@ def document(analysis: AcrossAnalysis, named: dict[str, Results]) -> dict[str, A
             "schedules": analysis.profiled,
             "ratios": records(profile.ratios),
             "rho": records(profile.curve),
-            "scores": {str(r.schedule): plain(r.score) for r in profile.scores.itertuples()},
+            "scores": {str(r.schedule): json_value(r.score) for r in profile.scores.itertuples()},
         },
     }
 

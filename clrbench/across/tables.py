@@ -13,9 +13,8 @@ import pandas as pd
 
 from clrbench.across.analysis import TAU_MAX, AcrossAnalysis
 from clrbench.analysis import stats
-from clrbench.reporting.prose import format_p
-from clrbench.reporting.tables import iterations, num, pct
-from clrbench.text import number, plural, signed
+from clrbench.reporting.tables import iterations, num
+from clrbench.text import format_p, never_or, number, pct, plural, pp
 
 
 def ratio_text(value: float) -> str:
@@ -23,7 +22,7 @@ def ratio_text(value: float) -> str:
 
 
 def seconds_text(value: float) -> str:
-    return "never" if value == np.inf else num(value, ".1f")
+    return never_or(value, ".1f")
 
 
 def workloads_table(analysis: AcrossAnalysis, folders: dict[str, str]) -> dict[str, Any]:
@@ -56,9 +55,9 @@ def differences_table(analysis: AcrossAnalysis) -> dict[str, Any]:
                "95% CI pp (Welch)", "90% CI pp", "p (Welch)", "p (Holm, workload)",
                "p (Holm, all)", "p equivalent (TOST, Holm)", "Outcome"]  # fmt: skip
     rows = [
-        [r.workload, str(r.schedule), f"{r.n} vs {r.n_baseline}", _pp(r.difference),
-         f"{_pp(r.ci_low)} to {_pp(r.ci_high)}" if np.isfinite(r.ci_low) else "–",
-         f"{_pp(r.ci90_low)} to {_pp(r.ci90_high)}" if np.isfinite(r.ci90_low) else "–",
+        [r.workload, str(r.schedule), f"{r.n} vs {r.n_baseline}", pp(r.difference),
+         f"{pp(r.ci_low)} to {pp(r.ci_high)}" if np.isfinite(r.ci_low) else "–",
+         f"{pp(r.ci90_low)} to {pp(r.ci90_high)}" if np.isfinite(r.ci90_low) else "–",
          format_p(r.p_value), format_p(r.p_holm), format_p(r.p_holm_all),
          format_p(r.p_equivalence_holm), r.verdict]
         for r in analysis.differences.itertuples()
@@ -76,10 +75,6 @@ def differences_table(analysis: AcrossAnalysis) -> dict[str, Any]:
     )
     title = f"Against the baseline ({analysis.baseline}), per workload"
     return {"id": "differences", "title": title, "headers": headers, "rows": rows, "note": note}
-
-
-def _pp(fraction: float) -> str:
-    return signed(fraction * 100) if np.isfinite(fraction) else "–"
 
 
 def ranks_table(analysis: AcrossAnalysis) -> dict[str, Any]:

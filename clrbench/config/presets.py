@@ -3,7 +3,7 @@ docs/concepts/default-experiment.md).
 
 Evidence: the reference study (``reports/study``: full MNIST, 25 epochs, a stratified 10,000
 validation split, 16 trials per family, winners re-scaled by 2^k) — every default rate lies in
-its family's range within 0.2 pp of the best validation accuracy: constant 0.1 (winner 0.104,
+its family's range within 0.2 pp of the best validation accuracy: constant 0.1 (winner 0.170,
 flat 0.10-0.23); cyclic 0.02-0.2 (per-iteration winner 0.019-0.38, flat down to x0.21 of it;
 range test on the train split 0.043-0.17); step decay from 0.2 (winner 0.28, flat 0.066-0.33);
 sine-exp up to 0.2 (winner 0.55, flat down to 0.096). The cyclic schedules share one pair of

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clrbench.config.optimizers import CLASSIC, check_optimizer, check_weight_decay, spec
-from clrbench.data.load import dataset_counts
+from clrbench.data.load import dataset_classes, dataset_counts
 from clrbench.data.plugin import is_plugin
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError
@@ -159,6 +159,16 @@ class Workload:
     def is_plugin(self) -> bool:
         """Whether this is a workload of one's own (``clrbench.workload_api``)."""
         return is_plugin(self.dataset)
+
+    @property
+    def num_classes(self) -> int:
+        """The data set's number of classes (a plug-in's ``num_classes``)."""
+        return dataset_classes(self.dataset)
+
+    @property
+    def chance(self) -> float:
+        """Chance accuracy, 1 / the number of classes: what a diverged run scores."""
+        return 1 / self.num_classes
 
     @property
     def available(self) -> int:

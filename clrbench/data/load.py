@@ -169,6 +169,13 @@ def dataset_counts(name: str) -> tuple[int, int]:
     return spec.train_count, spec.test_count
 
 
+def dataset_classes(name: str) -> int:
+    """How many classes a registered data set or a plug-in's has (``num_classes``)."""
+    if plugin.is_plugin(name):
+        return int(plugin.plugin(name).num_classes)
+    return dataset_spec(name).classes
+
+
 def _plugin_arrays(path: str) -> _Arrays:
     arrays, checksums = plugin.plugin_arrays(path)
     return _Arrays(**arrays, checksums=tuple(checksums.items()), source=f"plug-in {path}")

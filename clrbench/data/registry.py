@@ -27,6 +27,7 @@ class DatasetSpec:
     folder_names: tuple[str, ...]  # subfolders of a data directory that may hold the files
     keras_module: str  # keras.datasets.<module>.load_data() is the download fallback
     train_count: int = 60_000
+    classes: int = 10  # every registered data set: ten digits, garments or MNIST-1D shapes
     test_count: int = 10_000
     system_dirs: tuple[Path, ...] = ()  # searched after CLRBENCH_DATA_DIR, before the download
     # A data set made on this machine (``clrbench.data.generated.GENERATORS``) instead of read

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from clrbench.errors import ClrbenchError, ResultsError
 from clrbench.schedules import tie_to_run
 from clrbench.store import atomic
+from clrbench.text import plural
 
 if TYPE_CHECKING:
     from clrbench.store.results import Results
@@ -193,7 +194,7 @@ def _stat(ok: Any, metric: Metric) -> dict[str, Any]:
 def few_seeds(document: dict[str, Any]) -> list[str]:
     """``label (n seeds)`` for each schedule whose experiment has fewer than MIN_SEEDS seeds."""
     return [
-        f"{label} ({runs['expected']} seed{'s' if runs['expected'] != 1 else ''})"
+        f"{label} ({plural(runs['expected'], 'seed')})"
         for label, runs in document["runs"].items()
         if runs["expected"] < MIN_SEEDS
     ]

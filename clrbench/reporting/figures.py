@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -271,16 +271,23 @@ def cost_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
     return figure
 
 
+PER_BATCH = ("learning-rate", "training")  # drawn from the per-batch logs
+
+
 def build_figures(
     results: Results,
     final: pd.DataFrame,
     reach: pd.DataFrame,
     target: float,
     resolution: int | None = None,
+    kept: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every report figure as ``{"name", "title", "caption", "figure"}``, in report order."""
+    """Every report figure as ``{"name", "title", "caption", "figure"}``, in report order.
+
+    Results without per-batch logs (compact data) keep the per-batch figures as they were
+    rendered: ``kept`` gives each by name as ``{"title", "caption", "png"}`` (PNG bytes
+    instead of a figure); one that is not kept is left out."""
     colors = palette(results.schedules)
-    window = smoothing_window(results)
     not_ok = int((results.runs["status"] != "ok").sum())
     excluded = f" {not_ok} run(s) not ok are left out (see Runs)." if not_ok else ""
     band = (
@@ -288,14 +295,25 @@ def build_figures(
         f"seeds where fewer than {stats.MIN_SEEDS})."
     )
     resolution_text = f" ({resolution:,} iterations)" if resolution else ""
+    if results.batches.empty and len(results.runs):
+        given = kept or {}
+        shown = [dict(given[n]) | {"name": n} for n in PER_BATCH if n in given]
+    else:
+        window = smoothing_window(results)
+        shown = [
+            dict(zip(("name", "title", "figure", "caption"), s, strict=True))
+            for s in (
+                ("learning-rate", "Learning rate", lr_figure(results, colors),
+                 "The rate the optimizer applied at each iteration (one seed per schedule: "
+                 "every seed has the same rate). Light vertical lines mark epoch boundaries."),
+                ("training", "Training loss and error rate",
+                 training_figure(results, colors, window),
+                 f"Per-batch training loss and error rate (1 − accuracy), both on log scales, "
+                 f"smoothed by a centred rolling mean over {window} iterations within each run, "
+                 f"then averaged over seeds; {band}{excluded}"),
+            )
+        ]  # fmt: skip
     specs = [
-        ("learning-rate", "Learning rate", lr_figure(results, colors),
-         "The rate the optimizer applied at each iteration (one seed per schedule: every seed "
-         "has the same rate). Light vertical lines mark epoch boundaries."),
-        ("training", "Training loss and error rate", training_figure(results, colors, window),
-         f"Per-batch training loss and error rate (1 − accuracy), both on log scales, smoothed "
-         f"by a centred rolling mean over {window} iterations within each run, then averaged "
-         f"over seeds; {band}{excluded}"),
         ("test", "Test accuracy and loss", evaluation_figure(results, colors),
          f"Held-out test accuracy and loss after each epoch, mean over seeds; {band} With 3 or "
          f"more epochs the vertical axes fit epochs 2 onwards, so the far worse first epoch may "
@@ -316,4 +334,6 @@ def build_figures(
          "the data, building the model), which falls on whichever run a worker happens to start "
          "with. Diverged and failed runs stop early; bars are the mean over ok runs."),
     ]  # fmt: skip
-    return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+    return shown + [
+        dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs
+    ]

@@ -108,14 +108,19 @@ def png_bytes(figure: Figure, dpi: int = FIGURE_DPI) -> bytes:
 
 
 def encode_figures(specs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each ``{"name", "title", "caption", "figure"}`` rendered once to PNG: the bytes for
+    """Each ``{"name", "title", "caption", "figure"}`` (or ``"png"``: bytes already rendered)
+    rendered once to PNG: the bytes for
     Markdown's ``figures/<name>.png``, base64 for the self-contained HTML, the pixel size."""
     entries = []
     for spec in specs:
-        png = png_bytes(spec["figure"])
-        width, height = spec["figure"].get_size_inches() * FIGURE_DPI
+        if "png" in spec:  # a figure kept as it was rendered (its PNG's own size)
+            png = spec["png"]
+            width, height = (int.from_bytes(png[i : i + 4], "big") for i in (16, 20))
+        else:
+            png = png_bytes(spec["figure"])
+            width, height = spec["figure"].get_size_inches() * FIGURE_DPI
         entries.append(
-            {k: v for k, v in spec.items() if k != "figure"}
+            {k: v for k, v in spec.items() if k not in ("figure", "png")}
             | {"png": png, "data": base64.b64encode(png).decode("ascii")}
             | {"file": f"figures/{spec['name']}.png", "width": round(width)}
             | {"lead": bool(spec.get("lead"))}  # the report's first figure (reporting.lead)

@@ -9,19 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.text import signed
-
-
-def _pp(fraction: float) -> str:
-    """A signed difference of accuracies in percentage points."""
-    return f"{signed(fraction * 100)} pp"
-
-
-def format_p(p: float) -> str:
-    """A p-value with three significant digits (never rounded across 0.05)."""
-    if not np.isfinite(p):
-        return "n/a"
-    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+from clrbench.text import format_p, plural, points
 
 
 def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
@@ -31,16 +19,16 @@ def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> st
     text = (
         f"{name} reached the highest final test accuracy "
         f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, "
-        f"{top['ok']} seed{'s' if top['ok'] != 1 else ''})"
+        f"{plural(top['ok'], 'seed')})"
     )
     row = comparison[comparison["schedule"] == top["schedule"]]
     if row.empty:
         return text + "."
     row = row.iloc[0]
-    text += f", {_pp(row['difference'])} over {baseline}"
+    text += f", {points(row['difference'])} over {baseline}"
     if not np.isfinite(row["p_holm"]):
         return text + f": {row['verdict']}."
-    interval = f"95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}"
+    interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
     p_text = format_p(row["p_holm"])
     text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
     return text + f": {row['verdict']} at {row['n']} vs {row['n_baseline']} seeds."
@@ -69,7 +57,7 @@ def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
         rows = tested[tested["outcome"] == outcome]
         if rows.empty:
             continue
-        names = ", ".join(f"{r.schedule} ({_pp(r.difference)})" for r in rows.itertuples())
+        names = ", ".join(f"{r.schedule} ({points(r.difference)})" for r in rows.itertuples())
         if outcome == "equivalent":
             parts.append(f"equivalent within {margin_text(comparison)}: {names}")
         elif outcome == "undecided":

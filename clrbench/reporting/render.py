@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clrbench.analysis import stats
 from clrbench.analysis.margin import results_margin
+from clrbench.analysis.record import RunAnalysis, analyse_run
 from clrbench.analysis.workload import workload_target
 from clrbench.reporting import lead, page, prose
-from clrbench.reporting.figures import build_figures
+from clrbench.reporting.figures import PER_BATCH, build_figures
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import (
     aligned,
@@ -29,6 +29,7 @@ from clrbench.reporting.tables import (
     summary_table,
 )
 from clrbench.store import atomic
+from clrbench.store.compact import read_figure_notes, write_compact
 from clrbench.store.results import Results
 
 
@@ -37,41 +38,24 @@ def analyse(
     target: float | None = None,
     baseline_schedule: str | None = None,
     margin_pp: float | None = None,
-) -> dict[str, Any]:
-    """Every statistic of the report: final metrics, summary, comparison (with the decided
-    outcome at the workload's margin, or ``margin_pp``), target, conclusion."""
-    # the workload's own target when it ran at its defaults, else the data-driven one
+) -> RunAnalysis:
+    """Every statistic of the report, at ``target`` (default: the workload's own target when
+    it ran at its defaults, else the data-driven one), its comparison decided at the
+    workload's margin (or ``margin_pp``)."""
     chosen, source = (
         (float(target), "set by --target") if target is not None else workload_target(results)
     )
-    final = stats.final_metrics(results)
-    summary = stats.summarize(results, chosen)
     margin = results_margin(results, margin_pp)
-    comparison = stats.compare(results, baseline_schedule, margin.value)
-    speed = stats.compare_speed(results, chosen, baseline_schedule)
-    resolution = stats.evaluation_interval(results)
-    return {
-        "target": chosen,
-        "target_source": source,
-        "final": final,
-        "summary": summary,
-        "comparison": comparison,
-        "reach": stats.steps_to_target(results, chosen),
-        "speed": speed,
-        "resolution": resolution,
-        "conclusion": prose.conclusion(summary, comparison, speed, resolution),
-        "baseline": stats.resolve_baseline(results.schedules, baseline_schedule),
-        "margin": margin,
-    }
+    return analyse_run(results, chosen, source, baseline_schedule, margin)
 
 
-def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) -> dict[str, Any]:
+def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> dict[str, Any]:
     settings = results.experiment.get("experiment", {})
     name = settings.get("name", results.path.name)
     folder = str(results.path)
-    target = analysis["target"]
+    target = analysis.target
     how = "the highest multiple of 0.5 pp that at least 80% of ok runs reach"
-    source = analysis["target_source"]
+    source = analysis.target_source
     if source.startswith("data-driven"):
         source = f"default: {how}"
     elif source != "set by --target":
@@ -86,22 +70,22 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
         "title": f"clrbench report: {name}",
         "subtitle": f"{len(results.schedules)} schedules, {runs['seed'].nunique()} seeds, "
         f"{len(runs)} runs ({int((runs['status'] == 'ok').sum())} ok) from {folder}",
-        "conclusion": analysis["conclusion"],
+        "conclusion": conclusion(analysis),
         "answer": answer(analysis),
         "target_text": f"{target * 100:g}%",
         "target_note": source,
-        "baseline": analysis["baseline"],
+        "baseline": analysis.baseline,
         "commands": [
             f"python -m clrbench run --config {folder}/experiment.toml --out {folder}",
             f"python -m clrbench report {folder}",
         ],
         "tables": {
-            "summary": aligned(mark(summary_table(analysis["summary"], analysis["resolution"]))),
+            "summary": aligned(mark(summary_table(analysis.summary, analysis.resolution))),
             "comparison": aligned(
-                mark(comparison_table(analysis["comparison"], analysis["margin"].source))
+                mark(comparison_table(analysis.comparison, analysis.margin.source))
             ),
-            "speed": aligned(mark(speed_table(analysis["speed"], target))),
-            "runs": aligned(runs_table(analysis["final"])),
+            "speed": aligned(mark(speed_table(analysis.speed, target))),
+            "runs": aligned(runs_table(analysis.final)),
         },
         "colors": page.hex_colors(page.palette(results.schedules)),
         "figures": figures,
@@ -110,22 +94,29 @@ def _context(results: Results, analysis: dict[str, Any], figures: list[dict]) ->
     }
 
 
-def answer(analysis: dict[str, Any]) -> str:
+def conclusion(analysis: RunAnalysis) -> str:
+    """The report's answer in words, from its analysis record."""
+    return prose.conclusion(
+        analysis.summary, analysis.comparison, analysis.speed, analysis.resolution
+    )
+
+
+def answer(analysis: RunAnalysis) -> str:
     """The report's first sentence: each schedule's final test accuracy minus the baseline's,
     with its Welch 95% interval."""
-    margin = lead.margin_of(analysis["comparison"])
+    margin = lead.margin_of(analysis.comparison)
     within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
-    opening = f"Final test accuracy minus {analysis['baseline']}'s (Welch 95% CI{within})"
-    return lead.answer_sentence(analysis["comparison"], opening)
+    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI{within})"
+    return lead.answer_sentence(analysis.comparison, opening)
 
 
-def lead_figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any]:
+def lead_figure(analysis: RunAnalysis, colors: dict[str, Any]) -> dict[str, Any]:
     """The report's first figure: the same differences and intervals."""
-    margin = lead.margin_of(analysis["comparison"])
+    margin = lead.margin_of(analysis.comparison)
     figure = lead.differences_figure(
-        analysis["comparison"],
+        analysis.comparison,
         colors,
-        f"final test accuracy minus {analysis['baseline']}'s (pp)",
+        f"final test accuracy minus {analysis.baseline}'s (pp)",
         margin=margin,
     )
     caption = (
@@ -134,17 +125,19 @@ def lead_figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, A
     )
     if margin is not None:
         caption += (
-            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis['margin'].source})."
+            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis.margin.source})."
         )
-    return lead.lead_spec(figure, f"Against {analysis['baseline']}", caption)
+    return lead.lead_spec(figure, f"Against {analysis.baseline}", caption)
 
 
 def _experiment_text(results: Results) -> str:
-    path = results.path / "experiment.toml"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
+    folders = [results.path] + ([results.compact] if results.compact is not None else [])
+    for folder in folders:
+        try:
+            return (folder / "experiment.toml").read_text().strip()
+        except OSError:
+            continue
+    return ""
 
 
 def render(
@@ -159,20 +152,44 @@ def render(
     """Write report.html / report.md (+ figures/*.png) and summary.csv into ``out_dir``.
 
     Returns the files written by kind (``html``, ``md``, ``csv``). Writes only those names
-    (and ``figures/<name>.png`` for Markdown); nothing else in ``out_dir`` is touched.
+    (and ``figures/<name>.png`` for Markdown) and the compact data the report comes from
+    (``data/``, ``clrbench.store.compact``); nothing else in ``out_dir`` is touched.
     ``templates``: the folder of the jinja templates (clrbench's own by default);
     ``margin_pp``: ``--margin``, replacing the workload's own margin.
     """
     formats = check_options(formats, target)
     analysis = analyse(results, target, baseline_schedule, margin_pp)
     specs = build_figures(
-        results, analysis["final"], analysis["reach"], analysis["target"], analysis["resolution"]
+        results,
+        analysis.final,
+        analysis.reach,
+        analysis.target,
+        analysis.resolution,
+        kept_figures(results),
     )
     colors = page.palette(results.schedules)
     figures = page.encode_figures([lead_figure(analysis, colors), *specs])
     context = _context(results, analysis, figures)
     written = page.write_pages(out_dir, "report", context, figures, formats, templates)
     written["csv"] = atomic.write_text(
-        Path(out_dir) / "summary.csv", analysis["summary"].to_csv(index=False)
+        Path(out_dir) / "summary.csv", analysis.summary.to_csv(index=False)
     )
+    per_batch = {s["name"]: {"title": s["title"], "caption": s["caption"]} for s in figures}
+    per_batch = {name: spec for name, spec in per_batch.items() if name in PER_BATCH}
+    write_compact(results, out_dir, per_batch)  # what re-renders it without the results
     return written
+
+
+def kept_figures(results: Results) -> dict[str, dict[str, Any]]:
+    """Results read from compact data: the per-batch figures as they were rendered beside it
+    (title and caption from compact.json, the PNG from the report's figures/)."""
+    if results.compact is None or not results.batches.empty:
+        return {}
+    figures = results.compact.parent / "figures"
+    kept = {}
+    for name, spec in read_figure_notes(results.compact).items():
+        try:
+            kept[name] = dict(spec) | {"png": (figures / f"{name}.png").read_bytes()}
+        except OSError:
+            continue  # not rendered as Markdown: left out
+    return kept

@@ -19,14 +19,10 @@ from clrbench.errors import ClrbenchError
 from clrbench.reporting import prose
 from clrbench.schedules import make, shape_notes
 from clrbench.store.results import RUN_COLUMNS, Results
-from clrbench.text import number, signed
+from clrbench.text import never_or, number, pct, signed
 
 TOOLS = ("clrbench", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jinja2")
 INCOMPLETE = "†"  # after a schedule whose shape the run ends before completing
-
-
-def pct(value: float, digits: int = 2) -> str:
-    return f"{value * 100:.{digits}f}" if np.isfinite(value) else "–"
 
 
 def num(value: float, fmt: str = ".1f") -> str:
@@ -35,7 +31,7 @@ def num(value: float, fmt: str = ".1f") -> str:
 
 def iterations(value: float) -> str:
     """Iterations to target: a count, 'never' (inf: most runs never reached it) or '–'."""
-    return "never" if value == np.inf else num(value, ",.0f")
+    return never_or(value, ",.0f")
 
 
 def interval(low: float, high: float) -> str:

@@ -30,6 +30,7 @@ from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic
 from clrbench.store.records import RunRecord
+from clrbench.text import plural
 
 RUNS_DIR = "runs"
 MANIFEST = "manifest.json"
@@ -116,6 +117,9 @@ class Results:
     # Every evaluation (see EVALUATION_COLUMNS); not given (None): the epochs' rows, set on
     # construction, so it is always a frame once built
     evaluations: pd.DataFrame = None
+    # the compact data folder these frames were read from (``clrbench.store.compact``), None
+    # for a results folder
+    compact: Path | None = None
 
     def __post_init__(self) -> None:
         if self.evaluations is None:
@@ -250,7 +254,7 @@ def read_manifest(root: Path) -> list[str] | None:
 
 def _warn(count: int, what: str, ids: list[str]) -> None:
     shown = ", ".join(ids[:NAMED_AT_MOST]) + (", ..." if len(ids) > NAMED_AT_MOST else "")
-    warnings.warn(f"{count} run{'s' if count != 1 else ''} {what}: {shown}", ResultsWarning, 3)
+    warnings.warn(f"{plural(count, 'run')} {what}: {shown}", ResultsWarning, 3)
 
 
 def _select_runs(root: Path, complete: list[str], run_ids: list[str] | None) -> list[str]:
@@ -287,6 +291,11 @@ def load_results(
     """
     root = Path(path)
     runs_root = root / RUNS_DIR
+    if not runs_root.is_dir() and run_ids is None:
+        from clrbench.store import compact  # a rendered report's compact data
+
+        if compact.holds_compact(root):
+            return compact.read_compact(root)
     if not runs_root.is_dir():
         raise ResultsError(f"{root}: not a clrbench results folder (no {RUNS_DIR}/ inside)")
     experiment = read_experiment(root)

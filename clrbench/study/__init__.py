@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clrbench.errors import ConfigError
 from clrbench.study.presets import OPTIONAL, STANDARD, STUDY_PRESET_HELP, STUDY_PRESETS
+
+if TYPE_CHECKING:
+    from clrbench.study.records import StudyAnalysis
 
 __all__ = ["load", "run", "FAMILIES", "OPTIONAL_FAMILIES", "OPTIONS", "PRESETS", "PRESET_HELP"]
 PRESETS = STUDY_PRESETS
@@ -87,12 +90,14 @@ def run(
     return sum(session.study_one(c, o, how) for c, o in zip(configs, outs, strict=True))
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """A study folder's analysis, from the folder alone (no training): its configuration,
-    the winners recorded by the protocol, each study's choices and the differences on test.
+def load(path: str | os.PathLike[str]) -> StudyAnalysis:
+    """A study folder's analysis record (``clrbench.study.records.StudyAnalysis``), from the
+    folder alone (no training): its configuration and state, the winners its protocol
+    recorded, each study's choices, the per-study differences on test and the verdicts
+    across studies (``across``), study 0's final comparisons (``main``, ``zero``, ``versus``).
 
     >>> analysis = clrbench.study.load("results/study-quick")  # doctest: +SKIP
-    >>> sorted(analysis["winners"])  # doctest: +SKIP
+    >>> sorted(analysis.winners)  # doctest: +SKIP
     ['clr-iter', 'constant', 'sine-exp']
     """
     from clrbench.study.report import analyse_study

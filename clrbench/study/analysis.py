@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.analysis.margin import Margin
+from clrbench.analysis.record import RunAnalysis, analyse_run
 
 if TYPE_CHECKING:
     from clrbench.store.results import Results
 
-CHANCE = 0.1  # MNIST and Fashion-MNIST: 10 classes
 CONFIDENCE = 0.95
 
 
@@ -41,9 +42,10 @@ def subset(results: Results, labels: list[str]) -> Results:
     return replace(results, **frames)
 
 
-def trial_scores(results: Results, trials: list[dict[str, Any]]) -> pd.DataFrame:
+def trial_scores(results: Results, trials: list[dict[str, Any]], chance: float) -> pd.DataFrame:
     """One row per planned trial: ``family, index, label, status, validation_accuracy, score``
-    (status ``missing`` for a trial without a complete run)."""
+    (status ``missing`` for a trial without a complete run; a diverged one scores ``chance``,
+    1 / the workload's classes)."""
     final = stats.final_metrics(results).set_index("schedule")
     rows = []
     for trial in trials:
@@ -51,7 +53,7 @@ def trial_scores(results: Results, trials: list[dict[str, Any]]) -> pd.DataFrame
         run = final.loc[label] if label in final.index else None
         status = "missing" if run is None else run["status"]
         accuracy = math.nan if run is None else float(run["final_test_accuracy"])
-        score = accuracy if status == "ok" else (CHANCE if status == "diverged" else math.nan)
+        score = accuracy if status == "ok" else (chance if status == "diverged" else math.nan)
         rows.append(
             {"family": trial["family"], "index": trial["index"], "label": label, "status": status}
             | {"validation_accuracy": accuracy, "score": score, "params": trial["params"]}
@@ -206,25 +208,18 @@ def flatness(curve: pd.DataFrame, flatness_pp: float) -> pd.DataFrame:
 
 
 def final_comparison(
-    results: Results, labels: list[str], target: float | None = None, margin: float | None = None
-) -> dict:
-    """``clrbench.analysis.stats`` on the given schedules of the final runs (the first is the
-    baseline when it is not ``constant``): summary, comparison, speed, target, resolution."""
+    results: Results,
+    labels: list[str],
+    target: float | None = None,
+    margin: Margin | None = None,
+) -> RunAnalysis:
+    """The run report's analysis of the given schedules of the final runs (the first is the
+    baseline when it is not ``constant``), at ``target`` (default: the data-driven one), its
+    outcomes decided at ``margin``."""
     chosen = subset(results, labels)
-    target = stats.default_target(chosen) if target is None else target
-    summary = stats.summarize(chosen, target)
-    comparison = stats.compare(chosen, margin=margin)
-    speed = stats.compare_speed(chosen, target)
-    resolution = stats.evaluation_interval(chosen)
-    return {
-        "results": chosen,
-        "target": target,
-        "summary": summary,
-        "comparison": comparison,
-        "speed": speed,
-        "resolution": resolution,
-        "final": stats.final_metrics(chosen),
-    }
+    if target is None:
+        return analyse_run(chosen, stats.default_target(chosen), "data-driven", None, margin)
+    return analyse_run(chosen, target, "the study's", None, margin)
 
 
 def budget_over_studies(scores: list[pd.DataFrame], resamples: int, seed: int = 0) -> pd.DataFrame:

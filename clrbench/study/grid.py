@@ -35,6 +35,7 @@ SCHEDULE_FREE_ROW = "schedule-free"
 CYCLIC = ("clr-iter", "clr-epoch", "cyclic-cosine", "sine-exp", "sgdr")
 VERSUS_COLUMNS = ["family", "studies", "median", "estimate", "ci_low", "ci_high", "outcome"]
 VERSUS_COLUMNS += ["verdict"]
+CHANCE = 0.1  # the built-in workloads' 10 classes (a study passes its workload's chance)
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,17 @@ def best_on_validation(means: dict[str, float], among: Sequence[str]) -> str | N
 
 
 def _versus(
-    finals: list[pd.DataFrame], families: list[str], baseline: str, margin: float | None
+    finals: list[pd.DataFrame],
+    families: list[str],
+    baseline: str,
+    margin: float | None,
+    chance: float,
 ) -> pd.DataFrame:
     """``families`` against ``baseline`` with the primary test (Holm over ``families``)."""
     wanted = [baseline, *[f for f in families if f != baseline]]
     chosen = [f[f["schedule"].astype(str).isin(wanted)] for f in finals]
-    table = per_study(chosen, baseline)
-    across = across_studies(table, baseline, chosen, margin)
+    table = per_study(chosen, baseline, chance=chance)
+    across = across_studies(table, baseline, chosen, margin, chance=chance)
     if across.empty:
         return pd.DataFrame(columns=VERSUS_COLUMNS)
     return across[VERSUS_COLUMNS + ["wins"]].reset_index(drop=True)
@@ -122,10 +127,12 @@ def grid_analysis(
     finals: list[pd.DataFrame],
     winners: Sequence[dict[str, dict[str, Any]]],
     margin: float | None,
+    chance: float = CHANCE,
 ) -> GridAnalysis | None:
     """The grid of ``families`` (label, optimizer) from each study's final runs (``finals``:
-    ``stats.final_metrics`` frames of its winners) and its winners (``winners``, with their
-    validation accuracy); None for a study of one optimizer."""
+    ``stats.final_metrics`` frames of its winners; a diverged run scores ``chance``, the
+    workload's) and its winners (``winners``, with their validation accuracy); None for a
+    study of one optimizer."""
     cells = place(families)
     if cells is None:
         return None
@@ -134,7 +141,9 @@ def grid_analysis(
     for column in dict.fromkeys(c.optimizer for c in cells):
         members = [c for c in cells if c.optimizer == column]
         baseline = members[0].baseline
-        found = _versus(finals, [c.family for c in members], baseline, margin) if baseline else None
+        found = None
+        if baseline:
+            found = _versus(finals, [c.family for c in members], baseline, margin, chance)
         for cell in members:
             row: dict[str, Any] = {"family": cell.family, "schedule": cell.schedule}
             row |= {"optimizer": cell.optimizer, "baseline": cell.baseline}
@@ -143,7 +152,7 @@ def grid_analysis(
             rows.append(row)
     table = pd.DataFrame(rows)
     means = validation_means(winners)
-    all_wins = per_study(finals, labels[0]) if finals else pd.DataFrame()
+    all_wins = per_study(finals, labels[0], chance=chance) if finals else pd.DataFrame()
     won = {} if all_wins.empty else all_wins[all_wins["best"]].groupby("family")["study"].nunique()
     costs = _costs(finals)
     table = table.assign(
@@ -152,12 +161,17 @@ def grid_analysis(
         cost_s=[costs.get(f, math.nan) for f in table["family"]],
     )
     best = best_on_validation(means, labels)
-    versus_best = _versus(finals, labels, best, margin) if best else pd.DataFrame()
-    return GridAnalysis(table, best, versus_best, _cycles(cells, finals, means, margin), margin)
+    versus_best = _versus(finals, labels, best, margin, chance) if best else pd.DataFrame()
+    cycles = _cycles(cells, finals, means, margin, chance)
+    return GridAnalysis(table, best, versus_best, cycles, margin)
 
 
 def _cycles(
-    cells: list[Cell], finals: list[pd.DataFrame], means: dict[str, float], margin: float | None
+    cells: list[Cell],
+    finals: list[pd.DataFrame],
+    means: dict[str, float],
+    margin: float | None,
+    chance: float,
 ) -> pd.DataFrame:
     """Per column: its best cyclic family against its best non-cyclic one (schedule-free out)."""
     rows = []
@@ -167,7 +181,7 @@ def _cycles(
         plain = best_on_validation(means, [c.family for c in own if c.schedule not in CYCLIC])
         row: dict[str, Any] = {"optimizer": column, "cyclic": cyclic, "non_cyclic": plain}
         if cyclic and plain:
-            found = _versus(finals, [cyclic], plain, margin)
+            found = _versus(finals, [cyclic], plain, margin, chance)
             if len(found):
                 row |= found.iloc[0].drop(["family"]).to_dict()
         rows.append(row)

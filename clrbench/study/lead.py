@@ -4,25 +4,30 @@ studies and every study's own difference, as one figure and one sentence."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clrbench.reporting import lead
+from clrbench.text import plural
+
+if TYPE_CHECKING:
+    from clrbench.study.records import StudyAnalysis
 
 
-def rows(analysis: dict[str, Any]):
+def rows(analysis: StudyAnalysis):
     """The headline rows (``across_studies``): one per family but the baseline."""
-    return analysis["across"]
+    return analysis.across
 
 
-def answer(analysis: dict[str, Any]) -> str:
+def answer(analysis: StudyAnalysis) -> str:
     """One sentence: every family's median difference to the tuned baseline and its interval."""
-    studies = analysis["config"].studies
-    baseline = analysis["baseline"]
-    if analysis["per_study"].empty:
+    studies = analysis.config.studies
+    baseline = analysis.baseline
+    if analysis.per_study.empty:
         return f"No study has its final runs on test yet: nothing to compare with {baseline}."
     opening = (
-        f"Test accuracy minus the tuned {baseline}'s, median over {studies} "
-        f"stud{'y' if studies == 1 else 'ies'} (95% t-interval of the mean over studies)"
+        f"Test accuracy minus the tuned {baseline}'s, median over "
+        f"{plural(studies, 'study', 'studies')} "
+        "(95% t-interval of the mean over studies)"
     )
     return lead.answer_sentence(
         rows(analysis),
@@ -33,12 +38,12 @@ def answer(analysis: dict[str, Any]) -> str:
     )
 
 
-def figure(analysis: dict[str, Any], colors: dict[str, Any]) -> dict[str, Any] | None:
+def figure(analysis: StudyAnalysis, colors: dict[str, Any]) -> dict[str, Any] | None:
     """The lead figure, or None before any final runs."""
-    if analysis["per_study"].empty:
+    if analysis.per_study.empty:
         return None
-    baseline = analysis["baseline"]
-    points = analysis["per_study"]
+    baseline = analysis.baseline
+    points = analysis.per_study
     points = points[points["family"] != baseline]
     drawn = lead.differences_figure(
         rows(analysis),

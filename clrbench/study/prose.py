@@ -11,21 +11,22 @@ the number of seeds is too small to tell.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.reporting.prose import format_p
 from clrbench.study.select import NOISE_SE
-from clrbench.text import signed
+from clrbench.text import format_p, plural, points
+
+if TYPE_CHECKING:
+    from clrbench.analysis.record import RunAnalysis
+    from clrbench.study.records import DrawAnalysis
+    from clrbench.study.select import Choice
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation
 GRID_OCTAVES = 1.0  # widths closer than this are within the sensitivity grid's resolution
-
-
-def _pp(value: float) -> str:
-    return f"{signed(value * 100)} pp"
 
 
 def _pct(value: float) -> str:
@@ -39,17 +40,15 @@ def _p(value: float) -> str:
 
 def _difference(row: pd.Series) -> str:
     """'+0.08 pp (95% CI -0.01 to +0.17, Holm p = 0.29)' or why it was not tested."""
-    text = _pp(row["difference"])
+    text = points(row["difference"])
     if not np.isfinite(row.get("p_holm", math.nan)):
         return f"{text} ({row['verdict']})"
-    return (
-        f"{text} (95% CI {_pp(row['ci_low'])} to {_pp(row['ci_high'])}, Holm {_p(row['p_holm'])})"
-    )
+    interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
+    return f"{text} ({interval}, Holm {_p(row['p_holm'])})"
 
 
-def answer_tuned(main: dict, budget: int, seeds: int) -> str:
+def answer_tuned(comparison: pd.DataFrame, budget: int, seeds: int) -> str:
     """Q1 from the final comparison of the winners against the tuned constant rate."""
-    comparison = main["comparison"]
     if comparison.empty:
         return "Only one family has a winner, so there is nothing to compare on test."
     baseline = str(comparison["baseline"].iloc[0])
@@ -70,11 +69,11 @@ def answer_tuned(main: dict, budget: int, seeds: int) -> str:
         top = tested.sort_values("difference", ascending=False).iloc[0]
         text = (
             f"{head}, no schedule beats {name} beyond seed noise on test ({seeds} seeds, "
-            f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}, alpha {ALPHA})"
+            f"Holm over {plural(len(tested), 'comparison')}, alpha {ALPHA})"
         )
         if len(tested) > 1:
             low, high = tested["difference"].min(), tested["difference"].max()
-            text += f": the differences run from {_pp(low)} to {_pp(high)}; the largest,"
+            text += f": the differences run from {points(low)} to {points(high)}; the largest,"
         else:
             text += ":"
         text += f" {top['schedule']} is {_difference(top)}."
@@ -87,7 +86,7 @@ def answer_tuned(main: dict, budget: int, seeds: int) -> str:
     return text
 
 
-def budget_note(curve: pd.DataFrame, budget: int, pp: float) -> str:
+def budget_note(curve: pd.DataFrame, budget: int, band: float) -> str:
     """Where the tuning-effort curves end, and whether the budget was enough to see it flatten."""
     if curve.empty:
         return ""
@@ -100,9 +99,9 @@ def budget_note(curve: pd.DataFrame, budget: int, pp: float) -> str:
     for family, group in curve.groupby("family", sort=False):
         half = group.loc[group["k"] == max(1, math.ceil(group["k"].max() / 2)), "exact"]
         gain = group["exact"].iloc[-1] - half.iloc[0]
-        if gain > pp / 200:
+        if gain > band / 200:
             rising.append(
-                f"{family} ({_pp(gain)} from k = {max(1, math.ceil(group['k'].max() / 2))})"
+                f"{family} ({points(gain)} from k = {max(1, math.ceil(group['k'].max() / 2))})"
             )
     if rising:
         text += (
@@ -117,7 +116,7 @@ def budget_note(curve: pd.DataFrame, budget: int, pp: float) -> str:
     return text
 
 
-def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, pp: float, seeds: int) -> str:
+def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, band: float, seeds: int) -> str:
     """Q2 from the flatness widths."""
     rated = flat[flat["width"].notna()]
     if rated.empty:
@@ -129,7 +128,7 @@ def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, pp: float, seeds
     noise_text = f"; seed sd of a point ≈ {noise:.2f} pp" if np.isfinite(noise) else ""
     text = (
         f"Width of the rate range (octaves of the multiplier) whose validation accuracy stays "
-        f"within {pp:g} pp of the family's best, {seeds} seeds per point{noise_text}: {widths}."
+        f"within {band:g} pp of the family's best, {seeds} seeds per point{noise_text}: {widths}."
     )
     runner_up = ranked.iloc[1]["width"] if len(ranked) > 1 else -math.inf
     if top["width"] - runner_up >= GRID_OCTAVES:
@@ -140,8 +139,8 @@ def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, pp: float, seeds
             f"No family is clearly least sensitive: {', '.join(close)} are within one octave "
             f"(the grid's step) of each other. " + text
         )
-    if np.isfinite(noise) and noise >= pp / 2:
-        text += f" The seed noise is large against the {pp:g} pp band, so the widths are rough."
+    if np.isfinite(noise) and noise >= band / 2:
+        text += f" The seed noise is large against the {band:g} pp band, so the widths are rough."
     diverged = curve[curve["status"] != "ok"]
     if len(diverged):
         parts = ", ".join(
@@ -158,12 +157,14 @@ def width_text(row) -> str:
     return f"{'≥ ' if censored else ''}{row.width:.1f}"
 
 
-def answer_zero_budget(zero: dict | None, versus: dict | None, bounds: dict | None) -> str:
+def answer_zero_budget(
+    zero: RunAnalysis | None, versus: RunAnalysis | None, bounds: dict | None
+) -> str:
     """Q3: the triangular cycle between lr-find's bounds, against a constant rate at lr-find's
     suggestion and against the tuned constant rate."""
     if zero is None or bounds is None:
         return ""
-    summary = zero["summary"].set_index("schedule")
+    summary = zero.summary.set_index("schedule")
     if "lr-find-clr" not in summary.index or not np.isfinite(
         summary.loc["lr-find-clr", "final_test_accuracy_mean"]
     ):
@@ -173,12 +174,12 @@ def answer_zero_budget(zero: dict | None, versus: dict | None, bounds: dict | No
         f"base_lr {bounds['base_lr']:g}, max_lr {bounds['max_lr']:g}; no tuning): the triangular "
         f"cycle reached {_pct(summary.loc['lr-find-clr', 'final_test_accuracy_mean'])} on test"
     )
-    row = zero["comparison"].set_index("schedule")
+    row = zero.comparison.set_index("schedule")
     if "lr-find-clr" in row.index:
         difference = _difference(row.loc["lr-find-clr"])
         text += f", {difference} against a constant rate at lr-find's suggestion"
-    if versus is not None and len(versus["comparison"]):
-        other = versus["comparison"].set_index("schedule")
+    if versus is not None and len(versus.comparison):
+        other = versus.comparison.set_index("schedule")
         if "lr-find-clr" in other.index:
             baseline = other.loc["lr-find-clr", "baseline"]
             text += f", and {_difference(other.loc['lr-find-clr'])} against the tuned {baseline}"
@@ -186,7 +187,7 @@ def answer_zero_budget(zero: dict | None, versus: dict | None, bounds: dict | No
 
 
 def _studies(n: int) -> str:
-    return f"{n} stud{'y' if n == 1 else 'ies'}"
+    return plural(n, "study", "studies")
 
 
 def answer_repeats(
@@ -198,7 +199,7 @@ def answer_repeats(
         return ""
     done = int(per_study["study"].nunique())
     rated = across[across["studies"] > 0].sort_values("median", ascending=False)
-    parts = "; ".join(f"{r.family} {_pp(r.median)}{_spread(r)}" for r in rated.itertuples())
+    parts = "; ".join(f"{r.family} {points(r.median)}{_spread(r)}" for r in rated.itertuples())
     won = int(per_study[per_study["best"] & (per_study["family"] == baseline)]["study"].nunique())
     text = (
         f"Over {_studies(done)} (each an independent tuning, its winners re-run on "
@@ -225,7 +226,7 @@ def answer_repeats(
     decided: list[str] = []
     for outcome in ("better", "worse", "equivalent", "undecided"):
         rows = tested[tested["outcome"] == outcome]
-        decided += [f"{r.family} ({_pp(r.estimate)}: {r.verdict})" for r in rows.itertuples()]
+        decided += [f"{r.family} ({points(r.estimate)}: {r.verdict})" for r in rows.itertuples()]
     return text + (
         f" The pre-registered test over studies × seeds ({design}; Holm over "
         f"{len(tested)} families, α = 0.05, {margin_text}): " + "; ".join(decided) + "."
@@ -241,24 +242,24 @@ def _seeds_words(rated: pd.DataFrame) -> str:
 def _spread(row) -> str:
     if row.studies < 2:
         return ""
-    return f" (range {_pp(row.low)} to {_pp(row.high)}, won {row.wins} of {row.studies})"
+    return f" (range {points(row.low)} to {points(row.high)}, won {row.wins} of {row.studies})"
 
 
-def sensitivity_warnings(studies: list[dict]) -> list[str]:
+def sensitivity_warnings(studies: list[DrawAnalysis]) -> list[str]:
     """One plain line per study and family whose sweep found a multiplier better than its
     winner beyond noise, with what the re-check made of it."""
     lines = []
     for study in studies:
-        check, choice = study["choice"]["check"], study["choice"]
+        check, choice = study.choice.check, study.choice
         if check is None:
             continue
         for r in check[check["flagged"]].itertuples():
-            where = f"study {study['index']}: " if len(studies) > 1 else ""
+            where = f"study {study.index}: " if len(studies) > 1 else ""
             best = f"×{2.0**r.best_k:g}" if np.isfinite(r.best_k) else "another multiplier"
             noise = f"({r.reason})"
             if np.isfinite(r.threshold):
-                noise = f"beyond its noise ({_pp(r.threshold).lstrip('+')}: {NOISE_SE:g} SE)"
-            gain = f"by {_pp(r.difference)} " if np.isfinite(r.difference) else ""
+                noise = f"beyond its noise ({points(r.threshold).lstrip('+')}: {NOISE_SE:g} SE)"
+            gain = f"by {points(r.difference)} " if np.isfinite(r.difference) else ""
             line = (
                 f"Warning ({where}{r.family}): the sensitivity sweep found {best} better than "
                 f"the winner's ×1 {gain}on validation, {noise}. "
@@ -267,16 +268,16 @@ def sensitivity_warnings(studies: list[dict]) -> list[str]:
     return lines
 
 
-def _recheck_words(choice: dict, family: str) -> str:
-    candidate = choice["rechecks"].get(family)
+def _recheck_words(choice: Choice, family: str) -> str:
+    candidate = choice.rechecks.get(family)
     if candidate is None:
         return "Confirmation is off, so it was not re-checked: the winner may not be the best."
-    means = choice["recheck_means"]
+    means = choice.recheck_means
     row = None if means is None else means[means["label"] == candidate["label"]]
     if row is None or row.empty or not np.isfinite(row["mean"].iloc[0]):
         return "Its re-check on the confirmation seeds has not run yet."
-    mean, old = row["mean"].iloc[0], choice["confirmed"][family]["confirmation_mean"]
-    if choice["winners"][family]["label"] == candidate["label"]:
+    mean, old = row["mean"].iloc[0], choice.confirmed[family]["confirmation_mean"]
+    if choice.winners[family]["label"] == candidate["label"]:
         return (
             f"Re-checked on the confirmation seeds it scored {_pct(mean)} against the winner's "
             f"{_pct(old)}, so it replaced the winner."

@@ -45,8 +45,9 @@ from clrbench.store import atomic
 from clrbench.store.records import RunRecord
 from clrbench.store.results import load_results
 from clrbench.study.config import StudyConfig, entry_for, octave_label
+from clrbench.study.select import Choice, choose
 from clrbench.study.space import scale_rates, sobol_points
-from clrbench.study.state import write_state
+from clrbench.study.state import DrawState, StudyState, write_state
 from clrbench.suite.lock import folder_lock
 from clrbench.suite.lrfind import (
     HALF_CYCLE_EPOCHS,  # the zero-budget cycle, sized as --emit-config does
@@ -174,7 +175,7 @@ class StudyOutcome:
     """What a study did: its folder, state, and per phase the runs trained / kept / failed."""
 
     out: Path
-    state: dict[str, Any]
+    state: StudyState
     trained: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     failed: list[RunRecord] = field(default_factory=list)
@@ -302,7 +303,7 @@ def study_folder(out: Path, study: int) -> Path:
     return out if study == 0 else out / f"study-{study}"
 
 
-def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> dict[str, Any]:
+def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> DrawState:
     """Study ``study``'s part of the state before it trains: its seeds and planned trials."""
     draw = config.draw(study)
     seeds = {"sampling_seed": draw.sampling_seed} | {
@@ -310,13 +311,7 @@ def draw_record(config: StudyConfig, study: int, trials: list[Trial]) -> dict[st
     }
     seeds["final"] = list(config.final_seeds(study))
     folder = "." if study == 0 else f"study-{study}"
-    return {"index": study, "folder": folder, "seeds": seeds, "trials": trial_records(trials)} | {
-        "phases": {},
-        "candidates": {},
-        "winners": {},
-        "check": [],
-        "rechecks": {},
-    }
+    return DrawState(index=study, folder=folder, seeds=seeds, trials=trial_records(trials))
 
 
 def study_locked(
@@ -330,9 +325,11 @@ def study_locked(
     plans = [plan_trials(draw) for draw in draws]
     # every trial of every study validated before any training
     experiments = [trials_experiment(d, p) for d, p in zip(draws, plans, strict=True)]
-    state: dict[str, Any] = {"name": config.name, "split": split_of(config, runner.data_dir)}
-    state |= {"studies": [draw_record(config, i, p) for i, p in enumerate(plans)]}
-    state |= {"phases": {}, "lr_find": None}
+    state = StudyState(
+        name=config.name,
+        split=split_of(config, runner.data_dir),
+        studies=[draw_record(config, i, p) for i, p in enumerate(plans)],
+    )
     _write_config(config, out)
     outcome = StudyOutcome(out=out, state=state)
     write_state(out, state)
@@ -340,13 +337,13 @@ def study_locked(
     if config.zero_budget:
         summary = lr_find_phase(config, out, runner)
         bounds = {"base_lr": summary["base_lr"], "max_lr": summary["max_lr"]}
-        state["lr_find"] = bounds | {"seeds": summary["seeds"], "warnings": summary["warnings"]}
-        state["phases"]["lr-find"] = {"done": True}
+        state.lr_find = bounds | {"seeds": summary["seeds"], "warnings": summary["warnings"]}
+        state.phases["lr-find"] = {"done": True}
         write_state(out, state)
     for i, (draw, experiment) in enumerate(zip(draws, experiments, strict=True)):
         if config.studies > 1:
             runner.say(f"study {i} of {config.studies}")
-        record = state["studies"][i]
+        record = state.studies[i]
         run_draw(draw, experiment, study_folder(out, i), runner, outcome, record, bounds)
         bounds = None  # the zero-budget arm is not tuned: it trains once, with study 0
         if (
@@ -355,14 +352,14 @@ def study_locked(
             and decided(config, out, state, i, margin_pp)
         ):
             runner.say(f"every family decided after {i + 1} studies: stopping (--until-decided)")
-            state["studies"] = state["studies"][: i + 1]
+            state.studies = state.studies[: i + 1]
             write_state(out, state)
             break
     return outcome
 
 
 def decided(
-    config: StudyConfig, out: Path, state: dict[str, Any], last: int, margin_pp: float | None
+    config: StudyConfig, out: Path, state: StudyState, last: int, margin_pp: float | None
 ) -> bool:
     """Whether studies 0..``last`` decide every family under the sequential rule."""
     from clrbench.analysis.margin import workload_margin
@@ -370,15 +367,18 @@ def decided(
     from clrbench.study.repeats import all_decided, per_study, sequential_across
 
     finals = []
-    for i, record in enumerate(state["studies"][: last + 1]):
-        if not record["winners"]:
+    for i, record in enumerate(state.studies[: last + 1]):
+        if not record.winners:
             return False
         metrics = final_metrics(load_results(study_folder(out, i) / "final"))
-        finals.append(metrics[metrics["schedule"].astype(str).isin(record["winners"])])
+        finals.append(metrics[metrics["schedule"].astype(str).isin(record.winners)])
     baseline = resolve_baseline([f.label for f in config.families], None)
     margin = workload_margin(config.workload, margin_pp).value
-    table = per_study(finals, baseline)
-    return all_decided(sequential_across(table, baseline, finals, margin, config.studies))
+    chance = config.workload.chance
+    table = per_study(finals, baseline, chance=chance)
+    return all_decided(
+        sequential_across(table, baseline, finals, margin, config.studies, chance=chance)
+    )
 
 
 def run_draw(
@@ -387,7 +387,7 @@ def run_draw(
     folder: Path,
     runner: Runner,
     outcome: StudyOutcome,
-    record: dict[str, Any],
+    record: DrawState,
     bounds: dict[str, float] | None,
 ) -> None:
     """One study (``config`` a draw): trials, confirmation, sensitivity, re-check, final; each
@@ -395,42 +395,41 @@ def run_draw(
     recorded, so the plan stays a function of the configuration and the results."""
     from clrbench.analysis.stats import final_metrics
     from clrbench.study.analysis import trial_scores
-    from clrbench.study.select import choose
 
     def finished(phase: str) -> Any:
         return final_metrics(load_results(folder / phase))
 
-    phases = record["phases"]
+    phases = record.phases
     run_phase("trials", experiment, folder, runner, outcome, phases)
-    scores = trial_scores(load_results(folder / "trials"), record["trials"])
+    scores = trial_scores(load_results(folder / "trials"), record.trials, config.workload.chance)
     choice = choose(config, scores)
-    record["candidates"] = {f: [c["label"] for c in g] for f, g in choice["candidates"].items()}
-    if choice["candidates"]:
-        confirm = confirm_experiment(config, choice["candidates"])
+    record.candidates = {f: [c["label"] for c in g] for f, g in choice.candidates.items()}
+    if choice.candidates:
+        confirm = confirm_experiment(config, choice.candidates)
         run_phase("confirm", confirm, folder, runner, outcome, phases)
         choice = choose(config, scores, finished("confirm"))
     _record_winners(record, choice, outcome)
-    if not choice["winners"]:
+    if not choice.winners:
         runner.say("no trial finished ok: nothing to re-run")
         return
-    confirmation = finished("confirm") if choice["candidates"] else None
-    chosen = {family: w["params"] for family, w in choice["confirmed"].items()}
+    confirmation = finished("confirm") if choice.candidates else None
+    chosen = {family: w["params"] for family, w in choice.confirmed.items()}
     run_phase(
         "sensitivity", sensitivity_experiment(config, chosen), folder, runner, outcome, phases
     )
     sweep = finished("sensitivity")
     choice = choose(config, scores, confirmation, sweep)
-    record["check"] = choice["check"].to_dict("records")
-    record["rechecks"] = choice["rechecks"]
-    if choice["rechecks"]:
-        recheck = recheck_experiment(config, choice["rechecks"])
+    record.check = [] if choice.check is None else choice.check.to_dict("records")
+    record.rechecks = choice.rechecks
+    if choice.rechecks:
+        recheck = recheck_experiment(config, choice.rechecks)
         run_phase("recheck", recheck, folder, runner, outcome, phases)
         choice = choose(config, scores, confirmation, sweep, finished("recheck"))
     _record_winners(record, choice, outcome)
-    chosen = {family: w["params"] for family, w in choice["winners"].items()}
+    chosen = {family: w["params"] for family, w in choice.winners.items()}
     run_phase("final", final_experiment(config, chosen, bounds), folder, runner, outcome, phases)
 
 
-def _record_winners(record: dict[str, Any], choice: dict[str, Any], outcome: StudyOutcome) -> None:
-    record["winners"] = choice["winners"]
+def _record_winners(record: DrawState, choice: Choice, outcome: StudyOutcome) -> None:
+    record.winners = choice.winners
     write_state(outcome.out, outcome.state)

@@ -2,8 +2,9 @@
 across studies, so that its uncertainty includes tuning luck and not only seed noise.
 
 Per study (its winners re-trained on the final seeds, the same seeds in every study): a run's
-score is its final test accuracy when ok, chance (``CHANCE``) when it diverged (a diverged
-winner is a real outcome of that tuning and counts against it), none when it failed (a crash).
+score is its final test accuracy when ok, chance (1 / the workload's classes) when it diverged
+(a diverged winner is a real outcome of that tuning and counts against it), none when it failed
+(a crash).
 A family's *difference* in a study is the mean over the seeds scored for both it and the
 baseline of (its score - the baseline's score): paired on the final seeds. The family with the
 highest mean score *wins* the study (ties: a win for each tied family).
@@ -33,7 +34,6 @@ from clrbench.analysis import decide
 from clrbench.analysis.improvement import probability_of_improvement
 from clrbench.analysis.protocol import FIRST_LOOK, look_level, study_estimate
 from clrbench.analysis.stats import ALPHA, holm
-from clrbench.study.analysis import CHANCE
 
 MIN_STUDIES = 3  # the sign test's
 ACROSS_COLUMNS = ["family", "studies", "median", "low", "high", "mean", "ci_low", "ci_high"]
@@ -44,18 +44,19 @@ DECIDED_COLUMNS += ["p_equivalence_holm", "beyond_margin", "more_studies", "cann
 DECIDED_COLUMNS += ["p_improvement", "p_improvement_low", "p_improvement_high", "pairs"]
 
 
-def run_scores(final: pd.DataFrame) -> pd.Series:
-    """Each final run's score: ok -> its accuracy, diverged -> chance, failed -> NaN."""
+def run_scores(final: pd.DataFrame, chance: float) -> pd.Series:
+    """Each final run's score: ok -> its accuracy, diverged -> ``chance`` (1 / the
+    classes), failed -> NaN."""
     status = final["status"].astype(str)
     accuracy = final["final_test_accuracy"].astype(np.float64)
-    return accuracy.where(status == "ok", np.where(status == "diverged", CHANCE, np.nan))
+    return accuracy.where(status == "ok", np.where(status == "diverged", chance, np.nan))
 
 
-def study_table(final: pd.DataFrame, study: int, baseline: str) -> pd.DataFrame:
+def study_table(final: pd.DataFrame, study: int, baseline: str, chance: float) -> pd.DataFrame:
     """One study's rows: ``study, family, runs, scored, diverged, mean, difference, paired,
     best`` from its final runs (``stats.final_metrics`` columns: schedule, seed, status,
     final_test_accuracy), one per family present."""
-    frame = final.assign(score=run_scores(final), family=final["schedule"].astype(str))
+    frame = final.assign(score=run_scores(final, chance), family=final["schedule"].astype(str))
     by_seed = frame.pivot_table(index="seed", columns="family", values="score", aggfunc="first")
     rows = []
     for family, group in frame.groupby("family", sort=False):
@@ -79,9 +80,11 @@ def study_table(final: pd.DataFrame, study: int, baseline: str) -> pd.DataFrame:
     return table.assign(best=np.isfinite(top) & (table["mean"] == top))
 
 
-def per_study(finals: list[pd.DataFrame], baseline: str = "constant") -> pd.DataFrame:
-    """Every study's rows (``study_table``), study by study."""
-    tables = [study_table(final, i, baseline) for i, final in enumerate(finals)]
+def per_study(
+    finals: list[pd.DataFrame], baseline: str = "constant", *, chance: float
+) -> pd.DataFrame:
+    """Every study's rows (``study_table``), study by study; a diverged run scores ``chance``."""
+    tables = [study_table(final, i, baseline, chance) for i, final in enumerate(finals)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -110,21 +113,21 @@ def _family_row(family: str, group: pd.DataFrame, wins: int) -> dict[str, Any]:
     return row
 
 
-def _scores_by_seed(final: pd.DataFrame, family: str) -> pd.Series:
+def _scores_by_seed(final: pd.DataFrame, family: str, chance: float) -> pd.Series:
     """A study's final scores of one family by seed (failed runs left out)."""
     rows = final[final["schedule"].astype(str) == family]
-    return pd.Series(run_scores(rows).to_numpy(), index=rows["seed"].to_numpy()).dropna()
+    return pd.Series(run_scores(rows, chance).to_numpy(), index=rows["seed"].to_numpy()).dropna()
 
 
 def paired_table(
-    finals: list[pd.DataFrame], family: str, baseline: str
+    finals: list[pd.DataFrame], family: str, baseline: str, chance: float
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The (studies × seeds) table of paired differences (family − baseline on the same seed;
     columns: every seed any study scored, NaN where a study has no pair), and per study the
     two score arrays on its paired seeds (the strata of the probability of improvement)."""
     pairs = []
     for final in finals:
-        a, b = _scores_by_seed(final, family), _scores_by_seed(final, baseline)
+        a, b = _scores_by_seed(final, family, chance), _scores_by_seed(final, baseline, chance)
         common = a.index.intersection(b.index).sort_values()
         pairs.append((common, a[common].to_numpy(), b[common].to_numpy()))
     seeds = sorted({int(seed) for common, _, _ in pairs for seed in common})
@@ -147,14 +150,19 @@ def across_studies(
     finals: list[pd.DataFrame] | None = None,
     margin: float | None = None,
     level: float = ALPHA,
+    *,
+    chance: float | None = None,
 ) -> pd.DataFrame:
     """Per family other than the baseline, across studies: ``studies`` (with a difference),
     ``median, low, high`` (min-max), ``mean`` (of the studies' differences), ``wins``,
     sign counts, ``p_sign`` and ``p_holm`` (the sign test, Holm), and the primary test's
     decided answer: ``ci_low, ci_high`` (its 95% interval) and ``DECIDED_COLUMNS``, with
     ``verdict`` in words. ``finals``: each study's final runs (``stats.final_metrics``
-    columns), for the (study × seed) table; without them each study is one cell. ``level``:
-    the test's level (the sequential rule's spent alpha at a look)."""
+    columns), for the (study × seed) table, a diverged run scoring ``chance`` (1 / the
+    workload's classes: required with ``finals``); without them each study is one cell.
+    ``level``: the test's level (the sequential rule's spent alpha at a look)."""
+    if finals is not None and chance is None:
+        raise ValueError("across_studies: give the workload's chance level with its finals")
     if table.empty:
         return pd.DataFrame(columns=ACROSS_COLUMNS + DECIDED_COLUMNS)
     wins = table[table["best"]].groupby("family")["study"].nunique().to_dict()
@@ -172,7 +180,8 @@ def across_studies(
             cells = group["difference"].dropna().to_numpy(dtype=np.float64)[:, None]
             strata[family] = []
         else:
-            cells, strata[family] = paired_table(finals, family, baseline)
+            assert chance is not None  # checked above
+            cells, strata[family] = paired_table(finals, family, baseline, chance)
         estimates[family] = study_estimate(cells, fresh_seeds=not crossed)
     verdicts = decide.decide(estimates, margin, "studies", levels=dict.fromkeys(estimates, level))
     design = "same final seeds in every study" if crossed else "final seeds drawn per study"
@@ -211,6 +220,8 @@ def sequential_across(
     finals: list[pd.DataFrame],
     margin: float | None,
     max_studies: int,
+    *,
+    chance: float,
 ) -> pd.DataFrame:
     """:func:`across_studies` under the sequential rule of ``--until-decided``: a look after
     each study from the ``FIRST_LOOK``-th, at the alpha spent since the previous look
@@ -219,7 +230,7 @@ def sequential_across(
     decided shows the last look."""
     done = len(finals)
     if done < min(FIRST_LOOK, max_studies):
-        rows = across_studies(table, baseline, finals, margin)
+        rows = across_studies(table, baseline, finals, margin, chance=chance)
         waiting = f"undecided: the first look is after {min(FIRST_LOOK, max_studies)} studies"
         return rows.assign(outcome="undecided", verdict=waiting, decided_at=math.nan, level=0.0)
     kept: dict[str, pd.Series] = {}
@@ -227,7 +238,7 @@ def sequential_across(
     for studies in range(min(FIRST_LOOK, max_studies), done + 1):
         level = look_level(studies, max_studies)
         part = table[table["study"] < studies] if len(table) else table
-        last = across_studies(part, baseline, finals[:studies], margin, level)
+        last = across_studies(part, baseline, finals[:studies], margin, level, chance=chance)
         last = last.assign(decided_at=float(studies), level=level)
         for _, row in last.iterrows():
             if row["family"] not in kept and row["outcome"] != "undecided":

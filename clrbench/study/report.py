@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from clrbench.analysis import stats
 from clrbench.analysis.margin import workload_margin
 from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.reporting import figures as run_figures
-from clrbench.reporting import page, prose
+from clrbench.reporting import page
 from clrbench.reporting import tables as report_tables
+from clrbench.reporting.render import conclusion as run_conclusion
 from clrbench.store.results import Results, load_results
 from clrbench.study import figures as study_figures
 from clrbench.study import grid_report
@@ -44,9 +46,10 @@ from clrbench.study.choice_tables import (
 )
 from clrbench.study.config import ZERO_BUDGET_LABELS, StudyConfig
 from clrbench.study.grid import grid_analysis
+from clrbench.study.records import DrawAnalysis, StudyAnalysis
 from clrbench.study.repeats import across_studies, per_study, sequential_across
 from clrbench.study.select import choose
-from clrbench.study.state import read_state
+from clrbench.study.state import DrawState, StudyState, read_state
 from clrbench.study.summary import write_summary
 from clrbench.study.tables import (
     budget_over_studies_table,
@@ -56,6 +59,7 @@ from clrbench.study.tables import (
     trials_table,
     winners_table,
 )
+from clrbench.text import json_number, plural
 
 
 def _load(folder: Path) -> Results | None:
@@ -70,14 +74,14 @@ def _load(folder: Path) -> Results | None:
         return None
 
 
-def load_config(study_dir: Path, state: dict[str, Any] | None = None) -> StudyConfig:
+def load_config(study_dir: Path, state: StudyState | None = None) -> StudyConfig:
     """STUDY/study.toml; for a format-1 state (before confirmed winners) without confirmation."""
     path = study_dir / "study.toml"
     try:
         config = StudyConfig.from_dict(tomllib.loads(path.read_text()))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read the study configuration ({exc})") from None
-    if state is not None and state.get("legacy_format") == 1:
+    if state is not None and state.legacy_format == 1:
         return config.with_changes(confirm_top=0, studies=1)
     return config
 
@@ -87,31 +91,31 @@ def _finished(folder: Path) -> pd.DataFrame | None:
     return None if results is None else stats.final_metrics(results)
 
 
-def read_draw(study_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
-    """One study's phases from its folder (``study_analysis``'s draw parts); None before its
-    first trial completed."""
-    folder = study_dir / record.get("folder", ".")
+def read_draw(study_dir: Path, record: DrawState, chance: float) -> dict[str, Any] | None:
+    """One study's phases from its folder (``study_analysis``'s draw parts) and the winners
+    its protocol recorded; None before its first trial completed."""
+    folder = study_dir / record.folder
     trials = _load(folder / "trials")
     if trials is None:
         return None
-    parts: dict[str, Any] = {"scores": trial_scores(trials, record["trials"])}
+    parts: dict[str, Any] = {"scores": trial_scores(trials, record.trials, chance)}
     for key, phase in (("confirmation", "confirm"), ("sweep", "sensitivity")):
         parts[key] = _finished(folder / phase)
     parts["recheck"], parts["final"] = _finished(folder / "recheck"), _load(folder / "final")
-    return parts
+    return parts | {"winners": record.winners}
 
 
 def analyse_study(
     study_dir: str | Path, target: float | None = None, margin_pp: float | None = None
-) -> dict[str, Any]:
+) -> StudyAnalysis:
     """Every statistic of the study report, from the folder alone (``margin_pp``: --margin,
     replacing the workload's own)."""
     study_dir = Path(study_dir)
     state = read_state(study_dir)
     config = load_config(study_dir, state)
     draws = []
-    for record in state["studies"][: config.studies]:
-        parts = read_draw(study_dir, record)
+    for record in state.studies[: config.studies]:
+        parts = read_draw(study_dir, record, config.workload.chance)
         if parts is None:
             break
         draws.append(parts)
@@ -120,151 +124,163 @@ def analyse_study(
     return study_analysis(config, state, draws, target, margin_pp)
 
 
-def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> dict[str, Any]:
-    """One study's choices (``clrbench.study.select.choose``) and its final runs' metrics."""
+def draw_analysis(config: StudyConfig, index: int, parts: dict[str, Any]) -> DrawAnalysis:
+    """One study's choices and its final runs' metrics. The winners are the ones its protocol
+    decided and recorded (``parts["winners"]``, from study.json); the rest of the choice (the
+    confirmation means, the sweep and its check) is shown from the phases' runs."""
     choice = choose(config.draw(index), parts["scores"], parts.get("confirmation"),
                     parts.get("sweep"), parts.get("recheck"))  # fmt: skip
+    choice = replace(choice, winners=recorded_winners(parts["winners"]))
     final = parts.get("final")
     metrics = None
     if final is not None:
         metrics = stats.final_metrics(final)
-        metrics = metrics[metrics["schedule"].astype(str).isin(choice["winners"])]
-    return {"index": index, "choice": choice, "scores": parts["scores"], "metrics": metrics}
+        metrics = metrics[metrics["schedule"].astype(str).isin(choice.winners)]
+    return DrawAnalysis(index, choice, parts["scores"], metrics)
+
+
+def recorded_winners(winners: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The winners as study.json records them, their numbers read back (null: NaN)."""
+    numbers = ("validation_accuracy", "confirmation_mean")
+    # a format-1 winner (before confirmation) is the best single-seed trial
+    legacy = {"confirmed": False, "confirmation_mean": None, "source": "trials"}
+    return {
+        family: (legacy | winner) | {k: json_number((legacy | winner)[k]) for k in numbers}
+        for family, winner in winners.items()
+    }
 
 
 def study_analysis(
     config: StudyConfig,
-    state: dict[str, Any],
+    state: StudyState | dict[str, Any],
     draws: list[dict[str, Any]],
     target: float | None = None,
     margin_pp: float | None = None,
-) -> dict[str, Any]:
+) -> StudyAnalysis:
     """Every statistic of the study report from its studies' phases (``read_draw``'s parts:
-    ``scores``, and the phases' frames, None before they ran). Study 0 is shown in detail;
-    every study enters the per-study table and the headline across studies."""
+    ``scores``, the recorded ``winners`` and the phases' frames, None before they ran). Study
+    0 is shown in detail; every study enters the per-study table and the headline across
+    studies."""
+    if not isinstance(state, StudyState):  # a document in study.json's shape
+        state = StudyState.from_json(state)
     studies = [draw_analysis(config, i, parts) for i, parts in enumerate(draws)]
     first, scores, final = studies[0], draws[0]["scores"], draws[0].get("final")
-    winners = first["choice"]["winners"]
-    analysis: dict[str, Any] = {"state": state, "config": config, "scores": scores}
-    analysis |= {"winners": winners, "budget": best_vs_budget(scores, config.bootstrap)}
-    analysis |= {"points": None, "curve": None, "flat": None, "main": None, "zero": None}
-    analysis |= {"versus": None, "studies": studies, "choice": first["choice"]}
+    winners = first.choice.winners
     margin = workload_margin(config.workload, margin_pp)
-    points = first["choice"]["points"]
-    if points is not None:
-        curve = sensitivity_curve(points)
-        analysis |= {"points": points, "curve": curve}
-        analysis["flat"] = flatness(curve, config.flatness_pp)
+    found: dict[str, Any] = {"points": first.choice.points}
+    if first.choice.points is not None:
+        curve = sensitivity_curve(first.choice.points)
+        found |= {"curve": curve, "flat": flatness(curve, config.flatness_pp)}
     if final is not None:
         present = set(final.schedules) & set(final.runs["schedule"].astype(str))
         families = [f for f in winners if f in present]
         if families:
-            analysis["main"] = final_comparison(final, families, target, margin.value)
-            target = analysis["main"]["target"]
+            found["main"] = final_comparison(final, families, target, margin)
+            target = found["main"].target
         if set(ZERO_BUDGET_LABELS) <= present:
-            analysis["zero"] = final_comparison(
-                final, ["lr-find-constant", "lr-find-clr"], target, margin.value
+            found["zero"] = final_comparison(
+                final, ["lr-find-constant", "lr-find-clr"], target, margin
             )
             if families:
-                analysis["versus"] = final_comparison(
-                    final, [families[0], "lr-find-clr"], target, margin.value
+                found["versus"] = final_comparison(
+                    final, [families[0], "lr-find-clr"], target, margin
                 )
-        analysis["final_all"] = final
-    for key in ("main", "zero", "versus"):
-        if analysis[key] is not None:
-            analysis[key]["conclusion"] = _final_conclusion(analysis[key])
+        found["final_all"] = final
     baseline = stats.resolve_baseline([f.label for f in config.families], None)
-    done = [s["metrics"] for s in studies if s["metrics"] is not None]
-    analysis["baseline"], analysis["margin"] = baseline, margin
-    analysis["budget_over_studies"] = budget_over_studies(
-        [parts["scores"] for parts in draws], config.bootstrap
-    )
-    analysis["per_study"] = per_study(done, baseline)
+    done = [s.metrics for s in studies if s.metrics is not None]
+    table = per_study(done, baseline, chance=config.workload.chance)
+    chance = config.workload.chance
     if config.until_decided:
-        analysis["across"] = sequential_across(
-            analysis["per_study"], baseline, done, margin.value, config.studies
+        across = sequential_across(
+            table, baseline, done, margin.value, config.studies, chance=chance
         )
     else:
-        analysis["across"] = across_studies(analysis["per_study"], baseline, done, margin.value)
-    families = [(f.label, f.optimizer or config.workload.optimizer) for f in config.families]
-    chosen = [s["choice"]["winners"] for s in studies]
-    analysis["grid"] = grid_analysis(families, done, chosen, margin.value)
-    return analysis
+        across = across_studies(table, baseline, done, margin.value, chance=chance)
+    optimizers = [(f.label, f.optimizer or config.workload.optimizer) for f in config.families]
+    winners_by_study = [s.choice.winners for s in studies]
+    grid = grid_analysis(optimizers, done, winners_by_study, margin.value, chance)
+    return StudyAnalysis(
+        state=state,
+        config=config,
+        studies=studies,
+        scores=scores,
+        budget=best_vs_budget(scores, config.bootstrap),
+        budget_over_studies=budget_over_studies(
+            [parts["scores"] for parts in draws], config.bootstrap
+        ),
+        baseline=baseline,
+        margin=margin,
+        per_study=table,
+        across=across,
+        grid=grid,
+        **found,
+    )
 
 
-def _final_conclusion(comparison: dict[str, Any]) -> str:
-    """The run report's conclusion, on one of the study's final comparisons."""
-    parts = ("summary", "comparison", "speed", "resolution")
-    return prose.conclusion(*(comparison[part] for part in parts))
-
-
-def conclusion(analysis: dict[str, Any]) -> list[str]:
+def conclusion(analysis: StudyAnalysis) -> list[str]:
     """The generated answer, one paragraph per question (plus the tuning-effort note)."""
-    config = analysis["config"]
-    paragraphs = study_prose.sensitivity_warnings(analysis["studies"])
+    config = analysis.config
+    paragraphs = study_prose.sensitivity_warnings(analysis.studies)
     headline = study_prose.answer_repeats(
-        analysis["across"], analysis["per_study"], config.studies, analysis["baseline"]
+        analysis.across, analysis.per_study, config.studies, analysis.baseline
     )
     if headline:
         paragraphs.insert(0, headline)
-    grid = analysis.get("grid")
-    if grid is not None:
+    if analysis.grid is not None:
         paragraphs[1 if headline else 0 : 1 if headline else 0] = [
-            grid_report.best_line(grid),
-            *grid_report.cycles_lines(grid),
+            grid_report.best_line(analysis.grid),
+            *grid_report.cycles_lines(analysis.grid),
         ]
-    if analysis["main"] is not None:
-        answer = study_prose.answer_tuned(analysis["main"], config.budget, config.seeds)
+    if analysis.main is not None:
+        answer = study_prose.answer_tuned(analysis.main.comparison, config.budget, config.seeds)
         where = "In study 0 alone, with" if config.studies > 1 else "Within this study, with"
         paragraphs.append(f"{where} seed noise only (winners held fixed): {answer}")
     else:
         paragraphs.append("The final re-runs on test are not complete yet: no answer on test.")
-    paragraphs.append(
-        study_prose.budget_note(analysis["budget"], config.budget, config.flatness_pp)
-    )
-    if analysis["flat"] is not None:
+    paragraphs.append(study_prose.budget_note(analysis.budget, config.budget, config.flatness_pp))
+    if analysis.flat is not None:
         paragraphs.append(
             study_prose.answer_sensitivity(
-                analysis["flat"], analysis["curve"], config.flatness_pp, config.sensitivity_seeds
+                analysis.flat, analysis.curve, config.flatness_pp, config.sensitivity_seeds
             )
         )
-    bounds = analysis["state"].get("lr_find")
-    paragraphs.append(study_prose.answer_zero_budget(analysis["zero"], analysis["versus"], bounds))
+    bounds = analysis.state.lr_find
+    paragraphs.append(study_prose.answer_zero_budget(analysis.zero, analysis.versus, bounds))
     return [p for p in paragraphs if p]
 
 
-def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str, Any]]:
-    config = analysis["config"]
+def _figures(analysis: StudyAnalysis, colors: dict[str, Any]) -> list[dict[str, Any]]:
+    config = analysis.config
     specs = [
         (
             "budget",
             "Best validation accuracy vs tuning budget",
-            study_figures.budget_figure(analysis["budget"], colors),
+            study_figures.budget_figure(analysis.budget, colors),
             "Expected best of k trials per family (bootstrap mean) with the 95% range of the "
             "best of k.",
         ),
         (
             "trials",
             "Every trial",
-            study_figures.trials_figure(analysis["scores"], colors),
+            study_figures.trials_figure(analysis.scores, colors),
             "Final validation accuracy of each trial against its rate; diverged trials as X.",
         ),
     ]
-    if analysis.get("grid") is not None:
+    if analysis.grid is not None:
         specs.insert(
             0,
             (
                 "grid",
                 "The grid at a glance",
-                grid_report.forest_figure(analysis["grid"], colors),
+                grid_report.forest_figure(analysis.grid, colors),
                 "Each family's difference to its optimizer's tuned constant on test (the primary "
                 "test across studies: the mean over studies and final seeds, its 95% interval); "
                 "the grey band is the margin.",
             ),
         )
-    if analysis["curve"] is not None:
+    if analysis.curve is not None:
         figure = study_figures.sensitivity_figure(
-            analysis["points"], analysis["curve"], analysis["flat"], colors, config.flatness_pp
+            analysis.points, analysis.curve, analysis.flat, colors, config.flatness_pp
         )
         specs.append(
             (
@@ -278,7 +294,7 @@ def _figures(analysis: dict[str, Any], colors: dict[str, Any]) -> list[dict[str,
                 "diverged seed an X.",
             )
         )
-    final = analysis.get("final_all")
+    final = analysis.final_all
     if final is not None:
         labels = list(final.schedules)
         final_colors = {s: colors.get(s, c) for s, c in page.palette(labels).items()}
@@ -318,13 +334,13 @@ def render_study(
 
 def write_study(
     study_dir: Path,
-    analysis: dict[str, Any],
+    analysis: StudyAnalysis,
     out_dir: str | Path,
     formats: Sequence[str] = page.FORMATS,
     templates: Path = page.TEMPLATES,
 ) -> dict[str, Path]:
     """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
-    colors = page.palette([f.label for f in analysis["config"].families])
+    colors = page.palette([f.label for f in analysis.config.families])
     first = study_lead.figure(analysis, colors)
     figures = page.encode_figures(([first] if first else []) + _figures(analysis, colors))
     context = _context(study_dir, analysis, figures, colors) | {
@@ -334,59 +350,61 @@ def write_study(
     return paths | {"summary": write_summary(analysis, out_dir)}
 
 
-def _context(study_dir: Path, analysis: dict, figures: list, colors: dict) -> dict[str, Any]:
+def _context(
+    study_dir: Path, analysis: StudyAnalysis, figures: list, colors: dict
+) -> dict[str, Any]:
     headline = []
-    if not analysis["per_study"].empty:
+    if not analysis.per_study.empty:
         headline = [across_table(analysis), per_study_table(analysis)]
-    if analysis.get("grid") is not None:
-        config = analysis["config"]
+    if analysis.grid is not None:
         headline = [
-            grid_report.grid_table(analysis["grid"], config.studies),
-            grid_report.cost_table(analysis["grid"], analysis["budget_over_studies"]),
+            grid_report.grid_table(analysis.grid, analysis.config.studies),
+            grid_report.cost_table(analysis.grid, analysis.budget_over_studies),
             *headline,
         ]
     tables = [winners_table(analysis)]
-    if analysis["config"].confirm_top:
+    if analysis.config.confirm_top:
         tables.append(confirmation_table(analysis))
-    tables.append(budget_table(analysis["budget"]))
-    if analysis["config"].studies > 1:
-        tables.append(budget_over_studies_table(analysis["budget_over_studies"]))
-    if analysis["flat"] is not None:
+    tables.append(budget_table(analysis.budget, analysis.config.workload.chance))
+    if analysis.config.studies > 1:
+        tables.append(
+            budget_over_studies_table(analysis.budget_over_studies, analysis.config.workload.chance)
+        )
+    if analysis.flat is not None:
         tables.append(sensitivity_table(analysis))
-    if any(s["choice"]["check"] is not None for s in analysis["studies"]):
+    if any(s.choice.check is not None for s in analysis.studies):
         tables.append(recheck_table(analysis))
     final_tables = []
-    if analysis["main"] is not None:
-        main = analysis["main"]
+    if analysis.main is not None:
+        main = analysis.main
         final_tables += [
-            report_tables.summary_table(main["summary"], main["resolution"]),
-            report_tables.comparison_table(main["comparison"]),
-            report_tables.speed_table(main["speed"], main["target"]),
+            report_tables.summary_table(main.summary, main.resolution),
+            report_tables.comparison_table(main.comparison),
+            report_tables.speed_table(main.speed, main.target),
         ]
-    if analysis["zero"] is not None:
-        zero = report_tables.comparison_table(analysis["zero"]["comparison"])
+    if analysis.zero is not None:
+        zero = report_tables.comparison_table(analysis.zero.comparison)
         title = "Zero-budget arm: lr-find-clr against lr-find-constant"
         final_tables.append(zero | {"id": "zero-budget", "title": title})
-    if analysis["versus"] is not None:
-        versus = report_tables.comparison_table(analysis["versus"]["comparison"])
-        baseline = analysis["versus"]["comparison"]["baseline"].iloc[0]
+    if analysis.versus is not None:
+        versus = report_tables.comparison_table(analysis.versus.comparison)
+        baseline = analysis.versus.comparison["baseline"].iloc[0]
         title = f"Zero-budget cycle against the tuned {baseline}"
         final_tables.append(versus | {"id": "zero-vs-tuned", "title": title})
-    config = analysis["config"]
+    config = analysis.config
     return {
         "title": f"clrbench study: {config.name}",
         "subtitle": f"{len(config.families)} families, {config.budget} trials each, "
-        f"{config.studies} stud{'y' if config.studies == 1 else 'ies'}, "
-        f"{config.seeds} final seeds, {config.workload.epochs} "
-        f"epoch{'s' if config.workload.epochs > 1 else ''} "
+        f"{plural(config.studies, 'study', 'studies')}, "
+        f"{config.seeds} final seeds, {plural(config.workload.epochs, 'epoch')} "
         f"per run, from {study_dir}",
         "conclusion": conclusion(analysis),
-        "main_conclusion": analysis["main"]["conclusion"] if analysis["main"] else "",
+        "main_conclusion": run_conclusion(analysis.main) if analysis.main else "",
         "headline_tables": [report_tables.aligned(t) for t in headline],
         "detail": "Study 0 in detail" if config.studies > 1 else "",
         "tables": [report_tables.aligned(t) for t in tables],
         "final_tables": [report_tables.aligned(t) for t in final_tables],
-        "trials_table": report_tables.aligned(trials_table(analysis["scores"])),
+        "trials_table": report_tables.aligned(trials_table(analysis.scores)),
         "colors": page.hex_colors(colors),
         "figures": figures,
         "protocol": protocol_rows(analysis),

@@ -25,17 +25,38 @@ and step 4 is skipped; step 3 still flags the sweep.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from clrbench.study.analysis import CHANCE, select_winners, sweep_points
+from clrbench.study.analysis import select_winners, sweep_points
 from clrbench.study.config import octave_label
 from clrbench.study.space import scale_rates
 
 if TYPE_CHECKING:
     from clrbench.study.config import StudyConfig
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Every choice of one study from the phases done so far: the ``candidates`` per family,
+    the confirmation's ``means``, the ``confirmed`` winners, the sweep's ``points`` and its
+    ``check``, the multipliers to re-check (``rechecks``), their ``recheck_means`` and the
+    final ``winners`` (family -> its winner: label, index, params, validation_accuracy,
+    confirmed, confirmation_mean, source, and ``replaced`` after a re-check). The protocol
+    decides it after each phase and records the winners in ``study.json``."""
+
+    candidates: dict[str, list[dict[str, Any]]]
+    confirmed: dict[str, dict[str, Any]]
+    winners: dict[str, dict[str, Any]]
+    means: pd.DataFrame | None = None
+    points: pd.DataFrame | None = None
+    check: pd.DataFrame | None = None
+    rechecks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recheck_means: pd.DataFrame | None = None
+
 
 NOISE_SE = 2.0  # standard errors of the difference beyond which a multiplier is better
 CHECK_COLUMNS = ["family", "best_k", "best_mean", "one_mean", "difference", "noise_sd"]
@@ -58,14 +79,14 @@ def candidates(scores: pd.DataFrame, top: int) -> dict[str, list[dict[str, Any]]
     return chosen
 
 
-def seed_scores(final: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+def seed_scores(final: pd.DataFrame, labels: dict[str, str], chance: float) -> pd.DataFrame:
     """One row per run of the given labels (label -> family) of a phase's
     ``stats.final_metrics`` frame: ``family, label, seed, status, validation_accuracy, score``
-    (ok: its final accuracy; diverged: chance; failed: NaN)."""
+    (ok: its final accuracy; diverged: ``chance``, 1 / the classes; failed: NaN)."""
     final = final[final["schedule"].astype(str).isin(labels)]
     status = final["status"].astype(str).to_numpy()
     accuracy = final["final_test_accuracy"].to_numpy(dtype=np.float64)
-    score = np.where(status == "ok", accuracy, np.where(status == "diverged", CHANCE, np.nan))
+    score = np.where(status == "ok", accuracy, np.where(status == "diverged", chance, np.nan))
     label = final["schedule"].astype(str).to_numpy()
     return pd.DataFrame(
         {"family": [labels[x] for x in label], "label": label, "seed": final["seed"].to_numpy()}
@@ -198,30 +219,28 @@ def choose(
     confirmation: pd.DataFrame | None = None,
     sweep: pd.DataFrame | None = None,
     recheck: pd.DataFrame | None = None,
-) -> dict[str, Any]:
+) -> Choice:
     """Every choice of one study from the phases done so far (each phase's
-    ``stats.final_metrics`` frame; None: not yet): ``candidates``,
-    the confirmation's ``means``, the ``confirmed`` winners, the sweep's ``points`` and
-    ``check``, the ``rechecks`` to train, their ``recheck_means`` and the final ``winners``.
-    The planner calls it after each phase and the report once: the same rule for both."""
+    ``stats.final_metrics`` frame; None: not yet). The protocol calls it after each phase and
+    records the winners; the report reads those and shows the rest (means, sweep, check)."""
     chosen = candidates(scores, config.confirm_top)
     labels = {c["label"]: family for family, group in chosen.items() for c in group}
+    chance = config.workload.chance
     means = None
     if confirmation is not None and labels:
-        means = candidate_means(seed_scores(confirmation, labels))
+        means = candidate_means(seed_scores(confirmation, labels, chance))
     confirmed = confirmed_winners(scores, chosen, means)
-    result: dict[str, Any] = {"candidates": chosen, "means": means, "confirmed": confirmed}
-    result |= {"points": None, "check": None, "rechecks": {}, "recheck_means": None}
-    result["winners"] = confirmed
+    choice = Choice(chosen, confirmed, confirmed, means)
     if sweep is None or not confirmed:
-        return result
+        return choice
     octaves = {octave_label(f, k): (f, k) for f in confirmed for k in config.octaves}
     points = sweep_points(sweep, octaves)
     check = sensitivity_check(points)
     rechecks = recheck_candidates(config, confirmed, check)
-    result |= {"points": points, "check": check, "rechecks": rechecks}
+    choice = replace(choice, points=points, check=check, rechecks=rechecks)
     if recheck is not None and rechecks:
         relabel = {c["label"]: family for family, c in rechecks.items()}
-        result["recheck_means"] = candidate_means(seed_scores(recheck, relabel))
-        result["winners"] = rechecked_winners(confirmed, rechecks, result["recheck_means"])
-    return result
+        recheck_means = candidate_means(seed_scores(recheck, relabel, chance))
+        winners = rechecked_winners(confirmed, rechecks, recheck_means)
+        choice = replace(choice, recheck_means=recheck_means, winners=winners)
+    return choice

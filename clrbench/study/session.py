@@ -14,6 +14,7 @@ from clrbench.config.resolve import output_folders
 from clrbench.config.workloads import name_of
 from clrbench.errors import ConfigError
 from clrbench.study.config import StudyConfig
+from clrbench.text import plural
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,7 @@ def study_one(config: StudyConfig, out: Path, how: StudyExecution) -> int:
         f"{config.name} on {name_of(config.workload)}: {families} families x "
         f"{config.budget} trials, the best {config.confirm_top} x {config.confirm_seeds} "
         f"confirmation seeds, {len(config.octaves)} multipliers x {config.sensitivity_seeds} "
-        f"seeds, {config.seeds} final seeds; {config.studies} "
-        f"stud{'y' if config.studies == 1 else 'ies'}; "
+        f"seeds, {config.seeds} final seeds; {plural(config.studies, 'study', 'studies')}; "
         f"{config.workload.epochs} epochs per run -> {out}"
     )
     runner = Runner(
@@ -99,7 +99,7 @@ def study_one(config: StudyConfig, out: Path, how: StudyExecution) -> int:
         outcome = study_locked(config, out, runner, how.margin)
         trained, kept = sum(outcome.trained.values()), sum(outcome.skipped.values())
         console.print(f"{trained} runs trained, {kept} already complete")
-        if how.report and any(s["winners"] for s in outcome.state["studies"]):
+        if how.report and any(s.winners for s in outcome.state.studies):
             from clrbench.study.report import render_study
 
             for path in render_study(out, out / "report", margin_pp=how.margin).values():

@@ -1,5 +1,6 @@
 """STUDY/report/summary.json: the study's results machine-readably, from the same analysis as
-the report's tables (accuracies and differences as fractions; undefined values null).
+the report's tables (accuracies and differences as fractions; undefined values null,
+infinite ones "inf": the one JSON convention, ``clrbench.text.json_value``).
 
 Fields: ``format``, ``clrbench_version``, ``training_semantics``, ``name``, ``studies``,
 ``families``, ``baseline``, ``protocol`` (budget, confirmation, sensitivity, final seeds,
@@ -13,34 +14,22 @@ families span more than one optimizer, ``grid`` (``clrbench.study.grid``).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from clrbench.semantics import TRAINING_SEMANTICS
 from clrbench.store import atomic
 from clrbench.study import prose as study_prose
 from clrbench.study.repeats import baseline_wins
 from clrbench.study.select import NOISE_SE
+from clrbench.text import json_plain
 from clrbench.version import __version__
+
+if TYPE_CHECKING:
+    from clrbench.study.records import DrawAnalysis, StudyAnalysis
 
 SUMMARY = "summary.json"
 SUMMARY_FORMAT = "clrbench-study-summary/1"
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready: numpy scalars as Python numbers, NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _protocol(config: Any) -> dict[str, Any]:
@@ -69,16 +58,16 @@ def _winner(winner: dict[str, Any]) -> dict[str, Any]:
     return {k: winner.get(k) for k in keys} | {"tuning_accuracy": winner["validation_accuracy"]}
 
 
-def _study(analysis: dict[str, Any], study: dict[str, Any]) -> dict[str, Any]:
-    index, choice = study["index"], study["choice"]
-    rows = analysis["per_study"]
+def _study(analysis: StudyAnalysis, study: DrawAnalysis) -> dict[str, Any]:
+    index, choice = study.index, study.choice
+    rows = analysis.per_study
     rows = rows[rows["study"] == index] if len(rows) else rows
-    records = analysis["state"]["studies"]
-    check = choice["check"]
+    records = analysis.state.studies
+    check = choice.check
     return {
         "study": index,
-        "seeds": records[index].get("seeds", {}) if index < len(records) else {},
-        "winners": {family: _winner(w) for family, w in choice["winners"].items()},
+        "seeds": records[index].seeds if index < len(records) else {},
+        "winners": {family: _winner(w) for family, w in choice.winners.items()},
         "final_test_accuracy": dict(zip(rows.get("family", []), rows.get("mean", []), strict=True)),
         "difference": dict(zip(rows.get("family", []), rows.get("difference", []), strict=True)),
         "best": [str(f) for f in rows[rows["best"]]["family"]] if len(rows) else [],
@@ -95,12 +84,12 @@ def _budget(curve: Any) -> dict[str, Any]:
     }
 
 
-def summary(analysis: dict[str, Any]) -> dict[str, Any]:
+def summary(analysis: StudyAnalysis) -> dict[str, Any]:
     """The summary document of a study analysis (``report.study.study_analysis``)."""
-    config = analysis["config"]
+    config = analysis.config
     headline = {
         str(row["family"]): {k: v for k, v in row.items() if k != "family"}
-        for row in analysis["across"].to_dict("records")
+        for row in analysis.across.to_dict("records")
     }
     document = {
         "format": SUMMARY_FORMAT,
@@ -108,24 +97,24 @@ def summary(analysis: dict[str, Any]) -> dict[str, Any]:
         "training_semantics": TRAINING_SEMANTICS,
         "name": config.name,
         "studies": config.studies,
-        "studies_done": int(analysis["per_study"]["study"].nunique())
-        if len(analysis["per_study"])
+        "studies_done": int(analysis.per_study["study"].nunique())
+        if len(analysis.per_study)
         else 0,
         "families": [f.label for f in config.families],
-        "baseline": analysis["baseline"],
-        "margin": analysis["margin"].to_json(),
+        "baseline": analysis.baseline,
+        "margin": analysis.margin.to_json(),
         "primary_test": "grand mean of the (study x seed) paired differences, decided at the "
         "margin: better / worse / equivalent / undecided (docs/concepts/protocol.md)",
         "protocol": _protocol(config),
-        "per_study": [_study(analysis, s) for s in analysis["studies"]],
+        "per_study": [_study(analysis, s) for s in analysis.studies],
         "headline": headline,
-        "baseline_wins": baseline_wins(analysis["per_study"], analysis["baseline"]),
-        "expected_best_vs_budget": _budget(analysis["budget_over_studies"]),
-        "warnings": study_prose.sensitivity_warnings(analysis["studies"]),
+        "baseline_wins": baseline_wins(analysis.per_study, analysis.baseline),
+        "expected_best_vs_budget": _budget(analysis.budget_over_studies),
+        "warnings": study_prose.sensitivity_warnings(analysis.studies),
     }
-    if analysis.get("grid") is not None:
-        document["grid"] = _grid(analysis["grid"])
-    return plain(document)
+    if analysis.grid is not None:
+        document["grid"] = _grid(analysis.grid)
+    return json_plain(document)
 
 
 def _grid(grid: Any) -> dict[str, Any]:
@@ -140,7 +129,7 @@ def _grid(grid: Any) -> dict[str, Any]:
             "cycles": grid.cycles.to_dict("records"), "margin": grid.margin}  # fmt: skip
 
 
-def write_summary(analysis: dict[str, Any], out_dir: str | Path) -> Path:
+def write_summary(analysis: StudyAnalysis, out_dir: str | Path) -> Path:
     """Write OUT/summary.json (atomically); returns its path."""
     path = Path(out_dir) / SUMMARY
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from clrbench.reporting.tables import pct
 from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
 from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig
-from clrbench.text import number
+from clrbench.text import number, pct, percent, plural
+
+if TYPE_CHECKING:
+    from clrbench.study.records import StudyAnalysis
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -20,14 +22,14 @@ def _params(params: dict[str, Any]) -> str:
     )
 
 
-def winners_table(analysis: dict[str, Any]) -> dict[str, Any]:
-    scores, config = analysis["scores"], analysis["config"]
+def winners_table(analysis: StudyAnalysis) -> dict[str, Any]:
+    scores, config = analysis.scores, analysis.config
     schedules = {f.label: f"{f.name} ({f.granularity})" for f in config.families}
     rows = []
     for family, group in scores.groupby("family", sort=False):
         counts = group["status"].value_counts()
         tally = "/".join(str(int(counts.get(s, 0))) for s in ("ok", "diverged", "failed"))
-        winner = analysis["winners"].get(family)
+        winner = analysis.winners.get(family)
         rows.append(
             [family, schedules.get(family, ""), tally]
             + (
@@ -71,7 +73,7 @@ def winners_table(analysis: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def budget_table(curve: pd.DataFrame) -> dict[str, Any]:
+def budget_table(curve: pd.DataFrame, chance: float) -> dict[str, Any]:
     ks = sorted(set(curve["k"]))
     shown = [k for k in ks if k & (k - 1) == 0 or k == ks[-1]]  # 1, 2, 4, 8, ..., N
     rows = []
@@ -90,7 +92,8 @@ def budget_table(curve: pd.DataFrame) -> dict[str, Any]:
     note = (
         "Expected best final validation accuracy (%) after k trials of a family, by bootstrap: "
         "k trials drawn with replacement from its trials, the best kept, repeated; in brackets "
-        "the central 95% range of that best (tuning luck). A diverged trial scores chance (10%). "
+        "the central 95% range of that best (tuning luck). A diverged trial scores chance "
+        f"({percent(chance)}). "
         "The exact expectation (order statistics) agrees with the bootstrap mean."
     )
     return {
@@ -102,24 +105,25 @@ def budget_table(curve: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def budget_over_studies_table(curve: pd.DataFrame) -> dict[str, Any]:
+def budget_over_studies_table(curve: pd.DataFrame, chance: float) -> dict[str, Any]:
     """The expected best validation accuracy vs trials over every study, with its band."""
-    table = budget_table(curve)
+    table = budget_table(curve, chance)
     studies = int(curve["studies"].max()) if len(curve) else 0
     note = (
         "Expected best final validation accuracy (%) after k trials of a family (Dodge et al. "
         "2019: the exact expectation over each study's trials, sum_i v_(i)[(i/N)^k - "
-        f"((i-1)/N)^k]), averaged over the {studies} stud{'y' if studies == 1 else 'ies'}; in "
+        f"((i-1)/N)^k]), averaged over the {plural(studies, 'study', 'studies')}; in "
         "brackets its 95% band from resampling each study's trials within it (a stratified "
         "bootstrap of the expectation). Flat from k = 1: good untuned; still rising: needs "
-        "its tuning. A diverged trial scores chance (10%)."
+        f"its tuning. A diverged trial scores chance ({percent(chance)})."
     )
     title = "Tuning effort over every study: expected best vs budget"
     return table | {"id": "budget-over-studies", "title": title, "note": note}
 
 
-def sensitivity_table(analysis: dict[str, Any]) -> dict[str, Any]:
-    flat, curve, pp = analysis["flat"], analysis["curve"], analysis["config"].flatness_pp
+def sensitivity_table(analysis: StudyAnalysis) -> dict[str, Any]:
+    flat, curve, pp = analysis.flat, analysis.curve, analysis.config.flatness_pp
+    assert flat is not None and curve is not None  # shown only after the sweep
     rows = []
     for r in flat.itertuples():
         bad = curve[(curve["family"] == r.family) & (curve["status"] != "ok")]
@@ -146,8 +150,8 @@ def sensitivity_table(analysis: dict[str, Any]) -> dict[str, Any]:
     ]
     note = (
         f"Every rate of each winner multiplied by 2^k, "
-        f"k = {', '.join(number(k, 'd') for k in analysis['config'].octaves)}, "
-        f"{analysis['config'].sensitivity_seeds} seeds each, evaluated on validation. Flat range: "
+        f"k = {', '.join(number(k, 'd') for k in analysis.config.octaves)}, "
+        f"{analysis.config.sensitivity_seeds} seeds each, evaluated on validation. Flat range: "
         f"around the best multiplier, where the mean validation accuracy stays within {pp:g} pp "
         "of it, interpolated linearly in log2 of the multiplier (a diverged neighbour ends it at "
         "the last good point); ≥: the range reached the end of the grid."
@@ -170,8 +174,8 @@ def trials_table(scores: pd.DataFrame) -> dict[str, Any]:
     return {"id": "trials", "title": "Every trial", "headers": headers, "rows": rows, "note": None}
 
 
-def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
-    config, split = analysis["config"], analysis["state"]["split"]
+def protocol_rows(analysis: StudyAnalysis) -> list[tuple[str, str]]:
+    config, split = analysis.config, analysis.state.split
     return [
         (
             "validation split",
@@ -224,7 +228,7 @@ def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "margin",
-            f"{analysis['margin'].text} ({analysis['margin'].source})",
+            f"{analysis.margin.text} ({analysis.margin.source})",
         ),
         (
             "final re-runs",
@@ -233,7 +237,7 @@ def protocol_rows(analysis: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("zero-budget arm", "on" if config.zero_budget else "off"),
         ("dataset md5", json.dumps(split.get("dataset_md5", {}), sort_keys=True)),
-        ("phases", json.dumps(analysis["state"].get("phases", {}), sort_keys=True)),
+        ("phases", json.dumps(analysis.state.phases, sort_keys=True)),
     ]
 
 

@@ -98,3 +98,28 @@ def test_alpha_spending_sums_to_alpha_over_the_looks():
     assert all(level > 0 for level in levels[2:8])
     assert protocol.look_level(3, 3) == pytest.approx(0.05)  # one look: all of alpha
     assert protocol.look_level(2, 2) == pytest.approx(0.05)  # N below the first look
+
+
+def test_satterthwaite_degrees_of_freedom_never_collapse_below_one():
+    """Shared seeds whose seed and residual mean squares nearly cancel and whose studies agree:
+    Satterthwaite's ν, computed here from its textbook form, falls far below 1 (an interval of
+    ±1e19 pp); the protocol gives the t-interval at least one degree of freedom."""
+    table = np.random.default_rng(0).normal(size=(3, 5))
+    table = table - table.mean(axis=1, keepdims=True) + 0.2  # every study's mean alike
+    s, k = table.shape
+    ms_study = k * table.mean(axis=1).var(ddof=1)
+    ms_seed = s * table.mean(axis=0).var(ddof=1)
+    resid = table - table.mean(1)[:, None] - table.mean(0)[None, :] + table.mean()
+    ms_resid = (resid**2).sum() / ((s - 1) * (k - 1))
+    assert ms_seed > ms_resid
+    total = ms_study + ms_seed - ms_resid
+    raw = total**2 / (ms_study**2 / (s - 1) + ms_seed**2 / (k - 1)
+                      + ms_resid**2 / ((s - 1) * (k - 1)))  # fmt: skip
+    assert raw < 0.02  # the collapse this table was drawn to show
+    se, df = protocol.standard_error(table, fresh_seeds=False)
+    assert np.sqrt(total / (s * k)) == pytest.approx(float(se))
+    assert float(df) == 1.0
+    # and where ν is large it is left as Satterthwaite gives it
+    table = np.random.default_rng(0).normal(size=(8, 5)) + np.linspace(0, 3, 5)[None, :]
+    _, df = protocol.standard_error(table, fresh_seeds=False)
+    assert 1.0 < float(df) < 7 * 4

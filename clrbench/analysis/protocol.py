@@ -70,7 +70,10 @@ def standard_error(table: np.ndarray, fresh_seeds: bool) -> tuple[np.ndarray, np
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         df = np.where(squares > 0, total**2 / squares, s - 1.0)
-    return np.sqrt(total / (s * k)), df
+    # The seed term enters with a negative coefficient (- MS_resid), so Satterthwaite's ν can
+    # collapse towards 0 when the mean squares nearly cancel (an interval of ±1e19 pp); one
+    # degree of freedom is the least a t-interval is given (t(0.975, 1) = 12.7: still wide).
+    return np.sqrt(total / (s * k)), np.maximum(df, 1.0)
 
 
 def study_estimate(table: np.ndarray, fresh_seeds: bool) -> Estimate:

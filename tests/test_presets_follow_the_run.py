@@ -430,3 +430,16 @@ def test_the_modern_preset_trains_end_to_end_on_two_workloads(tmp_path, mnist_di
         assert report_md.count(f"peak_lr = {peak}") == 4  # cosine, linear-decay, wsd, cycles
         first = results.batches.groupby("schedule", observed=True)["lr"].max()
         assert first["wsd"] == pytest.approx(peak) and first["cosine"] == pytest.approx(peak)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+def test_every_preset_label_resolves_for_a_run_of_a_few_epochs(epochs):
+    """`run --epochs 1 --schedules ...` looks labels up among every preset's entries; a run of
+    one epoch (all of it warm-up for warmup-clr) once raised ZeroDivisionError there."""
+    from clrbench.config.experiment import preset_entries
+
+    entries = preset_entries(5, epochs)
+    labels = [e.label for e in entries]
+    assert {"warmup-clr", "warmup-cosine", "constant", "clr-iter"} <= set(labels)
+    clr = next(e for e in entries if e.label == "warmup-clr")
+    assert clr.to_dict()["schedule"]["step_size"]  # a length, written as a share of the run

@@ -145,7 +145,8 @@ def warmup_schedules(epochs: int, bounds: dict, step_size: int, total: int) -> l
     cosine = {"name": "sgdr", "max_lr": bounds["max_lr"], "min_lr": 0.0, "first_period": "run"}
     warmup_clr = f"run * {1 / epochs:.6g}"
     rest = total - max(1, round(float(warmup_clr.split("*")[1]) * total))
-    cycle = bounds | {"step_size": of_run(step_size, rest)}
+    # A one-epoch run is all warm-up (the composition refuses it if chosen): nothing to share.
+    cycle = bounds | {"step_size": of_run(step_size, rest)} if rest > 0 else bounds
     return [
         {
             "label": "warmup-cosine",

@@ -41,7 +41,11 @@ class OptimizerRates(NamedTuple):
 # the differences lie within one seed's spread (about 1.2 pp on MNIST-1D).
 OPTIMIZER_RATES: dict[str, OptimizerRates] = {
     "mnist-mlp": OptimizerRates(3e-3),
-    "mnist1d-mlp": OptimizerRates(3e-3),
+    # the grid's best sat at its top (3e-3); AdamW's best constant rate there, checked on
+    # validation with 2 seeds and neighbours on both sides (PRESET_RATES), is 1e-2: a decay's
+    # peak at least that (at 3e-3 the modern preset's AdamW entries ended 4.2-4.5 pp below
+    # constant SGD, 3 seeds, a rate left at the grid's edge rather than an answer)
+    "mnist1d-mlp": OptimizerRates(1e-2),
 }
 # Elsewhere (Fashion-MNIST, a plug-in): MNIST's, the same model on images of the same size.
 DEFAULT_OPTIMIZER_RATES = OPTIMIZER_RATES["mnist-mlp"]

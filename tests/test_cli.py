@@ -290,7 +290,8 @@ def test_report_signs_every_difference_with_the_same_minus(tmp_path):
     assert main([*command, "--baseline-schedule", "clr-iter"]) == 0
     text = (out / "report.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| constant | 3 vs 3 |"))
-    assert row.count(MINUS) == 4, row  # difference, both ends of its interval, Hedges' g
+    # difference, both ends of its 95% and of its 90% (equivalence) interval, Hedges' g
+    assert row.count(MINUS) == 6, row
     assert not ASCII_MINUS.search(text), ASCII_MINUS.findall(text)
     assert MINUS not in (out / "summary.csv").read_text()
 

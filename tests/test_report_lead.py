@@ -169,3 +169,16 @@ def test_in_chromium_the_figure_is_above_the_first_table(reports, kind, tmp_path
                         (reports[kind] / "report.html").as_uri()], capture_output=True,
                        timeout=120)  # fmt: skip
     assert shot.stat().st_size > 10_000
+
+
+def test_the_lead_figure_has_no_margin_band_where_the_workload_states_none():
+    """A plug-in workload states no margin: the comparison's margin column holds None (a run of
+    the example plug-in crashed on float(None) before)."""
+    import pandas as pd
+
+    from clrbench.reporting.lead import margin_of
+
+    assert margin_of(pd.DataFrame({"margin": [None, None]})) is None
+    assert margin_of(pd.DataFrame({"margin": [float("nan")]})) is None
+    assert margin_of(pd.DataFrame({"margin": [0.001]})) == 0.001
+    assert margin_of(pd.DataFrame({"difference": [0.1]})) is None

@@ -103,8 +103,8 @@ def margin_of(rows: pd.DataFrame) -> float | None:
     """The comparison's margin (a fraction) when it has one, else None."""
     if "margin" not in rows or rows.empty:
         return None
-    value = float(rows["margin"].iloc[0])
-    return value if math.isfinite(value) else None
+    value = rows["margin"].iloc[0]  # None where the workload states no margin (a plug-in)
+    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def lead_spec(figure: Figure, title: str, caption: str) -> dict[str, Any]:

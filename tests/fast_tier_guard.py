@@ -1,9 +1,8 @@
 """The fast tier's promise, enforced: a session of fast tests trains no model, starts no process.
 
-A pytest plugin (tests/conftest.py loads it). It is on when the session's selected tests include
-none marked ``slow`` (``-m "not slow"``, or a file of fast tests only); a session that runs slow
-tests as well leaves it off, since a fast test may then share a fixture a slow test built. While
-a test runs (setup, call and teardown), these raise :class:`FastTierViolation` naming the test:
+A pytest plugin (tests/conftest.py loads it). It watches every test not marked ``slow``, in any
+session: while such a test runs (setup, call and teardown), these raise
+:class:`FastTierViolation` naming the test:
 
 - clrbench's trainers: ``clrbench.train.run.train_run``, ``clrbench.train.loop.train_loop``,
   ``clrbench.train.lr_sweep.sweep_seed``, the loop's ``train_steps`` (a suite, a study and
@@ -16,6 +15,13 @@ a test runs (setup, call and teardown), these raise :class:`FastTierViolation` n
 Importing the trainer modules is not what is forbidden: test modules import them when they are
 collected, before any test runs; calling them is. A process started from another thread (a
 worker pool's manager) is not stopped, which could hang it, but fails the test afterwards.
+
+A session that runs slow tests too (the README's ``python -m pytest``, as CI runs it) watches
+its fast tests' setup and call in the main thread only: there a pool a slow test started may
+replace an idle worker from its own thread at any moment, and a fixture a slow test built may be
+torn down after the fast test that happens to be its module's last. A fast test that trains or
+starts a process itself still fails; one that only reuses what a slow test built does not (the
+fast tier on its own, ``-m "not slow"``, is the stricter check).
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ class FastTierViolation(Exception):
 
 
 class _State:
-    enabled = False  # this session runs fast tests only
+    enabled = False  # the guards are installed for this session
+    mixed = False  # this session runs slow tests too
     test: str | None = None  # the fast test running now (node id)
     late: list[str] = []  # what other threads did during it
 
@@ -61,6 +68,8 @@ def _violate(what: str) -> None:
         "model and starts no process (mark it @pytest.mark.slow, or use benchmarks/synthetic.py)"
     )
     if threading.current_thread() is not threading.main_thread():
+        if _State.mixed:  # a slow test's pool, replacing a worker: not this test's doing
+            return
         _State.late.append(message)  # raising in a pool's manager thread could hang the pool
         return
     raise FastTierViolation(message)
@@ -151,29 +160,41 @@ def install() -> None:
         sys.meta_path.insert(0, _KerasWatch())
 
 
-_OUTER = pytest.StashKey[bool]()
+_OUTER = pytest.StashKey[tuple[bool, bool]]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.stash[_OUTER] = _State.enabled  # a session run inside a test restores it after
-    _State.enabled = not any(item.get_closest_marker("slow") for item in session.items)
-    if _State.enabled:
-        install()
+    session.stash[_OUTER] = _State.enabled, _State.mixed  # a session inside a test restores them
+    _State.enabled = True
+    _State.mixed = any(item.get_closest_marker("slow") for item in session.items)
+    install()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    _State.enabled = session.stash.get(_OUTER, False)
+    _State.enabled, _State.mixed = session.stash.get(_OUTER, (False, False))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     outer = _State.test, _State.late  # a session run inside a test (the guard's own test)
-    _State.test, _State.late = item.nodeid, []
+    watched = _State.enabled and not item.get_closest_marker("slow")
+    _State.test, _State.late = (item.nodeid if watched else None), []
     try:
         return (yield)
     finally:
         _State.test, _State.late = outer
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    watched = _State.test
+    if _State.mixed:  # a slow test's module or session fixture may end here
+        _State.test = None
+    try:
+        return (yield)
+    finally:
+        _State.test = watched
 
 
 @pytest.hookimpl(wrapper=True)

@@ -93,10 +93,11 @@ class Reports:
         self.deselected += [item.name for item in items]
 
 
-def run_generated(tmp_path, monkeypatch, *options: str) -> Reports:
+def run_generated(tmp_path, monkeypatch, *options: str, name: str = "test_generated") -> Reports:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # pytest-benchmark would run git
     source = GENERATED.replace("OUT", repr(str(tmp_path / "out")))
-    (tmp_path / "test_generated.py").write_text(textwrap.dedent(source))
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))  # one name per session:
+    # a second session in this process cannot import another file under a name already taken
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: slow\n")
     reports = Reports()
     args = [str(tmp_path), "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path)]
@@ -105,10 +106,17 @@ def run_generated(tmp_path, monkeypatch, *options: str) -> Reports:
     return reports
 
 
-def test_a_fast_test_that_trains_or_starts_a_process_fails(tmp_path, monkeypatch):
-    reports = run_generated(tmp_path, monkeypatch, "-m", "not slow")
-    assert reports.deselected == ["test_slow"]
+@pytest.mark.parametrize("selection", [("-m", "not slow"), ()], ids=["fast-only", "both-tiers"])
+def test_a_fast_test_that_trains_or_starts_a_process_fails(tmp_path, monkeypatch, selection):
+    """In the fast tier on its own and in a session of both tiers (the README's command, as CI
+    runs it): every fast test that trains or starts a process fails; the slow test passes."""
+    module = f"test_generated_{len(selection)}"
+    reports = run_generated(tmp_path, monkeypatch, *selection, name=module)
     outcomes = reports.outcomes
+    if selection:
+        assert reports.deselected == ["test_slow"]
+    else:
+        assert outcomes["test_slow"][0] == "passed"
     assert outcomes["test_pure"][0] == "passed"
     expected = {
         "test_trains_through_the_runner": "trained a model (clrbench.train.run.train_run)",
@@ -122,6 +130,6 @@ def test_a_fast_test_that_trains_or_starts_a_process_fails(tmp_path, monkeypatch
     for name, what in expected.items():
         outcome, text = outcomes[name]
         assert outcome == "failed", name
-        assert "FastTierViolation" in text and f"test_generated.py::{name} {what}" in text
+        assert "FastTierViolation" in text and f"{module}.py::{name} {what}" in text
         assert "but is not marked slow" in text
     assert not (tmp_path / "out" / "runs").exists() or not any((tmp_path / "out/runs").iterdir())

@@ -430,6 +430,12 @@ def test_the_modern_preset_trains_end_to_end_on_two_workloads(tmp_path, mnist_di
         assert report_md.count(f"peak_lr = {peak}") == 4  # cosine, linear-decay, wsd, cycles
         first = results.batches.groupby("schedule", observed=True)["lr"].max()
         assert first["wsd"] == pytest.approx(peak) and first["cosine"] == pytest.approx(peak)
+        # the settings table: each family's optimizer, decay and own warm-up (5% of the run)
+        steps = int(results.batches.groupby("run_id", observed=True).size().iloc[0])
+        warmup = f"{max(1, round(steps * 0.05)):,}"  # "run * 0.05" in whole steps, at least 1
+        assert "| adamw-cosine | adamw | 0.01 | – | warmup_cosine(" in report_md
+        assert f"| sf-adamw | schedulefree-adamw | 0 | {warmup} | constant(" in report_md
+        assert "| constant | sgd-momentum | – | – | constant(lr=" in report_md
 
 
 @pytest.mark.parametrize("epochs", [1, 2, 3])

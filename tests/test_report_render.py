@@ -90,6 +90,31 @@ def test_every_schedule_in_every_table(rendered):
     assert all(f"| {s} |" in markdown for s in small.schedules)
 
 
+def test_the_settings_table_gives_each_schedule_its_optimizer_decay_and_shape(rendered):
+    """Every schedule's optimizer and its rates as the records hold them; the weight decay is
+    the run's own, else its optimizer's default, and '–' for one that takes none."""
+    written, small = rendered
+    rows = {row[0]: row for row in html_tables(written["html"])["settings"][1:]}
+    assert set(rows) == set(small.schedules)
+    for label in small.schedules:
+        run = small.runs[small.runs["schedule"] == label].iloc[0]
+        params = json.loads(run["params"])
+        assert rows[label][1] == "sgd-momentum" and rows[label][2] == "–", rows[label]
+        assert rows[label][4].startswith(f"{run['schedule_name']}(")
+        for key, value in params.items():
+            assert f"{key}={value:g}" in rows[label][4], (key, rows[label][4])
+
+    runs = small.runs.copy()
+    runs["optimizer"] = runs["optimizer"].astype(object)
+    first, second = small.schedules[0], small.schedules[1]
+    runs.loc[runs["schedule"] == first, "optimizer"] = "adamw"  # its default decay: 1e-2
+    runs.loc[runs["schedule"] == second, ["optimizer", "weight_decay"]] = ["adamw", 0.25]
+    runs.loc[runs["schedule"] == second, "optimizer_warmup_steps"] = 47
+    table = {row[0]: row for row in report.settings_table(runs, list(small.schedules))["rows"]}
+    assert table[first][1:4] == ["adamw", "0.01", "–"]
+    assert table[second][1:4] == ["adamw", "0.25", "47"]
+
+
 def test_summary_numbers_equal_the_tidy_frames(rendered):
     written, small = rendered
     last = small.epochs.sort_values("epoch").groupby("run_id", observed=True).tail(1)

@@ -25,6 +25,7 @@ from clrbench.reporting.tables import (
     mark_incomplete,
     provenance_rows,
     runs_table,
+    settings_table,
     speed_table,
     summary_table,
 )
@@ -85,6 +86,7 @@ def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> di
                 mark(comparison_table(analysis.comparison, analysis.margin.source))
             ),
             "speed": aligned(mark(speed_table(analysis.speed, target))),
+            "settings": aligned(settings_table(runs, list(results.schedules))),
             "runs": aligned(runs_table(analysis.final)),
         },
         "colors": page.hex_colors(page.palette(results.schedules)),

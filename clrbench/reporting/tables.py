@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clrbench.analysis import stats
+from clrbench.config.optimizers import spec as optimizer_spec
 from clrbench.data.load import dataset_counts
 from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
@@ -189,6 +190,47 @@ def status_text(status: str, diverged_step: Any, error: Any) -> str:
         first = str(error).strip().splitlines()[0] if isinstance(error, str) and error else ""
         return f"failed: {first}" if first else "failed"
     return status
+
+
+def _decay_text(optimizer: str, value: Any) -> str:
+    """The weight decay a run trained with: its own, else its optimizer's default ('–': the
+    optimizer takes none, or is not one clrbench declares)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        try:
+            value = optimizer_spec(optimizer).weight_decay
+        except ClrbenchError:
+            value = None
+    return "–" if value is None else f"{float(value):g}"
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value, "g")
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def settings_table(runs: pd.DataFrame, schedules: list[str]) -> dict[str, Any]:
+    """What each schedule trained with: optimizer, weight decay, the optimizer's own warm-up
+    and the schedule's shape with its rates (from the runs' records, first seed)."""
+    headers = ["Schedule", "Optimizer", "Weight decay", "Optimizer warm-up (steps)", "Shape"]
+    rows = []
+    for label in schedules:
+        run = runs[runs["schedule"] == label].iloc[0]
+        params = json.loads(run["params"])
+        shape = ", ".join(f"{k}={_param_text(v)}" for k, v in params.items())
+        warmup = plain(run.get("optimizer_warmup_steps"))
+        rows.append([
+            label, str(run.get("optimizer") or "–"),
+            _decay_text(str(run.get("optimizer")), run.get("weight_decay")),
+            "–" if warmup is None else f"{int(float(warmup)):,}",
+            f"{run['schedule_name']}({shape})",
+        ])  # fmt: skip
+    note = (
+        "Each schedule's optimizer and shape as its runs recorded them. Weight decay: the "
+        "run's own, else its optimizer's default (– where the optimizer takes none)."
+    )
+    title = "Settings per schedule"
+    return {"id": "settings", "title": title, "headers": headers, "rows": rows, "note": note}
 
 
 def runs_table(final: pd.DataFrame) -> dict[str, Any]:

@@ -199,6 +199,7 @@ def _read_parquet(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
 SETTING_COLUMNS = (
     *("dataset", "epochs", "batch_size", "train_size", "optimizer", "lr_mode"),
     *("validation_size", "split_seed", "evaluate_on", "trainer", "eval_every"),
+    *("weight_decay", "optimizer_warmup_steps"),  # None: the optimizer's own (or none)
 )
 
 

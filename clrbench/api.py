@@ -249,7 +249,8 @@ def report(
 
         reason = "a study compares every family with its constant family (else its first)"
         refuse_option("baseline_schedule", baseline_schedule, reason)
-        return render_study(folder, destination, formats, target, margin_pp=margin)
+        study = _study_dir(folder) or folder
+        return render_study(study, destination, formats, target, margin_pp=margin)
     from clrbench.reporting.render import render
 
     results = load_results(folder)
@@ -262,6 +263,8 @@ def default_report_folder(folder: Path) -> Path:
     from clrbench.store.compact import holds_compact
 
     if holds_compact(folder) and not (folder / "runs").is_dir():
+        return folder
+    if _is_study(folder) and _study_dir(folder) != folder:  # a rendered study report
         return folder
     return folder / "report"
 
@@ -276,9 +279,14 @@ def refuse_option(name: str, value: object, reason: str) -> None:
 
 
 def _is_study(folder: Path) -> bool:
-    from clrbench.study.state import STATE
+    """A study folder, or a rendered study report that carries its compact data."""
+    return _study_dir(folder) is not None
 
-    return (folder / STATE).is_file()
+
+def _study_dir(folder: Path) -> Path | None:
+    from clrbench.study.compact import study_folder
+
+    return study_folder(folder)
 
 
 def _across_folders(folders: list[Path]) -> list[Path] | None:
@@ -316,7 +324,7 @@ def _report_grid_across(
     finals: dict[str, list] = {}
     chances: dict[str, float] = {}
     for folder in folders:
-        analysis = analyse_study(folder)
+        analysis = analyse_study(_study_dir(folder) or folder)
         name = name_of(analysis.config.workload)
         if name in finals:
             raise ResultsError(f"{folder}: workload {name} is also in another study folder")

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tomli_w
 
@@ -61,7 +62,6 @@ def garbage_test_labels(mnist_dir: Path, folder: Path) -> Path:
 
 def _evaluation_accuracies(study: Path, phase: str) -> dict[str, list[float]]:
     """run id -> per-epoch accuracy on the run's evaluation set (validation or test)."""
-    import pandas as pd
 
     values = {}
     for record in (study / phase / "runs").glob("*/epochs.parquet"):
@@ -242,6 +242,31 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
     assert headline["verdict"].startswith(headline["outcome"])
     estimate = f"{headline['estimate'] * 100:+.2f}".replace("-", "−")
     assert f"| clr-iter | 2 | {estimate} |" in markdown
+
+    # the report re-renders from its own compact data alone, the study folder gone
+    import clrbench
+
+    kept = tmp_path / "kept-report"
+    shutil.copytree(out / "report", kept)
+    shutil.rmtree(out)
+    figures = {p.name: p.read_bytes() for p in (kept / "figures").iterdir()}
+    clrbench.report(kept)
+    again = (kept / "report.md").read_text()
+    assert "learning-rate.png" in figures
+    assert _stable(again) == _stable(markdown)
+    assert json.loads((kept / "summary.json").read_text()) == summary
+    tuning = pd.read_parquet(kept / "data/trials/data/epochs.parquet")  # last epochs only
+    assert tuning.groupby("run_id", observed=True).size().eq(1).all()
+    assert (kept / "data/study-1/final/data/runs.parquet").is_file()
+    assert figures["learning-rate.png"] == (kept / "figures/learning-rate.png").read_bytes()
+
+
+def _stable(markdown: str) -> str:
+    """A report without the lines that name when and with what it was rendered."""
+    return "\n".join(
+        line for line in markdown.splitlines()
+        if not line.startswith(("| report generated |", "| report made with |"))
+    )  # fmt: skip
 
 
 def test_until_decided_stops_once_every_family_is_decided(tmp_path, mnist_dir):

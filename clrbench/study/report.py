@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from clrbench.analysis import stats
 from clrbench.analysis.margin import workload_margin
@@ -26,6 +27,7 @@ from clrbench.reporting import page
 from clrbench.reporting import tables as report_tables
 from clrbench.reporting.render import conclusion as run_conclusion
 from clrbench.store.results import Results, load_results
+from clrbench.study import compact as study_compact
 from clrbench.study import figures as study_figures
 from clrbench.study import grid_report
 from clrbench.study import lead as study_lead
@@ -63,8 +65,9 @@ from clrbench.text import json_number, plural
 
 
 def _load(folder: Path) -> Results | None:
-    """A phase's results, or None when the phase has no complete run yet."""
-    if not (folder / "runs").is_dir():
+    """A phase's results (trained, or a report's compact data), or None when the phase has no
+    complete run yet."""
+    if not study_compact.holds_phase(folder):
         return None
     try:
         with warnings.catch_warnings():
@@ -249,9 +252,11 @@ def conclusion(analysis: StudyAnalysis) -> list[str]:
     return [p for p in paragraphs if p]
 
 
-def _figures(analysis: StudyAnalysis, colors: dict[str, Any]) -> list[dict[str, Any]]:
+def _figures(
+    analysis: StudyAnalysis, colors: dict[str, Any], kept: dict[str, bytes]
+) -> list[dict[str, Any]]:
     config = analysis.config
-    specs = [
+    specs: list[tuple[str, str, Figure | bytes, str]] = [
         (
             "budget",
             "Best validation accuracy vs tuning budget",
@@ -306,15 +311,31 @@ def _figures(analysis: StudyAnalysis, colors: dict[str, Any]) -> list[dict[str, 
                 "The winners re-trained with fresh seeds and the zero-budget arm, on test.",
             )
         )
-        specs.append(
-            (
-                "learning-rate",
-                "The chosen schedules",
-                run_figures.lr_figure(final, final_colors),
-                "The rate each final schedule applies at every iteration.",
+        rates = kept.get("learning-rate") if final.batches.empty else None
+        if not final.batches.empty or rates is not None:  # compact data: the PNG as it was
+            specs.append(
+                (
+                    "learning-rate",
+                    "The chosen schedules",
+                    rates if rates is not None else run_figures.lr_figure(final, final_colors),
+                    "The rate each final schedule applies at every iteration.",
+                )
             )
-        )
-    return [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+    entries = [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
+    for entry in entries:  # a kept figure is its PNG's bytes
+        if isinstance(entry["figure"], bytes):
+            entry["png"] = entry.pop("figure")
+    return entries
+
+
+def _kept_figures(study_dir: Path) -> dict[str, bytes]:
+    """A rendered report's per-batch figures, for a study re-rendered from its compact data."""
+    if not study_compact.is_compact(study_dir):
+        return {}
+    try:
+        return {"learning-rate": (study_dir.parent / "figures/learning-rate.png").read_bytes()}
+    except OSError:
+        return {}
 
 
 def render_study(
@@ -339,20 +360,25 @@ def write_study(
     formats: Sequence[str] = page.FORMATS,
     templates: Path = page.TEMPLATES,
 ) -> dict[str, Path]:
-    """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``."""
+    """The study report of ``analysis`` (``analyse_study``'s) written to ``out_dir``, with the
+    compact data that re-renders it (``clrbench.study.compact``)."""
     colors = page.palette([f.label for f in analysis.config.families])
     first = study_lead.figure(analysis, colors)
-    figures = page.encode_figures(([first] if first else []) + _figures(analysis, colors))
+    specs = _figures(analysis, colors, _kept_figures(study_dir))
+    figures = page.encode_figures(([first] if first else []) + specs)
     context = _context(study_dir, analysis, figures, colors) | {
         "answer": study_lead.answer(analysis)
     }
     paths = page.write_pages(out_dir, "study", context, figures, formats, templates)
+    studies = len(analysis.studies)
+    study_compact.write_study_compact(study_dir, analysis.state, studies, Path(out_dir))
     return paths | {"summary": write_summary(analysis, out_dir)}
 
 
 def _context(
     study_dir: Path, analysis: StudyAnalysis, figures: list, colors: dict
 ) -> dict[str, Any]:
+    study_dir = study_compact.source_folder(study_dir)  # the study a report's data came from
     headline = []
     if not analysis.per_study.empty:
         headline = [across_table(analysis), per_study_table(analysis)]

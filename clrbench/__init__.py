@@ -19,10 +19,11 @@ from typing import Any
 
 from clrbench.version import __version__ as __version__
 
-__all__ = ["Results", "compare", "gate", "load_results", "plot", "report", "run", "study"]
+__all__ = ["Results", "compare", "export", "gate", "load_results", "plot", "report", "run"]
+__all__ += ["study"]
 
 
-_FUNCTIONS = ("compare", "load_results", "report", "run")
+_FUNCTIONS = ("compare", "export", "load_results", "report", "run")
 _MODULES = ("gate", "plot", "study")
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from clrbench.store.results import Results
 
-__all__ = ["compare", "load_results", "report", "run"]
+__all__ = ["compare", "export", "load_results", "report", "run"]
 # and what the command line's help lists: the presets, built-in workloads, data sets, options
 __all__ += ["DATASETS", "PRESETS", "PRESET_HELP", "RUN_OPTIONS", "WORKLOADS"]
 PathLike = str | os.PathLike[str]
@@ -255,6 +255,68 @@ def report(
 
     results = load_results(folder)
     return render(results, destination, formats, target, baseline_schedule, margin_pp=margin)
+
+
+def export(
+    results_or_path: Results | PathLike,
+    *,
+    tensorboard: PathLike | None = None,
+    csv: PathLike | None = None,
+    mlflow: str | None = None,
+    mlflow_experiment: str | None = None,
+) -> dict[str, Any]:
+    """Write a results folder as TensorBoard scalars (``tensorboard``: a folder, one run per
+    ``SCHEDULE/seedN``), CSV (``csv``: the epochs frame, with ``<stem>.batches.csv``,
+    ``<stem>.runs.csv`` and ``<stem>.evaluations.csv`` beside it) and/or MLflow runs
+    (``mlflow``: a tracking URI; nested under one run for the folder, ``mlflow_experiment``
+    default ``clrbench-<experiment name>``). Every input and destination is checked before
+    anything is written. Returns what was written: ``tensorboard`` (the run folders), ``csv``
+    (the files), ``mlflow`` (the MLflow export's record: parent run, runs added and already
+    there) and ``mlflow_experiment``.
+
+    >>> written = clrbench.export(results_dir, csv=tmp / "suite.csv")
+    >>> sorted(path.name for path in written["csv"])
+    ['suite.batches.csv', 'suite.csv', 'suite.evaluations.csv', 'suite.runs.csv']
+    """
+    import importlib.util
+
+    from clrbench.store import export as exports
+
+    if not tensorboard and not csv and not mlflow:
+        raise ConfigError("export: give --tensorboard DIR, --csv FILE and/or --mlflow URI")
+    if mlflow:
+        from clrbench.store.mlflow_export import check_tracking_uri, require_mlflow
+
+        check_tracking_uri(mlflow)
+        require_mlflow()
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "export: --tensorboard needs the tensorboard package (pip install tensorboard)"
+        )
+    if isinstance(results_or_path, str | os.PathLike) and not Path(results_or_path).is_dir():
+        raise no_results_folder(Path(results_or_path))
+    if tensorboard:
+        exports.check_writable(Path(tensorboard), "folder")
+    if csv:
+        for path in exports.csv_paths(Path(csv)).values():
+            exports.check_writable(path, "file")
+    results = _results(results_or_path)
+    written: dict[str, Any] = {}
+    if tensorboard:
+        written["tensorboard"] = exports.write_tensorboard(results, Path(tensorboard))
+    if csv:
+        written["csv"] = exports.write_csv(results, Path(csv))
+    if mlflow:
+        import logging
+
+        from clrbench.store.mlflow_export import export_mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its database set-up notices
+        name = results.experiment.get("experiment", {}).get("name", results.path.name)
+        experiment = mlflow_experiment or f"clrbench-{name}"
+        written["mlflow"] = export_mlflow(results, mlflow, experiment)
+        written["mlflow_experiment"] = experiment
+    return written
 
 
 def default_report_folder(folder: Path) -> Path:

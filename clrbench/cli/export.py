@@ -4,11 +4,6 @@ runs."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import logging
-from pathlib import Path
-
-from clrbench.errors import ConfigError, no_results_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,38 +26,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """Check every input and destination, then write; print what was written."""
-    from clrbench.store import export
-    from clrbench.store.results import load_results
+    """Export through the public API (``clrbench.export``); print what was written."""
+    import clrbench
 
-    if not args.tensorboard and not args.csv and not args.mlflow:
-        raise ConfigError("export: give --tensorboard DIR, --csv FILE and/or --mlflow URI")
-    if args.mlflow:
-        from clrbench.store.mlflow_export import check_tracking_uri, require_mlflow
-
-        check_tracking_uri(args.mlflow)
-        require_mlflow()
-    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError(
-            "export: --tensorboard needs the tensorboard package (pip install tensorboard)"
-        )
-    folder = Path(args.results_dir)
-    if not folder.is_dir():
-        raise no_results_folder(folder)
-    if args.tensorboard:
-        export.check_writable(Path(args.tensorboard), "folder")
-    if args.csv:
-        for path in export.csv_paths(Path(args.csv)).values():
-            export.check_writable(path, "file")
-    results = load_results(folder)
-    if args.tensorboard:
-        folders = export.write_tensorboard(results, Path(args.tensorboard))
+    written = clrbench.export(
+        args.results_dir,
+        tensorboard=args.tensorboard,
+        csv=args.csv,
+        mlflow=args.mlflow,
+        mlflow_experiment=args.mlflow_experiment,
+    )
+    if "tensorboard" in written:
+        folders = written["tensorboard"]
         print(f"{args.tensorboard}: {len(folders)} runs (tensorboard --logdir {args.tensorboard})")
-    if args.csv:
-        for path in export.write_csv(results, Path(args.csv)):
-            print(path)
-    if args.mlflow:
-        export_to_mlflow(results, args)
+    for path in written.get("csv", []):
+        print(path)
+    if "mlflow" in written:
+        done = written["mlflow"]
+        print(
+            f"{args.mlflow}: experiment {written['mlflow_experiment']!r}, folder run "
+            f"{done.parent_run_id}: {done.added} runs added, {done.already_there} already there"
+        )
     return 0
 
 
@@ -77,18 +61,4 @@ def add_mlflow_options(p: argparse.ArgumentParser) -> None:
         "--mlflow-experiment",
         metavar="NAME",
         help="the MLflow experiment (default clrbench-<experiment name>)",
-    )
-
-
-def export_to_mlflow(results, args: argparse.Namespace) -> None:
-    """Log to MLflow; print the experiment, the parent run and how many runs were added."""
-    from clrbench.store.mlflow_export import export_mlflow
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its database set-up notices
-    name = results.experiment.get("experiment", {}).get("name", results.path.name)
-    experiment = args.mlflow_experiment or f"clrbench-{name}"
-    done = export_mlflow(results, args.mlflow, experiment)
-    print(
-        f"{args.mlflow}: experiment {experiment!r}, folder run {done.parent_run_id}: "
-        f"{done.added} runs added, {done.already_there} already there"
     )

@@ -410,7 +410,10 @@ def _report_across(
 
     reason = "the cross-workload report measures each workload at its own target"
     refuse_option("target", target, reason)
+    from clrbench.across.report import compact_workloads
+
     if out is None and len(given) > 1:
         raise ConfigError("--out is required for the report of several results folders")
-    folder = Path(out) if out is not None else given[0] / "report"
+    rendered = len(given) == 1 and workloads == compact_workloads(given[0])  # re-render in place
+    folder = Path(out) if out is not None else given[0] / ("" if rendered else "report")
     return render_across(workloads, folder, formats, baseline_schedule, margin_pp=margin)

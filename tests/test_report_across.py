@@ -80,6 +80,30 @@ def test_every_file_is_written(rendered):
     assert "figures/profile.png" in written["md"].read_text()
 
 
+@pytest.mark.slow  # a second whole render
+def test_the_report_re_renders_in_place_from_its_compact_data(rendered, tmp_path):
+    """``report <across report folder>`` with no results folder left: the same across.json and
+    the same Markdown (but the line that says when it was rendered), written in place."""
+    import clrbench
+
+    written, out = rendered
+    kept = tmp_path / "workloads"
+    shutil.copytree(out, kept)
+    assert sorted(p.name for p in (kept / "data").iterdir()) == [
+        "fashion-mnist-mlp", "mnist-mlp"
+    ]  # fmt: skip
+    again = clrbench.report(kept)
+    assert again["json"] == kept / "across.json" and not (kept / "report").exists()
+    assert strict_json(kept / "across.json") == strict_json(written["json"])
+    before, after = written["md"].read_text(), (kept / "report.md").read_text()
+
+    def stable(text: str) -> list[str]:  # but when it was rendered, and where to (--out)
+        return [ln for ln in text.splitlines() if "generated" not in ln and "--out" not in ln]
+
+    assert stable(after) == stable(before)
+    assert f"--out {kept}" in after
+
+
 def test_workloads_are_named_by_what_they_trained(holding):
     named = load_workloads(holds_workloads(holding))
     assert list(named) == ["fashion-mnist-mlp", "mnist-mlp"]  # the holding folder, by name

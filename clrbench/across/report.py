@@ -27,6 +27,7 @@ from clrbench.reporting import lead, page
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import aligned, provenance_rows
 from clrbench.store import atomic
+from clrbench.store.compact import COMPACT_DIR, holds_compact, write_compact
 from clrbench.store.results import Results, load_results
 from clrbench.text import json_value, plural
 
@@ -52,10 +53,20 @@ def load_workloads(folders: Sequence[str | Path]) -> dict[str, Results]:
 
 def holds_workloads(folder: Path) -> list[Path]:
     """The results folders directly inside ``folder`` (what ``run --workload A,B`` writes),
-    sorted by name; empty for any other folder."""
+    sorted by name, or a rendered cross-workload report's compact data (``data/<workload>``);
+    empty for any other folder."""
     if (folder / "runs").is_dir() or not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / "runs").is_dir())
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "runs").is_dir())
+    return found or compact_workloads(folder)
+
+
+def compact_workloads(folder: Path) -> list[Path]:
+    """A rendered cross-workload report's compact data: one folder per workload in ``data/``."""
+    data = folder / COMPACT_DIR
+    if not data.is_dir():
+        return []
+    return sorted(p for p in data.iterdir() if p.is_dir() and holds_compact(p))
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -185,4 +196,6 @@ def render_across(
     written = page.write_pages(out, "across", context, figures, formats, templates)
     written["json"] = atomic.write_text(Path(out) / "across.json", text)
     written["csv"] = atomic.write_text(Path(out) / "across.csv", csv)
+    for name, results in named.items():  # what re-renders it without the results folders
+        write_compact(results, Path(out) / COMPACT_DIR / name)
     return written

@@ -289,8 +289,8 @@ def test_the_report_marks_a_schedule_the_run_ends_before_completing(tmp_path):
         synthetic._write_one(tmp_path, spec, experiment.steps_per_epoch, "ok")
     markdown = report.render(load_results(tmp_path), tmp_path / "report")["md"].read_text()
     lines = markdown.splitlines()
-    # summary, comparison, time to target: marked in each; the runs table lists run ids
-    assert sum(line.startswith("| one-cycle † |") for line in lines) == 3
+    # summary, comparison, time to target, settings: marked in each; the runs table lists ids
+    assert sum(line.startswith("| one-cycle † |") for line in lines) == 4
     assert not any(line.startswith(("| one-cycle |", "| constant †")) for line in lines)
     assert (
         "† The run ends before this schedule's shape does: one-cycle: total_steps = 500 but the "

@@ -86,7 +86,7 @@ def _context(results: Results, analysis: RunAnalysis, figures: list[dict]) -> di
                 mark(comparison_table(analysis.comparison, analysis.margin.source))
             ),
             "speed": aligned(mark(speed_table(analysis.speed, target))),
-            "settings": aligned(settings_table(runs, list(results.schedules))),
+            "settings": aligned(mark(settings_table(runs, list(results.schedules)))),
             "runs": aligned(runs_table(analysis.final)),
         },
         "colors": page.hex_colors(page.palette(results.schedules)),

@@ -403,3 +403,47 @@ def test_the_readme_tuned_answer_is_the_committed_studies():
             assert f"{number(value):+.2f}" == f"{headline[family]['median'] * 100:+.2f}", family
             checked += 1
     assert checked >= 3
+
+
+GRID = REPO / "reports/grid-mnist1d-mlp"
+
+
+def test_the_readme_grid_headline_is_the_committed_grid_report():
+    """Every cell of the README's grid table is the committed grid report's summary.json: the
+    median difference to the column's tuned constant over studies and its decided outcome; the
+    best family and the cycles' answer in the prose are the report's too."""
+    summary = json.loads((GRID / "summary.json").read_text())
+    grid = summary["grid"]
+    text = README.read_text(encoding="utf-8")
+    rows = table_rows(text, "| schedule | sgd-momentum")
+    places = {(c["schedule"], c["optimizer"]): (f, c) for f, c in grid["cells"].items()}
+    seen = set()
+    for schedule, row in rows.items():
+        for optimizer, cell in row.items():
+            if optimizer == "schedule":
+                continue
+            if cell in ("", "–"):
+                assert (schedule, optimizer) not in places, (schedule, optimizer)
+                continue
+            family, found = places[(schedule, optimizer)]
+            seen.add(family)
+            if family == found["baseline"]:
+                assert cell.startswith("tuned constant"), cell
+                continue
+            bold, shown, outcome = re.fullmatch(r"(\*\*)?(\S+) pp\**, (\w+)", cell).groups()
+            assert f"{number(shown):+.2f}" == f"{found['median'] * 100:+.2f}", family
+            assert outcome == found["outcome"], family
+            assert bool(bold) == (found["outcome"] in ("better", "worse")), family
+    assert seen == set(grid["cells"]), "every family of the grid is in the table"
+    prose = " ".join(text.split())
+    assert f"best family on validation is {grid['best']}" in prose
+    margin = f"±{summary['margin']['margin_pp']:g} pp"
+    assert margin in prose
+    for cycles in grid["cycles"]:
+        if cycles.get("outcome") is None:
+            continue
+        line = f"under {cycles['optimizer']}, {cycles['cyclic']} against {cycles['non_cyclic']}"
+        assert line in prose, line
+        shown = f"{cycles['median'] * 100:+.2f}".replace("-", "−")
+        assert f"{line}: {shown} pp ({cycles['outcome']})" in prose, line
+    assert f"{summary['studies_done']} studies" in prose

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clrbench.study.grid import CYCLIC, best_on_validation, grid_analysis, place
+from clrbench.study.grid import CYCLIC, best_on_validation, grid_analysis, place, winner_score
 from clrbench.study.grid_presets import GRID, JOIN
 from clrbench.study.grid_report import best_line, cost_table, cycles_lines, grid_table
 from clrbench.study.resolve import resolve_study
@@ -121,6 +121,20 @@ def test_best_family_is_chosen_on_validation_and_beats_the_rest(grid):
     other = grid_analysis(FAMILIES, finals(), flipped, MARGIN)
     assert other.best == "constant"
     assert other.versus_best.set_index("family").loc["cosine", "outcome"] == "better"
+
+
+def test_a_winner_the_re_check_put_in_place_counts_by_its_confirmation_seeds(grid):
+    """A winner the sensitivity re-check put in place has no trial of its own (validation
+    accuracy None) but its confirmation mean: it can be the best family. A confirmed winner
+    counts by its confirmation mean too (what chose it), not its single trial's score."""
+    rechecked = {"validation_accuracy": None, "confirmation_mean": 0.99, "source": "re-check"}
+    changed = [{**w, "constant": rechecked} for w in winners()]
+    assert grid_analysis(FAMILIES, finals(), changed, MARGIN).best == "constant"
+    lucky = {"validation_accuracy": 0.999, "confirmation_mean": 0.5}  # one lucky trial
+    changed = [{**w, "constant": lucky} for w in winners()]
+    assert grid_analysis(FAMILIES, finals(), changed, MARGIN).best == "cosine"
+    assert winner_score({"validation_accuracy": 0.7}) == 0.7  # no confirmation phase
+    assert math.isnan(winner_score({"validation_accuracy": None}))
 
 
 def test_best_on_validation_edges():

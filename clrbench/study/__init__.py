@@ -94,12 +94,17 @@ def load(path: str | os.PathLike[str]) -> StudyAnalysis:
     """A study folder's analysis record (``clrbench.study.records.StudyAnalysis``), from the
     folder alone (no training): its configuration and state, the winners its protocol
     recorded, each study's choices, the per-study differences on test and the verdicts
-    across studies (``across``), study 0's final comparisons (``main``, ``zero``, ``versus``).
+    across studies (``across``), study 0's final comparisons (``main``, ``zero``, ``versus``),
+    and for a study over several optimizers the grid (``grid``). ``path`` may be a study
+    folder or a rendered study report (its compact data), such as the committed reference:
 
-    >>> analysis = clrbench.study.load("results/study-quick")  # doctest: +SKIP
-    >>> sorted(analysis.winners)  # doctest: +SKIP
-    ['clr-iter', 'constant', 'sine-exp']
+    >>> analysis = clrbench.study.load(reports / "grid-mnist1d-mlp")
+    >>> analysis.config.workload.dataset, len(analysis.studies)
+    ('mnist1d', 3)
+    >>> analysis.grid.best in analysis.winners
+    True
     """
+    from clrbench.study.compact import study_folder
     from clrbench.study.report import analyse_study
 
-    return analyse_study(Path(path))
+    return analyse_study(study_folder(path) or Path(path))

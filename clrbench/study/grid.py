@@ -11,7 +11,8 @@ one question):
 
 - each family against the **tuned constant of its column** (one question per column);
 - every family against the **best family overall**, chosen on validation (the highest mean over
-  studies of the winners' validation accuracy; ties: the earlier family), never on test;
+  studies of the winners' validation accuracy on their confirmation seeds, :func:`winner_score`;
+  ties: the earlier family), never on test;
 - the cycles' question, per column: the best cyclic family (:data:`CYCLIC` rows) against the
   best non-cyclic family of the same optimizer (schedule-free left out: another update rule),
   both chosen on validation.
@@ -74,13 +75,24 @@ def place(families: Sequence[tuple[str, str]]) -> list[Cell] | None:
     return [Cell(label, row, column, constants.get(column)) for label, row, column in rows]
 
 
+def winner_score(winner: dict[str, Any]) -> float:
+    """A winner's validation accuracy: the mean over the confirmation seeds where it was
+    confirmed (what chose it, and the only score of a winner the sensitivity re-check put in
+    place, which has no trial of its own), else its trial's."""
+    for key in ("confirmation_mean", "validation_accuracy"):
+        value = winner.get(key)
+        if value is not None and np.isfinite(float(value)):
+            return float(value)
+    return math.nan
+
+
 def validation_means(winners: Sequence[dict[str, dict[str, Any]]]) -> dict[str, float]:
-    """Per family, the mean over studies of its winner's validation accuracy (the studies'
-    ``choice["winners"]``); NaN where no study has a finite one."""
+    """Per family, the mean over studies of its winner's validation score (``winner_score``;
+    the studies' ``choice["winners"]``); NaN where no study has a finite one."""
     values: dict[str, list[float]] = {}
     for study in winners:
         for family, winner in study.items():
-            values.setdefault(family, []).append(float(winner.get("validation_accuracy", math.nan)))
+            values.setdefault(family, []).append(winner_score(winner))
     return {
         f: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for f, v in values.items()
     }

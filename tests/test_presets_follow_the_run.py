@@ -290,7 +290,7 @@ def test_an_absolute_length_stays_absolute_and_is_marked_in_the_report(tmp_path)
     for spec in experiment.runs():
         synthetic._write_one(tmp_path, spec, experiment.steps_per_epoch, "ok")
     markdown = report.render(load_results(tmp_path), tmp_path / "report")["md"].read_text()
-    assert sum(line.startswith("| step † |") for line in markdown.splitlines()) == 3
+    assert sum(line.startswith("| step † |") for line in markdown.splitlines()) == 4  # + settings
     assert "training ends before the first drop." in markdown
 
 

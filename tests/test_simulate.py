@@ -83,16 +83,25 @@ def test_sequential_rule_stops_when_every_family_is_decided():
     assert decided[ran < 8].all()  # stopped early only when all were decided
 
 
+# The references the protocol was simulated on, where a reference was re-run since: MNIST-1D's
+# study as committed before the grid re-ran it (653448d; docs/concepts/protocol.md says so).
+BASIS = ROOT / "tests/data/protocol-basis"
+
+
+def _basis(folder: str) -> Path:
+    return BASIS / folder if (BASIS / folder).is_dir() else ROOT / "reports" / folder
+
+
 def _report_sds(name: str) -> list[float]:
-    text = (ROOT / "reports" / name / "report.md").read_text()
+    text = (_basis(name) / "report.md").read_text()
     section = text.split("## Summary per schedule")[1].split("\n\n")[1]
     return [float(v) for v in re.findall(r"± ([0-9.]+)", section)]
 
 
 @pytest.mark.parametrize("c", simulate.REFERENCES, ids=lambda c: c.workload)
-def test_components_are_those_of_the_committed_references(c):
+def test_components_are_those_of_the_references_the_protocol_was_simulated_on(c):
     folder = {"mnist-mlp": "study"}.get(c.workload, f"study-{c.workload}")
-    summary = json.loads((ROOT / "reports" / folder / "summary.json").read_text())
+    summary = json.loads((_basis(folder) / "summary.json").read_text())
     families = [f for f in summary["families"] if f != summary["baseline"]]
     d = np.array([[s["difference"][f] for f in families] for s in summary["per_study"]]) * 100
     assert c.between == pytest.approx(math.sqrt(d.var(axis=0, ddof=1).mean()), abs=6e-4)

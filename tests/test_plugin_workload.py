@@ -228,6 +228,7 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
     paths = (installed_example,)
     results = tmp_path / "cnn"
     short = ["--epochs", "1", "--seeds", "3", "--schedules", "constant,clr-iter"]
+    short += ["--train-size", "3000"]  # a CNN on a CPU: what is tested is the plumbing
     done = _clrbench(
         "run",
         "--workload",
@@ -264,6 +265,7 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
         "quick",
         "--workload",
         "mnist-cnn",
+        *("--epochs", "1", "--budget", "2", "--seeds", "2"),  # the quick protocol, shorter
         "--out",
         str(study),
         "--jobs",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 
 from clrbench.store import atomic
@@ -97,6 +96,4 @@ def write_study_compact(
             if phase not in EVERY_EPOCH:
                 results = last_epochs(results)
             write_compact(results, target)
-            if (target / "runs").is_dir():  # never: a compact phase holds no runs
-                shutil.rmtree(target / "runs")
     return data

@@ -10,6 +10,8 @@ The public API (what the command line calls; docs/concepts/architecture.md)::
     clrbench.study.load("results/study")                            # its recorded analysis
     clrbench.gate.check(results, "reports/baseline-ci.json")        # the regression gate
     clrbench.plot.accuracy(results, per="epoch", hue="schedule")    # seaborn Axes
+    clrbench.lr_find(out="results/lr-find", seeds=3)                # the range test's bounds
+    clrbench.catalog().schedules                                    # what `clrbench list` shows
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any
 
 from clrbench.version import __version__ as __version__
 
-__all__ = ["Results", "compare", "export", "gate", "load_results", "plot", "report", "run"]
-__all__ += ["study"]
+__all__ = ["Results", "catalog", "compare", "export", "gate", "load_results", "lr_find", "plot"]
+__all__ += ["report", "run", "study"]
 
 
-_FUNCTIONS = ("compare", "export", "load_results", "report", "run")
+_FUNCTIONS = ("catalog", "compare", "export", "load_results", "lr_find", "report", "run")
 _MODULES = ("gate", "plot", "study")
 
 

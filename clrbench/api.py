@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clrbench.config.presets import PRESET_HELP, PRESETS
 from clrbench.config.resolve import EXPERIMENT_OPTIONS, ConfigSource, check_options
+from clrbench.config.sweep import EMIT_EPOCHS
 from clrbench.config.workloads import BUILT_IN as WORKLOADS
 from clrbench.data.registry import DATASETS
 from clrbench.errors import ConfigError, ResultsError, no_results_folder
@@ -23,11 +25,13 @@ from clrbench.errors import ConfigError, ResultsError, no_results_folder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from clrbench.analysis.lrfind import LrFindResult
+    from clrbench.config.workload import Workload
     from clrbench.store.results import Results
 
-__all__ = ["compare", "export", "load_results", "report", "run"]
+__all__ = ["catalog", "compare", "export", "load_results", "lr_find", "report", "run"]
 # and what the command line's help lists: the presets, built-in workloads, data sets, options
-__all__ += ["DATASETS", "PRESETS", "PRESET_HELP", "RUN_OPTIONS", "WORKLOADS"]
+__all__ += ["DATASETS", "EMIT_EPOCHS", "PRESETS", "PRESET_HELP", "RUN_OPTIONS", "WORKLOADS"]
 PathLike = str | os.PathLike[str]
 # run's own options besides the experiment's (its command-line flags, with underscores)
 EXECUTION_OPTIONS = (
@@ -293,14 +297,12 @@ def export(
         raise ConfigError(
             "export: --tensorboard needs the tensorboard package (pip install tensorboard)"
         )
-    if isinstance(results_or_path, str | os.PathLike) and not Path(results_or_path).is_dir():
-        raise no_results_folder(Path(results_or_path))
+    results = _results(results_or_path)  # a missing folder: one line, before any writing
     if tensorboard:
         exports.check_writable(Path(tensorboard), "folder")
     if csv:
         for path in exports.csv_paths(Path(csv)).values():
             exports.check_writable(path, "file")
-    results = _results(results_or_path)
     written: dict[str, Any] = {}
     if tensorboard:
         written["tensorboard"] = exports.write_tensorboard(results, Path(tensorboard))
@@ -406,14 +408,163 @@ def _report_across(
 ) -> dict[str, Path]:
     """The cross-workload report: options checked, then everything loaded and computed
     before anything is written."""
-    from clrbench.across.report import render_across
+    from clrbench.across.report import compact_workloads, render_across
 
     reason = "the cross-workload report measures each workload at its own target"
     refuse_option("target", target, reason)
-    from clrbench.across.report import compact_workloads
 
     if out is None and len(given) > 1:
         raise ConfigError("--out is required for the report of several results folders")
     rendered = len(given) == 1 and workloads == compact_workloads(given[0])  # re-render in place
     folder = Path(out) if out is not None else given[0] / ("" if rendered else "report")
     return render_across(workloads, folder, formats, baseline_schedule, margin_pp=margin)
+
+
+def lr_find(
+    *,
+    out: PathLike = "results/lr-find",
+    seeds: int = 3,
+    mode: str = "exp",
+    min_lr: float = 1e-4,
+    max_lr: float = 10.0,
+    steps: int = 500,
+    workload: str | None = None,
+    dataset: str | None = None,
+    train_size: int | None = None,
+    optimizer: str = "sgd-momentum",
+    data_dir: PathLike | None = None,
+    jobs: int | None = None,
+    emit_config: PathLike | None = None,
+    epochs: int = EMIT_EPOCHS,
+    quiet: bool = False,
+) -> LrFindResult:
+    """The learning-rate range test (Smith 2015) over ``seeds`` seeds: train from fresh
+    weights while the rate grows every step, read each batch's own loss, suggest the bounds of
+    a cyclical schedule. Writes ``lr_find.json``, ``lr_find.parquet`` and ``lr_find.png`` to
+    ``out``; ``emit_config`` (a file) also writes a TOML experiment of cyclical schedules
+    between the bounds, ``epochs`` long, that ``clrbench.run(config=...)`` trains.
+    The options are ``python -m clrbench lr-find``'s, with underscores; the command prints the
+    summary (``quiet=True``: nothing printed). Returns the reading: ``.suggestion`` holds
+    ``base_lr`` and ``max_lr``, ``.data`` every step of every seed, ``.summary()`` what
+    lr_find.json holds.
+
+    Everything is checked before anything is trained or written: a bad option is one
+    ConfigError naming the command line's flag.
+
+    >>> clrbench.lr_find(out=tmp / "never", steps=5)
+    Traceback (most recent call last):
+    clrbench.errors.ConfigError: --steps must be >= 20, got 5
+    >>> found = clrbench.lr_find(out=tmp / "lr", workload="mnist1d-mlp")  # doctest: +SKIP
+    >>> found.suggestion["max_lr"]  # doctest: +SKIP
+    """
+    from clrbench.config.sweep import SweepSettings, check_sweep
+    from clrbench.data.load import load_dataset
+    from clrbench.suite.lock import folder_lock
+    from clrbench.suite.lrfind import print_summary, run_lr_find, write_emitted, write_outputs
+    from clrbench.suite.pool import default_jobs
+
+    for flag, value in (("--seeds", seeds), ("--jobs", jobs), ("--epochs", epochs)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
+    check_sweep(min_lr, max_lr, steps, mode, lambda setting: "--" + setting.replace("_", "-"))
+    for flag, path, expected_dir in (("--out", out, True), ("--emit-config", emit_config, False)):
+        if path and Path(path).exists() and Path(path).is_dir() != expected_dir:
+            raise ConfigError(f"{flag} {path} is {'a file' if expected_dir else 'a folder'}")
+    data = str(data_dir) if data_dir else None
+    settings = SweepSettings(
+        min_lr=min_lr,
+        max_lr=max_lr,
+        steps=steps,
+        mode=mode,
+        workload=_sweep_workload(workload, dataset, train_size, optimizer),
+    )
+    # Missing data or a bad train_size: one line, before the output folder is touched.
+    load_dataset(settings.workload.dataset, data, settings.workload.train_size, seed=0)
+    with folder_lock(out, "lr-find"):  # one writer per output folder
+        result = run_lr_find(settings, list(range(seeds)), data, default_jobs(jobs, tasks=seeds))
+        result.files = write_outputs(result, Path(out))
+    if emit_config:
+        result.files["config"] = write_emitted(result, epochs, seeds, Path(emit_config))
+    if not quiet:
+        print_summary(result)
+    return result
+
+
+def _sweep_workload(
+    workload: str | None, dataset: str | None, train_size: int | None, optimizer: str
+) -> Workload:
+    """The sweep's workload: ``workload``'s data, model and batch size (else ``dataset``'s
+    data and the dense-512 model), the subset and the optimizer."""
+    from clrbench.config.workload import Workload
+    from clrbench.config.workloads import named
+
+    if workload is None:
+        return Workload(dataset=dataset or "mnist", train_size=train_size, optimizer=optimizer)
+    if dataset is not None:
+        raise ConfigError("give --workload or --dataset, not both")
+    found = named(workload).workload(train_size=train_size, optimizer=optimizer)
+    if found.is_plugin:
+        from clrbench.train.models import check_plugin_model
+
+        check_plugin_model(found)
+    return found
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What ``python -m clrbench list`` shows, as frames: every schedule (``name``,
+    ``parameters``, ``doc``, ``origin``), preset (``preset``, ``about``, ``schedules``: its
+    labels) and workload (built-in and installed plug-ins: ``workload``, ``about``,
+    ``epochs``, ``batch_size``, ``constant_lr``, ``base_lr``, ``max_lr``, ``target``,
+    ``margin_pp``; a plug-in that cannot load says why in ``about``)."""
+
+    schedules: pd.DataFrame
+    presets: pd.DataFrame
+    workloads: pd.DataFrame
+
+
+def catalog() -> Catalog:
+    """The schedules, presets and workloads clrbench knows, plug-ins included.
+
+    >>> found = clrbench.catalog()
+    >>> found.schedules.set_index("name").loc["triangular", "parameters"]
+    'base_lr, max_lr, step_size'
+    >>> found.workloads["workload"].tolist()[:3]
+    ['mnist-mlp', 'fashion-mnist-mlp', 'mnist1d-mlp']
+    """
+    import pandas as pd
+
+    from clrbench.config.workloads import NamedWorkload, named
+    from clrbench.data import plugin
+    from clrbench.errors import ClrbenchError
+    from clrbench.schedules import catalog as schedule_rows
+
+    def installed(name: str) -> NamedWorkload:
+        try:
+            return named(name)
+        except ClrbenchError as error:
+            return NamedWorkload(name, "?", "?", 0, 0, None, 0, 0, 0, f"cannot load: {error}")
+
+    schedules = [
+        (name, ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params),
+         doc, origin)
+        for name, params, doc, origin in schedule_rows(keras=True)
+    ]  # fmt: skip
+    presets = [
+        (name, PRESET_HELP[name], ", ".join(f"{s['label']} = {s['name']}" for s in e["schedule"]))
+        for name, e in PRESETS.items()
+    ]
+    found = [*WORKLOADS.values(), *(installed(name) for name in plugin.entry_points())]
+    workloads = [
+        (w.name, w.about, w.epochs, w.batch_size, w.constant_lr, w.base_lr, w.max_lr, w.target)
+        + (w.margin_pp,)
+        for w in found
+    ]
+    workload_columns = ["workload", "about", "epochs", "batch_size", "constant_lr", "base_lr"]
+    return Catalog(
+        schedules=pd.DataFrame(schedules, columns=["name", "parameters", "doc", "origin"]),
+        presets=pd.DataFrame(presets, columns=["preset", "about", "schedules"]),
+        workloads=pd.DataFrame(
+            workloads, columns=[*workload_columns, "max_lr", "target", "margin_pp"]
+        ),
+    )

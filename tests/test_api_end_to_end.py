@@ -1,6 +1,6 @@
 """The public API end to end, in a fresh interpreter that imports nothing but ``clrbench``:
-run -> load_results -> compare -> report -> a tiny study -> study.load -> gate.check, on real
-training of the small MNIST-1D workload (slow tier)."""
+run -> load_results -> compare -> report -> a tiny study -> study.load -> gate.check -> lr_find
+-> catalog, on real training of the small MNIST-1D workload (slow tier)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLIC = ("run", "load_results", "compare", "report", "study", "gate", "plot")
+PUBLIC = ("run", "load_results", "compare", "report", "study", "gate", "plot", "lr_find", "catalog")
 
 SCRIPT = """
 import json, sys
@@ -36,6 +36,11 @@ failed = clrbench.study.run(
 study = clrbench.study.load(out / "study")
 baseline = clrbench.gate.save_baseline(loaded, out / "baseline.json")
 verdict = clrbench.gate.check(out / "run", baseline)
+found = clrbench.lr_find(
+    out=out / "lr-find", workload="mnist1d-mlp", seeds=2, steps=100, jobs=2, quiet=True,
+    emit_config=out / "clr.toml",
+)
+known = clrbench.catalog()
 print("FACTS", json.dumps({
     "same": results.runs["run_id"].tolist() == loaded.runs["run_id"].tolist(),
     "status": sorted(set(loaded.runs["status"])),
@@ -45,6 +50,11 @@ print("FACTS", json.dumps({
     "winners": sorted(study.winners),
     "passed": verdict.passed,
     "exit_code": verdict.exit_code,
+    "bounds": [found.suggestion["base_lr"], found.suggestion["max_lr"]],
+    "swept": sorted(found.data["seed"].unique().tolist()),
+    "lr_files": sorted(found.files),
+    "schedules": known.schedules["name"].tolist(),
+    "workloads": known.workloads["workload"].tolist(),
     "modules": sorted(m for m in sys.modules if m.startswith("clrbench")),
 }))
 """
@@ -69,6 +79,12 @@ def test_run_report_study_and_check_through_the_public_api_only(tmp_path):
     assert facts["failed"] == 0 and facts["winners"] == ["clr-iter", "constant"]
     assert (tmp_path / "study" / "report" / "report.html").is_file()
     assert facts["passed"] and facts["exit_code"] == 0  # the same runs: nothing regressed
+    base_lr, max_lr = facts["bounds"]
+    assert 1e-4 < base_lr < max_lr < 10 and facts["swept"] == [0, 1]  # inside the sweep
+    assert facts["lr_files"] == ["config", "json", "parquet", "png"]
+    assert "max_lr" in (tmp_path / "clr.toml").read_text()  # the emitted experiment
+    assert {"constant", "triangular", "wsd"} <= set(facts["schedules"])
+    assert facts["workloads"][:3] == ["mnist-mlp", "fashion-mnist-mlp", "mnist1d-mlp"]
 
 
 pytestmark = pytest.mark.slow

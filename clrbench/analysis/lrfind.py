@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -202,6 +203,8 @@ class LrFindResult:
     suggestion: dict[str, Any]
     wall_s: float
     jobs: int
+    files: dict[str, Path] = field(default_factory=dict)  # what was written, by kind
+    emitted: dict[str, Any] | None = None  # the emitted experiment (--emit-config), if any
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON-able values: bounds, rule, per-seed readings, settings, divergence."""

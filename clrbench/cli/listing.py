@@ -10,12 +10,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from clrbench.config.presets import PRESET_HELP, PRESETS
-from clrbench.config.workloads import BUILT_IN, NamedWorkload, named
-from clrbench.data import plugin
-from clrbench.errors import ClrbenchError
-from clrbench.schedules import catalog
-
 CODE = re.compile(r"``(.+?)``")  # reStructuredText inline code, as the docstrings write it
 
 
@@ -55,40 +49,35 @@ def print_table(console: Console, table: Table) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """Print the schedule registry and the presets with their schedule labels."""
+    """Print the schedule registry, the presets with their schedule labels and the workloads
+    (``clrbench.catalog``)."""
+    import pandas as pd
+
+    import clrbench
+
+    found = clrbench.catalog()
     console = Console()
     table = new_table(
         "Schedules: clrbench.schedules.make(name, **params); steps count iterations",
         ("name", "parameters", "what it does", "from"),
     )
-    for name, params, doc, origin in catalog(keras=True):
-        shown = ", ".join(p if default is None else f"{p}={default}" for p, default, _ in params)
-        table.add_row(name, shown, doc_text(doc), origin)
+    for row in found.schedules.itertuples():
+        table.add_row(row.name, row.parameters, doc_text(row.doc), row.origin)
     print_table(console, table)
     presets = new_table(
         "Presets (python -m clrbench run --preset NAME)",
         ("preset", "what", "schedules (label = name)"),
     )
-    for name, experiment in PRESETS.items():
-        labels = ", ".join(f"{s['label']} = {s['name']}" for s in experiment["schedule"])
-        presets.add_row(name, PRESET_HELP[name], labels)
+    for row in found.presets.itertuples():
+        presets.add_row(row.preset, row.about, row.schedules)
     print_table(console, presets)
     workloads = new_table(
         "Workloads (python -m clrbench run --workload NAME[,NAME...])",
         ("workload", "what", "epochs", "batch", "rates: constant; cycle", "target"),
     )
-    for found in [*BUILT_IN.values(), *(_installed(name) for name in plugin.entry_points())]:
-        target = "data-driven" if found.target is None else f"{found.target * 100:g}%"
-        rates = f"{found.constant_lr:g}; {found.base_lr:g}-{found.max_lr:g}"
-        row = (found.name, found.about, str(found.epochs), str(found.batch_size), rates, target)
-        workloads.add_row(*row)
+    for w in found.workloads.itertuples():
+        target = "data-driven" if pd.isna(w.target) else f"{w.target * 100:g}%"
+        rates = f"{w.constant_lr:g}; {w.base_lr:g}-{w.max_lr:g}"
+        workloads.add_row(w.workload, w.about, str(w.epochs), str(w.batch_size), rates, target)
     print_table(console, workloads)
     return 0
-
-
-def _installed(name: str) -> NamedWorkload:
-    """An installed plug-in's row; one that cannot load says why instead of stopping the list."""
-    try:
-        return named(name)
-    except ClrbenchError as error:
-        return NamedWorkload(name, "?", "?", 0, 0, None, 0, 0, 0, f"cannot load: {error}")

@@ -17,9 +17,8 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-from clrbench import __version__
+from clrbench import __version__, quiet
 from clrbench.errors import ClrbenchError, Interrupted, ResultsWarning
-from clrbench.train import quiet
 
 # module whose `register(subparsers)` adds the command(s); imported lazily so that a
 # command only pays for what it uses (no TensorFlow for report/check/list).

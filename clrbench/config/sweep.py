@@ -24,6 +24,7 @@ MIN_WINDOW = 5
 VALLEY_FACTOR = 1.5  # the valley: rates whose smoothed loss is within 1.5x of its minimum
 BASE_DIVISOR = 4.0  # base_lr = max_lr / 4 (Smith 2015: 1/3 to 1/4 of max_lr)
 MIN_STEPS = 20
+EMIT_EPOCHS = 25  # epochs per run of the experiment lr-find emits between its bounds
 MODES = ("exp", "linear")
 
 

@@ -18,7 +18,7 @@ from clrbench.analysis.lrfind import (
 )
 from clrbench.config.experiment import Experiment
 from clrbench.config.runs import steps_per_epoch as count_steps
-from clrbench.config.sweep import SweepSettings
+from clrbench.config.sweep import EMIT_EPOCHS, SweepSettings
 from clrbench.errors import ConfigError
 from clrbench.reporting.lrfind import plot
 from clrbench.schedules import make
@@ -30,7 +30,6 @@ from clrbench.train.lr_sweep import sweep_seed
 # The emitted experiment trains what the sweep was run on (dataset, training subset, optimizer,
 # batch size, number of seeds) for --epochs epochs.
 EXPERIMENT_NAME = "clr-from-lr-find"
-EXPERIMENT_EPOCHS = 25
 HALF_CYCLE_EPOCHS = 4  # bckenstler: step_size of 2-8 epochs; 4 is the middle
 
 
@@ -77,7 +76,7 @@ def write_outputs(result: LrFindResult, out: Path) -> dict[str, Path]:
 
 
 def experiment_config(
-    result: LrFindResult, epochs: int = EXPERIMENT_EPOCHS, seeds: int = 3
+    result: LrFindResult, epochs: int = EMIT_EPOCHS, seeds: int = 3
 ) -> dict[str, Any]:
     """A TOML-able experiment: constant, per-iteration and per-epoch CLR, 1cycle, within the
     suggested bounds, on the sweep's data, subset, optimizer and batch size, ``epochs`` long;
@@ -142,6 +141,13 @@ def write_config(result: LrFindResult, config: dict[str, Any], path: Path) -> Pa
     return path
 
 
+def write_emitted(result: LrFindResult, epochs: int, seeds: int, path: Path) -> Path:
+    """The experiment between the suggested bounds (``experiment_config``), written to
+    ``path`` and kept on the result (``result.emitted``)."""
+    result.emitted = experiment_config(result, epochs, seeds)
+    return write_config(result, result.emitted, path)
+
+
 def describe_config(config: dict[str, Any]) -> str:
     """What an emitted experiment trains, in words: runs, epochs, images and steps."""
     experiment = Experiment.from_dict(config)
@@ -155,3 +161,45 @@ def describe_config(config: dict[str, Any]) -> str:
         f"({plural(experiment.total_steps, 'step')} per run, {runs * experiment.total_steps:,} "
         f"in all)"
     )
+
+
+def print_summary(result: LrFindResult) -> None:
+    """Bounds, per-seed readings, spread, warnings, where everything was written and, with an
+    emitted experiment, how to run it."""
+    s, sg = result.settings, result.suggestion
+    print(
+        f"lr-find: {s.workload.dataset}, {s.workload.optimizer}, {s.mode} sweep "
+        f"{s.min_lr:g} -> {s.max_lr:g} over "
+        f"{s.steps} steps, {plural(len(result.per_seed), 'seed')}, {plural(result.jobs, 'job')}: "
+        f"{result.wall_s:.1f} s"
+    )
+    columns = ("seed", "max_lr", "valley from", "to", "min loss at", "diverged at", "steps", "s")
+    print("  " + "  ".join(f"{c:>11}" for c in columns))
+    for r in result.per_seed:
+        values = [r["max_lr"], r["valley_low_lr"], r["valley_high_lr"], r["lr_min_loss"]]
+        values.append(r["divergence_lr"])
+        cells = [f"{r['seed']:>11}"] + [f"{_g(v):>11}" for v in values]
+        cells += [f"{r['steps_run']:>11}", f"{r['wall_s']:>11.1f}"]
+        print("  " + "  ".join(cells))
+    print(f"suggested: base_lr = {sg['base_lr']:g}, max_lr = {sg['max_lr']:g}")
+    print(
+        "  max_lr = median over seeds of the geometric centre of the rates where the smoothed "
+        "loss is within 1.5x of its minimum; base_lr = max_lr / 4"
+    )
+    spread = ", ".join(f"{k} {v:.2f}x" for k, v in sg["spread"].items() if v is not None)
+    if spread:
+        print(f"  spread between seeds (largest / smallest): {spread}")
+    for warning in sg["warnings"]:
+        print(f"warning: {warning}")
+    print("wrote: " + ", ".join(str(p) for p in result.files.values()))
+    if result.emitted is not None:
+        config = result.files["config"]
+        print(f"{config} trains {describe_config(result.emitted)}")
+        print(
+            f"next: python -m clrbench run --config {config}"
+            "   (--epochs N, --seeds N or --train-size N change its size)"
+        )
+
+
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

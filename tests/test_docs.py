@@ -372,9 +372,11 @@ def test_the_readme_headline_is_the_committed_cross_workload_report():
                 )
                 continue
             d = differences[(workload, schedule)]
-            shown, p = re.fullmatch(r"(\S+) \(p = ([\d.]+)\)", cell).groups()
+            pattern = r"(\*\*)?(\S+) pp\**, (\w+) \(p = ([\d.]+)\)"
+            bold, shown, outcome, p = re.fullmatch(pattern, cell).groups()
             assert f"{number(shown):+.2f}" == f"{d['difference'] * 100:+.2f}", (schedule, workload)
-            assert shown.startswith("**") == d["significant"], (schedule, workload)
+            assert outcome == d["outcome"], (schedule, workload)
+            assert bool(bold) == (outcome in ("better", "worse")), (schedule, workload)
             assert float(p) == float(f"{d['p_holm']:.2g}"), (schedule, workload)
         own = [r["rank"] for r in ranks["ranks"] if r["schedule"] == schedule]
         assert row["mean rank"] == f"{mean(own):.2f}"
@@ -382,6 +384,10 @@ def test_the_readme_headline_is_the_committed_cross_workload_report():
     assert f"Kendall's W = {ranks['kendalls_w']:.2f}" in prose
     friedman = float(f"{ranks['p_value']:.2g}")
     assert f"Friedman p = {friedman}" in prose
+    positive = sum(d["difference"] > 0 for d in differences.values())
+    assert f"{positive} of the {len(differences)} differences" in prose
+    decided = sum(d["outcome"] != "undecided" for d in differences.values())
+    assert f"only {['no', 'one', 'two', 'three'][decided]} are decided" in prose
 
 
 STUDIES = {

@@ -260,6 +260,34 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
     assert (kept / "data/study-1/final/data/runs.parquet").is_file()
     assert figures["learning-rate.png"] == (kept / "figures/learning-rate.png").read_bytes()
 
+    # a copy of the compact data is a study folder that a third study extends: studies 0 and 1
+    # are kept, not retrained, and read back to the same numbers
+    extended = tmp_path / "extended"
+    shutil.copytree(kept / "data", extended)
+    args = ["--config", str(config), "--studies", "3", "--out", str(extended), "--jobs", "2"]
+    done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    kept_phases = len(state.studies[0].phases) + len(state.studies[1].phases)
+    assert done.stderr.count("kept from the compact data") == kept_phases, done.stderr
+    trained = sum(p["runs"] for p in read_state(extended).studies[2].phases.values())
+    assert f"{trained} runs trained, " in " ".join(done.stderr.split()), done.stderr
+    longer = json.loads((extended / "report/summary.json").read_text())
+    assert longer["studies_done"] == 3 and longer["per_study"][:2] == summary["per_study"]
+    assert (extended / "report/figures/learning-rate.png").read_bytes() == figures[
+        "learning-rate.png"
+    ]
+
+    # with another configuration it refuses in one line and writes nothing into the copy
+    other = tmp_path / "other"
+    shutil.copytree(kept / "data", other)
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    raw["study"] |= {"budget": 3}
+    config.write_text(tomli_w.dumps(raw))
+    args = ["--config", str(config), "--studies", "3", "--out", str(other), "--quiet"]
+    done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "study.budget differs" in done.stderr, done.stderr
+    assert {p: p.read_bytes() for p in before} == before  # nothing overwritten
+
 
 def _stable(markdown: str) -> str:
     """A report without the lines that name when and with what it was rendered."""

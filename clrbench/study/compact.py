@@ -11,7 +11,9 @@
   stays small.
 
 ``report <report folder>`` finds ``data/study.json`` and re-renders the study in place; the
-per-batch figure (the chosen schedules' rates) is kept as it was rendered.
+per-batch figure (the chosen schedules' rates) is kept as it was rendered (also as
+``data/learning-rate.png``). A copy of ``data/`` is a study folder that ``study --studies N``
+extends: the phases it holds are kept, not retrained (``protocol.compact_phase``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ PHASES = ("trials", "confirm", "sensitivity", "recheck", "final")
 SOURCE = "study-source.json"  # {"study": the study folder the report was first rendered from}
 EVERY_EPOCH = ("final",)  # the phases whose runs keep every epoch
 CONFIG = "study.toml"
+# the chosen schedules' rates as rendered (a per-batch figure: compact data keeps no batches), so
+# that a study extended from this data (``clrbench.study.protocol.compact_phase``) still has it
+KEPT_RATES = "learning-rate.png"
 
 
 def study_folder(folder: str | os.PathLike[str]) -> Path | None:
@@ -81,6 +86,9 @@ def write_study_compact(
         return None
     data = Path(out_dir) / COMPACT_DIR
     data.mkdir(parents=True, exist_ok=True)
+    rates = Path(out_dir) / "figures" / KEPT_RATES
+    if rates.is_file() and rates.resolve() != (data / KEPT_RATES).resolve():
+        atomic.write_bytes(data / KEPT_RATES, rates.read_bytes())
     for name in (STATE, CONFIG):
         if (study_dir / name).resolve() != (data / name).resolve():
             atomic.write_text(data / name, (study_dir / name).read_text())

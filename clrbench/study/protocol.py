@@ -221,6 +221,13 @@ def run_phase(
     # stacked where measured faster (a GPU; mnist1d-mlp on a CPU), whatever the phase
     choice = choose_stack(runner.stack, name_of(experiment.workload), runner.stack_width)
     plan = experiment.plan(stack=choice)
+    if compact_phase(out / name, plan.run_ids):
+        runner.say(f"{name}: {len(plan.runs)} runs kept from the compact data in {out / name}")
+        outcome.skipped[name] = outcome.skipped.get(name, 0) + len(plan.runs)
+        phases[name] = {"runs": len(plan.runs), "trained": 0, "kept": len(plan.runs)}
+        phases[name] |= {"failed": 0, "compact": True, "done": True}
+        write_state(outcome.out, outcome.state)
+        return
     stacking = f"stacked: {choice.reason}" if plan.stacking and plan.stacking.on else "separate"
     runner.say(f"{name}: {len(plan.runs)} runs ({stacking}) -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
@@ -248,6 +255,72 @@ def run_phase(
         "done": True,
     }
     write_state(outcome.out, outcome.state)
+
+
+# what may change when a study is extended from its compact data: how many studies, how to stop
+EXTENSIBLE = ("studies", "until_decided", "max_studies")
+
+
+def check_extension(config: StudyConfig, out: Path) -> None:
+    """A study folder that holds compact data (a copy of a report's ``data/``) is extended
+    only with the configuration that rendered it, but for the number of studies: else one
+    ConfigError line, before anything in it is written."""
+    import tomllib
+
+    from clrbench.errors import ConfigError
+    from clrbench.store.compact import holds_compact
+
+    if (out / "trials" / "runs").is_dir() or not holds_compact(out / "trials"):
+        return
+    try:
+        held = tomllib.loads((out / "study.toml").read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{out}: holds compact data but no readable study.toml ({exc})") from None
+    given = json.loads(json.dumps(config.to_dict()))  # TOML's types, as read back
+    held, given = _flat(held), _flat(given)
+    changed = sorted(key for key in set(held) | set(given) if held.get(key) != given.get(key))
+    changed = [key for key in changed if key.removeprefix("study.") not in EXTENSIBLE]
+    if changed:
+        raise ConfigError(
+            f"{out}: holds the compact data of a study with another configuration "
+            f"({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'}); extend it "
+            "with its own study.toml "
+            f"(--config {out / 'study.toml'} --studies N)"
+        )
+
+
+def _flat(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A TOML document's settings by dotted name (a list of tables, the families, is one)."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def compact_phase(folder: Path, run_ids: list[str]) -> bool:
+    """Whether a phase is already done as compact data: a study extended from a report's
+    ``data/`` (``cp -r reports/NAME/data results/NAME``, then ``study --studies N``) keeps
+    the studies it holds and trains only the new ones. The compact data must hold exactly the
+    runs this phase plans (a run id is its configuration and the training semantics), else
+    one error line: nothing is mixed with runs another code or configuration trained."""
+    from clrbench.errors import ResultsError
+    from clrbench.store.compact import holds_compact
+
+    if (folder / "runs").is_dir() or not holds_compact(folder):
+        return False
+    held = set(load_results(folder).runs["run_id"].astype(str))
+    if held != set(run_ids):
+        missing, other = len(set(run_ids) - held), len(held - set(run_ids))
+        raise ResultsError(
+            f"{folder}: its compact data holds other runs than this phase plans ({missing} "
+            f"planned runs missing, {other} runs not planned): the code or the configuration "
+            "changed since it was rendered; extend a study only with the code and study.toml "
+            "that rendered it"
+        )
+    return True
 
 
 def trial_records(trials: list[Trial]) -> list[dict[str, Any]]:
@@ -330,6 +403,7 @@ def study_locked(
         split=split_of(config, runner.data_dir),
         studies=[draw_record(config, i, p) for i, p in enumerate(plans)],
     )
+    check_extension(config, out)  # before anything is written
     _write_config(config, out)
     outcome = StudyOutcome(out=out, state=state)
     write_state(out, state)

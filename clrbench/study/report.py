@@ -329,13 +329,15 @@ def _figures(
 
 
 def _kept_figures(study_dir: Path) -> dict[str, bytes]:
-    """A rendered report's per-batch figures, for a study re-rendered from its compact data."""
-    if not study_compact.is_compact(study_dir):
-        return {}
-    try:
-        return {"learning-rate": (study_dir.parent / "figures/learning-rate.png").read_bytes()}
-    except OSError:
-        return {}
+    """A rendered report's per-batch figures, for a study re-rendered from its compact data
+    (or extended from a copy of it: ``study_compact.KEPT_RATES``)."""
+    places = [study_dir / study_compact.KEPT_RATES]
+    if study_compact.is_compact(study_dir):
+        places.insert(0, study_dir.parent / "figures" / study_compact.KEPT_RATES)
+    for place in places:
+        if place.is_file():
+            return {"learning-rate": place.read_bytes()}
+    return {}
 
 
 def render_study(

@@ -398,17 +398,29 @@ STUDIES = {
 
 
 def test_the_readme_tuned_answer_is_the_committed_studies():
-    """Each 'WORKLOAD: family +x.xx pp' of the README's tuned sentence is that study's median."""
-    text = " ".join(README.read_text(encoding="utf-8").split())
-    sentence = re.search(r"Tuned alike.*?\.(?= [A-Z])", text).group(0)
+    """Each cell of the README's tuned table is that study's median difference to its tuned
+    constant and its decided outcome (or, for a study decided by the earlier protocol, says
+    it is not re-decided), at the margin the column names."""
+    text = README.read_text(encoding="utf-8")
+    rows = table_rows(text, "| family | MNIST")
     checked = 0
-    for workload, folder in STUDIES.items():
-        headline = json.loads((REPO / "reports" / folder / "summary.json").read_text())["headline"]
-        part = re.search(rf"on {re.escape(workload)} ([^;]*)", sentence).group(1)
-        for family, value in re.findall(r"([a-z-]+) ([+−-]\d+\.\d\d) pp", part):
-            assert f"{number(value):+.2f}" == f"{headline[family]['median'] * 100:+.2f}", family
+    for family, row in rows.items():
+        for column, cell in row.items():
+            if column == "family":
+                continue
+            workload, margin = re.fullmatch(r"(\S+) \((.+)\)", column).groups()
+            summary = json.loads(
+                (REPO / "reports" / STUDIES[workload] / "summary.json").read_text()
+            )
+            expected = f"±{summary['margin']['margin_pp']:g} pp" if "margin" in summary else None
+            assert margin == (expected or "no margin"), column
+            headline = summary["headline"][family]
+            bold, shown, outcome = re.fullmatch(r"(\*\*)?(\S+) pp\**, (.+)", cell).groups()
+            assert f"{number(shown):+.2f}" == f"{headline['median'] * 100:+.2f}", (family, column)
+            assert outcome == headline.get("outcome", "not re-decided"), (family, column)
+            assert bool(bold) == (outcome in ("better", "worse")), (family, column)
             checked += 1
-    assert checked >= 3
+    assert checked == 4 * len(STUDIES)
 
 
 GRID = REPO / "reports/grid-mnist1d-mlp"

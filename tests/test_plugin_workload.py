@@ -265,7 +265,8 @@ def test_the_example_plugin_runs_studies_and_gates_by_its_entry_point(
         "quick",
         "--workload",
         "mnist-cnn",
-        *("--epochs", "1", "--budget", "2", "--seeds", "2"),  # the quick protocol, shorter
+        *("--epochs", "1", "--budget", "2", "--seeds", "2"),  # the quick protocol, shorter:
+        *("--families", "constant,clr-iter", "--confirm-top", "0", "--no-zero-budget"),
         "--out",
         str(study),
         "--jobs",

@@ -364,11 +364,14 @@ def test_mnist1d_members_of_any_seed_equal_their_separate_runs_over_the_whole_ru
     """mnist1d-mlp at its own length (100 epochs of 32 steps: 3,200), two schedules x three seeds
     in one stack (each member its own initial weights and batch order). Every rate is bitwise
     the separate run's. The batch losses agree to float32 rounding at first and training then
-    amplifies the difference, as the default suite's stack test describes; measured on this
-    CPU (one thread), seeds 0 and 1: every batch loss within 4 float32 ulps of the separate
-    run's up to step 90 (constant, seed 1) to 287 (constant, seed 0); the final test accuracy
+    amplifies the difference, as the default suite's stack test describes. How soon it grows
+    depends on the CPU's kernels: on the machine this was first measured on (one thread),
+    every batch loss stayed within 4 float32 ulps of the separate run's up to step 90
+    (constant, seed 1) to 287 (constant, seed 0); on the AVX-512 machine of 7 December 2026 the
+    constant rate's seed 1 left 4 ulps at step 22 (0-1 ulps before, then roughly doubling every
+    step: chaos, not a different computation), the cycle's at step 46. The final test accuracy
     0.654 vs 0.664, 0.686 vs 0.681 (constant), 0.674 vs 0.686 (clr, seed 0), of 1,000 test
-    sequences. Bounds: 4 ulps for the first 2 epochs (64 steps); 0.03 at the end. A member's
+    sequences. Bounds: 4 ulps for the first half epoch (16 steps); 0.03 at the end. A member's
     numbers do not depend on its stack: the same runs in the reverse order and two at a time
     give the same logs bitwise (measured). A member's seconds are its share: the members' wall
     times add up to the stack's."""
@@ -385,7 +388,7 @@ def test_mnist1d_members_of_any_seed_equal_their_separate_runs_over_the_whole_ru
         a, b = member.batches, alone.batches
         assert len(a) == len(b) == 3200 and member.status == alone.status == "ok"
         np.testing.assert_array_equal(a["lr"], b["lr"])
-        np.testing.assert_allclose(a["loss"][:64], b["loss"][:64], rtol=4 * 2**-23, atol=0)
+        np.testing.assert_allclose(a["loss"][:16], b["loss"][:16], rtol=4 * 2**-23, atol=0)
         final = member.epochs["test_accuracy"].iloc[-1] - alone.epochs["test_accuracy"].iloc[-1]
         assert abs(final) <= 0.03, (spec.label, spec.seed, final)
         for other in (again, pair):

@@ -100,7 +100,7 @@ def load(path: str | os.PathLike[str]) -> StudyAnalysis:
 
     >>> analysis = clrbench.study.load(reports / "grid-mnist1d-mlp")
     >>> analysis.config.workload.dataset, len(analysis.studies)
-    ('mnist1d', 3)
+    ('mnist1d', 5)
     >>> analysis.grid.best in analysis.winners
     True
     """

@@ -287,6 +287,12 @@ def test_two_studies_end_to_end_report_every_studys_winners_and_the_median(tmp_p
     done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "study.budget differs" in done.stderr, done.stderr
     assert {p: p.read_bytes() for p in before} == before  # nothing overwritten
+    # the same configuration, stacked: other run ids than the kept trials', refused alike
+    raw["study"] |= {"budget": 2}
+    config.write_text(tomli_w.dumps(raw))
+    done = subprocess.run([*_cli(*args), "--stack"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "holds other runs than this phase plans" in done.stderr
+    assert {p: p.read_bytes() for p in before} == before
 
 
 def _stable(markdown: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 import tomli_w
 
-from clrbench.config.experiment import Experiment
+from clrbench.config.experiment import Experiment, Plan
 from clrbench.data.load import load_dataset
 from clrbench.data.split import split_record
 from clrbench.store import atomic
@@ -214,13 +214,10 @@ def run_phase(
 ) -> None:
     """One phase through the ordinary runner into ``out/name`` (its own folder, its own lock),
     recorded in ``phases`` (its study's) and the state written."""
-    from clrbench.config.workloads import name_of
-    from clrbench.suite.devices import choose_stack
     from clrbench.suite.runner import run_suite
 
-    # stacked where measured faster (a GPU; mnist1d-mlp on a CPU), whatever the phase
-    choice = choose_stack(runner.stack, name_of(experiment.workload), runner.stack_width)
-    plan = experiment.plan(stack=choice)
+    plan = phase_plan(experiment, runner)
+    choice = plan.stacking
     if compact_phase(out / name, plan.run_ids):
         runner.say(f"{name}: {len(plan.runs)} runs kept from the compact data in {out / name}")
         outcome.skipped[name] = outcome.skipped.get(name, 0) + len(plan.runs)
@@ -228,7 +225,7 @@ def run_phase(
         phases[name] |= {"failed": 0, "compact": True, "done": True}
         write_state(outcome.out, outcome.state)
         return
-    stacking = f"stacked: {choice.reason}" if plan.stacking and plan.stacking.on else "separate"
+    stacking = f"stacked: {choice.reason}" if choice and choice.on else "separate"
     runner.say(f"{name}: {len(plan.runs)} runs ({stacking}) -> {out / name}")
     progress = runner.progress(name, experiment) if runner.progress else None
     try:
@@ -257,14 +254,26 @@ def run_phase(
     write_state(outcome.out, outcome.state)
 
 
+def phase_plan(experiment: Experiment, runner: Runner) -> Plan:
+    """A phase's plan: stacked where measured faster (a GPU; mnist1d-mlp on a CPU) or as the
+    runner asks, whatever the phase (a stacked run has an id of its own)."""
+    from clrbench.config.workloads import name_of
+    from clrbench.suite.devices import choose_stack
+
+    choice = choose_stack(runner.stack, name_of(experiment.workload), runner.stack_width)
+    return experiment.plan(stack=choice)
+
+
 # what may change when a study is extended from its compact data: how many studies, how to stop
 EXTENSIBLE = ("studies", "until_decided", "max_studies")
 
 
-def check_extension(config: StudyConfig, out: Path) -> None:
+def check_extension(config: StudyConfig, out: Path, trials: list[list[str]]) -> None:
     """A study folder that holds compact data (a copy of a report's ``data/``) is extended
-    only with the configuration that rendered it, but for the number of studies: else one
-    ConfigError line, before anything in it is written."""
+    only with the configuration that rendered it, but for the number of studies, and only if
+    each kept study's trials are the runs this code plans (``trials``: each study's run ids;
+    a run id is its configuration, its stacking and the training semantics): else one error
+    line, before anything in it is written."""
     import tomllib
 
     from clrbench.errors import ConfigError
@@ -287,6 +296,8 @@ def check_extension(config: StudyConfig, out: Path) -> None:
             "with its own study.toml "
             f"(--config {out / 'study.toml'} --studies N)"
         )
+    for i, run_ids in enumerate(trials):
+        compact_phase(study_folder(out, i) / "trials", run_ids)  # raises if it holds others
 
 
 def _flat(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -403,7 +414,8 @@ def study_locked(
         split=split_of(config, runner.data_dir),
         studies=[draw_record(config, i, p) for i, p in enumerate(plans)],
     )
-    check_extension(config, out)  # before anything is written
+    trial_plans = [phase_plan(e, runner).run_ids for e in experiments]
+    check_extension(config, out, trial_plans)  # before anything is written
     _write_config(config, out)
     outcome = StudyOutcome(out=out, state=state)
     write_state(out, state)

@@ -48,6 +48,7 @@ EXECUTION_OPTIONS = (
     "margin",
 )
 RUN_OPTIONS = (*EXPERIMENT_OPTIONS, *EXECUTION_OPTIONS)
+LR_FIND_OUT = "results/lr-find"  # lr_find's default output folder
 DEFAULT_FORMATS = ("html", "md")
 
 
@@ -422,7 +423,7 @@ def _report_across(
 
 def lr_find(
     *,
-    out: PathLike = "results/lr-find",
+    out: PathLike = LR_FIND_OUT,
     seeds: int = 3,
     mode: str = "exp",
     min_lr: float = 1e-4,

@@ -3,9 +3,9 @@
 Writes ``lr_find.json`` (bounds, rule, per-seed readings, sweep settings, divergence),
 ``lr_find.parquet`` (seed, step, lr, loss, accuracy, smoothed_loss) and ``lr_find.png`` to
 ``--out``; ``--emit-config FILE`` also writes a TOML experiment of cyclical schedules between the
-suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. The sweep
-is ``clrbench.train.lr_sweep`` (on the lean loop), its reading ``clrbench.analysis.lrfind``;
-this module writes, draws and prints them.
+suggested bounds, so ``lr-find`` then ``run --config FILE`` is the whole workflow. This module
+parses the flags and calls ``clrbench.lr_find``, which checks, sweeps (``clrbench.train.lr_sweep``
+on the lean loop), reads (``clrbench.analysis.lrfind``), writes, draws and prints.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import argparse
 from typing import Any
 
 from clrbench.api import EMIT_EPOCHS
+from clrbench.api import LR_FIND_OUT as DEFAULT_OUT
 from clrbench.cli.main import add_verbose
 
-DEFAULT_OUT = "results/lr-find"
 # the flags, as clrbench.lr_find's keyword arguments
 LR_FIND_OPTIONS = (
     *("seeds", "mode", "min_lr", "max_lr", "steps", "workload", "dataset", "train_size"),

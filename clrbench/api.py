@@ -338,9 +338,14 @@ def refuse_option(name: str, value: object, reason: str) -> None:
     """The one rule for an option a kind of report does not take: one line saying why."""
     if value is None:
         return
-    flag = "--" + name.replace("_", "-")
+    flag = flag_of(name)
     kind = {"target": "one workload's report", "baseline_schedule": "a results folder's report"}
     raise ConfigError(f"{flag} is for {kind[name]}; {reason} (drop {flag})")
+
+
+def flag_of(name: str) -> str:
+    """An option as its command-line flag: ``baseline_schedule`` -> ``--baseline-schedule``."""
+    return "--" + name.replace("_", "-")
 
 
 def _is_study(folder: Path) -> bool:
@@ -467,7 +472,7 @@ def lr_find(
     for flag, value in (("--seeds", seeds), ("--jobs", jobs), ("--epochs", epochs)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be >= 1, got {value}")
-    check_sweep(min_lr, max_lr, steps, mode, lambda setting: "--" + setting.replace("_", "-"))
+    check_sweep(min_lr, max_lr, steps, mode, flag_of)
     for flag, path, expected_dir in (("--out", out, True), ("--emit-config", emit_config, False)):
         if path and Path(path).exists() and Path(path).is_dir() != expected_dir:
             raise ConfigError(f"{flag} {path} is {'a file' if expected_dir else 'a folder'}")
@@ -556,16 +561,13 @@ def catalog() -> Catalog:
         for name, e in PRESETS.items()
     ]
     found = [*WORKLOADS.values(), *(installed(name) for name in plugin.entry_points())]
+    shown = ("about", "epochs", "batch_size", "constant_lr", "base_lr", "max_lr", "target")
     workloads = [
-        (w.name, w.about, w.epochs, w.batch_size, w.constant_lr, w.base_lr, w.max_lr, w.target)
-        + (w.margin_pp,)
+        {"workload": w.name} | {key: getattr(w, key) for key in (*shown, "margin_pp")}
         for w in found
     ]
-    workload_columns = ["workload", "about", "epochs", "batch_size", "constant_lr", "base_lr"]
     return Catalog(
         schedules=pd.DataFrame(schedules, columns=["name", "parameters", "doc", "origin"]),
         presets=pd.DataFrame(presets, columns=["preset", "about", "schedules"]),
-        workloads=pd.DataFrame(
-            workloads, columns=[*workload_columns, "max_lr", "target", "margin_pp"]
-        ),
+        workloads=pd.DataFrame(workloads),
     )

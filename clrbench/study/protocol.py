@@ -277,9 +277,8 @@ def check_extension(config: StudyConfig, out: Path, trials: list[list[str]]) -> 
     import tomllib
 
     from clrbench.errors import ConfigError
-    from clrbench.store.compact import holds_compact
 
-    if (out / "trials" / "runs").is_dir() or not holds_compact(out / "trials"):
+    if not _compact_only(out / "trials"):
         return
     try:
         held = tomllib.loads((out / "study.toml").read_text())
@@ -311,6 +310,13 @@ def _flat(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _compact_only(folder: Path) -> bool:
+    """A phase folder holding compact data and no trained runs (a copy of a report's data)."""
+    from clrbench.store.compact import holds_compact
+
+    return holds_compact(folder) and not (folder / "runs").is_dir()
+
+
 def compact_phase(folder: Path, run_ids: list[str]) -> bool:
     """Whether a phase is already done as compact data: a study extended from a report's
     ``data/`` (``cp -r reports/NAME/data results/NAME``, then ``study --studies N``) keeps
@@ -318,9 +324,8 @@ def compact_phase(folder: Path, run_ids: list[str]) -> bool:
     runs this phase plans (a run id is its configuration and the training semantics), else
     one error line: nothing is mixed with runs another code or configuration trained."""
     from clrbench.errors import ResultsError
-    from clrbench.store.compact import holds_compact
 
-    if (folder / "runs").is_dir() or not holds_compact(folder):
+    if not _compact_only(folder):
         return False
     held = set(load_results(folder).runs["run_id"].astype(str))
     if held != set(run_ids):

@@ -5,6 +5,7 @@ The public API (what the command line calls; docs/concepts/architecture.md)::
     results = clrbench.run(out="results/mine", seeds=3, epochs=2)   # train
     results = clrbench.load_results("results/mine")                 # read, no training
     clrbench.compare(results, baseline="constant")                  # the comparison table
+    clrbench.run(out="results/two", workload="mnist-mlp,mnist1d-mlp")  # -> clrbench.Workloads
     clrbench.report(results, out="results/mine/report")             # HTML + Markdown
     clrbench.study.run(preset="quick", out="results/study")         # the equal-budget study
     clrbench.study.load("results/study")                            # its recorded analysis
@@ -22,7 +23,7 @@ from typing import Any
 from clrbench.version import __version__ as __version__
 
 __all__ = ["Results", "catalog", "compare", "export", "gate", "load_results", "lr_find", "plot"]
-__all__ += ["report", "run", "study"]
+__all__ += ["report", "run", "study", "Workloads"]
 
 
 _FUNCTIONS = ("catalog", "compare", "export", "load_results", "lr_find", "report", "run")
@@ -40,6 +41,10 @@ def __getattr__(name: str) -> Any:
         from clrbench.store.results import Results
 
         return Results
+    if name == "Workloads":
+        from clrbench.across.workloads import Workloads
+
+        return Workloads
     if name in _MODULES:
         return importlib.import_module(f"clrbench.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,7 @@ from clrbench.errors import ConfigError, ResultsError, no_results_folder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from clrbench.across.workloads import Workloads
     from clrbench.analysis.lrfind import LrFindResult
     from clrbench.config.workload import Workload
     from clrbench.store.results import Results
@@ -54,7 +55,7 @@ DEFAULT_FORMATS = ("html", "md")
 
 def run(
     config: ConfigSource = None, *, out: PathLike | None, **options: Any
-) -> Results | dict[str, Results]:
+) -> Results | Workloads:
     """Train an experiment into a results folder, print its summary, render its report.
 
     ``config`` is an experiment TOML file (or its mapping); without it the preset
@@ -63,8 +64,9 @@ def run(
     ``workload="mnist1d-mlp"``, ``epochs=2``, ``train_size=3000``, ``jobs=2``,
     ``no_report=True``, ``quiet=True``... ``out=None`` is the command line's default folder,
     ``results/<name>`` (``results/<name>-<workload>`` off mnist-mlp). Several workloads
-    (``workload="a,b"``) train one folder each, ``out/<workload>``, and give a dict of
-    results by workload name plus the cross-workload report.
+    (``workload="a,b"``) train one folder each, ``out/<workload>``, render the
+    cross-workload report, and give a :class:`~clrbench.across.workloads.Workloads`: each
+    workload's results by name, with ``.compare()`` and ``.analysis()`` across them.
 
     Everything is validated before anything is trained: a bad option is one ConfigError.
 
@@ -100,7 +102,10 @@ def run(
             console.print(f"cross-workload report: {path}", markup=False)
     if how.quiet:
         print(base)
-    return {folder.name: results for folder, (results, _) in zip(outs, trained, strict=True)}
+    from clrbench.across.workloads import Workloads
+
+    named = {folder.name: results for folder, (results, _) in zip(outs, trained, strict=True)}
+    return Workloads(base, named)
 
 
 def _execution(options: dict[str, Any]):
@@ -174,12 +179,18 @@ def _results(results_or_path: Results | PathLike) -> Results:
 
 
 def compare(
-    results: Results | PathLike, baseline: str | None = None, *, margin: float | None = None
+    results: Results | Workloads | PathLike,
+    baseline: str | None = None,
+    *,
+    margin: float | None = None,
 ) -> pd.DataFrame:
     """The report's comparison table: each schedule's final test accuracy against
     ``baseline``'s (default ``constant``, else the first schedule) — difference, Welch 95% CI,
     p-values (raw and Holm-adjusted), Hedges' g and the decided outcome (better / worse /
     equivalent within ±margin / undecided) at the workload's margin, or ``margin`` (pp).
+    Several workloads (``run``'s :class:`~clrbench.across.workloads.Workloads`, or the folder
+    holding them) give the cross-workload report's table: a ``workload`` column first and
+    ``p_holm_all``, Holm over every comparison of every workload.
 
     >>> table = clrbench.compare(results_dir)
     >>> table[["schedule", "baseline", "n", "n_baseline"]].to_dict("records")
@@ -187,15 +198,22 @@ def compare(
     >>> table["outcome"].iloc[0] in ("better", "worse", "equivalent", "undecided")
     True
     """
+    from clrbench.across.workloads import Workloads, load
     from clrbench.analysis import stats
     from clrbench.analysis.margin import results_margin
+    from clrbench.store.results import Results
 
+    if isinstance(results, Workloads):
+        return results.compare(baseline, margin)
+    workloads = None if isinstance(results, Results) else load(Path(results))
+    if workloads is not None:
+        return workloads.compare(baseline, margin)
     loaded = _results(results)
     return stats.compare(loaded, baseline, results_margin(loaded, margin).value)
 
 
 def report(
-    results_or_path: Results | PathLike | Sequence[PathLike],
+    results_or_path: Results | Workloads | PathLike | Sequence[PathLike],
     out: PathLike | None = None,
     *,
     formats: Sequence[str] = DEFAULT_FORMATS,
@@ -207,8 +225,9 @@ def report(
     ``margin``: the smallest difference that matters, in pp (default: each workload's own).
 
     A results folder gives the comparison report, a study folder the study's report, several
-    results folders (one per workload) or the folder holding them the cross-workload report,
-    several study folders (one per workload) their families across workloads
+    results folders (one per workload), the folder holding them or ``run``'s
+    :class:`~clrbench.across.workloads.Workloads` the cross-workload report, several study
+    folders (one per workload) their families across workloads
     (``clrbench.across.grid``: grid_across.md and grid_across.json).
     ``out`` defaults to ``<folder>/report`` (required for several folders). Every run report
     writes its compact data beside it (``data/``, ``clrbench.store.compact``), so a rendered
@@ -226,8 +245,19 @@ def report(
     from clrbench.analysis.margin import checked_margin_pp
 
     checked_margin_pp(margin)
+    from clrbench.across.workloads import Workloads
     from clrbench.store.results import Results
 
+    if isinstance(results_or_path, Workloads):
+        return _report_across(
+            [results_or_path.path],
+            results_or_path.folders,
+            out if out is not None else results_or_path.path / "report",
+            formats,
+            target,
+            baseline_schedule,
+            margin,
+        )
     if isinstance(results_or_path, Results):
         from clrbench.reporting.render import render
 

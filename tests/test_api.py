@@ -34,7 +34,7 @@ def results_dir(tmp_path_factory) -> Path:
 def test_all_names_the_public_api():
     assert set(clrbench.__all__) == {
         "Results", "run", "load_results", "compare", "report", "export", "study", "gate", "plot",
-        "lr_find", "catalog",
+        "lr_find", "catalog", "Workloads",
     }  # fmt: skip
     for name in clrbench.__all__:
         assert getattr(clrbench, name) is not None

@@ -376,3 +376,29 @@ def test_each_workload_is_decided_at_its_own_margin(holding):
     margins = table.groupby("workload")["margin"].first().to_dict()
     assert margins == pytest.approx({"fashion-mnist-mlp": 0.0025, "mnist-mlp": 0.001})
     assert set(differences(loaded, margin_pp=0.5)["margin"]) == {0.005}  # --margin: for all
+
+
+def test_the_public_api_reads_compares_and_reports_several_workloads(holding, tmp_path):
+    """The folder ``run --workload A,B`` writes, through ``clrbench``: ``compare`` gives the
+    cross-workload table (each workload at its own margin, Holm over all), the ``Workloads``
+    record maps names to results in folder order, and ``report`` renders the cross report."""
+    import clrbench
+    from clrbench.across.workloads import Workloads, load
+
+    workloads = load(holding)
+    assert isinstance(workloads, Workloads) and workloads.path == holding
+    assert list(workloads) == ["fashion-mnist-mlp", "mnist-mlp"]  # sorted folder names
+    assert workloads["mnist-mlp"].schedules == ["constant", "clr-iter", "one-cycle"]
+    assert workloads.folders == [holding / "fashion-mnist-mlp", holding / "mnist-mlp"]
+    expected = across.differences(load_workloads(holds_workloads(holding)))
+    for given in (holding, str(holding), workloads):
+        table = clrbench.compare(given)
+        pd.testing.assert_frame_equal(table, expected)
+    assert set(table["workload"]) == {"mnist-mlp", "fashion-mnist-mlp"}
+    assert set(clrbench.compare(workloads, margin=0.5)["margin"]) == {0.005}
+    assert workloads.analysis().workloads == ["fashion-mnist-mlp", "mnist-mlp"]
+    assert load(holding / "mnist-mlp") is None  # one results folder is not several workloads
+    written = clrbench.report(workloads, out=tmp_path / "across")
+    assert sorted(written) == ["csv", "html", "json", "md"]
+    document = strict_json(written["json"])
+    assert [w["name"] for w in document["workloads"]] == ["fashion-mnist-mlp", "mnist-mlp"]

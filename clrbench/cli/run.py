@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from clrbench.api import DATASETS, PRESET_HELP, PRESETS, RUN_OPTIONS, WORKLOADS
@@ -118,5 +119,5 @@ def run_command(args: argparse.Namespace) -> int:
     import clrbench
 
     trained = clrbench.run(args.config, out=args.out, **options_of(args))
-    every = trained.values() if isinstance(trained, dict) else [trained]
+    every = trained.values() if isinstance(trained, Mapping) else [trained]  # several workloads
     return 1 if any((r.runs["status"] == "failed").any() for r in every) else 0

@@ -82,6 +82,20 @@ def format_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
 
 
+def p_is(p: float) -> str:
+    """A p-value as prose says it: ``= 0.031``, ``< 0.0001``, ``= n/a``."""
+    text = format_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def finite(value: Any) -> bool:
+    """A finite number, numpy's included (not None, NaN, infinite or a non-number)."""
+    try:
+        return math.isfinite(value)
+    except TypeError:
+        return False
+
+
 def never_or(value: float, spec: str) -> str:
     """A count or time that may be infinite (a target never reached): ``never`` for +inf,
     ``–`` when undefined."""

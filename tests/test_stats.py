@@ -208,6 +208,15 @@ def test_conclusion_claims_significance_only_when_the_table_shows_it():
     assert "undecided: clr (+0.21 pp); ~7 more seeds per schedule would likely decide all" in text
 
 
+def test_conclusion_of_an_undecided_comparison_without_a_seed_estimate():
+    """An undecided comparison whose more-seeds estimate is undefined (no variance estimate)
+    is named without a hint; the conclusion used to raise ValueError on max() of nothing."""
+    summary, comparison = _frames(0.2)
+    comparison["more_seeds"] = [np.nan]
+    text = prose.conclusion(summary, comparison)
+    assert "undecided: clr (+0.21 pp)." in text and "would likely decide all" not in text
+
+
 def test_conclusion_with_one_tested_comparison_is_singular():
     text = prose.conclusion(*_frames(0.2))
     assert "(Holm over the one comparison tested, α = 0.05, margin ±0.1 pp)" in text

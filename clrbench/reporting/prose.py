@@ -1,37 +1,92 @@
-"""The report's generated conclusion: what the summary and comparison tables support, in words.
+"""The report's generated conclusion: what the summary and comparison tables support.
 
-Sentences only; every number comes from ``clrbench.analysis.stats``'s tables.
+Python decides what may be said, as small records (:class:`Top`, :class:`Outcomes`,
+:class:`Speed`); ``templates/words/run.j2`` puts them into words (:func:`words.say`). Every
+number comes from ``clrbench.analysis.stats``'s tables.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
-from clrbench.text import format_p, plural, points
+from clrbench.reporting.words import say
+from clrbench.text import format_p
+
+__all__ = ["conclusion", "format_p", "margin_text"]
+OUTCOMES = ("better", "worse", "equivalent", "undecided")
 
 
-def _top_sentence(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> str:
-    std = top["final_test_accuracy_std"]
-    spread = f" ± {std * 100:.2f}" if np.isfinite(std) else ""
-    name = f"{top['schedule']} (the baseline)" if top["schedule"] == baseline else top["schedule"]
-    text = (
-        f"{name} reached the highest final test accuracy "
-        f"({top['final_test_accuracy_mean'] * 100:.2f}%{spread}, "
-        f"{plural(top['ok'], 'seed')})"
-    )
-    row = comparison[comparison["schedule"] == top["schedule"]]
-    if row.empty:
-        return text + "."
-    row = row.iloc[0]
-    text += f", {points(row['difference'])} over {baseline}"
-    if not np.isfinite(row["p_holm"]):
-        return text + f": {row['verdict']}."
-    interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
-    p_text = format_p(row["p_holm"])
-    text += f" ({interval}, Holm-adjusted p {p_text if p_text[0] == '<' else '= ' + p_text})"
-    return text + f": {row['verdict']} at {row['n']} vs {row['n_baseline']} seeds."
+@dataclass(frozen=True)
+class Versus:
+    """One schedule's decided comparison with the baseline (a row of ``stats.compare``)."""
+
+    schedule: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_holm: float  # NaN: not tested (``verdict`` says why)
+    verdict: str
+    n: int
+    n_baseline: int
+
+
+@dataclass(frozen=True)
+class Top:
+    """The schedule with the highest final test accuracy, and its comparison if it has one."""
+
+    schedule: str
+    baseline: str
+    mean: float
+    std: float
+    ok: int
+    versus: Versus | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The schedules of one outcome, and (undecided) how many more seeds would likely decide."""
+
+    outcome: str
+    versus: list[Versus]
+    more_seeds: int | None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Every tested comparison with the baseline, grouped by outcome."""
+
+    baseline: str
+    tested: int
+    margin: str
+    groups: list[Outcome]
+    untested: list[str]
+
+
+@dataclass(frozen=True)
+class Speed:
+    """The fastest schedule(s) to the target, and the test against the baseline's time."""
+
+    target: float
+    fastest: list[str]
+    reached: list[tuple[int, int]]  # (runs that reached it, ok runs) of each fastest
+    median: float
+    resolution: int | None
+    baseline: str | None  # None: no test against the baseline to report
+    median_baseline: float = np.nan
+    p_holm: float = np.nan
+    verdict: str = ""
+    significant: bool = False
+
+
+def _versus(row) -> Versus:
+    return Versus(
+        str(row.schedule), row.difference, row.ci_low, row.ci_high, row.p_holm,
+        str(row.verdict), int(row.n), int(row.n_baseline),
+    )  # fmt: skip
 
 
 def margin_text(comparison: pd.DataFrame) -> str:
@@ -40,79 +95,51 @@ def margin_text(comparison: pd.DataFrame) -> str:
     return "no margin" if margin is None or not np.isfinite(margin) else f"±{margin * 100:.3g} pp"
 
 
-def _comparisons_sentence(comparison: pd.DataFrame, baseline: str) -> str:
-    """Each tested schedule's outcome against the baseline, grouped by outcome."""
-    if comparison.empty:
-        return ""
+def _top(top: pd.Series, comparison: pd.DataFrame, baseline: str) -> Top:
+    rows = comparison[comparison["schedule"] == top["schedule"]]
+    versus = None if rows.empty else _versus(next(rows.itertuples()))
+    return Top(
+        str(top["schedule"]), baseline, top["final_test_accuracy_mean"],
+        top["final_test_accuracy_std"], int(top["ok"]), versus,
+    )  # fmt: skip
+
+
+def _outcomes(comparison: pd.DataFrame, baseline: str) -> Outcomes:
     tested = comparison[comparison["p_holm"].notna()]
-    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
-    if tested.empty:
-        return (
-            f"Too few seeds to test any difference against {baseline} "
-            f"(at least {MIN_SEEDS} ok seeds per schedule are needed, each with some variation)."
-        )
-    which = "the one comparison tested" if len(tested) == 1 else f"the {len(tested)} tested"
-    parts = []
-    for outcome in ("better", "worse", "equivalent", "undecided"):
+    groups = []
+    for outcome in OUTCOMES:
         rows = tested[tested["outcome"] == outcome]
         if rows.empty:
             continue
-        names = ", ".join(f"{r.schedule} ({points(r.difference)})" for r in rows.itertuples())
-        if outcome == "equivalent":
-            parts.append(f"equivalent within {margin_text(comparison)}: {names}")
-        elif outcome == "undecided":
-            more = [m for m in rows["more_seeds"] if m is not None and np.isfinite(m)]
-            hint = f"; ~{int(max(more))} more seeds per schedule would likely decide all"
-            hint = hint if more else ""
-            parts.append(f"undecided: {names}{hint}")
-        else:
-            parts.append(f"{outcome}: {names}")
-    text = (
-        f"Against {baseline} (Holm over {which}, α = {ALPHA}, margin "
-        f"{margin_text(comparison)}): " + "; ".join(parts) + "."
-    )
-    if untested:
-        text += f" Not tested (too few seeds or no variation): {', '.join(untested)}."
-    return text
+        more = [m for m in rows["more_seeds"] if m is not None and np.isfinite(m)]
+        most = int(max(more)) if outcome == "undecided" and more else None
+        groups.append(Outcome(outcome, [_versus(r) for r in rows.itertuples()], most))
+    untested = comparison.loc[comparison["p_holm"].isna(), "schedule"].astype(str).tolist()
+    return Outcomes(baseline, len(tested), margin_text(comparison), groups, untested)
 
 
-def _iterations(value: float) -> str:
-    return f"{value:,.0f}" if np.isfinite(value) else "never (most runs did not reach it)"
-
-
-def _speed_sentence(summary: pd.DataFrame, speed: pd.DataFrame, resolution: int | None) -> str:
+def _speed(summary: pd.DataFrame, speed: pd.DataFrame, resolution: int | None) -> Speed | None:
     """Which schedule reached the target in the fewest iterations (median over its ok runs, a
     run that never reached it counting as never), and whether that is beyond seed noise."""
     if "n_reached" not in summary or summary["target"].isna().all():
-        return ""
-    target = f"{summary['target'].iloc[0] * 100:.4g}%"
+        return None
     ranked = summary[np.isfinite(summary["iterations_to_target_median"])]
-    if ranked.empty:
-        return f"No schedule reached the {target} test-accuracy target in most of its ok runs."
-    best = ranked["iterations_to_target_median"].min()
+    best = ranked["iterations_to_target_median"].min() if len(ranked) else np.inf
     fastest = ranked[ranked["iterations_to_target_median"] == best]
-    names = " and ".join(str(s) for s in fastest["schedule"])
-    runs = ", ".join(f"{r.n_reached} of {r.ok}" for r in fastest.itertuples())
-    verb = "tie as fastest" if len(fastest) > 1 else "is fastest"
-    step = f"; evaluated every {resolution:,} iterations" if resolution else ""
-    text = (
-        f"To {target} test accuracy, {names} {verb} (median {best:,.0f} iterations, "
-        f"{runs} ok runs reached it{step})"
-    )
-    if speed.empty:
-        return text + "."
+    names = [str(s) for s in fastest["schedule"]]
+    reached = [(int(r.n_reached), int(r.ok)) for r in fastest.itertuples()]
+    found = Speed(summary["target"].iloc[0], names, reached, best, resolution, None)
+    if speed.empty or not names:
+        return found
     baseline = str(speed["baseline"].iloc[0])
     others = speed[speed["schedule"].isin(fastest["schedule"])]
-    if baseline in set(fastest["schedule"].astype(str)) or others.empty:
-        return text + "."
+    if baseline in names or others.empty:
+        return found
     row = others.sort_values("p_holm", na_position="last").iloc[0]
-    text += f", against {_iterations(row['median_baseline'])} for {baseline}"
-    if not np.isfinite(row["p_holm"]):
-        return text + f": {row['verdict']}, so not tested against seed noise."
-    p_text = format_p(row["p_holm"])
-    p_text = p_text if p_text[0] == "<" else "= " + p_text
-    noise = "beyond seed noise" if row["significant"] else "within seed noise"
-    return text + f" (Mann-Whitney, Holm-adjusted p {p_text}): {noise}."
+    return Speed(
+        found.target, names, reached, best, resolution, baseline, row["median_baseline"],
+        row["p_holm"], str(row["verdict"]), bool(row["significant"]),
+    )  # fmt: skip
 
 
 def conclusion(
@@ -128,17 +155,16 @@ def conclusion(
     """
     with_data = summary[summary["final_test_accuracy_mean"].notna()]
     if with_data.empty:
-        return "No run finished ok, so there is nothing to compare; see the runs table."
+        return say("run", "nothing_ok")
     baseline = str(comparison["baseline"].iloc[0]) if len(comparison) else ""
-    sentences = [
-        _top_sentence(with_data.iloc[0], comparison, baseline),
-        _comparisons_sentence(comparison, baseline),
-        _speed_sentence(summary, pd.DataFrame() if speed is None else speed, resolution),
-    ]
-    runs, ok = int(summary["runs"].sum()), int(summary["ok"].sum())
-    if ok < runs:
-        sentences.append(
-            f"{runs - ok} of {runs} runs did not finish ok (listed under Runs); "
-            "the statistics use the ok runs only."
-        )
-    return " ".join(s for s in sentences if s)
+    return say(
+        "run",
+        "conclusion",
+        top=_top(with_data.iloc[0], comparison, baseline),
+        outcomes=_outcomes(comparison, baseline) if len(comparison) else None,
+        speed=_speed(summary, pd.DataFrame() if speed is None else speed, resolution),
+        runs=int(summary["runs"].sum()),
+        ok=int(summary["ok"].sum()),
+        alpha=ALPHA,
+        min_seeds=MIN_SEEDS,
+    )

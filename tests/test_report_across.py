@@ -25,6 +25,7 @@ from test_report_render import CHROMIUM, IMAGE_PROBE
 from clrbench.across import analysis as across
 from clrbench.across.figures import profile_figure
 from clrbench.across.report import holds_workloads, load_workloads, render_across
+from clrbench.across.tables import conclusion
 from clrbench.cli.main import main
 from clrbench.errors import ResultsError
 from clrbench.store.results import load_results
@@ -149,6 +150,23 @@ def test_the_conclusion_counts_workloads_and_states_its_conditions(rendered):
     assert "each schedule at one tuning of its preset rates" in markdown
     assert "of the 2 workloads it ran on" in markdown
     assert "counted in optimizer steps" in markdown
+
+
+def test_tied_profile_scores_give_each_schedule_its_own_counts(holding):
+    """a (ratios 1 and 3) and b (2 and 2) tie at 2/3 but differ in how often they are fastest
+    and within 2×: each gets its counts (the sentence gave a's to both)."""
+    steps = pd.DataFrame(
+        [("w1", "a", 100.0), ("w1", "b", 200.0), ("w1", "c", math.inf)]
+        + [("w2", "a", 300.0), ("w2", "b", 200.0), ("w2", "c", 100.0)],
+        columns=["workload", "schedule", "steps"],
+    )
+    analysis = across.analyse(load_workloads(holds_workloads(holding)))
+    tied = replace(analysis, workloads=["w1", "w2"], profile=across.performance_profile(steps))
+    assert conclusion(tied, {"w1": 3, "w2": 3})[-1] == (
+        "Time to target, counted in optimizer steps: the best performance-profile score is a "
+        "and b's, 0.67 (a: fastest on 1 of 2 workloads, within 2× on 1 of 2; b: fastest on 0 "
+        "of 2 workloads, within 2× on 2 of 2; 1 = fastest everywhere)."
+    )
 
 
 def test_the_profile_legend_carries_each_score():

@@ -115,6 +115,16 @@ def test_the_settings_table_gives_each_schedule_its_optimizer_decay_and_shape(re
     assert table[second][1:4] == ["adamw", "0.25", "47"]
 
 
+def test_a_table_without_a_note_gets_the_incomplete_footnote_alone():
+    """The footnote of a flagged schedule is the note of a table without one (it was written
+    after "None")."""
+    table = {"id": "t", "title": "T", "headers": ["Schedule"], "rows": [["clr"]], "note": None}
+    why = "clr: step_size = 900 but the run has 20 steps; training stops 880 steps early"
+    marked = report.mark_incomplete(table, {"clr": why})
+    assert marked["rows"] == [["clr †"]]
+    assert marked["note"] == f"† The run ends before this schedule's shape does: {why}."
+
+
 def test_summary_numbers_equal_the_tidy_frames(rendered):
     written, small = rendered
     last = small.epochs.sort_values("epoch").groupby("run_id", observed=True).tail(1)

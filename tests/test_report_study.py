@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from report_data import Tables
 
 from clrbench import __version__
 from clrbench.semantics import TRAINING_SEMANTICS
+from clrbench.study import choice_tables
 from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
 from clrbench.study import report as study
@@ -89,6 +91,22 @@ def test_the_protocol_names_the_split_and_every_phase_setting(analysis):
 def _comparison(rows: list[tuple], baseline: str = "constant") -> pd.DataFrame:
     columns = ["schedule", "difference", "ci_low", "ci_high", "p_holm", "significant", "verdict"]
     return pd.DataFrame(rows, columns=columns).assign(baseline=baseline)
+
+
+def test_the_headline_notes_follow_fresh_seeds_and_the_sequential_rule(analysis):
+    """With --fresh-seeds each study re-runs its winners on its own final seeds, and with
+    --until-decided the outcomes are the sequential rule's (the notes said the same seeds and
+    α = 0.05 whatever the design)."""
+    shared = choice_tables.per_study_table(analysis)["note"]
+    assert "re-ran its winners on the same 3 final seeds (0..2), on test" in shared
+    fresh = replace(analysis, config=analysis.config.with_changes(fresh_seeds=True))
+    note = choice_tables.per_study_table(fresh)["note"]
+    assert "on its own 3 final seeds (0..2 in study 0, 10,000 later in each next study)" in note
+    assert "Outcome at α = 0.05, Holm" in choice_tables.across_table(analysis)["note"]
+    sequential = replace(analysis, config=analysis.config.with_changes(until_decided=True))
+    note = choice_tables.across_table(sequential)["note"]
+    assert "Outcome under the sequential rule of --until-decided" in note
+    assert "Outcome at α" not in note
 
 
 def test_the_tuned_answer_says_yes_no_or_cannot_tell():

@@ -1,11 +1,14 @@
 """The cross-workload report's tables (header, rows as strings) and its generated conclusion.
 
 Every number comes from :class:`clrbench.across.analysis.AcrossAnalysis`; the sentences say
-what holds on how many of the workloads, and on what it is conditional.
+what holds on how many of the workloads, and on what it is conditional. The tables' notes are
+``templates/words/notes.j2``'s; the conclusion is decided here as small records (:class:`Scope`,
+:class:`Held`, :class:`Concordance`, :class:`Best`) and ``templates/words/across.j2`` says it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +16,10 @@ import pandas as pd
 
 from clrbench.across.analysis import TAU_MAX, AcrossAnalysis
 from clrbench.analysis import stats
+from clrbench.analysis.decide import OUTCOMES
 from clrbench.reporting.tables import iterations, num
-from clrbench.text import format_p, never_or, number, pct, plural, pp
+from clrbench.reporting.words import say
+from clrbench.text import format_p, never_or, number, pct, pp
 
 
 def ratio_text(value: float) -> str:
@@ -38,13 +43,7 @@ def workloads_table(analysis: AcrossAnalysis, folders: dict[str, str]) -> dict[s
             f"{int(part['ok'].sum())}/{int(part['runs'].sum())}", f"{target.target * 100:g}%",
             target.source, resolution,
         ])  # fmt: skip
-    note = (
-        "A workload's own target applies when it ran at its defaults (its epochs, batch size "
-        "and all of its data); a shortened or subset run gets the data-driven target instead "
-        "(the highest multiple of 0.5 pp that 80% of its ok runs reach). Test accuracy is "
-        "evaluated at each epoch's end (and every eval_every steps where a run sets it), so "
-        "steps to target are resolved to the evaluation interval of the last column."
-    )
+    note = say("notes", "workloads")
     return {"id": "workloads", "title": "Workloads", "headers": headers, "rows": rows, "note": note}
 
 
@@ -62,17 +61,7 @@ def differences_table(analysis: AcrossAnalysis) -> dict[str, Any]:
          format_p(r.p_equivalence_holm), r.verdict]
         for r in analysis.differences.itertuples()
     ]  # fmt: skip
-    note = (
-        f"Final test accuracy minus {analysis.baseline}'s (ok runs), the single-workload "
-        "report's comparison on each workload: Welch's t-test and its 95% CI. Outcome at "
-        f"α = {stats.ALPHA} with Holm within the workload (as that report does), at the "
-        "workload's own margin: better or worse when p (Holm, workload) is below α (beyond "
-        "the margin when the 95% CI lies outside it), equivalent when the two one-sided tests "
-        "put the 90% CI inside the margin, else undecided with the seeds per schedule that "
-        "would likely decide it (docs/concepts/protocol.md). p (Holm, all) adjusts over every "
-        f"comparison of every workload. Fewer than {stats.MIN_SEEDS} ok seeds on either side: "
-        "not tested."
-    )
+    note = say("notes", "differences", analysis.baseline, stats.ALPHA, stats.MIN_SEEDS)
     title = f"Against the baseline ({analysis.baseline}), per workload"
     return {"id": "differences", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -88,12 +77,7 @@ def ranks_table(analysis: AcrossAnalysis) -> dict[str, Any]:
         cells = [f"{pct(part.loc[w, 'mean'])} ({number(part.loc[w, 'rank'], 'g')})"
                  for w in agreement.workloads]  # fmt: skip
         rows.append([schedule, *cells, number(part["rank"].mean(), ".2f")])
-    left = ", ".join(agreement.left_out)
-    note = (
-        "Schedules ranked within each workload by mean final test accuracy over ok seeds "
-        "(1 = best; ties share the mean of their ranks). Only schedules with ok runs on every "
-        "workload are ranked" + (f"; left out: {left}." if left else ".")
-    )
+    note = say("notes", "ranks", agreement.left_out)
     return {"id": "ranks", "title": "Ranks per workload", "headers": headers, "rows": rows,
             "note": note}  # fmt: skip
 
@@ -120,13 +104,7 @@ def taus_table(analysis: AcrossAnalysis) -> dict[str, Any]:
         [f"{r.workload_a} vs {r.workload_b}", num(r.tau, ".3f"), format_p(r.p_value), r.status]
         for r in analysis.agreement.taus.itertuples()
     ]
-    note = (
-        "Kendall's W (coefficient of concordance, tie-corrected) is 1 when every workload "
-        "ranks the schedules alike and 0 when the rankings cancel out; its p-value is "
-        "Friedman's chi-square test of no agreement. Tau-b (scipy) compares two workloads' "
-        "mean accuracies: 1 same order, −1 reversed. With few schedules these tests have "
-        "little power: a large p is not evidence of disagreement."
-    )
+    note = say("notes", "taus")
     title = "Rank agreement between workloads"
     return {"id": "agreement", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -144,14 +122,7 @@ def times_table(analysis: AcrossAnalysis) -> dict[str, Any]:
             ratio_text(ratio) if np.isfinite(ratio) or ratio == np.inf else "–",
             seconds_text(r.seconds),
         ])  # fmt: skip
-    note = (
-        "Median over every seed of a schedule; a seed that never reaches the target (or is "
-        "not ok) counts as never, so the median is never when half or more of them missed "
-        "it. Steps are optimizer steps (hardware-independent), which the profile uses; "
-        "seconds (of training, evaluation left out) depend on the machine and are shown for "
-        "reference only. Ratio: steps over the fastest schedule's on that workload "
-        "(– : not in every workload, so not profiled)."
-    )
+    note = say("notes", "times")
     title = "Time to target"
     return {"id": "times", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -166,107 +137,115 @@ def profile_table(analysis: AcrossAnalysis) -> dict[str, Any]:
         mine = ratios.loc[ratios["schedule"] == r.schedule, "ratio"].to_numpy()
         within = [f"{int((mine <= tau).sum())} of {n}" for tau in (1.0, 2.0, TAU_MAX)]
         rows.append([str(r.schedule), number(r.score, ".3f"), *within])
-    note = (
-        "Score: the area under ρ(τ) over τ in [1, 4] divided by 3 (computed exactly: ρ is a "
-        "step function), AlgoPerf's summary of a performance profile. 1 = fastest on every "
-        "workload; 0 = never within 4× of the fastest."
-    )
+    note = say("notes", "profile", TAU_MAX)
     title = "Performance profile scores"
     return {"id": "profile", "title": title, "headers": headers, "rows": rows, "note": note}
 
 
-# --- the conclusion ---
+# --- the conclusion: what to say, as records; templates/words/across.j2 says it ---
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What was compared: the workloads and each one's seeds per schedule."""
+
+    workloads: list[str]
+    seeds: dict[str, int]
+    same_seeds: int | None  # the seeds per schedule of every workload, when they agree
+
+
+@dataclass(frozen=True)
+class Held:
+    """On which workloads each outcome against the baseline came out for one schedule."""
+
+    schedule: str
+    outcomes: dict[str, list[str]]  # outcome -> its workloads, in OUTCOMES order, none empty
+    ran_on: int  # the workloads it was compared on
+
+
+@dataclass(frozen=True)
+class Concordance:
+    """Kendall's W of the ranks, or why it was not computed (``status``)."""
+
+    status: str
+    w: float | None
+    p_value: float  # NaN: not computed
+    agrees: bool  # more agreement than chance: p below α
+    ranked: int
+    left_out: list[str]
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """How often a schedule was the fastest, and within 2× of it."""
+
+    schedule: str
+    fastest: int
+    within_2: int
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best performance-profile score and the schedule(s) with it."""
+
+    schedules: list[Profiled]  # several: tied
+    score: float
+    alike: bool  # the tied schedules have the same counts (said once)
+    workloads: int
+    missed: list[str]  # the workloads no schedule reached the target on
 
 
 def conclusion(analysis: AcrossAnalysis, seeds: dict[str, int]) -> list[str]:
     """The lead: what was compared, then each finding with how many workloads it holds on."""
-    return [
-        p
-        for p in (
-            _scope(analysis, seeds),
-            _differences_sentence(analysis),
-            _agreement_sentence(analysis),
-            _profile_sentence(analysis),
-        )
-        if p
+    held, best = _held(analysis), _best(analysis)
+    paragraphs = [
+        say("across", "scope", _scope(analysis, seeds)),
+        say("across", "differences", analysis.baseline, held) if held else "",
+        say("across", "agreement", _concordance(analysis), stats.ALPHA),
+        say("across", "profile", best) if best else "",
     ]
+    return [p for p in paragraphs if p]
 
 
-def _scope(analysis: AcrossAnalysis, seeds: dict[str, int]) -> str:
-    counts = sorted(set(seeds.values()))
-    seed_text = (
-        plural(counts[0], "seed")
-        if len(counts) == 1
-        else "; ".join(f"{w}: {plural(c, 'seed')}" for w, c in seeds.items())
-    )
-    return (
-        f"{plural(len(analysis.workloads), 'workload')} ({', '.join(analysis.workloads)}), "
-        f"{seed_text} per schedule, each schedule at one tuning of its preset rates per "
-        "workload. Everything below holds for these workloads, seeds and rates only: other "
-        "rates, models or data may order the schedules differently."
-    )
+def _scope(analysis: AcrossAnalysis, seeds: dict[str, int]) -> Scope:
+    counts = set(seeds.values())
+    same = counts.pop() if len(counts) == 1 else None
+    return Scope(list(analysis.workloads), dict(seeds), same)
 
 
-def _differences_sentence(analysis: AcrossAnalysis) -> str:
-    """Per schedule, on how many workloads each outcome came out (Holm within each)."""
+def _held(analysis: AcrossAnalysis) -> list[Held]:
+    """Per schedule, on which workloads each outcome came out (Holm within each)."""
     table = analysis.differences
-    if table.empty:
-        return ""
-    parts = []
+    found = []
     for schedule in dict.fromkeys(table["schedule"].astype(str)):
         rows = table[table["schedule"] == schedule]
-        counts = []
-        for outcome in ("better", "worse", "equivalent", "undecided"):
-            where = rows.loc[rows["outcome"] == outcome, "workload"].tolist()
-            if where:
-                word = "equivalent within the margin" if outcome == "equivalent" else outcome
-                counts.append(f"{word} on {len(where)} ({', '.join(where)})")
-        parts.append(
-            f"{schedule}: " + ", ".join(counts)
-            + f" of the {plural(len(rows), 'workload')} it ran on"
-        )  # fmt: skip
-    return (
-        f"Final test accuracy against {analysis.baseline} (Holm within each workload, each at "
-        "its own margin) — " + "; ".join(parts) + "."
-    )
+        outcomes = {
+            outcome: rows.loc[rows["outcome"] == outcome, "workload"].tolist()
+            for outcome in OUTCOMES
+        }
+        found.append(Held(schedule, {o: w for o, w in outcomes.items() if w}, len(rows)))
+    return found
 
 
-def _agreement_sentence(analysis: AcrossAnalysis) -> str:
+def _concordance(analysis: AcrossAnalysis) -> Concordance:
     agreement = analysis.agreement
-    left = ""
-    if agreement.left_out:
-        left = f" Left out (not on every workload): {', '.join(agreement.left_out)}."
-    if agreement.w is None:
-        return f"Rank agreement of final test accuracy: {agreement.status}.{left}"
-    p = format_p(agreement.p_value if agreement.p_value is not None else np.nan)
-    verdict = (
-        "more agreement than chance would give"
-        if agreement.p_value is not None and agreement.p_value < stats.ALPHA
-        else f"not shown to exceed chance at {stats.ALPHA}"
-    )
-    ranked = plural(len(agreement.schedules), "schedule")
-    return (
-        f"Rank agreement of final test accuracy over the {ranked} "
-        f"on every workload: Kendall's W = {number(agreement.w, '.2f')} (1 = identical "
-        f"rankings), Friedman p {p if p.startswith('<') else '= ' + p}: {verdict}.{left}"
-    )
+    p = np.nan if agreement.p_value is None else agreement.p_value
+    return Concordance(
+        agreement.status, agreement.w, p, bool(p < stats.ALPHA),
+        len(agreement.schedules), list(agreement.left_out),
+    )  # fmt: skip
 
 
-def _profile_sentence(analysis: AcrossAnalysis) -> str:
+def _best(analysis: AcrossAnalysis) -> Best | None:
     scores = analysis.profile.scores.sort_values("score", ascending=False, kind="stable")
     if scores.empty:
-        return ""
+        return None
     ratios = analysis.profile.ratios
-    best = scores.iloc[0]
-    mine = ratios.loc[ratios["schedule"] == best["schedule"], "ratio"].to_numpy()
-    n = len(analysis.workloads)
+    top = scores["score"].iloc[0]
+    best = []
+    for schedule in scores.loc[scores["score"] == top, "schedule"].astype(str):
+        mine = ratios.loc[ratios["schedule"] == schedule, "ratio"].to_numpy()
+        best.append(Profiled(schedule, int((mine <= 1).sum()), int((mine <= 2).sum())))
+    alike = len({(b.fastest, b.within_2) for b in best}) == 1
     missed = sorted(set(ratios.loc[~np.isfinite(ratios["best"]), "workload"]))
-    none = f" No schedule reached the target on {', '.join(missed)}." if missed else ""
-    tied = scores[scores["score"] == best["score"]]["schedule"].astype(str).tolist()
-    who = " and ".join(tied) if len(tied) > 1 else str(best["schedule"])
-    return (
-        f"Time to target, counted in optimizer steps: the best performance-profile score is "
-        f"{who}'s, {number(best['score'], '.2f')} (fastest on {int((mine <= 1).sum())} of {n} "
-        f"workloads, within 2× on {int((mine <= 2).sum())} of {n}; 1 = fastest everywhere)."
-        f"{none}"
-    )
+    return Best(best, top, alike, len(analysis.workloads), missed)

@@ -1,4 +1,7 @@
-"""The report's tables as plain strings (header, rows), and how their cells are formatted."""
+"""The report's tables as plain strings (header, rows), and how their cells are formatted.
+
+Their notes are ``templates/words/notes.j2``'s (:func:`clrbench.reporting.words.say`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from clrbench.data.load import dataset_counts
 from clrbench.environment import package_version
 from clrbench.errors import ClrbenchError
 from clrbench.reporting import prose
+from clrbench.reporting.words import say
 from clrbench.schedules import make, shape_notes
 from clrbench.store.results import RUN_COLUMNS, Results
 from clrbench.text import never_or, number, pct, signed
@@ -56,18 +60,7 @@ def summary_table(summary: pd.DataFrame, resolution: int | None) -> dict[str, An
             iterations(r.iterations_to_target_median), f"{r.n_reached}/{r.ok}",
             iterations(r.seconds_to_target_median).replace(",", ""), num(r.train_s_mean),
         ])  # fmt: skip
-    step = f" ({resolution:,} iterations)" if resolution else ""
-    note = (
-        "Over the ok runs of each schedule, best first. CI: two-sided 95% t-interval of the mean "
-        "final test accuracy. Best: each run's best epoch, averaged over seeds. Time to target: "
-        "median over all ok runs, a run that never reached the target counting as never "
-        "(iterations = the steps trained by the first evaluation at or above it; test "
-        "accuracy is evaluated at each epoch's end, and every eval_every steps where a run "
-        f"sets it, so iterations are resolved to one evaluation interval{step}; seconds count "
-        "training only, evaluation left out). Training s: the run's training and evaluation, "
-        "without the one-off start-up (imports, data, model build) that the runs' wall time "
-        "includes."
-    )
+    note = say("notes", "summary", resolution)
     title = "Summary per schedule"
     return {"id": "summary", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -86,23 +79,15 @@ def comparison_table(comparison: pd.DataFrame, margin_source: str = "") -> dict[
         for r in comparison.itertuples()
     ]  # fmt: skip
     title = f"Against the baseline: {baseline}"
-    tested = int(comparison["p_value"].notna().sum())
-    tests = (
-        f"p (Holm): adjusted by Holm's step-down method over the {tested} tested comparisons"
-        if tested
-        else "no comparison could be tested"
-    )
-    margin = prose.margin_text(comparison)
-    source = f" ({margin_source})" if margin_source else ""
-    note = (
-        f"Final test accuracy of each schedule minus {baseline}'s (ok runs). CI and p from "
-        f"Welch's t-test; {tests}. Outcome at α = {stats.ALPHA}, margin {margin}{source}: "
-        "better or worse when p (Holm) is below α (beyond the margin when the 95% CI lies "
-        "wholly outside it); else equivalent when the two one-sided tests against the margin "
-        "(TOST; the 90% CI inside it) give a Holm-adjusted p below α; else undecided, with the "
-        "seeds per schedule that would likely decide it (80% power at the observed difference "
-        "and spread; docs/concepts/protocol.md). Hedges' g: standardised difference. Fewer than "
-        f"{stats.MIN_SEEDS} ok seeds on either side, or no variation: not tested."
+    note = say(
+        "notes",
+        "comparison",
+        baseline=baseline,
+        tested=int(comparison["p_value"].notna().sum()),
+        margin=prose.margin_text(comparison),
+        source=margin_source,
+        alpha=stats.ALPHA,
+        min_seeds=stats.MIN_SEEDS,
     )
     return {"id": "comparison", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -125,12 +110,7 @@ def speed_table(speed: pd.DataFrame, target: float) -> dict[str, Any]:
          prose.format_p(r.p_holm), r.verdict]
         for r in speed.itertuples()
     ]  # fmt: skip
-    note = (
-        f"Iterations until the test accuracy first reaches {target * 100:g}% (ok runs; a run "
-        "that never reaches it is slowest). Two-sided Mann-Whitney U rank test against "
-        f"{baseline}, Holm-adjusted over the tested comparisons; fewer than {stats.MIN_SEEDS} "
-        "ok seeds on either side: not tested."
-    )
+    note = say("notes", "speed", target, baseline, stats.MIN_SEEDS)
     title = f"Time to target against {baseline}"
     return {"id": "speed", "title": title, "headers": headers, "rows": rows, "note": note}
 
@@ -172,14 +152,15 @@ def _incomplete_notes(run: Any, label: str) -> list[str]:
 
 
 def mark_incomplete(table: dict[str, Any], flags: dict[str, str]) -> dict[str, Any]:
-    """``table`` with INCOMPLETE after each flagged schedule (first column) and a footnote."""
+    """``table`` with INCOMPLETE after each flagged schedule (first column) and a footnote after
+    its note (the note, for a table without one)."""
     flagged = [row[0] for row in table["rows"] if row[0] in flags]
     if not flagged:
         return table
     rows = [[f"{r[0]} {INCOMPLETE}", *r[1:]] if r[0] in flags else r for r in table["rows"]]
-    why = "; ".join(flags[label] for label in flagged)
-    footnote = f"{INCOMPLETE} The run ends before this schedule's shape does: {why}."
-    return table | {"rows": rows, "note": f"{table['note']} {footnote}".strip()}
+    footnote = say("notes", "incomplete", INCOMPLETE, [flags[label] for label in flagged])
+    note = f"{table['note']} {footnote}" if table["note"] else footnote
+    return table | {"rows": rows, "note": note}
 
 
 def status_text(status: str, diverged_step: Any, error: Any) -> str:
@@ -225,10 +206,7 @@ def settings_table(runs: pd.DataFrame, schedules: list[str]) -> dict[str, Any]:
             "–" if warmup is None else f"{int(float(warmup)):,}",
             f"{run['schedule_name']}({shape})",
         ])  # fmt: skip
-    note = (
-        "Each schedule's optimizer and shape as its runs recorded them. Weight decay: the "
-        "run's own, else its optimizer's default (– where the optimizer takes none)."
-    )
+    note = say("notes", "settings")
     title = "Settings per schedule"
     return {"id": "settings", "title": title, "headers": headers, "rows": rows, "note": note}
 

@@ -1,6 +1,9 @@
 """The study report's tables of how winners were chosen and of the repeated studies: the
 confirmation of the best trials, the sensitivity re-check, every study's winners and the
-headline across studies."""
+headline across studies.
+
+Their notes are ``templates/words/study_notes.j2``'s (:func:`clrbench.reporting.words.say`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from clrbench.analysis.stats import ALPHA
+from clrbench.reporting.words import say
 from clrbench.study import figures as study_figures
+from clrbench.study.config import STUDY_SEED_STRIDE
 from clrbench.study.repeats import baseline_wins, smallest_p
 from clrbench.study.select import NOISE_SE
-from clrbench.text import format_p, pct, percent, pp
+from clrbench.text import format_p, pct, pp
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -39,16 +45,7 @@ def confirmation_table(analysis: StudyAnalysis) -> dict[str, Any]:
     headers = ["Family", "Candidate", "Tuning seed acc. %", "Confirmation mean %"]
     headers += ["Seeds scored / diverged", "Confirmed"]
     seeds = config.draw_seeds(0)["confirmation"]
-    note = (
-        f"Confirmed winners: the {config.confirm_top} best ok trials of each family (by their "
-        f"one tuning-seed score) re-trained with {config.confirm_seeds} fresh seeds "
-        f"({seeds[0]}..{seeds[-1]} in study 0) on validation, {config.confirm_top} × "
-        f"{config.confirm_seeds} = {config.confirm_top * config.confirm_seeds} runs per family. "
-        "The winner is the candidate with the best mean over those seeds; the tuning seed's "
-        "score is left out, since it is what made the candidate (biased upwards). A diverged "
-        f"seed scores chance ({percent(config.workload.chance)}), a failed run no score; ties: "
-        "the better-ranked trial."
-    )
+    note = say("study_notes", "confirmation", config.confirm_top, seeds, config.workload.chance)
     return {
         "id": "confirmation",
         "title": "Confirmed winners",
@@ -91,15 +88,13 @@ def recheck_table(analysis: StudyAnalysis) -> dict[str, Any]:
     headers = ["Family", "Sweep's best", "Its mean %", "×1 mean %", "Difference pp"]
     headers += ["Noise threshold pp", "Verdict", "Re-check on the confirmation seeds"]
     config = analysis.config
-    note = (
-        f"The sensitivity sweep ({config.sensitivity_seeds} seeds per multiplier) around each "
-        f"confirmed winner. Beyond noise: the best multiplier's mean exceeds ×1's by more than "
-        f"{NOISE_SE:g} standard errors of the difference, the seed sd pooled over the family's "
-        "ok sweep points (with one seed per point the noise is unknown and any gain counts). "
-        f"Such a multiplier is re-trained on the {config.confirm_seeds} confirmation seeds and "
-        "replaces the winner if its mean beats the winner's confirmation mean (one re-check per "
-        "family; the sweep is not repeated around the new winner)."
-        + ("" if config.confirm_top else " Confirmation is off in this study: no re-check.")
+    note = say(
+        "study_notes",
+        "recheck",
+        sweep_seeds=config.sensitivity_seeds,
+        noise_se=NOISE_SE,
+        confirm_seeds=config.confirm_seeds,
+        confirmation=bool(config.confirm_top),
     )
     return {
         "id": "recheck",
@@ -139,14 +134,14 @@ def per_study_table(analysis: StudyAnalysis) -> dict[str, Any]:
     headers = ["Study", "Family", "Winner", "Confirmation mean % (validation)"]
     headers += ["Final test acc. % (mean)", f"vs {analysis.baseline} pp", "Best"]
     config = analysis.config
-    note = (
-        f"Each study tuned every family independently (its own Sobol scramble and selection "
-        f"seeds) and re-ran its winners on the same {config.seeds} final seeds "
-        f"({config.first_seed}..{config.first_seed + config.seeds - 1}), on test. Difference: "
-        f"the mean over those seeds of (family − {analysis.baseline}), paired by seed; a "
-        f"diverged final run scores chance ({percent(config.workload.chance)}), a failed one is "
-        "left out. Best: the study's "
-        "highest mean (ties: each)."
+    note = say(
+        "study_notes",
+        "per_study",
+        seeds=config.final_seeds(0),
+        fresh_seeds=config.fresh_seeds,
+        stride=STUDY_SEED_STRIDE,
+        baseline=analysis.baseline,
+        chance=config.workload.chance,
     )
     return {
         "id": "per-study",
@@ -193,26 +188,18 @@ def across_table(analysis: StudyAnalysis) -> dict[str, Any]:
     headers += ["Studies +/−", "Outcome"]
     margin = analysis.margin
     design = str(across["seeds_design"].iloc[0]) if len(across) else ""
-    note = (
-        f"Over {n} independent stud{'y' if n == 1 else 'ies'} ({design}): the pre-registered "
-        "primary test (docs/concepts/protocol.md). Difference: the mean over studies and final "
-        f"seeds of (family − that study's tuned {analysis.baseline}) on the same seed; its "
-        "standard error "
-        + (
-            "from the two-way ANOVA of the studies × seeds table, since the seeds are shared "
-            "(their effect does not shrink with more studies)"
-            if design.startswith("same")
-            else "from the spread of the studies' means (t over studies)"
-        )
-        + f". Outcome at α = 0.05, Holm over the families, margin {margin.text} "
-        f"({margin.source}): better or worse when p (Holm) is below α (beyond the margin when "
-        "the 95% CI lies outside it), equivalent when the two one-sided tests put the 90% CI "
-        "inside the margin (Holm), else undecided with the studies that would likely decide "
-        "it. P(better): the share of (study, seed) pairs on which the family beats the "
-        "baseline (ties ½; studies weighted equally), with a stratified bootstrap 95% CI. "
-        f"Range: min–max of the studies' differences. Studies +/−: the signs (an exact sign "
-        f"test over studies, in summary.json, can give no p below {format_p(smallest_p(n))} "
-        f"with {n} stud{'y' if n == 1 else 'ies'}). At least 2 studies are needed."
+    note = say(
+        "study_notes",
+        "across",
+        studies=n,
+        design=design,
+        shared_seeds=design.startswith("same"),
+        sequential=analysis.config.until_decided,
+        baseline=analysis.baseline,
+        margin=margin.text,
+        source=margin.source,
+        alpha=ALPHA,
+        smallest_p=smallest_p(n),
     )
     return {
         "id": "across-studies",

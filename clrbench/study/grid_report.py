@@ -4,6 +4,7 @@ and the forest plot of the differences with the margin band."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,20 +12,65 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from clrbench.reporting.figures import figure_grid
-from clrbench.study.choice_tables import pp
+from clrbench.reporting.words import say
 from clrbench.study.grid import GridAnalysis
 
 OUTCOME_MARK = {"better": "better", "worse": "worse", "equivalent": "equivalent"}
 
 
+@dataclass(frozen=True)
+class Cell:
+    """A family's cell of the grid: its median difference to its optimizer's tuned constant."""
+
+    baseline: bool  # the family is the tuned constant itself
+    constant: bool  # there is a tuned constant to compare with
+    median: float  # NaN: no final runs on test yet
+    verdict: str
+    won: int
+    studies: int
+
+
+@dataclass(frozen=True)
+class Against:
+    """The other families' outcomes against the best family on test."""
+
+    worse: list[str]  # those it beats
+    equivalent: list[str]
+    better: list[str]  # those that beat it
+    undecided: list[str]
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best family on validation; ``against`` None: its final runs are not complete."""
+
+    family: str
+    against: Against | None
+
+
+@dataclass(frozen=True)
+class Cycles:
+    """One optimizer's best cycle against its best non-cyclic family."""
+
+    optimizer: str
+    cyclic: str | None  # None: no cyclic (or no non-cyclic) family to compare
+    non_cyclic: str | None
+    median: float  # NaN: their final runs are not complete
+    outcome: str
+    verdict: str
+
+
 def _cell(row: pd.Series, studies: int) -> str:
     """``+0.12 pp, equivalent within ±0.1 pp; won 1 of 3`` (the baseline: ``tuned constant``)."""
-    won = f"won {int(row['studies_won'])} of {studies}"
-    if row["family"] == row["baseline"]:
-        return f"tuned constant (baseline); {won}"
-    if "median" not in row or not np.isfinite(row.get("median", np.nan)):
-        return "–" if row["baseline"] is not None else "no tuned constant to compare"
-    return f"{pp(row['median'])} pp, {row['verdict']}; {won}"
+    found = Cell(
+        baseline=row["family"] == row["baseline"],
+        constant=row["baseline"] is not None,
+        median=row.get("median", np.nan),
+        verdict=str(row.get("verdict")),
+        won=int(row["studies_won"]),
+        studies=studies,
+    )
+    return say("grid", "cell", found)
 
 
 def grid_table(grid: GridAnalysis, studies: int) -> dict[str, Any]:
@@ -39,13 +85,7 @@ def grid_table(grid: GridAnalysis, studies: int) -> dict[str, Any]:
             found = cells[(cells["schedule"] == schedule) & (cells["optimizer"] == column)]
             line.append(_cell(found.iloc[0], studies) if len(found) else "")
         rows.append(line)
-    margin = "no margin" if grid.margin is None else f"margin ±{grid.margin * 100:.3g} pp"
-    note = (
-        "Each cell: the median over studies of the family's difference to the tuned constant of "
-        "its optimizer (schedule-free: of the optimizer it makes schedule-free) on the same "
-        "final seeds, in pp; the decided verdict of the primary test across studies (Holm over "
-        f"each optimizer's families, {margin}); the studies the family won among all families."
-    )
+    note = say("grid", "grid_note", grid.margin)
     return {"id": "grid", "title": "The grid: difference to each optimizer's tuned constant",
             "headers": ["Schedule", *columns], "rows": rows, "note": note}  # fmt: skip
 
@@ -64,11 +104,7 @@ def cost_table(grid: GridAnalysis, budget: pd.DataFrame) -> dict[str, Any]:
         rows.append([r.family, r.optimizer, cost, first, last, valid])
     headers = ["Family", "Optimizer", "Train s per run", "E[best val %] k=1"]
     headers += ["E[best val %] all trials", "Winner's val % (mean over studies)"]
-    note = (
-        "Train s: the mean training time of the family's final runs (ok runs, every study). "
-        "E[best val]: the expected best validation accuracy after k trials (exact per study, "
-        "averaged over the studies; every k is in summary.json's expected_best_vs_budget)."
-    )
+    note = say("grid", "cost_note")
     return {"id": "grid-cost", "title": "The grid: cost and tuning effort per family",
             "headers": headers, "rows": rows, "note": note}  # fmt: skip
 
@@ -80,43 +116,34 @@ def _against(versus: pd.DataFrame, outcome: str) -> list[str]:
 def best_line(grid: GridAnalysis) -> str:
     """The best family on validation and, on test, what it beats."""
     if grid.best is None:
-        return "The grid: no family has a validation score yet, so no best family."
+        return say("grid", "no_best")
     versus = grid.versus_best
-    line = f"The grid's best family, chosen on validation, is {grid.best}."
-    if versus.empty or "outcome" not in versus:
-        return line + " Its final runs on test are not complete yet."
-    beats = _against(versus, "worse")
-    parts = [f"on test it beats {', '.join(beats) if beats else 'no family'}"]
-    for outcome, words in (("equivalent", "is equivalent to"), ("better", "is beaten by")):
-        found = _against(versus, outcome)
-        if found:
-            parts.append(f"{words} {', '.join(found)}")
-    undecided = _against(versus, "undecided")
-    if undecided:
-        parts.append(f"is undecided against {', '.join(undecided)}")
-    return f"{line} Against it (the primary test, Holm over the others): {'; '.join(parts)}."
+    against = None
+    if not versus.empty and "outcome" in versus:
+        against = Against(
+            worse=_against(versus, "worse"),
+            equivalent=_against(versus, "equivalent"),
+            better=_against(versus, "better"),
+            undecided=_against(versus, "undecided"),
+        )
+    return say("grid", "best_line", Best(str(grid.best), against))
 
 
 def cycles_lines(grid: GridAnalysis) -> list[str]:
     """Per optimizer: does its best cycle beat its best non-cyclic family?"""
     lines = []
     for r in grid.cycles.to_dict("records"):
-        if not isinstance(r.get("cyclic"), str) or not isinstance(r.get("non_cyclic"), str):
-            lines.append(f"The cycles under {r['optimizer']}: no cyclic family to compare.")
-            continue
-        head = (
-            f"The cycles under {r['optimizer']}: does the best cycle ({r['cyclic']}) beat the "
-            f"best non-cyclic family ({r['non_cyclic']}, both chosen on validation)? "
-        )
+        both = isinstance(r.get("cyclic"), str) and isinstance(r.get("non_cyclic"), str)
         median = r.get("median", np.nan)
-        if not isinstance(median, float) or not np.isfinite(median):
-            lines.append(head + "Not known yet: their final runs are not complete.")
-            continue
-        answer = {"better": "Yes", "worse": "No, it is worse", "equivalent": "No difference"}
-        lines.append(
-            head + f"{answer.get(r['outcome'], 'Undecided')}: {pp(median)} pp on test "
-            f"(median over studies), {r['verdict']}."
+        found = Cycles(
+            optimizer=str(r["optimizer"]),
+            cyclic=r["cyclic"] if both else None,
+            non_cyclic=r["non_cyclic"] if both else None,
+            median=median if isinstance(median, float) else np.nan,
+            outcome=str(r.get("outcome")),
+            verdict=str(r.get("verdict")),
         )
+        lines.append(say("grid", "cycles_line", found))
     return lines
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clrbench.reporting import lead
-from clrbench.text import plural
+from clrbench.reporting.words import say
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -20,21 +20,15 @@ def rows(analysis: StudyAnalysis):
 
 def answer(analysis: StudyAnalysis) -> str:
     """One sentence: every family's median difference to the tuned baseline and its interval."""
-    studies = analysis.config.studies
     baseline = analysis.baseline
     if analysis.per_study.empty:
-        return f"No study has its final runs on test yet: nothing to compare with {baseline}."
-    opening = (
-        f"Test accuracy minus the tuned {baseline}'s, median over "
-        f"{plural(studies, 'study', 'studies')} "
-        "(95% t-interval of the mean over studies)"
-    )
+        return say("study", "lead_nothing", baseline)
     return lead.answer_sentence(
         rows(analysis),
-        opening,
+        say("study", "lead_opening", baseline, analysis.config.studies),
         label="family",
         value="median",
-        missing="one study: no interval over studies",
+        missing=say("study", "lead_missing"),
     )
 
 

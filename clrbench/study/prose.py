@@ -5,20 +5,22 @@
 3. Smith's zero-budget recipe: does a cycle between lr-find's bounds need no tuning?
 
 Every sentence says how sure it can be: intervals, Holm-adjusted p-values, and when the budget or
-the number of seeds is too small to tell.
+the number of seeds is too small to tell. Python decides what may be said, as small records;
+``templates/words/study.j2`` puts them into words (:func:`words.say`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
+from clrbench.reporting.words import say
 from clrbench.study.select import NOISE_SE
-from clrbench.text import format_p, plural, points
 
 if TYPE_CHECKING:
     from clrbench.analysis.record import RunAnalysis
@@ -27,63 +29,180 @@ if TYPE_CHECKING:
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation
 GRID_OCTAVES = 1.0  # widths closer than this are within the sensitivity grid's resolution
+OUTCOMES = ("better", "worse", "equivalent", "undecided")
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.2f}%"
+@dataclass(frozen=True)
+class Difference:
+    """One schedule's difference to the baseline on test (a row of a comparison)."""
+
+    schedule: str
+    baseline: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_holm: float  # NaN: not tested (``verdict`` says why)
+    verdict: str
 
 
-def _p(value: float) -> str:
-    text = format_p(value)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
+@dataclass(frozen=True)
+class Tuned:
+    """Q1: the winners against the tuned baseline on test, seed noise only."""
+
+    baseline: str
+    budget: int
+    seeds: int
+    tested: list[Difference]  # the comparisons with a Holm p
+    better: list[Difference]  # significantly above the baseline
+    worse: list[Difference]  # significantly below
+    top: Difference | None  # the largest tested difference
+    low: float  # the range of the tested differences
+    high: float
+    decided: bool  # the comparisons carry decided outcomes (each verdict is said)
 
 
-def _difference(row: pd.Series) -> str:
-    """'+0.08 pp (95% CI -0.01 to +0.17, Holm p = 0.29)' or why it was not tested."""
-    text = points(row["difference"])
-    if not np.isfinite(row.get("p_holm", math.nan)):
-        return f"{text} ({row['verdict']})"
-    interval = f"95% CI {points(row['ci_low'])} to {points(row['ci_high'])}"
-    return f"{text} ({interval}, Holm {_p(row['p_holm'])})"
+@dataclass(frozen=True)
+class BudgetEnd:
+    """A family's expected best validation accuracy after the whole budget (95% range)."""
+
+    family: str
+    expected: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Rising:
+    """A family whose expected best still rose over the second half of the budget."""
+
+    family: str
+    gain: float
+    since: int  # the k it rose from
+
+
+@dataclass(frozen=True)
+class Width:
+    """A family's flat range in octaves; ``censored``: it reached the end of the grid."""
+
+    family: str
+    width: float
+    censored: bool
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Q2: the flat ranges, widest first, and how far they can be told apart."""
+
+    band: float
+    seeds: int
+    widths: list[Width]
+    noise_pp: float  # the median seed sd of a point in pp; NaN: unknown
+    least: str | None  # the clearly least sensitive family; None: see ``close``
+    close: list[str]  # the families within one grid step of the widest
+    rough: bool  # the seed noise is large against the band
+    not_ok: list[tuple[str, list[float]]]  # each family's multipliers that diverged or failed
+
+
+@dataclass(frozen=True)
+class ZeroBudget:
+    """Q3: the triangular cycle between lr-find's bounds and its two comparisons."""
+
+    base_lr: float
+    max_lr: float
+    accuracy: float
+    suggestion: Difference | None  # against a constant rate at lr-find's suggestion
+    tuned: Difference | None  # against the tuned baseline
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family's difference to the tuned baseline over the studies (a row of ``across``)."""
+
+    family: str
+    median: float
+    low: float
+    high: float
+    wins: int
+    studies: int
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One family's outcome in the pre-registered test over studies × seeds."""
+
+    family: str
+    estimate: float
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """The headline over the studies: each family against the tuned baseline."""
+
+    baseline: str
+    studies: int  # the studies with final runs on test
+    families: list[Family]  # highest median first
+    won: int  # the studies the baseline won
+    drawn_seeds: bool  # final seeds drawn per study (else the same in every study)
+    tested: int  # the families the test over studies can decide
+    design: str
+    margin: float | None
+    decided: list[Decided]  # in the order better, worse, equivalent, undecided
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """A flagged multiplier's re-check on the confirmation seeds (``mean`` NaN: not run yet)."""
+
+    mean: float
+    winner: float  # the winner's confirmation mean
+    replaced: bool
+
+
+@dataclass(frozen=True)
+class SweepWarning:
+    """A sensitivity sweep that found a multiplier better than the winner beyond noise."""
+
+    study: int | None  # None: the only study
+    family: str
+    best: float  # the sweep's best multiplier; NaN: unknown
+    difference: float
+    threshold: float  # the noise threshold; NaN: ``reason`` says why
+    reason: str
+    recheck: Recheck | None  # None: confirmation is off
+
+
+def _difference(row: Any) -> Difference:
+    """A comparison's row (a Series) as a record."""
+    return Difference(
+        str(row["schedule"]), str(row["baseline"]), row["difference"], row["ci_low"],
+        row["ci_high"], row.get("p_holm", math.nan), str(row["verdict"]),
+    )  # fmt: skip
+
+
+def _differences(rows: pd.DataFrame) -> list[Difference]:
+    return [_difference(row) for _, row in rows.iterrows()]
 
 
 def answer_tuned(comparison: pd.DataFrame, budget: int, seeds: int) -> str:
     """Q1 from the final comparison of the winners against the tuned constant rate."""
     if comparison.empty:
-        return "Only one family has a winner, so there is nothing to compare on test."
-    baseline = str(comparison["baseline"].iloc[0])
-    name = "a tuned constant rate" if baseline == "constant" else f"the tuned {baseline}"
-    head = f"Given the same tuning effort ({budget} trials per family, chosen on validation)"
+        return say("study", "nothing_to_compare")
     tested = comparison[comparison["p_holm"].notna()]
-    if tested.empty:
-        return (
-            f"{head}, the test comparison with {name} cannot tell: too few ok seeds "
-            f"({seeds} per schedule; at least {MIN_SEEDS} are needed) or no variation."
-        )
-    better = tested[tested["significant"] & (tested["difference"] > 0)]
-    worse = tested[tested["significant"] & (tested["difference"] < 0)]
-    if len(better):
-        parts = "; ".join(f"{r['schedule']} {_difference(r)}" for _, r in better.iterrows())
-        text = f"{head}, yes: on test, {parts} beat{'s' if len(better) == 1 else ''} {name}."
-    else:
-        top = tested.sort_values("difference", ascending=False).iloc[0]
-        text = (
-            f"{head}, no schedule beats {name} beyond seed noise on test ({seeds} seeds, "
-            f"Holm over {plural(len(tested), 'comparison')}, alpha {ALPHA})"
-        )
-        if len(tested) > 1:
-            low, high = tested["difference"].min(), tested["difference"].max()
-            text += f": the differences run from {points(low)} to {points(high)}; the largest,"
-        else:
-            text += ":"
-        text += f" {top['schedule']} is {_difference(top)}."
-    if len(worse):
-        parts = "; ".join(f"{r['schedule']} {_difference(r)}" for _, r in worse.iterrows())
-        text += f" Significantly below {baseline}: {parts}."
-    if "outcome" in tested:
-        outcomes = "; ".join(f"{r.schedule}: {r.verdict}" for r in tested.itertuples())
-        text += f" Decided outcomes (seed noise only): {outcomes}."
-    return text
+    top = tested.sort_values("difference", ascending=False).iloc[0] if len(tested) else None
+    found = Tuned(
+        baseline=str(comparison["baseline"].iloc[0]),
+        budget=budget,
+        seeds=seeds,
+        tested=_differences(tested),
+        better=_differences(tested[tested["significant"] & (tested["difference"] > 0)]),
+        worse=_differences(tested[tested["significant"] & (tested["difference"] < 0)]),
+        top=None if top is None else _difference(top),
+        low=tested["difference"].min(),
+        high=tested["difference"].max(),
+        decided="outcome" in tested,
+    )
+    return say("study", "tuned", found, alpha=ALPHA, min_seeds=MIN_SEEDS)
 
 
 def budget_note(curve: pd.DataFrame, budget: int, band: float) -> str:
@@ -91,70 +210,50 @@ def budget_note(curve: pd.DataFrame, budget: int, band: float) -> str:
     if curve.empty:
         return ""
     last = curve[curve["k"] == curve.groupby("family")["k"].transform("max")]
-    ends = ", ".join(
-        f"{r.family} {_pct(r.expected)} ({_pct(r.low)}–{_pct(r.high)})" for r in last.itertuples()
-    )
-    text = f"After {budget} trials the expected best validation accuracy (95% range) is: {ends}."
+    ends = [BudgetEnd(str(r.family), r.expected, r.low, r.high) for r in last.itertuples()]
     rising = []
     for family, group in curve.groupby("family", sort=False):
-        half = group.loc[group["k"] == max(1, math.ceil(group["k"].max() / 2)), "exact"]
-        gain = group["exact"].iloc[-1] - half.iloc[0]
+        since = max(1, math.ceil(group["k"].max() / 2))
+        gain = group["exact"].iloc[-1] - group.loc[group["k"] == since, "exact"].iloc[0]
         if gain > band / 200:
-            rising.append(
-                f"{family} ({points(gain)} from k = {max(1, math.ceil(group['k'].max() / 2))})"
-            )
-    if rising:
-        text += (
-            f" Still rising at the full budget: {', '.join(rising)}, so a larger budget "
-            "could change the ranking."
-        )
-    if budget < SMALL_BUDGET:
-        text += (
-            f" A budget of {budget} trials per family is too small to show where tuning "
-            "saturates; treat the winners as rough."
-        )
-    return text
+            rising.append(Rising(str(family), gain, since))
+    return say("study", "budget_note", budget, ends, rising, small=budget < SMALL_BUDGET)
 
 
 def answer_sensitivity(flat: pd.DataFrame, curve: pd.DataFrame, band: float, seeds: int) -> str:
     """Q2 from the flatness widths."""
     rated = flat[flat["width"].notna()]
     if rated.empty:
-        return "No sensitivity point finished ok, so sensitivity cannot be judged."
+        return say("study", "nothing_sensitive")
     ranked = rated.sort_values("width", ascending=False)
-    top = ranked.iloc[0]
-    widths = ", ".join(f"{r.family} {width_text(r)}" for r in ranked.itertuples())
+    widest = ranked["width"].iloc[0]
+    runner_up = ranked["width"].iloc[1] if len(ranked) > 1 else -math.inf
+    close = ranked[ranked["width"] > widest - GRID_OCTAVES]["family"]
     noise = curve.loc[curve["status"] == "ok", "sd"].median() * 100
-    noise_text = f"; seed sd of a point ≈ {noise:.2f} pp" if np.isfinite(noise) else ""
-    text = (
-        f"Width of the rate range (octaves of the multiplier) whose validation accuracy stays "
-        f"within {band:g} pp of the family's best, {seeds} seeds per point{noise_text}: {widths}."
-    )
-    runner_up = ranked.iloc[1]["width"] if len(ranked) > 1 else -math.inf
-    if top["width"] - runner_up >= GRID_OCTAVES:
-        text = f"{top['family']} is the least sensitive to its rate. " + text
-    else:
-        close = ranked[ranked["width"] > top["width"] - GRID_OCTAVES]["family"]
-        text = (
-            f"No family is clearly least sensitive: {', '.join(close)} are within one octave "
-            f"(the grid's step) of each other. " + text
-        )
-    if np.isfinite(noise) and noise >= band / 2:
-        text += f" The seed noise is large against the {band:g} pp band, so the widths are rough."
     diverged = curve[curve["status"] != "ok"]
-    if len(diverged):
-        parts = ", ".join(
-            f"{family} at ×{', ×'.join(f'{m:g}' for m in group['multiplier'])}"
+    found = Sensitivity(
+        band=band,
+        seeds=seeds,
+        widths=[_width(r) for r in ranked.itertuples()],
+        noise_pp=noise,
+        least=str(ranked["family"].iloc[0]) if widest - runner_up >= GRID_OCTAVES else None,
+        close=[str(f) for f in close],
+        rough=bool(np.isfinite(noise) and noise >= band / 2),
+        not_ok=[
+            (str(family), list(group["multiplier"]))
             for family, group in diverged.groupby("family", sort=False)
-        )
-        text += f" Not ok (diverged or failed): {parts}."
-    return text
+        ],
+    )
+    return say("study", "sensitivity", found)
+
+
+def _width(row: Any) -> Width:
+    return Width(str(row.family), row.width, bool(row.censored_low or row.censored_high))
 
 
 def width_text(row) -> str:
     """A flat range's width in octaves, ``≥`` when it reached the end of the grid."""
-    censored = row.censored_low or row.censored_high
-    return f"{'≥ ' if censored else ''}{row.width:.1f}"
+    return say("study", "width", _width(row))
 
 
 def answer_zero_budget(
@@ -168,26 +267,24 @@ def answer_zero_budget(
     if "lr-find-clr" not in summary.index or not np.isfinite(
         summary.loc["lr-find-clr", "final_test_accuracy_mean"]
     ):
-        return "The zero-budget arm has no ok runs."
-    text = (
-        f"Smith's zero-budget recipe (bounds from one lr-find sweep on the train split: "
-        f"base_lr {bounds['base_lr']:g}, max_lr {bounds['max_lr']:g}; no tuning): the triangular "
-        f"cycle reached {_pct(summary.loc['lr-find-clr', 'final_test_accuracy_mean'])} on test"
+        return say("study", "no_zero_budget_runs")
+    against = None if versus is None else versus.comparison
+    found = ZeroBudget(
+        bounds["base_lr"],
+        bounds["max_lr"],
+        summary.loc["lr-find-clr", "final_test_accuracy_mean"],
+        suggestion=_cycle(zero.comparison),
+        tuned=_cycle(against),
     )
-    row = zero.comparison.set_index("schedule")
-    if "lr-find-clr" in row.index:
-        difference = _difference(row.loc["lr-find-clr"])
-        text += f", {difference} against a constant rate at lr-find's suggestion"
-    if versus is not None and len(versus.comparison):
-        other = versus.comparison.set_index("schedule")
-        if "lr-find-clr" in other.index:
-            baseline = other.loc["lr-find-clr", "baseline"]
-            text += f", and {_difference(other.loc['lr-find-clr'])} against the tuned {baseline}"
-    return text + "."
+    return say("study", "zero_budget", found)
 
 
-def _studies(n: int) -> str:
-    return plural(n, "study", "studies")
+def _cycle(comparison: pd.DataFrame | None) -> Difference | None:
+    """The zero-budget cycle's row of ``comparison``, if it has one."""
+    if comparison is None or comparison.empty:
+        return None
+    rows = comparison[comparison["schedule"] == "lr-find-clr"]
+    return _difference(rows.iloc[0]) if len(rows) else None
 
 
 def answer_repeats(
@@ -197,52 +294,30 @@ def answer_repeats(
     its spread, its wins, and whether the studies can test it (one study: one draw)."""
     if across.empty or not across["studies"].gt(0).any():
         return ""
-    done = int(per_study["study"].nunique())
     rated = across[across["studies"] > 0].sort_values("median", ascending=False)
-    parts = "; ".join(f"{r.family} {points(r.median)}{_spread(r)}" for r in rated.itertuples())
-    won = int(per_study[per_study["best"] & (per_study["family"] == baseline)]["study"].nunique())
-    text = (
-        f"Over {_studies(done)} (each an independent tuning, its winners re-run on "
-        f"{_seeds_words(rated)}), the median difference to the tuned {baseline} on test "
-        f"is: {parts}; {baseline} won {won} of {done}."
-    )
-    if done == 1:
-        text = f"On test, each family against the tuned {baseline}: {parts}."
-        return text + (
-            " This is one study: one draw of tuning, so these differences carry the luck of "
-            "that draw (which trials were sampled, which seed they trained with), not only seed "
-            "noise; `--studies N` repeats the tuning."
-        )
     tested = rated[rated["cannot_test"].isna()] if "cannot_test" in rated else rated.iloc[:0]
-    if tested.empty:
-        return text + f" With {_studies(done)} the difference cannot be tested (at least 2)."
-    margin = rated["margin"].iloc[0]
-    margin_text = (
-        "no margin"
-        if margin is None or not np.isfinite(margin)
-        else (f"margin ±{margin * 100:.3g} pp")
+    won = per_study[per_study["best"] & (per_study["family"] == baseline)]["study"].nunique()
+    design = str(rated["seeds_design"].iloc[0]) if "seeds_design" in rated else ""
+    decided = [
+        Decided(str(r.family), r.estimate, str(r.verdict))
+        for outcome in OUTCOMES
+        for r in tested[tested["outcome"] == outcome].itertuples()
+    ]
+    found = Repeats(
+        baseline=baseline,
+        studies=int(per_study["study"].nunique()),
+        families=[
+            Family(str(r.family), r.median, r.low, r.high, r.wins, r.studies)
+            for r in rated.itertuples()
+        ],
+        won=int(won),
+        drawn_seeds=design.startswith("final seeds"),
+        tested=len(tested),
+        design=design,
+        margin=rated["margin"].iloc[0] if len(tested) else None,
+        decided=decided,
     )
-    design = str(rated["seeds_design"].iloc[0])
-    decided: list[str] = []
-    for outcome in ("better", "worse", "equivalent", "undecided"):
-        rows = tested[tested["outcome"] == outcome]
-        decided += [f"{r.family} ({points(r.estimate)}: {r.verdict})" for r in rows.itertuples()]
-    return text + (
-        f" The pre-registered test over studies × seeds ({design}; Holm over "
-        f"{len(tested)} families, α = 0.05, {margin_text}): " + "; ".join(decided) + "."
-    )
-
-
-def _seeds_words(rated: pd.DataFrame) -> str:
-    if "seeds_design" in rated and str(rated["seeds_design"].iloc[0]).startswith("final seeds"):
-        return "final seeds drawn per study"
-    return "the same final seeds"
-
-
-def _spread(row) -> str:
-    if row.studies < 2:
-        return ""
-    return f" (range {points(row.low)} to {points(row.high)}, won {row.wins} of {row.studies})"
+    return say("study", "repeats", found, ALPHA)
 
 
 def sensitivity_warnings(studies: list[DrawAnalysis]) -> list[str]:
@@ -250,39 +325,35 @@ def sensitivity_warnings(studies: list[DrawAnalysis]) -> list[str]:
     winner beyond noise, with what the re-check made of it."""
     lines = []
     for study in studies:
-        check, choice = study.choice.check, study.choice
+        check = study.choice.check
         if check is None:
             continue
         for r in check[check["flagged"]].itertuples():
-            where = f"study {study.index}: " if len(studies) > 1 else ""
-            best = f"×{2.0**r.best_k:g}" if np.isfinite(r.best_k) else "another multiplier"
-            noise = f"({r.reason})"
-            if np.isfinite(r.threshold):
-                noise = f"beyond its noise ({points(r.threshold).lstrip('+')}: {NOISE_SE:g} SE)"
-            gain = f"by {points(r.difference)} " if np.isfinite(r.difference) else ""
-            line = (
-                f"Warning ({where}{r.family}): the sensitivity sweep found {best} better than "
-                f"the winner's ×1 {gain}on validation, {noise}. "
+            found = SweepWarning(
+                study=study.index if len(studies) > 1 else None,
+                family=str(r.family),
+                best=2.0**r.best_k if np.isfinite(r.best_k) else math.nan,
+                difference=r.difference,
+                threshold=r.threshold,
+                reason=str(r.reason),
+                recheck=_recheck(study.choice, r.family),
             )
-            lines.append(line + _recheck_words(choice, r.family))
+            lines.append(say("study", "sweep_warning", found, noise_se=NOISE_SE))
     return lines
 
 
-def _recheck_words(choice: Choice, family: str) -> str:
+def _recheck(choice: Choice, family: str) -> Recheck | None:
+    """What the confirmation seeds made of the family's flagged multiplier (None: not
+    re-checked, confirmation is off)."""
     candidate = choice.rechecks.get(family)
     if candidate is None:
-        return "Confirmation is off, so it was not re-checked: the winner may not be the best."
+        return None
     means = choice.recheck_means
     row = None if means is None else means[means["label"] == candidate["label"]]
     if row is None or row.empty or not np.isfinite(row["mean"].iloc[0]):
-        return "Its re-check on the confirmation seeds has not run yet."
-    mean, old = row["mean"].iloc[0], choice.confirmed[family]["confirmation_mean"]
-    if choice.winners[family]["label"] == candidate["label"]:
-        return (
-            f"Re-checked on the confirmation seeds it scored {_pct(mean)} against the winner's "
-            f"{_pct(old)}, so it replaced the winner."
-        )
-    return (
-        f"Re-checked on the confirmation seeds it scored {_pct(mean)} against the winner's "
-        f"{_pct(old)}, so the winner stays."
+        return Recheck(math.nan, math.nan, replaced=False)
+    return Recheck(
+        row["mean"].iloc[0],
+        choice.confirmed[family]["confirmation_mean"],
+        replaced=choice.winners[family]["label"] == candidate["label"],
     )

@@ -26,6 +26,7 @@ from clrbench.reporting import figures as run_figures
 from clrbench.reporting import page
 from clrbench.reporting import tables as report_tables
 from clrbench.reporting.render import conclusion as run_conclusion
+from clrbench.reporting.words import say
 from clrbench.store.results import Results, load_results
 from clrbench.study import compact as study_compact
 from clrbench.study import figures as study_figures
@@ -236,10 +237,9 @@ def conclusion(analysis: StudyAnalysis) -> list[str]:
         ]
     if analysis.main is not None:
         answer = study_prose.answer_tuned(analysis.main.comparison, config.budget, config.seeds)
-        where = "In study 0 alone, with" if config.studies > 1 else "Within this study, with"
-        paragraphs.append(f"{where} seed noise only (winners held fixed): {answer}")
+        paragraphs.append(say("study", "tuned_within", config.studies, answer))
     else:
-        paragraphs.append("The final re-runs on test are not complete yet: no answer on test.")
+        paragraphs.append(say("study", "no_test_yet"))
     paragraphs.append(study_prose.budget_note(analysis.budget, config.budget, config.flatness_pp))
     if analysis.flat is not None:
         paragraphs.append(

@@ -1,4 +1,7 @@
-"""The study report's own tables: winners, tuning effort, sensitivity, trials, the protocol."""
+"""The study report's own tables: winners, tuning effort, sensitivity, trials, the protocol.
+
+Their notes are ``templates/words/study_notes.j2``'s (:func:`clrbench.reporting.words.say`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from clrbench.reporting.words import say
 from clrbench.study import figures as study_figures
 from clrbench.study import prose as study_prose
 from clrbench.study.config import STUDY_SEED_STRIDE, StudyConfig
-from clrbench.text import number, pct, percent, plural
+from clrbench.text import pct
 
 if TYPE_CHECKING:
     from clrbench.study.records import StudyAnalysis
@@ -52,17 +56,14 @@ def winners_table(analysis: StudyAnalysis) -> dict[str, Any]:
         "Confirmation mean %",
         "Chosen parameters",
     ]
-    rule = (
-        f"the candidate with the best mean over {config.confirm_seeds} confirmation seeds among "
-        f"its {config.confirm_top} best trials (see Confirmed winners), or a multiplier of it "
-        "that the sensitivity re-check found better (label -k…)"
-        if config.confirm_top
-        else "the ok trial with the highest final validation accuracy (one seed; no confirmation)"
-    )
-    note = (
-        f"Each family had {config.budget} trials (scrambled Sobol points of its search space, "
-        f"sampling seed {config.sampling_seed}), each trained once with the tuning seed "
-        f"{config.tuning_seed} and evaluated on the validation split only. The winner is {rule}."
+    note = say(
+        "study_notes",
+        "winners",
+        budget=config.budget,
+        sampling_seed=config.sampling_seed,
+        tuning_seed=config.tuning_seed,
+        confirm_top=config.confirm_top,
+        confirm_seeds=config.confirm_seeds,
     )
     return {
         "id": "winners",
@@ -89,13 +90,7 @@ def budget_table(curve: pd.DataFrame, chance: float) -> dict[str, Any]:
                 for k in shown
             ]
         )
-    note = (
-        "Expected best final validation accuracy (%) after k trials of a family, by bootstrap: "
-        "k trials drawn with replacement from its trials, the best kept, repeated; in brackets "
-        "the central 95% range of that best (tuning luck). A diverged trial scores chance "
-        f"({percent(chance)}). "
-        "The exact expectation (order statistics) agrees with the bootstrap mean."
-    )
+    note = say("study_notes", "budget", chance)
     return {
         "id": "budget",
         "title": "Tuning effort: best vs budget",
@@ -109,20 +104,13 @@ def budget_over_studies_table(curve: pd.DataFrame, chance: float) -> dict[str, A
     """The expected best validation accuracy vs trials over every study, with its band."""
     table = budget_table(curve, chance)
     studies = int(curve["studies"].max()) if len(curve) else 0
-    note = (
-        "Expected best final validation accuracy (%) after k trials of a family (Dodge et al. "
-        "2019: the exact expectation over each study's trials, sum_i v_(i)[(i/N)^k - "
-        f"((i-1)/N)^k]), averaged over the {plural(studies, 'study', 'studies')}; in "
-        "brackets its 95% band from resampling each study's trials within it (a stratified "
-        "bootstrap of the expectation). Flat from k = 1: good untuned; still rising: needs "
-        f"its tuning. A diverged trial scores chance ({percent(chance)})."
-    )
+    note = say("study_notes", "budget_over_studies", studies, chance)
     title = "Tuning effort over every study: expected best vs budget"
     return table | {"id": "budget-over-studies", "title": title, "note": note}
 
 
 def sensitivity_table(analysis: StudyAnalysis) -> dict[str, Any]:
-    flat, curve, pp = analysis.flat, analysis.curve, analysis.config.flatness_pp
+    flat, curve, config = analysis.flat, analysis.curve, analysis.config
     assert flat is not None and curve is not None  # shown only after the sweep
     rows = []
     for r in flat.itertuples():
@@ -148,13 +136,8 @@ def sensitivity_table(analysis: StudyAnalysis) -> dict[str, Any]:
         "Width (octaves)",
         "Not ok",
     ]
-    note = (
-        f"Every rate of each winner multiplied by 2^k, "
-        f"k = {', '.join(number(k, 'd') for k in analysis.config.octaves)}, "
-        f"{analysis.config.sensitivity_seeds} seeds each, evaluated on validation. Flat range: "
-        f"around the best multiplier, where the mean validation accuracy stays within {pp:g} pp "
-        "of it, interpolated linearly in log2 of the multiplier (a diverged neighbour ends it at "
-        "the last good point); ≥: the range reached the end of the grid."
+    note = say(
+        "study_notes", "sensitivity", config.octaves, config.sensitivity_seeds, config.flatness_pp
     )
     return {
         "id": "sensitivity",

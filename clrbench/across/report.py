@@ -26,6 +26,7 @@ from clrbench.errors import ResultsError
 from clrbench.reporting import lead, page
 from clrbench.reporting.page import FORMATS, check_options
 from clrbench.reporting.tables import aligned, provenance_rows
+from clrbench.reporting.words import say
 from clrbench.store import atomic
 from clrbench.store.compact import COMPACT_DIR, holds_compact, write_compact
 from clrbench.store.results import Results, load_results
@@ -162,11 +163,9 @@ def _context(
 def answer(analysis: across.AcrossAnalysis) -> str:
     """The report's first sentence: on each workload, each schedule's final test accuracy minus
     the baseline's with its Welch 95% interval, largest first."""
-    parts = []
-    for workload, rows in analysis.differences.groupby("workload", sort=False):
-        parts.append(f"on {workload} {lead.listed(rows)}")
-    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI)"
-    return f"{opening}: {'; '.join(parts)}." if parts else f"{opening}: nothing to compare."
+    groups = analysis.differences.groupby("workload", sort=False)
+    by_workload = [(str(workload), lead.entries(rows)) for workload, rows in groups]
+    return say("lead", "across", analysis.baseline, by_workload)
 
 
 def render_across(

@@ -4,30 +4,23 @@ with their intervals; the tables and the other figures follow.
 ``differences_figure`` draws one row per label (schedule or family): the difference as a point
 in the label's colour, its 95% interval as a bar, optional individual values (one per study) as
 small marks, and zero as a line. ``answer_sentence`` says the same numbers in one sentence,
-largest difference first. Both take fractions (accuracies) and show percentage points.
+largest difference first (``templates/words/lead.j2`` words it). Both take fractions
+(accuracies) and show percentage points.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from clrbench.reporting.figures import figure_grid
-from clrbench.text import signed
+from clrbench.reporting.words import say
 
 LEAD = "differences"  # the lead figure's name: figures/differences.png beside report.md
-
-
-def pp(value: float) -> str:
-    """A difference of fractions in percentage points: ``+0.09 pp``."""
-    return f"{signed(value * 100)} pp"
-
-
-def interval(low: float, high: float) -> str:
-    return f"{signed(low * 100)} to {signed(high * 100)}"
 
 
 def ordered(rows: pd.DataFrame, value: str = "difference") -> pd.DataFrame:
@@ -35,30 +28,30 @@ def ordered(rows: pd.DataFrame, value: str = "difference") -> pd.DataFrame:
     return rows.sort_values(value, ascending=False, na_position="last", kind="stable")
 
 
-def listed(
-    rows: pd.DataFrame,
-    label: str = "schedule",
-    value: str = "difference",
-    missing: str = "no interval: fewer than 2 seeds a side",
+@dataclass(frozen=True)
+class Entry:
+    """One label's difference to the baseline and its 95% interval (NaN: none)."""
+
+    label: str
+    difference: float
+    ci_low: float
+    ci_high: float
+
+
+def entries(rows: pd.DataFrame, label: str = "schedule", value: str = "difference") -> list[Entry]:
+    """Each row's difference and interval, largest difference first (undefined last)."""
+    return [
+        Entry(str(getattr(row, label)), getattr(row, value), row.ci_low, row.ci_high)
+        for row in ordered(rows, value).itertuples(index=False)
+    ]
+
+
+def answer_sentence(
+    rows: pd.DataFrame, opening: str, missing: str | None = None, **how: str
 ) -> str:
-    """Each row's difference and its interval, largest first, joined by commas; a row without
-    an interval says ``missing``."""
-    parts = []
-    for row in ordered(rows, value).itertuples(index=False):
-        name, difference = getattr(row, label), getattr(row, value)
-        if not math.isfinite(difference):
-            parts.append(f"{name} not compared (no ok runs)")
-        elif math.isfinite(row.ci_low) and math.isfinite(row.ci_high):
-            parts.append(f"{name} {pp(difference)} ({interval(row.ci_low, row.ci_high)})")
-        else:
-            parts.append(f"{name} {pp(difference)} ({missing})")
-    return ", ".join(parts)
-
-
-def answer_sentence(rows: pd.DataFrame, opening: str, **how: str) -> str:
-    """``opening``, then ``listed(rows, **how)``: one sentence."""
-    said = listed(rows, **how)
-    return f"{opening}: {said}." if said else f"{opening}: nothing to compare."
+    """``opening``, then each row's difference and interval, largest first: one sentence
+    (``missing``: what a row without an interval says)."""
+    return say("lead", "answer", opening, entries(rows, **how), missing)
 
 
 def differences_figure(

@@ -29,6 +29,7 @@ from clrbench.reporting.tables import (
     speed_table,
     summary_table,
 )
+from clrbench.reporting.words import say
 from clrbench.store import atomic
 from clrbench.store.compact import read_figure_notes, write_compact
 from clrbench.store.results import Results
@@ -106,9 +107,7 @@ def conclusion(analysis: RunAnalysis) -> str:
 def answer(analysis: RunAnalysis) -> str:
     """The report's first sentence: each schedule's final test accuracy minus the baseline's,
     with its Welch 95% interval."""
-    margin = lead.margin_of(analysis.comparison)
-    within = f"; margin ±{margin * 100:g} pp" if margin is not None else ""
-    opening = f"Final test accuracy minus {analysis.baseline}'s (Welch 95% CI{within})"
+    opening = say("lead", "opening", analysis.baseline, lead.margin_of(analysis.comparison))
     return lead.answer_sentence(analysis.comparison, opening)
 
 

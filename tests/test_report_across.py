@@ -240,6 +240,8 @@ def test_the_edges_render_and_say_what_cannot_be_tested(holding, tmp_path, case)
         assert document["baseline"] is None and document["differences"] == []
         assert document["performance_profile"]["scores"] == {}
         assert agreement["left_out"] == ["constant", "clr-iter", "one-cycle", "step"]
+        page = written["md"].read_text()
+        assert "None" not in page and "no schedule is in every workload" in page.lower()
     else:
         assert document["baseline"] == "constant"
         profiled = {"constant", "clr-iter", "one-cycle"}

@@ -13,7 +13,9 @@ from matplotlib.lines import Line2D
 
 from clrbench.across import analysis as across
 from clrbench.across.analysis import AcrossAnalysis, Profile
-from clrbench.reporting.figures import figure_grid
+from clrbench.analysis.stats import MIN_SEEDS
+from clrbench.reporting.figures import figure_grid, figure_spec
+from clrbench.reporting.words import say
 
 
 def score_label(schedule: str, score: float) -> str:
@@ -38,9 +40,8 @@ def profile_figure(profile: Profile, colors: dict[str, Any]) -> Figure:
         handles.append(Line2D([], [], **line))
         labels.append(score_label(schedule, float(scores[schedule])))
     ax.set(xlim=(1, across.TAU_MAX), ylim=(-0.03, 1.03))
-    ax.set(xlabel="τ: steps to target at most τ × the fastest schedule's on the workload")
-    ax.set(ylabel="ρ(τ): fraction of workloads")
-    ax.set_title("Performance profile of steps to target (higher and further left is better)")
+    ax.set(xlabel=say("figures", "across_profile_xlabel"), ylabel="ρ(τ): fraction of workloads")
+    ax.set_title(say("figures", "across_profile_drawn_title"))
     figure.legend(
         handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False
     )
@@ -77,30 +78,15 @@ def differences_figure(analysis: AcrossAnalysis, colors: dict[str, Any]) -> Figu
     figure, axes = figure_grid(1, columns, height=0.6 * count + 2.0)
     for ax, workload in zip(axes[0], analysis.workloads, strict=False):
         _difference_panel(ax, table, colors, workload)
-    figure.suptitle(f"Against the baseline ({analysis.baseline}), per workload: 95% CI (Welch)")
+    figure.suptitle(say("figures", "across_differences_suptitle", analysis.baseline))
     return figure
 
 
 def build_across_figures(analysis: AcrossAnalysis, colors: dict[str, Any]) -> list[dict]:
     """The report's figures as ``{"name", "title", "caption", "figure"}``, in report order."""
-    profiled = ", ".join(analysis.profiled) or "none"
-    specs = [
-        ("differences", "Differences against the baseline",
-         differences_figure(analysis, colors),
-         f"Final test accuracy of each schedule minus {analysis.baseline}'s on each workload "
-         "(ok runs), with the 95% Welch confidence interval of the difference. Hollow "
-         "markers: not tested (fewer than 3 ok seeds on either side, or no variation). An "
-         "interval that excludes 0 is not yet significant: the p-values are Holm-adjusted "
-         "(see the table)."),
-        ("profile", "Performance profile of steps to target",
-         profile_figure(analysis.profile, colors),
-         "For each schedule, ρ(τ) is the fraction of workloads on which its median steps to "
-         "the workload's target is at most τ times the fastest schedule's there (a seed that "
-         "never reaches the target counts as never; a workload no schedule reaches counts as "
-         "never for all; the fastest is the fastest profiled schedule). Time is measured in "
-         "optimizer steps, not seconds. The score in the "
-         "legend is the area under ρ over τ in [1, 4] divided by 3: 1 = fastest on every "
-         f"workload, 0 = never within 4× of the fastest. Schedules profiled: {profiled}."),
-    ]  # fmt: skip
-    figures = [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
-    return [figures[0] | {"lead": True}, *figures[1:]]  # the differences open the report
+    drawn = differences_figure(analysis, colors)
+    baseline = analysis.baseline
+    differences = figure_spec("differences", drawn, baseline, MIN_SEEDS, prefix="across_")
+    drawn = profile_figure(analysis.profile, colors)
+    profile = figure_spec("profile", drawn, analysis.profiled, prefix="across_")
+    return [differences | {"lead": True}, profile]  # the differences open the report

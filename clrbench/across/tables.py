@@ -62,7 +62,7 @@ def differences_table(analysis: AcrossAnalysis) -> dict[str, Any]:
         for r in analysis.differences.itertuples()
     ]  # fmt: skip
     note = say("notes", "differences", analysis.baseline, stats.ALPHA, stats.MIN_SEEDS)
-    title = f"Against the baseline ({analysis.baseline}), per workload"
+    title = say("notes", "differences_title", analysis.baseline)
     return {"id": "differences", "title": title, "headers": headers, "rows": rows, "note": note}
 
 

@@ -1,7 +1,8 @@
 """Report figures: seaborn/matplotlib, long-form data, one colour per schedule everywhere.
 
 Each builder takes the tidy frames and returns a matplotlib ``Figure`` (tests inspect their
-legends); ``build_figures`` assembles the six figures of the report with titles and captions.
+legends); ``build_figures`` assembles the six figures of the report with titles and captions
+(``figure_spec``: worded by ``templates/words/figures.j2``, as is every title drawn on them).
 The colours are ``clrbench.reporting.page.palette``'s; ``page`` encodes the figures.
 """
 
@@ -23,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from clrbench.analysis import stats
 from clrbench.reporting.page import palette
+from clrbench.reporting.words import say
 from clrbench.store.results import Results
 
 SMOOTH_ITERATIONS = 50  # centred rolling-mean window for the per-batch curves
@@ -95,7 +97,7 @@ def lr_figure(results: Results, colors: dict[str, Any]) -> Figure:
     for boundary in _epoch_starts(results.epochs):
         ax.axvline(boundary, color="0.85", linewidth=0.7, zorder=0)
     ax.set(xlabel="iteration (optimizer step)", ylabel="learning rate")
-    ax.set_title("Learning rate per iteration (grey lines: epoch boundaries)")
+    ax.set_title(say("figures", "learning_rate_drawn_title"))
     _legend(figure, colors, set(rates["schedule"].astype(str)))
     return figure
 
@@ -135,13 +137,12 @@ def training_figure(results: Results, colors: dict[str, Any], window: int) -> Fi
     figure, axes = figure_grid(2, 1, height=3.4, sharex=True)
     smooth = smoothed_batches(results, window)
     smooth = smooth.assign(error=1.0 - smooth["accuracy"])
-    what = f"centred rolling mean over {window} iterations per run; mean over seeds, band"
     panels = (("loss", "training loss"), ("error", "training error rate (1 − accuracy)"))
     for ax, (column, label) in zip(axes[:, 0], panels, strict=True):
         _plot_band(ax, _positive(_mean_band(smooth, "step", column)), "step", colors)
         ax.set_yscale("log", nonpositive="mask")
         ax.set(ylabel=label, xlabel="iteration (optimizer step)")
-        ax.set_title(f"{label.capitalize()} per batch ({what}; log scale)", fontsize=10)
+        ax.set_title(say("figures", "training_drawn_title", label, window), fontsize=10)
     _legend(figure, colors, set(smooth["schedule"].astype(str)))
     return figure
 
@@ -165,9 +166,10 @@ def evaluation_figure(results: Results, colors: dict[str, Any]) -> Figure:
         agg = _mean_band(epochs, "epoch_number", column)
         _plot_band(ax, agg, "epoch_number", colors, "o")
         _scale_from_second_epoch(ax, agg)
-        ax.set(xlabel="epoch", ylabel=column.replace("_", " "))
+        label = column.replace("_", " ")
+        ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{column.replace('_', ' ').capitalize()} per epoch (mean over seeds, band)")
+        ax.set_title(say("figures", "test_drawn_title", label))
     _legend(figure, colors, set(epochs["schedule"].astype(str)))
     return figure
 
@@ -220,7 +222,7 @@ def final_accuracy_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure
         _strips(**kw, dodge=False, size=7, jitter=0.12, edgecolor="black", linewidth=0.6)
     _categorical_axis(ax, colors)
     ax.set(xlabel="final test accuracy (%)")
-    ax.set_title("Final test accuracy per seed (points) over its box (ok runs)")
+    ax.set_title(say("figures", "final_accuracy_drawn_title"))
     return figure
 
 
@@ -248,9 +250,9 @@ def target_figure(
     ends = {k: float(v) if np.isfinite(v) and v > 0 else 1.0 for k, v in ends.items()}
     for ax, column in zip(axes[0], ("iterations", "seconds"), strict=True):
         _target_panel(ax, ok, column, ends[column] * 1.05, colors)
-        ax.set_xlabel(f"{column} until test accuracy ≥ {target * 100:g}% (first such epoch)")
+        ax.set_xlabel(say("figures", "time_to_target_xlabel", column, target))
     axes[0, 1].set_yticklabels([])
-    figure.suptitle(f"Time to reach {target * 100:g}% test accuracy (ok runs; X: not reached)")
+    figure.suptitle(say("figures", "time_to_target_suptitle", target))
     return figure
 
 
@@ -266,8 +268,8 @@ def cost_figure(final: pd.DataFrame, colors: dict[str, Any]) -> Figure:
         _strips(**kw, dodge=False, size=6, jitter=0.12, edgecolor="black", linewidth=0.5)
     _crosses(ax, timed[timed["status"] != "ok"], "train_s", colors)
     _categorical_axis(ax, colors)
-    ax.set(xlabel="training seconds per run (steps + test evaluation, start-up excluded)")
-    ax.set_title("Cost: training time per run (points; X: diverged or failed), mean of ok (bars)")
+    ax.set(xlabel=say("figures", "cost_xlabel"))
+    ax.set_title(say("figures", "cost_drawn_title"))
     return figure
 
 
@@ -289,51 +291,43 @@ def build_figures(
     instead of a figure); one that is not kept is left out."""
     colors = palette(results.schedules)
     not_ok = int((results.runs["status"] != "ok").sum())
-    excluded = f" {not_ok} run(s) not ok are left out (see Runs)." if not_ok else ""
-    band = (
-        "the band is the 95% t-interval of the mean over seeds (the min-max range of the "
-        f"seeds where fewer than {stats.MIN_SEEDS})."
-    )
-    resolution_text = f" ({resolution:,} iterations)" if resolution else ""
     if results.batches.empty and len(results.runs):
         given = kept or {}
         shown = [dict(given[n]) | {"name": n} for n in PER_BATCH if n in given]
     else:
         window = smoothing_window(results)
         shown = [
-            dict(zip(("name", "title", "figure", "caption"), s, strict=True))
-            for s in (
-                ("learning-rate", "Learning rate", lr_figure(results, colors),
-                 "The rate the optimizer applied at each iteration (one seed per schedule: "
-                 "every seed has the same rate). Light vertical lines mark epoch boundaries."),
-                ("training", "Training loss and error rate",
-                 training_figure(results, colors, window),
-                 f"Per-batch training loss and error rate (1 − accuracy), both on log scales, "
-                 f"smoothed by a centred rolling mean over {window} iterations within each run, "
-                 f"then averaged over seeds; {band}{excluded}"),
-            )
-        ]  # fmt: skip
-    specs = [
-        ("test", "Test accuracy and loss", evaluation_figure(results, colors),
-         f"Held-out test accuracy and loss after each epoch, mean over seeds; {band} With 3 or "
-         f"more epochs the vertical axes fit epochs 2 onwards, so the far worse first epoch may "
-         f"lie off them.{excluded}"),
-        ("final-accuracy", "Final test accuracy per seed", final_accuracy_figure(final, colors),
-         f"Each point is one seed's test accuracy after the last epoch; the box shows the "
-         f"quartiles.{excluded}"),
-        ("time-to-target", "Time to target", target_figure(results, reach, colors, target),
-         f"Iterations and seconds of training until the first evaluation whose test accuracy "
-         f"is at least {target * 100:g}%. Runs that never reach it are drawn as X at the right "
-         f"edge, labelled 'not reached'. Test accuracy is evaluated at each epoch's end (and "
-         f"every eval_every steps where a run sets it), so the iterations are resolved to one "
-         f"evaluation interval{resolution_text}; seconds count training only, evaluation left "
-         f"out.{excluded}"),
-        ("cost", "Cost", cost_figure(final, colors),
-         "Training seconds of every run with a recorded time: its steps and per-epoch test "
-         "evaluation, measured apart from the one-off start-up (importing TensorFlow, reading "
-         "the data, building the model), which falls on whichever run a worker happens to start "
-         "with. Diverged and failed runs stop early; bars are the mean over ok runs."),
-    ]  # fmt: skip
+            figure_spec("learning-rate", lr_figure(results, colors)),
+            figure_spec(
+                "training",
+                training_figure(results, colors, window),
+                window,
+                stats.MIN_SEEDS,
+                not_ok,
+            ),
+        ]
     return shown + [
-        dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs
+        figure_spec("test", evaluation_figure(results, colors), stats.MIN_SEEDS, not_ok),
+        figure_spec("final-accuracy", final_accuracy_figure(final, colors), not_ok),
+        figure_spec(
+            "time-to-target",
+            target_figure(results, reach, colors, target),
+            target,
+            resolution,
+            not_ok,
+        ),
+        figure_spec("cost", cost_figure(final, colors)),
     ]
+
+
+def figure_spec(name: str, figure: Any, *values: Any, prefix: str = "") -> dict[str, Any]:
+    """Figure ``name`` (a Figure, or a kept figure's PNG bytes) with its title and caption:
+    macros ``<prefix><name>_title`` and ``<prefix><name>_caption`` (called with ``values``) of
+    ``templates/words/figures.j2``, ``-`` in ``name`` written ``_``."""
+    macro = prefix + name.replace("-", "_")
+    return {
+        "name": name,
+        "title": say("figures", f"{macro}_title"),
+        "figure": figure,
+        "caption": say("figures", f"{macro}_caption", *values),
+    }

@@ -113,22 +113,11 @@ def answer(analysis: RunAnalysis) -> str:
 
 def lead_figure(analysis: RunAnalysis, colors: dict[str, Any]) -> dict[str, Any]:
     """The report's first figure: the same differences and intervals."""
-    margin = lead.margin_of(analysis.comparison)
-    figure = lead.differences_figure(
-        analysis.comparison,
-        colors,
-        f"final test accuracy minus {analysis.baseline}'s (pp)",
-        margin=margin,
-    )
-    caption = (
-        "Each schedule's mean final test accuracy minus the baseline's over the ok seeds (dot) "
-        "and its Welch 95% confidence interval (bar); right of the line is better."
-    )
-    if margin is not None:
-        caption += (
-            f" Grey band: within the margin of ±{margin * 100:g} pp ({analysis.margin.source})."
-        )
-    return lead.lead_spec(figure, f"Against {analysis.baseline}", caption)
+    baseline, margin = analysis.baseline, lead.margin_of(analysis.comparison)
+    xlabel = say("figures", "lead_xlabel", baseline)
+    figure = lead.differences_figure(analysis.comparison, colors, xlabel, margin=margin)
+    caption = say("figures", "lead_caption", margin, analysis.margin.source)
+    return lead.lead_spec(figure, say("figures", "lead_title", baseline), caption)
 
 
 def _experiment_text(results: Results) -> str:

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from clrbench.reporting.figures import figure_grid
+from clrbench.reporting.words import say
 from clrbench.study.space import rate_params
 
 # The sensitivity panels show this many pp below the family's best (a collapse would squash the
@@ -37,9 +38,7 @@ def budget_figure(curve: pd.DataFrame, colors: dict[str, Any]) -> Figure:
         top = curve["high"].max() * 100
         ax.set_ylim(bottom - 0.1 * (top - bottom) - 0.05, top + 0.05 * (top - bottom) + 0.05)
     ax.set(xlabel="trials per family (k)", ylabel="best validation accuracy (%)")
-    ax.set_title(
-        "Expected best validation accuracy after k trials (band: 95% range of the best of k)"
-    )
+    ax.set_title(say("figures", "study_budget_drawn_title"))
     _legend_above(figure, ax, colors)
     return figure
 
@@ -68,7 +67,7 @@ def trials_figure(scores: pd.DataFrame, colors: dict[str, Any]) -> Figure:
         ax.scatter(bad["rate"], np.full(len(bad), floor), color=color, marker="X", s=60)
     ax.set_xscale("log")
     ax.set(xlabel="rate (lr, initial_lr or max_lr)", ylabel="final validation accuracy (%)")
-    ax.set_title("Trials: validation accuracy against the rate (X at the bottom: diverged)")
+    ax.set_title(say("figures", "study_trials_drawn_title"))
     _legend_above(figure, ax, colors)
     return figure
 

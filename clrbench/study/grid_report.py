@@ -172,5 +172,5 @@ def forest_figure(grid: GridAnalysis, colors: dict[str, Any]) -> Figure:
     )
     ax.invert_yaxis()
     ax.set(xlabel="difference to the optimizer's tuned constant on test (pp)")
-    ax.set_title("The grid: difference (dot) and its 95% interval; grey: ±margin")
+    ax.set_title(say("figures", "study_grid_drawn_title"))
     return figure

@@ -42,15 +42,11 @@ def figure(analysis: StudyAnalysis, colors: dict[str, Any]) -> dict[str, Any] | 
     drawn = lead.differences_figure(
         rows(analysis),
         colors,
-        f"test accuracy minus the tuned {baseline}'s (pp)",
+        say("figures", "study_lead_xlabel", baseline),
         label="family",
         value="median",
         points=points,
         margin=lead.margin_of(rows(analysis)),
     )
-    caption = (
-        f"Each family's median difference to the tuned {baseline} over the studies (dot), the "
-        "95% t-interval of the mean over studies (bar) and each study's own difference (ticks); "
-        "right of the line is better."
-    )
-    return lead.lead_spec(drawn, f"Against the tuned {baseline}", caption)
+    caption = say("figures", "study_lead_caption", baseline)
+    return lead.lead_spec(drawn, say("figures", "study_lead_title", baseline), caption)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from clrbench.analysis import stats
 from clrbench.analysis.margin import workload_margin
@@ -25,6 +24,7 @@ from clrbench.errors import ResultsError, ResultsWarning
 from clrbench.reporting import figures as run_figures
 from clrbench.reporting import page
 from clrbench.reporting import tables as report_tables
+from clrbench.reporting.figures import figure_spec
 from clrbench.reporting.render import conclusion as run_conclusion
 from clrbench.reporting.words import say
 from clrbench.store.results import Results, load_results
@@ -256,76 +256,35 @@ def _figures(
     analysis: StudyAnalysis, colors: dict[str, Any], kept: dict[str, bytes]
 ) -> list[dict[str, Any]]:
     config = analysis.config
-    specs: list[tuple[str, str, Figure | bytes, str]] = [
-        (
-            "budget",
-            "Best validation accuracy vs tuning budget",
-            study_figures.budget_figure(analysis.budget, colors),
-            "Expected best of k trials per family (bootstrap mean) with the 95% range of the "
-            "best of k.",
-        ),
-        (
-            "trials",
-            "Every trial",
-            study_figures.trials_figure(analysis.scores, colors),
-            "Final validation accuracy of each trial against its rate; diverged trials as X.",
-        ),
+    budget = study_figures.budget_figure(analysis.budget, colors)
+    trials = study_figures.trials_figure(analysis.scores, colors)
+    specs = [
+        figure_spec("budget", budget, prefix="study_"),
+        figure_spec("trials", trials, prefix="study_"),
     ]
     if analysis.grid is not None:
-        specs.insert(
-            0,
-            (
-                "grid",
-                "The grid at a glance",
-                grid_report.forest_figure(analysis.grid, colors),
-                "Each family's difference to its optimizer's tuned constant on test (the primary "
-                "test across studies: the mean over studies and final seeds, its 95% interval); "
-                "the grey band is the margin.",
-            ),
-        )
+        forest = grid_report.forest_figure(analysis.grid, colors)
+        specs.insert(0, figure_spec("grid", forest, prefix="study_"))
     if analysis.curve is not None:
         figure = study_figures.sensitivity_figure(
             analysis.points, analysis.curve, analysis.flat, colors, config.flatness_pp
         )
-        specs.append(
-            (
-                "sensitivity",
-                "Sensitivity to the rate",
-                figure,
-                "Validation accuracy against the multiplier of every rate of the winner; the "
-                f"grey band is the {config.flatness_pp:g} pp below the best mean, the coloured "
-                f"span the flat range. The axis shows the {study_figures.ZOOM_PP:g} pp below each "
-                "family's best: a mean below it is a triangle on the floor with its value, a "
-                "diverged seed an X.",
-            )
-        )
+        values = (config.flatness_pp, study_figures.ZOOM_PP)
+        specs.append(figure_spec("sensitivity", figure, *values, prefix="study_"))
     final = analysis.final_all
     if final is not None:
         labels = list(final.schedules)
         final_colors = {s: colors.get(s, c) for s, c in page.palette(labels).items()}
-        specs.append(
-            (
-                "final-accuracy",
-                "Final test accuracy per seed",
-                run_figures.final_accuracy_figure(stats.final_metrics(final), final_colors),
-                "The winners re-trained with fresh seeds and the zero-budget arm, on test.",
-            )
-        )
+        accuracy = run_figures.final_accuracy_figure(stats.final_metrics(final), final_colors)
+        specs.append(figure_spec("final-accuracy", accuracy, prefix="study_"))
         rates = kept.get("learning-rate") if final.batches.empty else None
         if not final.batches.empty or rates is not None:  # compact data: the PNG as it was
-            specs.append(
-                (
-                    "learning-rate",
-                    "The chosen schedules",
-                    rates if rates is not None else run_figures.lr_figure(final, final_colors),
-                    "The rate each final schedule applies at every iteration.",
-                )
-            )
-    entries = [dict(zip(("name", "title", "figure", "caption"), s, strict=True)) for s in specs]
-    for entry in entries:  # a kept figure is its PNG's bytes
+            shown = rates if rates is not None else run_figures.lr_figure(final, final_colors)
+            specs.append(figure_spec("learning-rate", shown, prefix="study_"))
+    for entry in specs:  # a kept figure is its PNG's bytes
         if isinstance(entry["figure"], bytes):
             entry["png"] = entry.pop("figure")
-    return entries
+    return specs
 
 
 def _kept_figures(study_dir: Path) -> dict[str, bytes]:

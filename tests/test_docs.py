@@ -27,6 +27,7 @@ import pytest
 from conftest import load_synthetic
 
 from clrbench.cli.main import build_parser
+from clrbench.text import points
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -465,3 +466,25 @@ def test_the_readme_grid_headline_is_the_committed_grid_report():
         shown = f"{cycles['median'] * 100:+.2f}".replace("-", "−")
         assert f"{line}: {shown} pp ({cycles['outcome']})" in prose, line
     assert f"{summary['studies_done']} studies" in prose
+
+
+def test_the_mnist_rerun_is_the_committed_study_0_and_its_numbers_are_the_reports():
+    """docs/results.md: study 0 of the re-run MNIST reference (reports/study-rerun) is bitwise
+    the committed study 0 in every per-study field both summaries carry, and the differences it
+    quotes are the re-run's summary.json."""
+    rerun = json.loads((REPO / "reports/study-rerun/summary.json").read_text())
+    committed = json.loads((REPO / "reports/study/summary.json").read_text())
+    new, old = rerun["per_study"][0], committed["per_study"][0]
+    assert new["study"] == old["study"] == 0 and rerun["studies_done"] == 1
+    common = [key for key in old if key in new]
+    assert {"winners", "final_test_accuracy"} <= set(common)
+    for key in common:
+        if key == "seeds":  # the re-run also records its final seeds
+            assert {k: v for k, v in new[key].items() if k in old[key]} == old[key]
+        else:
+            assert new[key] == old[key], key
+    text = (REPO / "docs/results.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("**The MNIST re-run, 1 of 3 studies.**") :].split("```")[0]
+    for family, headline in rerun["headline"].items():
+        assert f"{family} {points(headline['median'])}" in paragraph, family
+        assert headline["verdict"] == "undecided: cannot test, 1 study (at least 2 needed)"

@@ -205,6 +205,11 @@ def compare(
 
     if isinstance(results, Workloads):
         return results.compare(baseline, margin)
+    if not isinstance(results, Results) and _is_study(Path(results)):
+        raise ResultsError(
+            f"{results}: a study folder; its comparisons are clrbench.study.load(path).across "
+            "(across studies) and .main.comparison (study 0)"
+        )
     workloads = None if isinstance(results, Results) else load(Path(results))
     if workloads is not None:
         return workloads.compare(baseline, margin)

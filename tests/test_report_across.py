@@ -418,6 +418,8 @@ def test_the_public_api_reads_compares_and_reports_several_workloads(holding, tm
     assert set(clrbench.compare(workloads, margin=0.5)["margin"]) == {0.005}
     assert workloads.analysis().workloads == ["fashion-mnist-mlp", "mnist-mlp"]
     assert load(holding / "mnist-mlp") is None  # one results folder is not several workloads
+    with pytest.raises(ResultsError, match="a study folder; its comparisons are clrbench.study"):
+        clrbench.compare(REPO / "reports/study-mnist1d-mlp")  # its phases are not workloads
     written = clrbench.report(workloads, out=tmp_path / "across")
     assert sorted(written) == ["csv", "html", "json", "md"]
     document = strict_json(written["json"])

@@ -468,14 +468,21 @@ def test_the_readme_grid_headline_is_the_committed_grid_report():
     assert f"{summary['studies_done']} studies" in prose
 
 
-def test_the_mnist_rerun_is_the_committed_study_0_and_its_numbers_are_the_reports():
-    """docs/results.md: study 0 of the re-run MNIST reference (reports/study-rerun) is bitwise
-    the committed study 0 in every per-study field both summaries carry, and the differences it
+@pytest.mark.parametrize(
+    ("rerun", "committed", "workload"),
+    [("study-rerun", "study", "MNIST"),
+     ("study-fashion-mnist-mlp-rerun", "study-fashion-mnist-mlp", "Fashion-MNIST")],
+)  # fmt: skip
+def test_a_rerun_is_the_committed_study_0_and_its_numbers_are_the_reports(
+    rerun, committed, workload
+):
+    """docs/results.md: study 0 of each re-run reference (reports/*-rerun) is bitwise the
+    committed study 0 in every per-study field both summaries carry, and the differences it
     quotes are the re-run's summary.json."""
-    rerun = json.loads((REPO / "reports/study-rerun/summary.json").read_text())
-    committed = json.loads((REPO / "reports/study/summary.json").read_text())
-    new, old = rerun["per_study"][0], committed["per_study"][0]
-    assert new["study"] == old["study"] == 0 and rerun["studies_done"] == 1
+    again = json.loads((REPO / "reports" / rerun / "summary.json").read_text())
+    before = json.loads((REPO / "reports" / committed / "summary.json").read_text())
+    new, old = again["per_study"][0], before["per_study"][0]
+    assert new["study"] == old["study"] == 0 and again["studies_done"] == 1
     common = [key for key in old if key in new]
     assert {"winners", "final_test_accuracy"} <= set(common)
     for key in common:
@@ -484,7 +491,8 @@ def test_the_mnist_rerun_is_the_committed_study_0_and_its_numbers_are_the_report
         else:
             assert new[key] == old[key], key
     text = (REPO / "docs/results.md").read_text(encoding="utf-8")
-    paragraph = text[text.index("**The MNIST re-run, 1 of 3 studies.**") :].split("```")[0]
-    for family, headline in rerun["headline"].items():
-        assert f"{family} {points(headline['median'])}" in paragraph, family
+    paragraph = text[text.index("**The re-runs, 1 of 3 studies each.**") :].split("```")[0]
+    said = paragraph[paragraph.index(f"on {workload}:") :].split(";")[0]
+    for family, headline in again["headline"].items():
+        assert f"{family} {points(headline['median'])}" in said, family
         assert headline["verdict"] == "undecided: cannot test, 1 study (at least 2 needed)"

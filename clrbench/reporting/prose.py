@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from clrbench.analysis.decide import OUTCOMES
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
 from clrbench.reporting.words import say
 from clrbench.text import format_p
 
 __all__ = ["conclusion", "format_p", "margin_text"]
-OUTCOMES = ("better", "worse", "equivalent", "undecided")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from clrbench.analysis.decide import OUTCOMES
 from clrbench.analysis.stats import ALPHA, MIN_SEEDS
 from clrbench.reporting.words import say
 from clrbench.study.select import NOISE_SE
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 SMALL_BUDGET = 8  # fewer trials per family: the best-vs-budget curve cannot show saturation
 GRID_OCTAVES = 1.0  # widths closer than this are within the sensitivity grid's resolution
-OUTCOMES = ("better", "worse", "equivalent", "undecided")
 
 
 @dataclass(frozen=True)
